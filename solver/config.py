@@ -1,0 +1,41 @@
+"""Locate and read Doorstep's configuration folder (``config/``).
+
+The folder ships with the project next to ``solver/``; ``DOORSTEP_CONFIG_DIR``
+points elsewhere. Settings are TOML, read with the standard library.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+def config_dir() -> Path:
+    """The configuration folder in force."""
+    override = os.environ.get("DOORSTEP_CONFIG_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+@functools.cache
+def _read(path: str) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def defaults() -> dict[str, Any]:
+    """The parsed ``config/defaults.toml``."""
+    return _read(str(config_dir() / "defaults.toml"))
+
+
+def default_skill_catalogue() -> list[str]:
+    return list(defaults().get("skills", {}).get("catalogue", []))
+
+
+def bundled_map_path() -> Path:
+    """The OSM extract of the demo city shipped in ``config/``."""
+    return config_dir() / defaults()["map"]["path"]

@@ -1,0 +1,421 @@
+"""The typed planning problem and the plan Doorstep returns.
+
+A :class:`Problem` is one working day: the visits to make (each with one or
+more candidate addresses and their time windows), the crews (agents) who can
+make them, and the solve options. A :class:`Plan` is the answer: one
+:class:`Route` per crew with timed :class:`Stop` objects, and the visits left
+:class:`Unassigned` with a reason a dispatcher can act on.
+
+Times of day are given either as ``"HH:MM"`` (local time in the problem's IANA
+time zone on the problem's date) or as ISO-8601 datetimes *with* an offset.
+Naive datetimes are rejected. Internally the solver counts whole seconds from
+local midnight of the plan date (:meth:`Problem.seconds`); plans carry
+time-zone-aware datetimes.
+
+Validation errors name the field (pydantic's ``loc``) and the reason, for
+example ``visits.3.addresses.0.time_windows.0: end (08:00) is before start
+(09:00)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+TravelMode = Literal["drive", "ebike", "walk"]
+AddressKind = Literal["home", "work", "other"]
+CRS = Literal["wgs84", "gcj02", "bd09"]
+Objective = Literal["time", "distance"]
+
+#: A time of day in the problem's zone ("09:30") or an aware datetime.
+Clock = dt.time | AwareDatetime
+
+TRAVEL_MODES: tuple[TravelMode, ...] = ("drive", "ebike", "walk")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --------------------------------------------------------------------------- #
+# Input
+# --------------------------------------------------------------------------- #
+class Location(_Model):
+    """A point. ``crs`` says in which datum the caller gave it; the solver
+    works in WGS-84 and converts GCJ-02 / BD-09 at the edge."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90.0, le=90.0, description="Latitude in degrees")
+    lon: float = Field(ge=-180.0, le=180.0, description="Longitude in degrees")
+    crs: CRS = Field("wgs84", description="Datum of lat/lon: wgs84, gcj02 or bd09")
+
+
+def _clock_key(value: Clock) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, dt.time) else (1, value)
+
+
+def _fmt(value: Clock) -> str:
+    return value.strftime("%H:%M") if isinstance(value, dt.time) else value.isoformat()
+
+
+class TimeWindow(_Model):
+    """A closed interval ``[start, end]`` of local times or aware datetimes."""
+
+    start: Clock = Field(description='"HH:MM" local time or ISO datetime with offset')
+    end: Clock = Field(description='"HH:MM" local time or ISO datetime with offset')
+
+    @field_validator("start", "end")
+    @classmethod
+    def _no_tz_on_time_of_day(cls, value: Clock) -> Clock:
+        if isinstance(value, dt.time) and value.tzinfo is not None:
+            raise ValueError("a time of day is read in the problem's timezone; give it without an offset")
+        return value
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Self:
+        if isinstance(self.start, dt.time) != isinstance(self.end, dt.time):
+            raise ValueError("start and end must both be times of day or both be datetimes")
+        if self.end <= self.start:  # type: ignore[operator]
+            raise ValueError(f"end ({_fmt(self.end)}) is before or equal to start ({_fmt(self.start)})")
+        return self
+
+
+class Place(_Model):
+    """Somewhere a crew starts, ends or visits: a text address, a point, or both.
+
+    When both are given the point is used and the text is kept for display.
+    """
+
+    text: str | None = Field(None, max_length=500, description="Postal address as written")
+    location: Location | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("address text is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _text_or_location(self) -> Self:
+        if self.text is None and self.location is None:
+            raise ValueError("give the address text, a location, or both")
+        return self
+
+
+class Address(Place):
+    """A candidate address of a visit, with its own availability."""
+
+    kind: AddressKind = "home"
+    time_windows: list[TimeWindow] = Field(
+        default_factory=list,
+        description="When the borrower can be met here; empty means any time in the shift",
+    )
+    usable: bool = Field(True, description="False when contact here is not allowed (e.g. employer forbids it)")
+
+
+class Borrower(_Model):
+    """Personal data: shown only to roles that may see it, never logged."""
+
+    name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=50)
+
+
+class Visit(_Model):
+    """One field visit to a borrower, to be made at most once at one of its addresses."""
+
+    id: str = Field(min_length=1, max_length=100)
+    case_id: str | None = Field(None, max_length=100)
+    priority: int = Field(50, ge=0, le=100, description="0 (lowest) to 100 (highest)")
+    required: bool = Field(False, description="Must be planned; if impossible, the plan says why")
+    duration_min: int = Field(30, ge=0, le=24 * 60, description="Service time on site, minutes")
+    addresses: list[Address] = Field(min_length=1, max_length=10)
+    skills: list[str] = Field(default_factory=list, description="Every one must be held by the crew")
+    crew_size: int = Field(1, ge=1, le=10, description="Minimum people in the crew")
+    appointment: TimeWindow | None = Field(None, description="Booked window: hard, the visit must start inside it")
+    pinned_agent: str | None = Field(None, description="Only this crew may make the visit")
+    load: int = Field(0, ge=0, description="Generic capacity use (e.g. benchmarks); 0 for field visits")
+    borrower: Borrower | None = None
+    purpose: str | None = Field(None, max_length=200)
+
+    @property
+    def is_hard(self) -> bool:
+        """Required visits and booked appointments must be made."""
+        return self.required or self.appointment is not None
+
+
+class Break(_Model):
+    """A break of fixed length taken somewhere inside its window, never splitting a visit."""
+
+    window: TimeWindow
+    duration_min: int = Field(ge=1, le=8 * 60)
+
+
+class Agent(_Model):
+    """A crew: one or more field agents working together for the day."""
+
+    id: str = Field(min_length=1, max_length=100)
+    members: list[str] = Field(default_factory=list, max_length=10, description="People in the crew")
+    shift: TimeWindow
+    breaks: list[Break] = Field(default_factory=list, max_length=5)
+    start: Place
+    end: Place | None = Field(None, description="Where the day ends; default: back at start")
+    open_end: bool = Field(False, description="The day ends at the last visit")
+    skills: list[str] = Field(default_factory=list)
+    max_visits: int | None = Field(None, ge=0)
+    max_work_min: int | None = Field(None, ge=1, description="Upper bound on the working span")
+    travel_mode: TravelMode = "drive"
+    capacity: int | None = Field(None, ge=0, description="Generic capacity for Visit.load")
+
+    @property
+    def crew_size(self) -> int:
+        return max(1, len(self.members))
+
+    @model_validator(mode="after")
+    def _breaks_fit_shift(self) -> Self:
+        total = sum(b.duration_min for b in self.breaks)
+        if isinstance(self.shift.start, dt.time):
+            start = dt.datetime.combine(dt.date(2000, 1, 3), self.shift.start)
+            end = dt.datetime.combine(dt.date(2000, 1, 3), self.shift.end)  # type: ignore[arg-type]
+        else:
+            start, end = self.shift.start, self.shift.end  # type: ignore[assignment]
+        shift_min = (end - start).total_seconds() / 60
+        if total > shift_min:
+            raise ValueError(
+                f"breaks: total break time {total} min is longer than the shift ({shift_min:.0f} min)"
+            )
+        return self
+
+
+class Options(_Model):
+    """How to solve."""
+
+    time_limit_s: float = Field(10.0, gt=0, le=3600, description="Search time limit, seconds")
+    objective: Objective = Field("time", description="Minimise travel time or travel distance")
+    slot_minutes: int = Field(60, ge=0, le=480, description="Width of published appointment slots; 0: none")
+    slot_align_minutes: int = Field(15, ge=1, le=120)
+    rule_set: str | None = Field(None, description="Jurisdiction rule set name from config/")
+    balance: bool = False
+    seed: int = 0
+    snap_max_m: float = Field(500.0, gt=0, description="Farther than this from a road: straight-line fallback")
+
+
+class Problem(_Model):
+    """One day's planning problem."""
+
+    date: dt.date
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone of the visits")
+    visits: list[Visit] = Field(default_factory=list, max_length=20000)
+    agents: list[Agent] = Field(min_length=1, max_length=2000)
+    options: Options = Field(default_factory=Options)
+    skills: list[str] | None = Field(
+        None, description="Skill catalogue; default: the configured catalogue plus every agent's skills"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        errors: list[str] = []
+        for label, ids in (("visits", [v.id for v in self.visits]), ("agents", [a.id for a in self.agents])):
+            dup = sorted(i for i, n in Counter(ids).items() if n > 1)
+            if dup:
+                errors.append(f"{label}: duplicate id(s) {', '.join(map(repr, dup[:10]))}")
+        catalogue = self.skill_catalogue()
+        for i, visit in enumerate(self.visits):
+            unknown = sorted(set(visit.skills) - catalogue)
+            if unknown:
+                errors.append(f"visits.{i}.skills: unknown skill(s) {', '.join(map(repr, unknown))}")
+        if self.skills is not None:
+            for i, agent in enumerate(self.agents):
+                unknown = sorted(set(agent.skills) - catalogue)
+                if unknown:
+                    errors.append(f"agents.{i}.skills: unknown skill(s) {', '.join(map(repr, unknown))}")
+        agent_ids = {a.id for a in self.agents}
+        for i, visit in enumerate(self.visits):
+            if visit.pinned_agent is not None and visit.pinned_agent not in agent_ids:
+                errors.append(f"visits.{i}.pinned_agent: no agent with id {visit.pinned_agent!r}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    # -- helpers ----------------------------------------------------------- #
+    def skill_catalogue(self) -> set[str]:
+        """Skills that may be named: the given catalogue, or the configured
+        default catalogue plus every skill an agent holds."""
+        if self.skills is not None:
+            return set(self.skills)
+        from solver.config import default_skill_catalogue
+
+        return set(default_skill_catalogue()).union(*(a.skills for a in self.agents))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def midnight(self) -> dt.datetime:
+        """Local midnight at the start of the plan date (aware)."""
+        return dt.datetime.combine(self.date, dt.time(0, 0), tzinfo=self.tz)
+
+    def seconds(self, value: Clock) -> int:
+        """Whole seconds from local midnight of the plan date."""
+        if isinstance(value, dt.time):
+            return value.hour * 3600 + value.minute * 60 + value.second
+        return int(round((value - self.midnight).total_seconds()))
+
+    def clock(self, seconds: float) -> dt.datetime:
+        """The aware local datetime ``seconds`` after local midnight."""
+        utc = self.midnight.astimezone(dt.timezone.utc) + dt.timedelta(seconds=int(round(seconds)))
+        return utc.astimezone(self.tz)
+
+    def window_seconds(self, window: TimeWindow) -> tuple[int, int]:
+        return self.seconds(window.start), self.seconds(window.end)
+
+    def visit(self, visit_id: str) -> Visit:
+        for v in self.visits:
+            if v.id == visit_id:
+                return v
+        raise KeyError(visit_id)
+
+    def agent(self, agent_id: str) -> Agent:
+        for a in self.agents:
+            if a.id == agent_id:
+                return a
+        raise KeyError(agent_id)
+
+
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
+class Slot(_Model):
+    """A published appointment slot: arriving anywhere inside keeps the route feasible."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+
+class Stop(_Model):
+    """A planned visit on a route."""
+
+    visit_id: str
+    address_index: int = Field(description="Which of the visit's addresses is used")
+    address_kind: AddressKind
+    address_text: str | None = None
+    location: Location = Field(description="WGS-84 point used for routing")
+    arrival: dt.datetime
+    start: dt.datetime = Field(description="Service start (arrival plus any wait)")
+    end: dt.datetime = Field(description="Service end, departure")
+    earliest_start: dt.datetime = Field(description="Earliest feasible service start given the route")
+    latest_start: dt.datetime = Field(description="Latest feasible service start given the route")
+    slot: Slot | None = None
+    travel_s: int = Field(description="Travel from the previous place, seconds")
+    distance_m: int = Field(description="Travel distance from the previous place, metres")
+    wait_s: int = 0
+    priority: int = 0
+
+
+class PlannedBreak(_Model):
+    start: dt.datetime
+    end: dt.datetime
+
+
+class Route(_Model):
+    agent_id: str
+    travel_mode: TravelMode
+    start_location: Location
+    end_location: Location | None = Field(None, description="None for an open end")
+    start: dt.datetime = Field(description="Leaves the start place")
+    end: dt.datetime = Field(description="Reaches the end place (or ends the last visit)")
+    stops: list[Stop] = Field(default_factory=list)
+    breaks: list[PlannedBreak] = Field(default_factory=list)
+    end_travel_s: int = 0
+    end_distance_m: int = 0
+
+    @property
+    def travel_s(self) -> int:
+        return sum(s.travel_s for s in self.stops) + self.end_travel_s
+
+    @property
+    def distance_m(self) -> int:
+        return sum(s.distance_m for s in self.stops) + self.end_distance_m
+
+
+ReasonCode = Literal[
+    "no_skill",
+    "crew_too_small",
+    "outside_hours",
+    "not_geocoded",
+    "unreachable",
+    "window_unreachable",
+    "frequency_limit",
+    "no_usable_address",
+    "pinned_agent_unavailable",
+    "capacity",
+    "lower_priority",
+    "required_infeasible",
+]
+
+
+class Unassigned(_Model):
+    visit_id: str
+    code: ReasonCode
+    reason: str = Field(description="What a dispatcher can act on")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlanSummary(_Model):
+    visits_total: int
+    visits_planned: int
+    priority_total: int
+    priority_planned: int
+    travel_s: int
+    distance_m: int
+    crews_used: int
+
+
+class SolverStats(_Model):
+    status: str
+    objective: int | None = None
+    seconds: float
+    matrix_seconds: float = 0.0
+    first_solution: str | None = None
+    metaheuristic: str | None = None
+
+
+class Plan(_Model):
+    date: dt.date
+    timezone: str
+    routes: list[Route]
+    unassigned: list[Unassigned] = Field(default_factory=list)
+    summary: PlanSummary
+    solver: SolverStats
+    warnings: list[str] = Field(default_factory=list)
+
+    def route(self, agent_id: str) -> Route:
+        for r in self.routes:
+            if r.agent_id == agent_id:
+                return r
+        raise KeyError(agent_id)

@@ -119,13 +119,14 @@ class PlanarTravel:
     seconds_per_unit: int = 60
     metres_per_unit: int = 10
     precision: int = 10
+    scale: float = 1.0  # coordinates are multiplied by this before measuring
 
     def matrix(self, points: Sequence[Location], mode: TravelMode) -> TravelMatrix:
         xs = np.array([p.lon for p in points], dtype=float)
         ys = np.array([p.lat for p in points], dtype=float)
-        euclid = np.hypot(xs[:, None] - xs[None, :], ys[:, None] - ys[None, :])
+        euclid = np.hypot(xs[:, None] - xs[None, :], ys[:, None] - ys[None, :]) * self.scale
         # floor(precision * d) computed with a tiny epsilon against float noise
-        ticks = np.floor(euclid * self.precision + 1e-9).astype(np.int64)
+        ticks = np.floor(euclid * self.precision + 1e-7).astype(np.int64)
         durations = ticks * self.seconds_per_unit // self.precision
         distances = ticks * self.metres_per_unit // self.precision
         if (ticks * self.seconds_per_unit % self.precision).any() or (

@@ -1,0 +1,384 @@
+"""Compile a validated :class:`~solver.model.Problem` into routing data.
+
+This is the step between the typed problem and the OR-Tools model: it
+resolves every place to a WGS-84 point, decides which crews may make which
+visit, intersects the time windows, screens out visits no plan could serve
+(with the reason), and asks the travel model for one matrix per travel mode.
+The result, :class:`RoutingData`, is plain data in whole seconds; the engine
+reads nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Protocol, Sequence
+
+from solver.model import Agent, Location, Place, Problem, TravelMode, Unassigned, Visit
+from solver.travel import TravelMatrix, TravelModel
+
+Interval = tuple[int, int]
+
+#: Progress callback: (stage, fraction done in [0, 1]).
+Progress = Callable[[str, float], None]
+
+
+class Geocoder(Protocol):
+    """Anything that turns address text into a WGS-84 location (or None)."""
+
+    def geocode(self, text: str): ...  # returns an object with .location, or None
+
+
+@dataclass
+class Node:
+    """One routing node: a visit at one of its addresses, or a crew's start or end."""
+
+    kind: Literal["visit", "start", "end"]
+    point: int | None  # index into RoutingData.points; None: open end (free travel to it)
+    service_s: int = 0
+    windows: list[Interval] = field(default_factory=list)  # allowed service starts
+    visit: int | None = None  # index into problem.visits
+    address: int | None = None  # index into visit.addresses
+    vehicles: list[int] = field(default_factory=list)  # crews allowed; empty: all
+
+
+@dataclass
+class Vehicle:
+    """A crew as the engine sees it."""
+
+    agent: Agent
+    mode: TravelMode
+    start_node: int
+    end_node: int
+    shift: Interval
+    breaks: list[tuple[Interval, int]]  # (window, duration seconds), window clipped to shift
+    max_visits: int
+    capacity: int | None
+    max_span_s: int | None
+
+
+@dataclass
+class RoutingData:
+    """Everything the engine needs, in whole seconds and metres."""
+
+    problem: Problem
+    points: list[Location]
+    nodes: list[Node]
+    vehicles: list[Vehicle]
+    matrices: dict[str, TravelMatrix]
+    visit_nodes: dict[int, list[int]]  # visit index -> its alternative nodes
+    penalties: dict[int, int]  # visit index -> drop penalty (cost units)
+    horizon: int
+    unassigned: list[Unassigned]
+    warnings: list[str]
+    matrix_seconds: float = 0.0
+    place_text: dict[int, str | None] = field(default_factory=dict)  # point -> address text
+
+    def travel_s(self, mode: str, a: int, b: int) -> int:
+        """Travel seconds from node ``a`` to node ``b`` for ``mode`` (0 into an open end)."""
+        pa, pb = self.nodes[a].point, self.nodes[b].point
+        if pa is None or pb is None:
+            return 0
+        return int(self.matrices[mode].durations[pa, pb])
+
+    def distance_m(self, mode: str, a: int, b: int) -> int:
+        pa, pb = self.nodes[a].point, self.nodes[b].point
+        if pa is None or pb is None:
+            return 0
+        return int(self.matrices[mode].distances[pa, pb])
+
+
+# --------------------------------------------------------------------------- #
+# Priorities and penalties
+# --------------------------------------------------------------------------- #
+#: Penalty for leaving out a priority-0 visit, in seconds of travel.
+BASE_PENALTY_S = 3600
+#: Penalty for leaving out a required visit or booked appointment.
+HARD_PENALTY = 10**10
+
+
+def drop_penalty(priority: int, hard: bool) -> int:
+    """Cost of leaving a visit out, in seconds of travel.
+
+    ``BASE_PENALTY_S × (1 + priority/10)²``: an hour of travel for priority 0,
+    36 hours for 50, 121 hours for 100. It grows quadratically, so one
+    priority-100 visit outweighs about thirty priority-10 visits, and any
+    visit is worth more than the travel a city day could save by dropping it.
+    """
+    if hard:
+        return HARD_PENALTY
+    return int(BASE_PENALTY_S * (1 + priority / 10) ** 2)
+
+
+# --------------------------------------------------------------------------- #
+# Interval helpers
+# --------------------------------------------------------------------------- #
+def merge(intervals: Sequence[Interval]) -> list[Interval]:
+    """Sorted union of closed intervals."""
+    out: list[Interval] = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """Intersection of two unions of closed intervals."""
+    out = []
+    for lo1, hi1 in a:
+        for lo2, hi2 in b:
+            lo, hi = max(lo1, lo2), min(hi1, hi2)
+            if lo <= hi:
+                out.append((lo, hi))
+    return merge(out)
+
+
+# --------------------------------------------------------------------------- #
+# Compilation
+# --------------------------------------------------------------------------- #
+class _Points:
+    """Deduplicating list of WGS-84 points."""
+
+    def __init__(self) -> None:
+        self.points: list[Location] = []
+        self.text: dict[int, str | None] = {}
+        self._index: dict[tuple[float, float], int] = {}
+
+    def add(self, loc: Location, text: str | None) -> int:
+        key = (round(loc.lat, 7), round(loc.lon, 7))
+        if key not in self._index:
+            self._index[key] = len(self.points)
+            self.points.append(Location(lat=loc.lat, lon=loc.lon))
+            self.text[self._index[key]] = text
+        return self._index[key]
+
+
+def _resolve(place: Place, geocoder: Geocoder | None) -> Location | None:
+    if place.location is not None:
+        if place.location.crs == "wgs84":
+            return place.location
+        from solver.geo.coords import to_wgs84
+
+        return to_wgs84(place.location)
+    if geocoder is None or place.text is None:
+        return None
+    result = geocoder.geocode(place.text)
+    return None if result is None else result.location
+
+
+def _eligible(visit: Visit, agents: Sequence[Agent]) -> tuple[list[int], str | None, str]:
+    """Crews allowed to make ``visit``, or the reason there are none."""
+    pinned = [i for i, a in enumerate(agents) if visit.pinned_agent in (None, a.id)]
+    skilled = [i for i in pinned if set(visit.skills) <= set(agents[i].skills)]
+    if not skilled:
+        missing = sorted(set(visit.skills) - set().union(*(agents[i].skills for i in pinned)))
+        who = f"crew {visit.pinned_agent}" if visit.pinned_agent else "no crew"
+        detail = f"missing skill(s): {', '.join(missing)}" if missing else "no single crew holds all the skills"
+        return [], "no_skill", f"{who} has the required skills ({detail})"
+    sized = [i for i in skilled if agents[i].crew_size >= visit.crew_size]
+    if not sized:
+        largest = max(agents[i].crew_size for i in skilled)
+        return [], "crew_too_small", (
+            f"needs a crew of {visit.crew_size}; the largest crew with the skills has {largest}"
+        )
+    return sized, None, ""
+
+
+def compile_problem(
+    problem: Problem,
+    travel: TravelModel,
+    *,
+    geocoder: Geocoder | None = None,
+    progress: Progress | None = None,
+) -> RoutingData:
+    """Turn ``problem`` into :class:`RoutingData` for the engine."""
+    report = progress or (lambda stage, fraction: None)
+    warnings: list[str] = []
+    unassigned: list[Unassigned] = []
+    pts = _Points()
+    agents = problem.agents
+
+    # -- crews: terminals, shifts, breaks --------------------------------- #
+    report("geocoding", 0.0)
+    nodes: list[Node] = []
+    vehicles: list[Vehicle] = []
+    for a in agents:
+        start_loc = _resolve(a.start, geocoder)
+        if start_loc is None:
+            raise ValueError(f"agents[{a.id}].start: address could not be geocoded")
+        end_place = a.end or a.start
+        end_loc = None if a.open_end else _resolve(end_place, geocoder)
+        if not a.open_end and end_loc is None:
+            raise ValueError(f"agents[{a.id}].end: address could not be geocoded")
+        shift = problem.window_seconds(a.shift)
+        breaks = []
+        for b in a.breaks:
+            lo, hi = problem.window_seconds(b.window)
+            lo, hi = max(lo, shift[0]), min(hi, shift[1])
+            if hi - lo < b.duration_min * 60:
+                warnings.append(f"crew {a.id}: break window lies outside the shift; break ignored")
+                continue
+            breaks.append(((lo, hi), b.duration_min * 60))
+        start_node = len(nodes)
+        nodes.append(Node("start", pts.add(start_loc, a.start.text), windows=[shift]))
+        end_node = len(nodes)
+        end_point = None if end_loc is None else pts.add(end_loc, end_place.text)
+        nodes.append(Node("end", end_point, windows=[shift]))
+        vehicles.append(
+            Vehicle(
+                agent=a,
+                mode=a.travel_mode,
+                start_node=start_node,
+                end_node=end_node,
+                shift=shift,
+                breaks=breaks,
+                max_visits=a.max_visits if a.max_visits is not None else len(problem.visits),
+                capacity=a.capacity,
+                max_span_s=None if a.max_work_min is None else a.max_work_min * 60,
+            )
+        )
+
+    # -- visits: eligibility, windows, addresses -------------------------- #
+    visit_nodes: dict[int, list[int]] = {}
+    penalties: dict[int, int] = {}
+    n_visits = max(1, len(problem.visits))
+    for vi, visit in enumerate(problem.visits):
+        if vi % 200 == 0:
+            report("geocoding", vi / n_visits)
+        crews, code, why = _eligible(visit, agents)
+        if code:
+            unassigned.append(Unassigned(visit_id=visit.id, code=code, reason=why))  # type: ignore[arg-type]
+            continue
+        service = visit.duration_min * 60
+        # latest service start any eligible crew could manage inside its shift
+        shift_starts = merge([(vehicles[c].shift[0], vehicles[c].shift[1] - service) for c in crews
+                              if vehicles[c].shift[1] - service >= vehicles[c].shift[0]])
+        appointment = [problem.window_seconds(visit.appointment)] if visit.appointment else None
+        alternatives: list[int] = []
+        reasons: list[str] = []
+        for ai, address in enumerate(visit.addresses):
+            if not address.usable:
+                reasons.append(f"address {ai} ({address.kind}) is flagged not usable")
+                continue
+            loc = _resolve(address, geocoder)
+            if loc is None:
+                reasons.append(f"address {ai} ({address.kind}) could not be geocoded")
+                continue
+            windows = [problem.window_seconds(w) for w in address.time_windows] or [(0, 10**9)]
+            windows = merge(windows)
+            if appointment:
+                windows = intersect(windows, appointment)
+            windows = intersect(windows, shift_starts)
+            if not windows:
+                reasons.append(f"address {ai} ({address.kind}): its hours meet no shift of an eligible crew")
+                continue
+            node = Node("visit", pts.add(loc, address.text), service, windows, vi, ai,
+                        crews if len(crews) < len(agents) else [])
+            alternatives.append(len(nodes))
+            nodes.append(node)
+        if not alternatives:
+            code = "no_usable_address"
+            if reasons and all("geocoded" in r for r in reasons):
+                code = "not_geocoded"
+            elif reasons and all("hours" in r for r in reasons):
+                code = "outside_hours"
+            unassigned.append(Unassigned(visit_id=visit.id, code=code, reason="; ".join(reasons)))  # type: ignore[arg-type]
+            continue
+        visit_nodes[vi] = alternatives
+        penalties[vi] = drop_penalty(visit.priority, visit.is_hard)
+    report("geocoding", 1.0)
+
+    # -- travel matrices, one per mode in use ------------------------------ #
+    report("matrix", 0.0)
+    t0 = time.perf_counter()
+    modes = sorted({v.mode for v in vehicles})
+    matrices = {}
+    for k, mode in enumerate(modes):
+        matrices[mode] = travel.matrix(pts.points, mode)
+        report("matrix", (k + 1) / len(modes))
+    matrix_seconds = time.perf_counter() - t0
+
+    horizon = max(v.shift[1] for v in vehicles)
+    data = RoutingData(
+        problem=problem,
+        points=pts.points,
+        nodes=nodes,
+        vehicles=vehicles,
+        matrices=matrices,
+        visit_nodes=visit_nodes,
+        penalties=penalties,
+        horizon=horizon,
+        unassigned=unassigned,
+        warnings=warnings,
+        matrix_seconds=matrix_seconds,
+        place_text=pts.text,
+    )
+    _screen_reachability(data)
+    _compact(data)
+    return data
+
+
+def _compact(data: RoutingData) -> None:
+    """Keep only crew terminals and the visit alternatives still in play."""
+    keep = [n for n, node in enumerate(data.nodes) if node.kind != "visit"]
+    keep += [n for nodes in data.visit_nodes.values() for n in nodes]
+    keep.sort()
+    new_index = {old: new for new, old in enumerate(keep)}
+    data.nodes = [data.nodes[n] for n in keep]
+    data.visit_nodes = {vi: [new_index[n] for n in nodes] for vi, nodes in data.visit_nodes.items()}
+    for veh in data.vehicles:
+        veh.start_node = new_index[veh.start_node]
+        veh.end_node = new_index[veh.end_node]
+
+
+def _screen_reachability(data: RoutingData) -> None:
+    """Drop alternatives no eligible crew can reach in time, with the reason.
+
+    A crew can reach a node in time when leaving at shift start it arrives
+    before the node's last window closes, and after the visit it can still
+    reach its end place before the shift ends.
+    """
+    problem = data.problem
+    for vi in list(data.visit_nodes):
+        kept: list[int] = []
+        unreachable = late = 0
+        for n in data.visit_nodes[vi]:
+            node = data.nodes[n]
+            crews = node.vehicles or range(len(data.vehicles))
+            ok = False
+            for c in crews:
+                veh = data.vehicles[c]
+                matrix = data.matrices[veh.mode]
+                s = data.nodes[veh.start_node].point
+                if not matrix.is_reachable(s, node.point):
+                    unreachable += 1
+                    continue
+                e = data.nodes[veh.end_node].point
+                if e is not None and not matrix.is_reachable(node.point, e):
+                    unreachable += 1
+                    continue
+                arrive = veh.shift[0] + data.travel_s(veh.mode, veh.start_node, n)
+                back = data.travel_s(veh.mode, n, veh.end_node) + node.service_s
+                if any(max(arrive, lo) <= hi and max(arrive, lo) + back <= veh.shift[1]
+                       for lo, hi in node.windows):
+                    ok = True
+                    break
+                late += 1
+            if ok:
+                kept.append(n)
+        if kept:
+            data.visit_nodes[vi] = kept
+            continue
+        visit = problem.visits[vi]
+        del data.visit_nodes[vi]
+        del data.penalties[vi]
+        if unreachable and not late:
+            data.unassigned.append(Unassigned(
+                visit_id=visit.id, code="unreachable",
+                reason="no road connects any eligible crew's start or end to the address"))
+        else:
+            data.unassigned.append(Unassigned(
+                visit_id=visit.id, code="window_unreachable",
+                reason="no eligible crew can reach the address inside its time window and still end its shift on time"))

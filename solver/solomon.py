@@ -1,0 +1,79 @@
+"""Read Solomon and Gehring–Homberger VRPTW instances as Doorstep problems.
+
+The text format: a name line, a ``VEHICLE`` block with the fleet size K and
+capacity Q, and a ``CUSTOMER`` table (id, x, y, demand, ready, due, service);
+row 0 is the depot and its due date is the horizon.
+
+Each customer becomes a required :class:`~solver.model.Visit` with one
+address at ``(lat=y/10, lon=x/10)``, its demand as ``load`` and one time window;
+each of the K vehicles becomes an :class:`~solver.model.Agent` with the
+depot as start and end and capacity Q. Time unit = one minute from midnight of
+an arbitrary date in UTC. Use :func:`dimacs_travel` to price travel with the
+DIMACS convention (Euclidean distance truncated to one decimal; travel time =
+distance), so that plan distances in metres are ten times the benchmark's
+distances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from solver.model import Address, Agent, Location, Options, Place, Problem, TimeWindow, Visit
+from solver.travel import PlanarTravel
+
+#: Coordinates are stored divided by this, to stay inside latitude bounds.
+COORDINATE_SCALE = 10.0
+_DATE = dt.date(2026, 1, 5)
+_UTC = dt.timezone.utc
+
+
+def dimacs_travel() -> PlanarTravel:
+    """Travel under the DIMACS convention for instances read here."""
+    return PlanarTravel(seconds_per_unit=60, metres_per_unit=10, precision=10, scale=COORDINATE_SCALE)
+
+
+def _at(minutes: float) -> dt.datetime:
+    return dt.datetime.combine(_DATE, dt.time(0, 0), tzinfo=_UTC) + dt.timedelta(minutes=minutes)
+
+
+def _loc(x: float, y: float) -> Location:
+    return Location(lat=y / COORDINATE_SCALE, lon=x / COORDINATE_SCALE)
+
+
+def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: str = "distance") -> Problem:
+    """Read an instance file into a :class:`Problem` with every customer required."""
+    lines = [line.split() for line in Path(path).read_text().splitlines()]
+    rows = [r for r in lines if r]
+    k_idx = next(i for i, r in enumerate(rows) if r[0].upper() == "NUMBER")
+    fleet, capacity = int(rows[k_idx + 1][0]), int(rows[k_idx + 1][1])
+    table = [r for r in rows if r[0].isdigit() and len(r) == 7]
+    depot = table[0]
+    horizon = float(depot[5])
+    depot_place = Place(location=_loc(float(depot[1]), float(depot[2])))
+    visits = []
+    for r in table[1:]:
+        cid, x, y, demand, ready, due, service = r
+        visits.append(
+            Visit(
+                id=cid,
+                priority=100,
+                required=True,
+                duration_min=int(float(service)),
+                load=int(float(demand)),
+                addresses=[Address(location=_loc(float(x), float(y)),
+                                   time_windows=[TimeWindow(start=_at(float(ready)), end=_at(max(float(due), float(ready) + 1e-3)))])],
+            )
+        )
+    agents = [
+        Agent(id=f"v{k + 1}", shift=TimeWindow(start=_at(0), end=_at(horizon)), start=depot_place,
+              capacity=capacity)
+        for k in range(fleet)
+    ]
+    return Problem(
+        date=_DATE,
+        timezone="UTC",
+        visits=visits,
+        agents=agents,
+        options=Options(time_limit_s=time_limit_s, objective=objective, slot_minutes=0),  # type: ignore[arg-type]
+    )

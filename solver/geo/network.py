@@ -39,7 +39,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -63,7 +63,9 @@ __all__ = [
     "EXCLUDED_HIGHWAYS",
     "RoadNetwork",
     "Snap",
+    "load_bundled_graph",
     "load_bundled_network",
+    "load_osm_graph",
     "parse_maxspeed_kmh",
 ]
 
@@ -182,7 +184,6 @@ class _ModeGraph:
     edge_length_m: np.ndarray  # (m,) float64
     edge_time_s: np.ndarray  # (m,) float64
     edge_source: np.ndarray  # (m,) int64, index into the network's raw edge list
-    edge_reversed: np.ndarray  # (m,) bool, travelled against the raw edge
     tree: cKDTree
     access_mps: float
     fallback_kmh: float
@@ -276,7 +277,9 @@ class RoadNetwork:
     speeds : Mapping, optional
         Speed settings shaped like the ``[speeds_kmh]`` table of
         ``config/defaults.toml`` (``walk``, ``ebike``, ``drive_traffic_factor``,
-        ``detour_factor``, ``drive_by_highway``). Default: the configured one.
+        ``detour_factor``, ``drive_by_highway``); the keys given replace the
+        configured ones. The straight-line fallback for driving uses a
+        ``drive`` key when present, else 25 km/h.
     snap_max_m : float, optional
         Points farther than this from the mode's network are priced with the
         straight-line model. Default: ``[map] snap_max_m`` of the configuration.
@@ -301,7 +304,7 @@ class RoadNetwork:
         access_speeds_kmh: Mapping[str, float] | None = None,
     ) -> None:
         config = defaults()
-        self.speeds: dict[str, Any] = dict(config.get("speeds_kmh", {}) if speeds is None else speeds)
+        self.speeds: dict[str, Any] = {**config.get("speeds_kmh", {}), **(speeds or {})}
         self.snap_max_m = float(config.get("map", {}).get("snap_max_m", 500.0) if snap_max_m is None else snap_max_m)
         self.detour_factor = float(self.speeds.get("detour_factor", 1.35))
         if len(graph) == 0:
@@ -346,6 +349,7 @@ class RoadNetwork:
         *,
         speeds: Mapping[str, Any] | None = None,
         snap_max_m: float | None = None,
+        access_speeds_kmh: Mapping[str, float] | None = None,
     ) -> RoadNetwork:
         """Load an OSM XML extract into a road network.
 
@@ -357,12 +361,16 @@ class RoadNetwork:
             Speed settings; see :class:`RoadNetwork`.
         snap_max_m : float, optional
             Snapping limit; see :class:`RoadNetwork`.
+        access_speeds_kmh : Mapping, optional
+            Access-leg speeds; see :class:`RoadNetwork`.
 
         Returns
         -------
         RoadNetwork
         """
-        return cls(load_osm_graph(path), speeds=speeds, snap_max_m=snap_max_m)
+        return cls(
+            load_osm_graph(path), speeds=speeds, snap_max_m=snap_max_m, access_speeds_kmh=access_speeds_kmh
+        )
 
     def _project(self, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
         """Equirectangular projection around the graph centre, metres, shape (k, 2)."""
@@ -378,29 +386,21 @@ class RoadNetwork:
             return None
         if mode != "walk" and _first_text(data.get("access")) in _CLOSED_ACCESS:
             return None
-        if mode == "walk":
-            return float(self.speeds.get("walk", DEFAULT_SPEEDS_KMH["walk"]))
-        if _is_tunnel(data.get("tunnel")) and mode == "ebike":
+        if mode != "drive" and _is_tunnel(data.get("tunnel")):
             return None
-        if mode == "ebike":
-            return float(self.speeds.get("ebike", DEFAULT_SPEEDS_KMH["ebike"]))
+        if mode != "drive":
+            return float(self.speeds.get(mode, DEFAULT_SPEEDS_KMH[mode]))
         speed = parse_maxspeed_kmh(data.get("maxspeed"))
         if speed is None:
             table = self.speeds.get("drive_by_highway", {})
             speed = float(table.get(highway, table.get(_base_class(highway), _UNKNOWN_CLASS_DRIVE_KMH)))
         return speed * float(self.speeds.get("drive_traffic_factor", 1.0))
 
-    def _walk_allows(self, data: Mapping[str, Any]) -> bool:
-        return not _is_tunnel(data.get("tunnel"))
-
     def _build_mode(self, mode: str, access_mps: float) -> _ModeGraph:
         """Derive the routable graph of ``mode`` (edge times, component, k-d tree)."""
         n_all = len(self.node_ids)
         speeds = np.array(
-            [
-                (s if s is not None and (mode != "walk" or self._walk_allows(d)) else np.nan)
-                for s, d in ((self._edge_speed_kmh(mode, d), d) for d in self._edge_data)
-            ],
+            [np.nan if (s := self._edge_speed_kmh(mode, d)) is None else s for d in self._edge_data],
             dtype=float,
         )
         usable = np.flatnonzero(np.isfinite(speeds) & (speeds > 0))
@@ -408,17 +408,13 @@ class RoadNetwork:
         length = self._edge_length[usable]
         time_s = np.maximum(length / (speeds[usable] / 3.6), _MIN_EDGE_S)
         source = usable.astype(np.int64)
-        reversed_ = np.zeros(usable.shape[0], dtype=bool)
         if mode == "walk":  # walkers ignore one-way rules
             tail, head = np.concatenate([tail, head]), np.concatenate([head, tail])
             length = np.concatenate([length, length])
             time_s = np.concatenate([time_s, time_s])
             source = np.concatenate([source, source])
-            reversed_ = np.concatenate([reversed_, ~reversed_])
         keep = tail != head  # self-loops never lie on a fastest path
-        tail, head, length, time_s, source, reversed_ = (
-            a[keep] for a in (tail, head, length, time_s, source, reversed_)
-        )
+        tail, head, length, time_s, source = (a[keep] for a in (tail, head, length, time_s, source))
         if tail.size == 0:
             raise ValueError(f"the road network has no streets usable for {mode}")
 
@@ -434,9 +430,7 @@ class RoadNetwork:
         local = np.full(n_all, -1, dtype=np.int64)
         local[nodes] = np.arange(nodes.size)
         keep = in_comp[tail] & in_comp[head]
-        tail, head, length, time_s, source, reversed_ = (
-            a[keep] for a in (tail, head, length, time_s, source, reversed_)
-        )
+        tail, head, length, time_s, source = (a[keep] for a in (tail, head, length, time_s, source))
         lt, lh = local[tail], local[head]
         n = nodes.size
 
@@ -448,11 +442,6 @@ class RoadNetwork:
         lt, lh = lt[pick], lh[pick]
         times = csr_matrix((time_s[pick], (lt, lh)), shape=(n, n))
 
-        speed_fallback = float(
-            self.speeds.get(mode, DEFAULT_SPEEDS_KMH[mode]) if mode != "drive" else self.speeds.get(
-                "drive", DEFAULT_SPEEDS_KMH["drive"]
-            )
-        )
         return _ModeGraph(
             mode=mode,
             nodes=nodes,
@@ -462,10 +451,9 @@ class RoadNetwork:
             edge_length_m=length[pick],
             edge_time_s=time_s[pick],
             edge_source=source[pick],
-            edge_reversed=reversed_[pick],
             tree=cKDTree(self._xy[nodes]),
             access_mps=access_mps,
-            fallback_kmh=speed_fallback,
+            fallback_kmh=float(self.speeds.get(mode, DEFAULT_SPEEDS_KMH[mode])),
         )
 
     # ------------------------------------------------------------------ #
@@ -480,6 +468,14 @@ class RoadNetwork:
     def node_count(self, mode: TravelMode) -> int:
         """Number of nodes in the routable component of ``mode``."""
         return self._mode(mode).size
+
+    def access_speed_kmh(self, mode: TravelMode) -> float:
+        """Speed of the access leg between a point and its snapped node for ``mode``, km/h."""
+        return self._mode(mode).access_mps * 3.6
+
+    def fallback_speed_kmh(self, mode: TravelMode) -> float:
+        """Straight-line speed for points too far from the network, km/h."""
+        return self._mode(mode).fallback_kmh
 
     def node_location(self, node: int) -> Location:
         """The WGS-84 point of network node ``node`` (an index, as in :class:`Snap`)."""
@@ -625,14 +621,16 @@ class RoadNetwork:
             distances[np.ix_(idx, idx)] = block_d
             reachable[np.ix_(idx, idx)] = ok
         if not on.all():
-            fallback = StraightLineTravel(
-                speeds_kmh={g.mode: g.fallback_kmh}, detour_factor=self.detour_factor
-            ).matrix(points, g.mode)  # type: ignore[arg-type]
-            off = ~on
-            mixed = off[:, None] | off[None, :]
-            durations[mixed] = fallback.durations[mixed]
-            distances[mixed] = fallback.distances[mixed]
-            reachable[mixed] = True
+            # Straight-line pricing for every pair that involves an unsnapped point.
+            lat = np.array([p.lat for p in points])
+            lon = np.array([p.lon for p in points])
+            off = np.flatnonzero(~on)
+            line = StraightLineTravel(speeds_kmh={g.mode: g.fallback_kmh}, detour_factor=self.detour_factor)
+            metres = _haversine_block_m(lat[off], lon[off], lat, lon) * line.detour_factor
+            seconds = metres / line.speed_mps(g.mode)  # type: ignore[arg-type]
+            durations[off, :], durations[:, off] = seconds, seconds.T
+            distances[off, :], distances[:, off] = metres, metres.T
+            reachable[off, :] = reachable[:, off] = True
         # Identical points cost nothing, whatever their snap.
         lat = np.array([p.lat for p in points])
         lon = np.array([p.lon for p in points])
@@ -763,6 +761,14 @@ class RoadNetwork:
         return shape[1:] + [end] if shape[-1] != end else shape[1:]
 
 
+def _haversine_block_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, lon_b: np.ndarray) -> np.ndarray:
+    """Great-circle metres from each point ``a`` (rows) to each point ``b`` (columns)."""
+    pa, la = np.radians(lat_a)[:, None], np.radians(lon_a)[:, None]
+    pb, lb = np.radians(lat_b)[None, :], np.radians(lon_b)[None, :]
+    h = np.sin((pb - pa) / 2) ** 2 + np.cos(pa) * np.cos(pb) * np.sin((lb - la) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
 def _sq(p: tuple[float, float], q: tuple[float, float]) -> float:
     return (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2
 
@@ -798,11 +804,12 @@ def load_osm_graph(path: str | Path) -> nx.MultiDiGraph:
 
 
 @functools.cache
+def load_bundled_graph() -> nx.MultiDiGraph:
+    """The osmnx graph of the bundled demo map (read once per process; treat as read-only)."""
+    return load_osm_graph(bundled_map_path())
+
+
+@functools.cache
 def load_bundled_network() -> RoadNetwork:
-    """The road network of the bundled demo map (loaded once per process)."""
-    return RoadNetwork.from_osm(bundled_map_path())
-
-
-def _iter_names(values: Iterable[Any]) -> Iterable[str]:  # pragma: no cover - helper kept private
-    for value in values:
-        yield from _names(value)
+    """The road network of the bundled demo map (built once per process)."""
+    return RoadNetwork(load_bundled_graph())

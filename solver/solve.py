@@ -193,6 +193,13 @@ def _route(data: RoutingData, raw: RawRoute) -> Route:
     )
 
 
+def _eligible_crews(data: RoutingData, visit_index: int) -> set[int]:
+    crews: set[int] = set()
+    for n in data.visit_nodes[visit_index]:
+        crews.update(data.nodes[n].vehicles or range(len(data.vehicles)))
+    return crews
+
+
 def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
     """Turn the engine's raw solution into a :class:`Plan`."""
     problem = data.problem
@@ -206,6 +213,12 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
                 visit_id=visit.id, code="required_infeasible",
                 reason=f"{what} cannot be fitted: no eligible crew can take it without breaking "
                        "a window, shift, break or another hard visit",
+            ))
+        elif all(len(raw.routes[c].stops) >= data.vehicles[c].max_visits for c in _eligible_crews(data, vi)):
+            unassigned.append(Unassigned(
+                visit_id=visit.id, code="capacity",
+                reason="every eligible crew already has its maximum number of visits",
+                details={"priority": visit.priority},
             ))
         else:
             unassigned.append(Unassigned(

@@ -228,3 +228,10 @@ def test_tightly_windowed_solomon_instances_are_solved_feasibly(name):
     bks = {"R101": 1637.7, "RC101": 1619.8}[name]
     # quality is measured in bench/vrptw.py; here only a sanity bound for a 3 s run
     assert plan.summary.distance_m / 10 < bks * 1.15
+
+
+def test_visit_left_out_because_every_crew_is_full_says_so():
+    p = problem([visit(f"v{i}", 1 + i, priority=10 * i) for i in range(3)], [crew("a", max_visits=2)])
+    plan = solve_checked(p)
+    (u,) = plan.unassigned
+    assert u.visit_id == "v0" and u.code == "capacity"

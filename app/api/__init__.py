@@ -1,0 +1,14 @@
+"""The v1 HTTP API: thin blueprints over the store, the job runner and the solver."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+API_PREFIX = "/v1"
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.api import agents, jobs, plans
+
+    for module in (plans, jobs, agents):
+        app.register_blueprint(module.bp, url_prefix=API_PREFIX)

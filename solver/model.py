@@ -281,10 +281,12 @@ class Problem(_Model):
         return dt.datetime.combine(self.date, dt.time(0, 0), tzinfo=self.tz)
 
     def seconds(self, value: Clock) -> int:
-        """Whole seconds from local midnight of the plan date."""
+        """Whole seconds of real time elapsed since local midnight of the plan
+        date (so a day with a daylight-saving change is counted correctly)."""
         if isinstance(value, dt.time):
-            return value.hour * 3600 + value.minute * 60 + value.second
-        return int(round((value - self.midnight).total_seconds()))
+            value = dt.datetime.combine(self.date, value, tzinfo=self.tz)
+        utc = dt.timezone.utc
+        return int(round((value.astimezone(utc) - self.midnight.astimezone(utc)).total_seconds()))
 
     def clock(self, seconds: float) -> dt.datetime:
         """The aware local datetime ``seconds`` after local midnight."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol, Sequence
 
 from solver.model import Agent, Location, Place, Problem, TravelMode, Unassigned, Visit
+from solver.timing import RouteTiming, Task
 from solver.travel import TravelMatrix, TravelModel
 
 Interval = tuple[int, int]
@@ -80,6 +81,19 @@ class RoutingData:
         if pa is None or pb is None:
             return 0
         return int(self.matrices[mode].durations[pa, pb])
+
+    def route_timing(self, vehicle: int, sequence: Sequence[int]) -> RouteTiming:
+        """The timing view (:mod:`solver.timing`) of crew ``vehicle`` making
+        the visit nodes ``sequence`` in that order."""
+        veh = self.vehicles[vehicle]
+        places = [veh.start_node, *sequence, veh.end_node]
+        return RouteTiming(
+            shift=veh.shift,
+            breaks=tuple(veh.breaks),
+            tasks=tuple(Task(tuple(self.nodes[n].windows), self.nodes[n].service_s) for n in sequence),
+            travel=tuple(self.travel_s(veh.mode, a, b) for a, b in zip(places, places[1:])),
+            max_span_s=veh.max_span_s,
+        )
 
     def distance_m(self, mode: str, a: int, b: int) -> int:
         pa, pb = self.nodes[a].point, self.nodes[b].point

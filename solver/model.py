@@ -421,3 +421,39 @@ class Plan(_Model):
             if r.agent_id == agent_id:
                 return r
         raise KeyError(agent_id)
+
+
+# --------------------------------------------------------------------------- #
+# Mid-day state and appointment offers
+# --------------------------------------------------------------------------- #
+class CrewState(_Model):
+    """Where a crew is now, for a mid-day re-plan."""
+
+    agent_id: str
+    location: Location | None = Field(None, description="Current position; default: where the plan has it now")
+    absent: bool = Field(False, description="Crew out for the rest of the day (e.g. ill)")
+
+
+class DayState(_Model):
+    """What has happened so far today, for :func:`solver.reoptimize`."""
+
+    now: AwareDatetime
+    crews: list[CrewState] = Field(default_factory=list)
+    completed: list[str] = Field(default_factory=list, description="Visit ids finished (or closed) already")
+    in_progress: dict[str, str] = Field(
+        default_factory=dict, description="Visit id -> agent id of visits under way now; finished first"
+    )
+    cancelled: list[str] = Field(default_factory=list, description="Visit ids no longer to be made")
+    added: list[Visit] = Field(default_factory=list, description="New visits (e.g. urgent) to fit in")
+
+
+class SlotOffer(_Model):
+    """An appointment slot a new visit can be given without breaking any promise."""
+
+    agent_id: str
+    position: int = Field(description="Index in the crew's stops where the visit would go")
+    address_index: int
+    start: dt.datetime = Field(description="Slot start: arriving from here ...")
+    end: dt.datetime = Field(description="... to here keeps the whole route feasible")
+    extra_travel_s: int = Field(description="Added travel for the crew")
+    score: float = Field(description="Lower is better")

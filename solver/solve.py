@@ -17,10 +17,12 @@ from solver.model import (
     PlanSummary,
     Problem,
     Route,
+    Slot,
     SolverStats,
     Stop,
     Unassigned,
 )
+from solver.timing import Schedule, assign_slots, latest_start, simulate
 from solver.travel import TravelModel
 
 
@@ -98,67 +100,74 @@ def _arrival(departure: int, travel: int, breaks: list[tuple[int, int]]) -> int:
     return clock + remaining
 
 
-def _earliest_at_or_after(windows: list[tuple[int, int]], t: int) -> int | None:
-    for lo, hi in windows:
-        if hi >= t:
-            return max(lo, t)
-    return None
-
-
-def _latest_at_or_before(windows: list[tuple[int, int]], t: int) -> int | None:
-    for lo, hi in reversed(windows):
-        if lo <= t:
-            return min(hi, t)
-    return None
-
-
-def start_ranges(data: RoutingData, raw: RawRoute) -> list[tuple[int, int]]:
-    """For each stop, the earliest and latest service start that keeps the
-    rest of the route feasible with the stops' order and the breaks' planned
-    times held fixed (each range on its own; moving several stops at once
-    within their ranges is not guaranteed)."""
+def _engine_schedule(data: RoutingData, raw: RawRoute) -> Schedule:
+    """The schedule exactly as the engine timed it."""
     veh = data.vehicles[raw.vehicle]
-    nodes = [veh.start_node] + [s.node for s in raw.stops] + [veh.end_node]
-    starts = [raw.start] + [s.start for s in raw.stops] + [raw.end]
-    service = [data.nodes[n].service_s for n in nodes]
-    windows = [[veh.shift]] + [data.nodes[n].windows for n in nodes[1:-1]] + [[veh.shift]]
-    gaps = []  # per leg: (break total, first break start, last break end)
-    for k in range(len(nodes) - 1):
-        inside = [b for b in raw.breaks if starts[k] + service[k] <= b[0] and b[0] + b[1] <= starts[k + 1]]
-        gaps.append((sum(d for _, d in inside), min((b for b, _ in inside), default=None),
-                     max((b + d for b, d in inside), default=None)))
-    earliest = [veh.shift[0]]
-    for k in range(1, len(nodes)):
-        pause, _, last_end = gaps[k - 1]
-        t = earliest[-1] + service[k - 1] + data.travel_s(veh.mode, nodes[k - 1], nodes[k]) + pause
-        if last_end is not None:
-            t = max(t, last_end)
-        e = _earliest_at_or_after(windows[k], t)
-        earliest.append(starts[k] if e is None else min(e, starts[k]))
-    latest = [veh.shift[1]] * len(nodes)
-    for k in range(len(nodes) - 2, -1, -1):
-        pause, first_start, _ = gaps[k]
-        t = latest[k + 1] - data.travel_s(veh.mode, nodes[k], nodes[k + 1]) - pause - service[k]
-        if first_start is not None:
-            t = min(t, first_start - service[k])
-        l = _latest_at_or_before(windows[k], t)
-        latest[k] = starts[k] if l is None else max(l, starts[k])
-    return list(zip(earliest[1:-1], latest[1:-1]))
+    schedule = Schedule(leave=raw.start, breaks=list(raw.breaks), end=raw.end)
+    prev, departure = veh.start_node, raw.start
+    for rs in raw.stops:
+        travel = data.travel_s(veh.mode, prev, rs.node)
+        gap = [b for b in raw.breaks if departure <= b[0] < rs.start]
+        schedule.arrivals.append(min(_arrival(departure, travel, gap), rs.start))
+        schedule.starts.append(rs.start)
+        prev, departure = rs.node, rs.start + data.nodes[rs.node].service_s
+    return schedule
 
 
-def _route(data: RoutingData, raw: RawRoute) -> Route:
+def timed_route(
+    data: RoutingData,
+    vehicle: int,
+    sequence: list[int],
+    *,
+    fallback: Schedule | None = None,
+    fixed_slots: dict[int, tuple[int, int]] | None = None,
+) -> Route | None:
+    """Time crew ``vehicle``'s visit nodes ``sequence`` into a :class:`Route`.
+
+    Service starts as early as the published slots allow; each stop gets its
+    feasible start range and, when slots are on, a slot such that arriving
+    anywhere in every slot keeps the route feasible (``fixed_slots``: slots
+    already promised, by position). Returns ``None`` when the sequence is
+    infeasible and there is no ``fallback`` (the engine's own timing).
+    """
     problem = data.problem
-    veh = data.vehicles[raw.vehicle]
+    timing = data.route_timing(vehicle, sequence)
+    earliest = simulate(timing)
+    slots: list[tuple[int, int]] | None = None
+    if earliest is None:
+        if fallback is None:
+            return None
+        data.warnings.append(f"crew {data.vehicles[vehicle].agent.id}: stop ranges and slots not computed")
+        schedule = fallback
+        ranges = [(t, t) for t in schedule.starts]
+    else:
+        floors: list[int | None] = [None] * len(sequence)
+        ranges = [(e, latest_start(timing, k, floors, e)) for k, e in enumerate(earliest.starts)]
+        width, align = problem.options.slot_minutes * 60, problem.options.slot_align_minutes * 60
+        schedule = earliest
+        if sequence and (width > 0 or fixed_slots):
+            slots = assign_slots(timing, earliest.starts, width, align, fixed_slots)
+            if slots is None:
+                if fallback is None:
+                    return None
+            else:
+                schedule = (simulate(timing, [a for a, _ in slots])
+                            or simulate(timing, [b for _, b in slots]) or earliest)
+    return _route_from_schedule(data, vehicle, sequence, schedule, ranges, slots)
+
+
+def _route_from_schedule(data, vehicle, sequence, schedule: Schedule, ranges, slots) -> Route:
+    problem = data.problem
+    veh = data.vehicles[vehicle]
     mode = veh.mode
     stops: list[Stop] = []
-    prev_node, departure = veh.start_node, raw.start
-    for rs, (earliest, latest) in zip(raw.stops, start_ranges(data, raw)):
-        node = data.nodes[rs.node]
+    prev_node = veh.start_node
+    for k, n in enumerate(sequence):
+        node = data.nodes[n]
         visit = problem.visits[node.visit]  # type: ignore[index]
         address = visit.addresses[node.address]  # type: ignore[index]
-        travel_s = data.travel_s(mode, prev_node, rs.node)
-        gap_breaks = [b for b in raw.breaks if departure <= b[0] < rs.start]
-        arrival = min(_arrival(departure, travel_s, gap_breaks), rs.start)
+        start, arrival = schedule.starts[k], schedule.arrivals[k]
+        earliest, latest = ranges[k]
         stops.append(
             Stop(
                 visit_id=visit.id,
@@ -167,30 +176,39 @@ def _route(data: RoutingData, raw: RawRoute) -> Route:
                 address_text=address.text,
                 location=data.points[node.point],  # type: ignore[index]
                 arrival=problem.clock(arrival),
-                start=problem.clock(rs.start),
-                end=problem.clock(rs.start + node.service_s),
-                earliest_start=problem.clock(earliest),
-                latest_start=problem.clock(latest),
-                travel_s=travel_s,
-                distance_m=data.distance_m(mode, prev_node, rs.node),
-                wait_s=rs.start - arrival,
+                start=problem.clock(start),
+                end=problem.clock(start + node.service_s),
+                earliest_start=problem.clock(min(earliest, start)),
+                latest_start=problem.clock(max(latest, start)),
+                slot=None if slots is None else Slot(start=problem.clock(slots[k][0]), end=problem.clock(slots[k][1])),
+                travel_s=data.travel_s(mode, prev_node, n),
+                distance_m=data.distance_m(mode, prev_node, n),
+                wait_s=start - arrival,
                 priority=visit.priority,
             )
         )
-        prev_node, departure = rs.node, rs.start + node.service_s
+        prev_node = n
     end_point = data.nodes[veh.end_node].point
     return Route(
         agent_id=veh.agent.id,
         travel_mode=mode,
         start_location=data.points[data.nodes[veh.start_node].point],  # type: ignore[index]
         end_location=None if end_point is None else data.points[end_point],
-        start=problem.clock(raw.start),
-        end=problem.clock(raw.end),
+        start=problem.clock(schedule.leave),
+        end=problem.clock(schedule.end),
         stops=stops,
-        breaks=[PlannedBreak(start=problem.clock(s), end=problem.clock(s + d)) for s, d in raw.breaks],
+        breaks=[PlannedBreak(start=problem.clock(s), end=problem.clock(s + d)) for s, d in schedule.breaks],
         end_travel_s=data.travel_s(mode, prev_node, veh.end_node),
         end_distance_m=data.distance_m(mode, prev_node, veh.end_node),
     )
+
+
+def _route(data: RoutingData, raw: RawRoute) -> Route:
+    if not raw.stops:
+        return _route_from_schedule(data, raw.vehicle, [], _engine_schedule(data, raw), [], None)
+    route = timed_route(data, raw.vehicle, [s.node for s in raw.stops], fallback=_engine_schedule(data, raw))
+    assert route is not None
+    return route
 
 
 def _eligible_crews(data: RoutingData, visit_index: int) -> set[int]:

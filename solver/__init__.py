@@ -23,6 +23,7 @@ from solver.model import (
     Visit,
 )
 from solver.solve import solve
+from solver.booking import SlotUnavailable, insert_visit, offer_slots
 
 __all__ = [
     "Address",
@@ -39,4 +40,7 @@ __all__ = [
     "Unassigned",
     "Visit",
     "solve",
+    "offer_slots",
+    "insert_visit",
+    "SlotUnavailable",
 ]

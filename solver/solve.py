@@ -218,6 +218,21 @@ def _eligible_crews(data: RoutingData, visit_index: int) -> set[int]:
     return crews
 
 
+def summarize(problem: Problem, routes: list[Route]) -> PlanSummary:
+    """The plan's key figures."""
+    planned = {s.visit_id for r in routes for s in r.stops}
+    by_id = {v.id: v for v in problem.visits}
+    return PlanSummary(
+        visits_total=len(problem.visits),
+        visits_planned=len(planned),
+        priority_total=sum(v.priority for v in problem.visits),
+        priority_planned=sum(by_id[i].priority for i in planned),
+        travel_s=sum(r.travel_s for r in routes),
+        distance_m=sum(r.distance_m for r in routes),
+        crews_used=sum(1 for r in routes if r.stops),
+    )
+
+
 def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
     """Turn the engine's raw solution into a :class:`Plan`."""
     problem = data.problem
@@ -244,17 +259,7 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
                 reason="not enough crew time: higher-priority visits filled the eligible crews' day",
                 details={"priority": visit.priority},
             ))
-    planned = {s.visit_id for r in routes for s in r.stops}
-    by_id = {v.id: v for v in problem.visits}
-    summary = PlanSummary(
-        visits_total=len(problem.visits),
-        visits_planned=len(planned),
-        priority_total=sum(v.priority for v in problem.visits),
-        priority_planned=sum(by_id[i].priority for i in planned),
-        travel_s=sum(r.travel_s for r in routes),
-        distance_m=sum(r.distance_m for r in routes),
-        crews_used=sum(1 for r in routes if r.stops),
-    )
+    summary = summarize(problem, routes)
     order = {v.id: i for i, v in enumerate(problem.visits)}
     unassigned.sort(key=lambda u: order[u.visit_id])
     return Plan(

@@ -1,0 +1,182 @@
+"""Offer and book appointment slots for a new visit in a published plan.
+
+A published plan has made promises: every stop's slot (or, without slots,
+its planned start). :func:`offer_slots` lists where a new visit can be
+inserted — crew, position, address — such that every promise still holds
+wherever in its slot the crew arrives, and the new visit gets a slot of its
+own with the same guarantee. :func:`insert_visit` books one offer: the visit
+joins the problem as an appointment pinned to the crew, and the crew's route
+is re-timed with every earlier slot kept as it was.
+"""
+
+from __future__ import annotations
+
+from solver.compile import RoutingData, compile_problem
+from solver.model import Plan, Problem, Route, SlotOffer, Visit
+from solver.solve import default_geocoder, default_travel, summarize, timed_route
+from solver.timing import assign_slots, simulate
+from solver.travel import TravelModel
+
+
+class SlotUnavailable(ValueError):
+    """The offered slot can no longer be booked (the plan changed, or it never fitted)."""
+
+
+def _with_visit(problem: Problem, visit: Visit) -> Problem:
+    if any(v.id == visit.id for v in problem.visits):
+        raise ValueError(f"visit.id: a visit with id {visit.id!r} is already in the plan")
+    data = problem.model_dump()
+    data["visits"].append(visit.model_dump())
+    return Problem.model_validate(data)
+
+
+def _compile(problem: Problem, travel: TravelModel | None) -> RoutingData:
+    travel = travel if travel is not None else default_travel()
+    needs_geocoder = any(a.location is None for v in problem.visits for a in v.addresses)
+    return compile_problem(problem, travel, geocoder=default_geocoder() if needs_geocoder else None)
+
+
+def node_of(data: RoutingData) -> dict[tuple[str, int], int]:
+    """(visit id, address index) -> routing node."""
+    return {
+        (data.problem.visits[n.visit].id, n.address): i  # type: ignore[index]
+        for i, n in enumerate(data.nodes)
+        if n.kind == "visit"
+    }
+
+
+def promises(problem: Problem, route: Route) -> dict[int, tuple[int, int]]:
+    """The promise at each stop of ``route``: its slot, or its planned start."""
+    out = {}
+    for k, stop in enumerate(route.stops):
+        if stop.slot is not None:
+            out[k] = (problem.seconds(stop.slot.start), problem.seconds(stop.slot.end))
+        else:
+            out[k] = (problem.seconds(stop.start), problem.seconds(stop.start))
+    return out
+
+
+def _shifted(fixed: dict[int, tuple[int, int]], position: int) -> dict[int, tuple[int, int]]:
+    return {(k + 1 if k >= position else k): slot for k, slot in fixed.items()}
+
+
+def offer_slots(
+    problem: Problem,
+    plan: Plan,
+    visit: Visit,
+    travel: TravelModel | None = None,
+    *,
+    max_offers: int = 5,
+) -> list[SlotOffer]:
+    """Slots for ``visit`` that can be inserted into ``plan`` without breaking
+    any promise already made, best (least added travel) first, one per
+    distinct slot start."""
+    extended = _with_visit(problem, visit)
+    data = _compile(extended, travel)
+    vi = len(extended.visits) - 1
+    if vi not in data.visit_nodes:
+        return []
+    nodes = node_of(data)
+    width = extended.options.slot_minutes * 60 or 3600
+    align = extended.options.slot_align_minutes * 60
+    vehicle_of = {veh.agent.id: v for v, veh in enumerate(data.vehicles)}
+    candidates: list[SlotOffer] = []
+    for route in plan.routes:
+        v = vehicle_of.get(route.agent_id)
+        if v is None:
+            continue
+        veh = data.vehicles[v]
+        if len(route.stops) + 1 > veh.max_visits:
+            continue
+        try:
+            sequence = [nodes[(s.visit_id, s.address_index)] for s in route.stops]
+        except KeyError:
+            continue  # the route holds a visit this problem no longer has
+        fixed = promises(problem, route)
+        base = data.route_timing(v, sequence)
+        base_travel = sum(base.travel)
+        for n in data.visit_nodes[vi]:
+            if data.nodes[n].vehicles and v not in data.nodes[n].vehicles:
+                continue
+            for position in range(len(sequence) + 1):
+                trial = sequence[:position] + [n] + sequence[position:]
+                timing = data.route_timing(v, trial)
+                earliest = simulate(timing)
+                if earliest is None:
+                    continue
+                slots = assign_slots(timing, earliest.starts, width, align, _shifted(fixed, position))
+                if slots is None:
+                    continue
+                a, b = slots[position]
+                extra = sum(timing.travel) - base_travel
+                candidates.append(SlotOffer(
+                    agent_id=route.agent_id,
+                    position=position,
+                    address_index=data.nodes[n].address,  # type: ignore[arg-type]
+                    start=extended.clock(a),
+                    end=extended.clock(b),
+                    extra_travel_s=extra,
+                    score=extra + (b - a < width) * 1800,  # a narrow slot is worth less
+                ))
+    candidates.sort(key=lambda o: (o.score, o.start))
+    offers: list[SlotOffer] = []
+    seen: set = set()
+    for offer in candidates:
+        if offer.start in seen:
+            continue
+        seen.add(offer.start)
+        offers.append(offer)
+        if len(offers) == max_offers:
+            break
+    return offers
+
+
+def insert_visit(
+    problem: Problem,
+    plan: Plan,
+    visit: Visit,
+    offer: SlotOffer,
+    travel: TravelModel | None = None,
+) -> tuple[Problem, Plan]:
+    """Book ``offer``: return the problem with ``visit`` added as an appointment
+    in the offered slot, pinned to the offer's crew, and the plan with that
+    crew's route re-timed (every other route unchanged).
+
+    Raises :class:`SlotUnavailable` when the slot does not fit the plan as it
+    is now (for example another booking took the time).
+    """
+    booked = Visit.model_validate({
+        **visit.model_dump(),
+        "appointment": {"start": offer.start, "end": offer.end},
+        "pinned_agent": offer.agent_id,
+    })
+    extended = _with_visit(problem, booked)
+    data = _compile(extended, travel)
+    vi = len(extended.visits) - 1
+    nodes = node_of(data)
+    node = nodes.get((booked.id, offer.address_index))
+    if vi not in data.visit_nodes or node is None:
+        raise SlotUnavailable("the visit cannot be made at that address in that slot")
+    try:
+        route = plan.route(offer.agent_id)
+    except KeyError:
+        raise SlotUnavailable(f"crew {offer.agent_id!r} has no route in this plan") from None
+    if not 0 <= offer.position <= len(route.stops):
+        raise SlotUnavailable("the offered position is outside the crew's route")
+    v = next(i for i, veh in enumerate(data.vehicles) if veh.agent.id == offer.agent_id)
+    if len(route.stops) + 1 > data.vehicles[v].max_visits:
+        raise SlotUnavailable("the crew already has its maximum number of visits")
+    sequence = [nodes[(s.visit_id, s.address_index)] for s in route.stops]
+    sequence.insert(offer.position, node)
+    fixed = _shifted(promises(problem, route), offer.position)
+    fixed[offer.position] = (extended.seconds(offer.start), extended.seconds(offer.end))
+    new_route = timed_route(data, v, sequence, fixed_slots=fixed)
+    if new_route is None:
+        raise SlotUnavailable("the slot no longer fits the crew's route without breaking a promise")
+    routes = [new_route if r.agent_id == offer.agent_id else r for r in plan.routes]
+    new_plan = plan.model_copy(update={
+        "routes": routes,
+        "summary": summarize(extended, routes),
+        "unassigned": [u for u in plan.unassigned if u.visit_id != booked.id],
+    })
+    return extended, new_plan

@@ -11,6 +11,8 @@ from solver.model import (
     Address,
     Agent,
     Break,
+    CrewState,
+    DayState,
     Location,
     Options,
     Place,
@@ -24,11 +26,14 @@ from solver.model import (
 )
 from solver.solve import solve
 from solver.booking import SlotUnavailable, insert_visit, offer_slots
+from solver.replan import reoptimize
 
 __all__ = [
     "Address",
     "Agent",
     "Break",
+    "CrewState",
+    "DayState",
     "Location",
     "Options",
     "Place",
@@ -43,4 +48,5 @@ __all__ = [
     "offer_slots",
     "insert_visit",
     "SlotUnavailable",
+    "reoptimize",
 ]

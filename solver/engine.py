@@ -74,8 +74,22 @@ class RawSolution:
     metaheuristic: str
 
 
-def search(data: RoutingData, *, time_limit_s: float | None = None, log: bool = False) -> RawSolution:
-    """Solve the routing problem in ``data`` with OR-Tools."""
+def search(
+    data: RoutingData,
+    *,
+    time_limit_s: float | None = None,
+    initial_routes: list[list[int]] | None = None,
+    preferred_vehicle: dict[int, int] | None = None,
+    stability_cost: int = 0,
+    log: bool = False,
+) -> RawSolution:
+    """Solve the routing problem in ``data`` with OR-Tools.
+
+    ``initial_routes`` (visit nodes per vehicle) warm-starts the search when
+    they are feasible. ``preferred_vehicle`` maps visit nodes to the crew that
+    had them before; serving such a node with another crew costs
+    ``stability_cost`` (a secondary goal: re-plans move little).
+    """
     problem = data.problem
     options = problem.options
     started = time.perf_counter()
@@ -95,6 +109,7 @@ def search(data: RoutingData, *, time_limit_s: float | None = None, log: bool = 
     points = [node.point for node in data.nodes]
     time_callbacks: dict[str, int] = {}
     cost_callbacks: dict[str, int] = {}
+    cost_matrices: dict[str, list[list[int]]] = {}
     for mode, matrix in data.matrices.items():
         durations = matrix.durations
         cost_source = durations if options.objective == "time" else matrix.distances
@@ -118,9 +133,18 @@ def search(data: RoutingData, *, time_limit_s: float | None = None, log: bool = 
             cost_rows.append(crow)
         time_callbacks[mode] = routing.RegisterTransitMatrix(time_rows)
         cost_callbacks[mode] = routing.RegisterTransitMatrix(cost_rows)
+        cost_matrices[mode] = cost_rows
 
     for v, veh in enumerate(data.vehicles):
-        routing.SetArcCostEvaluatorOfVehicle(cost_callbacks[veh.mode], v)
+        if preferred_vehicle and stability_cost:
+            # entering a node another crew had before costs the stability penalty
+            rows = [
+                [c + (stability_cost if preferred_vehicle.get(j, v) != v else 0) for j, c in enumerate(row)]
+                for row in cost_matrices[veh.mode]
+            ]
+            routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitMatrix(rows), v)
+        else:
+            routing.SetArcCostEvaluatorOfVehicle(cost_callbacks[veh.mode], v)
 
     horizon = data.horizon
     routing.AddDimensionWithVehicleTransits(
@@ -209,7 +233,16 @@ def search(data: RoutingData, *, time_limit_s: float | None = None, log: bool = 
     limit = options.time_limit_s if time_limit_s is None else time_limit_s
     params.time_limit.FromMilliseconds(max(100, int(limit * 1000)))
     params.log_search = log
-    solution = routing.SolveWithParameters(params)
+    solution = None
+    if initial_routes is not None:
+        routing.CloseModelWithParameters(params)
+        start = routing.ReadAssignmentFromRoutes(
+            [[index_of[n] for n in route] for route in initial_routes], True
+        )
+        if start is not None:
+            solution = routing.SolveFromAssignmentWithParameters(start, params)
+    if solution is None:
+        solution = routing.SolveWithParameters(params)
     status = _STATUS.get(routing.status(), str(routing.status()))
     if solution is None:
         raise RuntimeError(f"OR-Tools found no solution (status {status})")

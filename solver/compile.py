@@ -11,10 +11,12 @@ reads nothing else.
 from __future__ import annotations
 
 import time
+from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol, Sequence
 
 from solver.model import Agent, Location, Place, Problem, TravelMode, Unassigned, Visit
+from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
 from solver.timing import RouteTiming, Task
 from solver.travel import TravelMatrix, TravelModel
 
@@ -182,22 +184,28 @@ def _resolve(place: Place, geocoder: Geocoder | None) -> Location | None:
     return None if result is None else result.location
 
 
-def _eligible(visit: Visit, agents: Sequence[Agent]) -> tuple[list[int], str | None, str]:
-    """Crews allowed to make ``visit``, or the reason there are none."""
+def _skilled(visit: Visit, agents: Sequence[Agent]) -> tuple[list[int], str]:
+    """Crews allowed and skilled for ``visit``, or the reason there are none."""
     pinned = [i for i, a in enumerate(agents) if visit.pinned_agent in (None, a.id)]
     skilled = [i for i in pinned if set(visit.skills) <= set(agents[i].skills)]
-    if not skilled:
-        missing = sorted(set(visit.skills) - set().union(*(agents[i].skills for i in pinned)))
-        who = f"crew {visit.pinned_agent}" if visit.pinned_agent else "no crew"
-        detail = f"missing skill(s): {', '.join(missing)}" if missing else "no single crew holds all the skills"
-        return [], "no_skill", f"{who} has the required skills ({detail})"
-    sized = [i for i in skilled if agents[i].crew_size >= visit.crew_size]
-    if not sized:
-        largest = max(agents[i].crew_size for i in skilled)
-        return [], "crew_too_small", (
-            f"needs a crew of {visit.crew_size}; the largest crew with the skills has {largest}"
-        )
-    return sized, None, ""
+    if skilled:
+        return skilled, ""
+    missing = sorted(set(visit.skills) - set().union(*(agents[i].skills for i in pinned)))
+    who = f"crew {visit.pinned_agent}" if visit.pinned_agent else "no crew"
+    detail = f"missing skill(s): {', '.join(missing)}" if missing else "no single crew holds all the skills"
+    return [], f"{who} has the required skills ({detail})"
+
+
+def _frequency_reason(problem: Problem, visit: Visit, rules: RuleSet | None) -> str | None:
+    if rules is None or rules.frequency is None or not problem.history:
+        return None
+    limit = rules.frequency
+    zone = ZoneInfo(visit.timezone or problem.timezone)
+    made = contacts_in_period(problem.history, visit.case_key, problem.date, limit.period_days, zone)
+    if made + 1 <= limit.max_visits:
+        return None
+    return (f"case {visit.case_key} already had {made} field visit(s) in the last {limit.period_days} days; "
+            f"rule set {rules.name} allows {limit.max_visits}")
 
 
 def compile_problem(
@@ -254,51 +262,77 @@ def compile_problem(
             )
         )
 
-    # -- visits: eligibility, windows, addresses -------------------------- #
+    # -- visits: eligibility, rules, windows, addresses -------------------- #
+    rules = load_rule_set(problem.options.rule_set) if problem.options.rule_set else None
     visit_nodes: dict[int, list[int]] = {}
     penalties: dict[int, int] = {}
     n_visits = max(1, len(problem.visits))
     for vi, visit in enumerate(problem.visits):
         if vi % 200 == 0:
             report("geocoding", vi / n_visits)
-        crews, code, why = _eligible(visit, agents)
-        if code:
-            unassigned.append(Unassigned(visit_id=visit.id, code=code, reason=why))  # type: ignore[arg-type]
+        skilled, why = _skilled(visit, agents)
+        if not skilled:
+            unassigned.append(Unassigned(visit_id=visit.id, code="no_skill", reason=why))
+            continue
+        too_often = _frequency_reason(problem, visit, rules)
+        if too_often:
+            unassigned.append(Unassigned(visit_id=visit.id, code="frequency_limit", reason=too_often))
             continue
         service = visit.duration_min * 60
-        # latest service start any eligible crew could manage inside its shift
-        shift_starts = merge([(vehicles[c].shift[0], vehicles[c].shift[1] - service) for c in crews
-                              if vehicles[c].shift[1] - service >= vehicles[c].shift[0]])
         appointment = [problem.window_seconds(visit.appointment)] if visit.appointment else None
+        legal = None
+        if rules is not None:
+            zone = ZoneInfo(visit.timezone or problem.timezone)
+            hours = visiting_interval(rules, problem.date, zone, problem.seconds)
+            legal = [hours] if hours else None
         alternatives: list[int] = []
-        reasons: list[str] = []
+        reasons: list[tuple[str, str]] = []  # (code, text)
         for ai, address in enumerate(visit.addresses):
+            label = f"address {ai} ({address.kind})"
             if not address.usable:
-                reasons.append(f"address {ai} ({address.kind}) is flagged not usable")
+                reasons.append(("no_usable_address", f"{label} is flagged not usable"))
+                continue
+            if address.kind == "work" and rules is not None and not rules.work_contact:
+                reasons.append(("no_usable_address", f"{label}: rule set {rules.name} allows no contact at work"))
+                continue
+            need = visit.crew_size
+            if address.kind == "home" and rules is not None:
+                need = max(need, rules.min_crew_size_home)
+            crews = [c for c in skilled if agents[c].crew_size >= need]
+            if not crews:
+                largest = max(agents[c].crew_size for c in skilled)
+                reasons.append(("crew_too_small", f"{label} needs a crew of {need}; "
+                                                  f"the largest crew with the skills has {largest}"))
                 continue
             loc = _resolve(address, geocoder)
             if loc is None:
-                reasons.append(f"address {ai} ({address.kind}) could not be geocoded")
+                reasons.append(("not_geocoded", f"{label} could not be geocoded"))
                 continue
-            windows = [problem.window_seconds(w) for w in address.time_windows] or [(0, 10**9)]
-            windows = merge(windows)
+            # service must start where a crew can still finish it inside its shift
+            shift_starts = merge([(vehicles[c].shift[0], vehicles[c].shift[1] - service) for c in crews
+                                  if vehicles[c].shift[1] - service >= vehicles[c].shift[0]])
+            windows = merge([problem.window_seconds(w) for w in address.time_windows] or [(0, 10**9)])
             if appointment:
                 windows = intersect(windows, appointment)
+            if legal is not None:
+                windows = intersect(windows, legal)
+                if not windows:
+                    reasons.append(("outside_hours", f"{label}: its hours fall outside the legal visiting "
+                                                     f"hours of rule set {rules.name}"))
+                    continue
             windows = intersect(windows, shift_starts)
             if not windows:
-                reasons.append(f"address {ai} ({address.kind}): its hours meet no shift of an eligible crew")
+                reasons.append(("outside_hours", f"{label}: its hours meet no shift of an eligible crew"))
                 continue
             node = Node("visit", pts.add(loc, address.text), service, windows, vi, ai,
                         crews if len(crews) < len(agents) else [])
             alternatives.append(len(nodes))
             nodes.append(node)
         if not alternatives:
-            code = "no_usable_address"
-            if reasons and all("geocoded" in r for r in reasons):
-                code = "not_geocoded"
-            elif reasons and all("hours" in r for r in reasons):
-                code = "outside_hours"
-            unassigned.append(Unassigned(visit_id=visit.id, code=code, reason="; ".join(reasons)))  # type: ignore[arg-type]
+            codes = {c for c, _ in reasons}
+            code = codes.pop() if len(codes) == 1 else "no_usable_address"
+            unassigned.append(Unassigned(visit_id=visit.id, code=code,  # type: ignore[arg-type]
+                                         reason="; ".join(t for _, t in reasons)))
             continue
         visit_nodes[vi] = alternatives
         penalties[vi] = drop_penalty(visit.priority, visit.is_hard)

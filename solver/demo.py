@@ -480,7 +480,7 @@ def generate_day(
         timezone="Asia/Shanghai",
         visits=day,
         agents=agents,
-        options=Options(seed=seed),
+        options=Options(seed=seed, rule_set="cn-cba-2026"),
     )
     # validate the whole as an API payload would be
     return Problem.model_validate(problem.model_dump(mode="json"))

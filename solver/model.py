@@ -152,11 +152,42 @@ class Visit(_Model):
     load: int = Field(0, ge=0, description="Generic capacity use (e.g. benchmarks); 0 for field visits")
     borrower: Borrower | None = None
     purpose: str | None = Field(None, max_length=200)
+    timezone: str | None = Field(None, description="Borrower's IANA time zone for visiting-hour rules")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_visit_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
+
+    @property
+    def case_key(self) -> str:
+        """The case frequency limits count against."""
+        return self.case_id or self.id
 
     @property
     def is_hard(self) -> bool:
         """Required visits and booked appointments must be made."""
         return self.required or self.appointment is not None
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+    return value
+
+
+class Contact(_Model):
+    """A past contact with a case, for frequency limits."""
+
+    case_id: str = Field(min_length=1, max_length=100)
+    at: AwareDatetime
+    kind: Literal["visit", "call"] = "visit"
+
+    @property
+    def case_key(self) -> str:
+        return self.case_id
 
 
 class Break(_Model):
@@ -209,10 +240,25 @@ class Options(_Model):
     objective: Objective = Field("time", description="Minimise travel time or travel distance")
     slot_minutes: int = Field(60, ge=0, le=480, description="Width of published appointment slots; 0: none")
     slot_align_minutes: int = Field(15, ge=1, le=120)
-    rule_set: str | None = Field(None, description="Jurisdiction rule set name from config/")
-    balance: bool = False
+    rule_set: str | None = Field(None, description="Jurisdiction rule set name from config/rules/")
+    balance: Literal["none", "visits", "time"] = Field(
+        "none", description="Spread the work fairly: by number of visits or by working time"
+    )
     seed: int = 0
     snap_max_m: float = Field(500.0, gt=0, description="Farther than this from a road: straight-line fallback")
+
+
+    @field_validator("rule_set")
+    @classmethod
+    def _known_rule_set(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from solver.rules import available_rule_sets
+
+        known = available_rule_sets()
+        if value not in known:
+            raise ValueError(f"unknown rule set {value!r}; known: {', '.join(known)}")
+        return value
 
 
 class Problem(_Model):
@@ -226,15 +272,12 @@ class Problem(_Model):
     skills: list[str] | None = Field(
         None, description="Skill catalogue; default: the configured catalogue plus every agent's skills"
     )
+    history: list[Contact] = Field(default_factory=list, description="Past contacts, for frequency limits")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
-        return value
+        return _check_zone(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -1,0 +1,102 @@
+"""Jurisdiction rule sets: visiting hours, crew size, contact frequency, workplace.
+
+A rule set is a TOML file in ``config/rules/`` named after the set (e.g.
+``cn-cba-2026.toml``)::
+
+    description = "..."
+    visiting_hours = { start = "08:00", end = "22:00" }   # borrower's local time
+    min_crew_size_home = 2                                  # people for a home visit
+    work_contact = true                                     # false: never at work
+    [frequency]
+    max_visits = 2                                          # field visits per case ...
+    period_days = 7                                         # ... in this many days
+
+The solver applies the set named in ``Options.rule_set``: visiting hours are
+intersected with each address's windows in the borrower's time zone, home
+visits need a crew of at least the minimum size, work addresses are dropped
+when work contact is not allowed, and a visit that would exceed the frequency
+limit (counting the caller's ``Problem.history``) is not planned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import tomllib
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from solver.config import config_dir
+
+
+class VisitingHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: dt.time
+    end: dt.time
+
+
+class FrequencyLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_visits: int = Field(ge=1)
+    period_days: int = Field(ge=1)
+
+
+class RuleSet(BaseModel):
+    """One jurisdiction's rules."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    visiting_hours: VisitingHours | None = None
+    min_crew_size_home: int = Field(1, ge=1)
+    work_contact: bool = True
+    frequency: FrequencyLimit | None = None
+
+
+def rules_dir():
+    return config_dir() / "rules"
+
+
+def available_rule_sets() -> list[str]:
+    """Names of the rule sets in ``config/rules/``."""
+    folder = rules_dir()
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.exists() else []
+
+
+@functools.cache
+def _load(path: str, name: str) -> RuleSet:
+    with open(path, "rb") as handle:
+        return RuleSet.model_validate({"name": name, **tomllib.load(handle)})
+
+
+def load_rule_set(name: str) -> RuleSet:
+    """The rule set ``name``; ``KeyError`` naming the known sets if unknown."""
+    path = rules_dir() / f"{name}.toml"
+    if not path.exists():
+        raise KeyError(f"unknown rule set {name!r}; known: {', '.join(available_rule_sets()) or 'none'}")
+    return _load(str(path), name)
+
+
+def visiting_interval(rules: RuleSet, date: dt.date, zone, seconds_of) -> tuple[int, int] | None:
+    """The rule's visiting hours on ``date`` in the borrower's ``zone``, in the
+    problem's seconds (via ``seconds_of``, e.g. ``Problem.seconds``)."""
+    hours = rules.visiting_hours
+    if hours is None:
+        return None
+    start = dt.datetime.combine(date, hours.start, tzinfo=zone)
+    end = dt.datetime.combine(date, hours.end, tzinfo=zone)
+    return seconds_of(start), seconds_of(end)
+
+
+def contacts_in_period(history, case_key: str, date: dt.date, period_days: int, zone) -> int:
+    """Field visits to ``case_key`` in the ``period_days`` days ending with
+    ``date`` (today's planned visit not included)."""
+    first = date - dt.timedelta(days=period_days - 1)
+    count = 0
+    for contact in history:
+        if contact.case_key != case_key or contact.kind != "visit":
+            continue
+        day = contact.at.astimezone(zone).date()
+        if first <= day <= date:
+            count += 1
+    return count

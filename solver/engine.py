@@ -74,6 +74,49 @@ class RawSolution:
     metaheuristic: str
 
 
+#: Balance: cost of each visit above a crew's fair share (seconds of travel).
+BALANCE_VISIT_COST_S = 1200
+#: Balance: cost of each second of work above a crew's fair share.
+BALANCE_TIME_COST = 2
+
+
+def _balance(routing, data: RoutingData, time_dim) -> None:
+    """Soft upper bounds at each crew's fair share of the day.
+
+    ``visits``: the fair share is the number of visits over the crews (by
+    proportion of each crew's shift length); every visit above it costs
+    :data:`BALANCE_VISIT_COST_S`. ``time``: the fair share of working time
+    (service plus an estimate of travel) per crew, by shift length; each
+    second above it costs :data:`BALANCE_TIME_COST` seconds of travel.
+    """
+    mode = data.problem.options.balance
+    if mode == "none" or not data.visit_nodes:
+        return
+    shifts = [max(1, veh.shift[1] - veh.shift[0]) for veh in data.vehicles]
+    total_shift = sum(shifts)
+    if mode == "visits":
+        count_dim = routing.GetDimensionOrDie("visits")
+        n = len(data.visit_nodes)
+        for v, length in enumerate(shifts):
+            share = -(-n * length // total_shift)
+            count_dim.SetCumulVarSoftUpperBound(routing.End(v), share, BALANCE_VISIT_COST_S)
+        return
+    work = 0
+    for nodes in data.visit_nodes.values():
+        node = data.nodes[nodes[0]]
+        work += node.service_s
+    # travel estimate: a typical leg, the median over each visit's nearest crew start
+    legs = []
+    for nodes in data.visit_nodes.values():
+        n = nodes[0]
+        legs.append(min(data.travel_s(veh.mode, veh.start_node, n) for veh in data.vehicles))
+    legs.sort()
+    work += legs[len(legs) // 2] * len(legs) // 2
+    for v, length in enumerate(shifts):
+        share = work * length // total_shift
+        time_dim.SetSoftSpanUpperBoundForVehicle(pywrapcp.BoundCost(share, BALANCE_TIME_COST), v)
+
+
 def search(
     data: RoutingData,
     *,
@@ -200,11 +243,12 @@ def search(
 
     # -- visit counts and loads --------------------------------------------- #
     is_visit = [1 if node.kind == "visit" else 0 for node in data.nodes]
-    if any(veh.max_visits < len(data.visit_nodes) for veh in data.vehicles):
+    if options.balance == "visits" or any(veh.max_visits < len(data.visit_nodes) for veh in data.vehicles):
         count_cb = routing.RegisterUnaryTransitVector(is_visit)
         routing.AddDimensionWithVehicleCapacity(
             count_cb, 0, [veh.max_visits for veh in data.vehicles], True, "visits"
         )
+    _balance(routing, data, time_dim)
     loads = [0] * n_nodes
     for vi, nodes in data.visit_nodes.items():
         for n in nodes:

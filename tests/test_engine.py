@@ -235,3 +235,17 @@ def test_visit_left_out_because_every_crew_is_full_says_so():
     plan = solve_checked(p)
     (u,) = plan.unassigned
     assert u.visit_id == "v0" and u.code == "capacity"
+
+
+@pytest.mark.parametrize("balance", ["visits", "time"])
+def test_balance_spreads_the_work_across_crews(balance):
+    # ten visits in a cluster next to both crews' shared branch: without
+    # balance one crew makes them all (least travel); with it, both work.
+    visits = [visit(f"v{i}", 1 + i % 3, i // 3, duration_min=20) for i in range(10)]
+    crews = [crew("a"), crew("b")]
+    unbalanced = solve_checked(problem(visits, crews))
+    counts = sorted(len(r.stops) for r in unbalanced.routes)
+    assert counts == [0, 10]
+    balanced = solve_checked(problem(visits, crews, balance=balance))
+    counts = sorted(len(r.stops) for r in balanced.routes)
+    assert counts[0] >= 4, counts

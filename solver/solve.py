@@ -22,6 +22,7 @@ from solver.model import (
     Stop,
     Unassigned,
 )
+from solver.reasons import explain_dropped
 from solver.timing import Schedule, assign_slots, latest_start, simulate
 from solver.travel import TravelModel
 
@@ -254,11 +255,8 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
                 details={"priority": visit.priority},
             ))
         else:
-            unassigned.append(Unassigned(
-                visit_id=visit.id, code="lower_priority",
-                reason="not enough crew time: higher-priority visits filled the eligible crews' day",
-                details={"priority": visit.priority},
-            ))
+            reason, details = explain_dropped(data, raw, vi)
+            unassigned.append(Unassigned(visit_id=visit.id, code="lower_priority", reason=reason, details=details))
     summary = summarize(problem, routes)
     order = {v.id: i for i, v in enumerate(problem.visits)}
     unassigned.sort(key=lambda u: order[u.visit_id])

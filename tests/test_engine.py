@@ -122,6 +122,10 @@ def test_priority_decides_which_conflicting_visit_is_dropped():
     assert stop_ids(plan, "c1") == ["high"]
     (u,) = plan.unassigned
     assert u.visit_id == "low" and u.code == "lower_priority"
+    # the reason says where it would go and what it would displace
+    assert u.details["agent_id"] == "c1" and u.details["position"] == 1
+    assert u.details["displaces"] == ["high"] and u.details["displaced_priority"] == 90
+    assert "in place of visit high (priority 90 vs 10)" in u.reason
 
 
 def test_one_high_priority_visit_outweighs_several_low_ones():

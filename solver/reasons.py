@@ -1,0 +1,130 @@
+"""Why a visit the search left out was left out, in terms a dispatcher can act on.
+
+The screening in :mod:`solver.compile` already names visits no crew could
+ever make (skills, crew size, hours, address, reach, frequency). For a visit
+the *search* dropped, :func:`explain_dropped` looks at the finished routes:
+
+* where it would fit as things stand (the crew, the position, the added
+  travel) — then only the search's trade-off left it out;
+* otherwise, which single planned visit it would have to displace, and where:
+  the cheapest such swap in priority, so the dispatcher sees exactly what
+  giving it a place would cost;
+* otherwise, that no eligible crew has room even by giving up one visit.
+
+The search is bounded: only the :data:`NEAREST_CREWS` crews whose routes pass
+closest are examined, so explanations stay fast on days of a thousand visits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solver.compile import RoutingData
+from solver.engine import RawSolution
+from solver.timing import simulate
+
+#: Crews examined per dropped visit (those whose routes pass closest).
+NEAREST_CREWS = 6
+
+
+@dataclass
+class Insertion:
+    agent_id: str
+    position: int  # 1-based stop number the visit would take
+    extra_travel_s: int
+    displaces: str | None = None
+    displaced_priority: int | None = None
+
+
+def _feasible(data: RoutingData, vehicle: int, sequence: list[int]) -> bool:
+    veh = data.vehicles[vehicle]
+    if len(sequence) > veh.max_visits:
+        return False
+    if veh.capacity is not None:
+        load = sum(data.problem.visits[data.nodes[n].visit].load for n in sequence)  # type: ignore[index]
+        if load > veh.capacity:
+            return False
+    return simulate(data.route_timing(vehicle, sequence)) is not None
+
+
+def _route_travel(data: RoutingData, vehicle: int, sequence: list[int]) -> int:
+    return sum(data.route_timing(vehicle, sequence).travel)
+
+
+def best_insertion(data: RoutingData, raw: RawSolution, visit_index: int) -> tuple[Insertion | None, Insertion | None]:
+    """The cheapest insertion of the visit as the routes stand, and the best
+    single-visit displacement (lowest displaced priority, then least travel)."""
+    sequences = {r.vehicle: [s.node for s in r.stops] for r in raw.routes}
+    options = data.visit_nodes[visit_index]
+    candidates: list[tuple[int, int]] = []  # (vehicle, node)
+    for n in options:
+        crews = data.nodes[n].vehicles or range(len(data.vehicles))
+        for v in crews:
+            candidates.append((v, n))
+
+    def closeness(item: tuple[int, int]) -> int:
+        v, n = item
+        veh = data.vehicles[v]
+        places = [veh.start_node, *sequences[v]]
+        return min(data.travel_s(veh.mode, p, n) for p in places)
+
+    candidates.sort(key=closeness)
+    nearest: list[int] = []
+    for v, _ in candidates:
+        if v not in nearest:
+            nearest.append(v)
+        if len(nearest) == NEAREST_CREWS:
+            break
+    shortlist = [(v, n) for v, n in candidates if v in nearest]
+
+    fit: Insertion | None = None
+    swap: Insertion | None = None
+    for v, n in shortlist:
+        sequence = sequences[v]
+        base = _route_travel(data, v, sequence)
+        agent_id = data.vehicles[v].agent.id
+        for p in range(len(sequence) + 1):
+            trial = sequence[:p] + [n] + sequence[p:]
+            if _feasible(data, v, trial):
+                extra = _route_travel(data, v, trial) - base
+                if fit is None or extra < fit.extra_travel_s:
+                    fit = Insertion(agent_id, p + 1, extra)
+        for j, other in enumerate(sequence):
+            rest = sequence[:j] + sequence[j + 1:]
+            other_visit = data.problem.visits[data.nodes[other].visit]  # type: ignore[index]
+            if other_visit.is_hard:
+                continue
+            for p in {max(0, j - 1), j, min(len(rest), j + 1)}:
+                trial = rest[:p] + [n] + rest[p:]
+                if not _feasible(data, v, trial):
+                    continue
+                extra = _route_travel(data, v, trial) - base
+                key = (other_visit.priority, extra)
+                if swap is None or key < (swap.displaced_priority, swap.extra_travel_s):
+                    swap = Insertion(agent_id, p + 1, extra, other_visit.id, other_visit.priority)
+    return fit, swap
+
+
+def explain_dropped(data: RoutingData, raw: RawSolution, visit_index: int) -> tuple[str, dict]:
+    """Reason text and details for a visit the search left out."""
+    visit = data.problem.visits[visit_index]
+    fit, swap = best_insertion(data, raw, visit_index)
+    if fit is not None:
+        return (
+            f"left out by the search's trade-off; it fits crew {fit.agent_id} as stop {fit.position} "
+            f"for {fit.extra_travel_s / 60:.0f} more minutes of travel",
+            {"priority": visit.priority, "agent_id": fit.agent_id, "position": fit.position,
+             "extra_travel_s": fit.extra_travel_s, "fits_without_displacing": True},
+        )
+    if swap is not None:
+        return (
+            f"lower priority than what was planned: it would fit crew {swap.agent_id} as stop {swap.position} "
+            f"only in place of visit {swap.displaces} (priority {swap.displaced_priority} vs {visit.priority})",
+            {"priority": visit.priority, "agent_id": swap.agent_id, "position": swap.position,
+             "displaces": [swap.displaces], "displaced_priority": swap.displaced_priority,
+             "extra_travel_s": swap.extra_travel_s, "fits_without_displacing": False},
+        )
+    return (
+        "no eligible crew has room for it, even by giving up one planned visit",
+        {"priority": visit.priority, "fits_without_displacing": False},
+    )

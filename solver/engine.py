@@ -117,6 +117,88 @@ def _balance(routing, data: RoutingData, time_dim) -> None:
         time_dim.SetSoftSpanUpperBoundForVehicle(pywrapcp.BoundCost(share, BALANCE_TIME_COST), v)
 
 
+def search_parameters(time_limit_s: float):
+    """OR-Tools search parameters: parallel cheapest insertion, then guided
+    local search until the time limit."""
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.time_limit.FromMilliseconds(max(100, int(time_limit_s * 1000)))
+    return params
+
+
+def _routes_of(routing, solution) -> list[list[int]]:
+    routes = []
+    for v in range(routing.vehicles()):
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        route = []
+        while not routing.IsEnd(index):
+            route.append(index)
+            index = solution.Value(routing.NextVar(index))
+        routes.append(route)
+    return routes
+
+
+#: Share of the time limit given to ruin and recreate after guided local search.
+RUIN_RECREATE_SHARE = 0.7
+#: Chance that a ruin empties a short route instead of a cluster of visits.
+ROUTE_RUIN_PROBABILITY = 0.2
+
+
+def _ruin_and_recreate(routing, manager, data: RoutingData, best, budget_s: float, seed: int):
+    """Iterated ruin and recreate around OR-Tools.
+
+    Each iteration removes from the best solution either a cluster of visits
+    near a random seed visit (up to an eighth of them, at most 30) or, with
+    probability :data:`ROUTE_RUIN_PROBABILITY`, every visit of a short route;
+    OR-Tools re-inserts them (its local search makes unperformed visits
+    active) and descends to a local optimum; the result is kept when it is
+    better. Returns the best assignment and (iterations, improvements).
+    """
+    import random
+
+    rng = random.Random(seed)
+    deadline = time.perf_counter() + budget_s
+    best_cost = best.ObjectiveValue()
+    visit_indices = [manager.NodeToIndex(n) for n, node in enumerate(data.nodes) if node.kind == "visit"]
+    if not visit_indices:
+        return best, (0, 0)
+    mode = data.vehicles[0].mode
+    matrix = data.matrices[mode].durations
+    points = {i: data.nodes[manager.IndexToNode(i)].point for i in visit_indices}
+    k_remove = max(4, min(30, len(visit_indices) // 8))
+    improvements = 0
+    iteration = 0
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining < 0.05:
+            break
+        iteration += 1
+        routes = _routes_of(routing, best)
+        seed_index = rng.choice(visit_indices)
+        sp = points[seed_index]
+        size = rng.randint(max(2, k_remove // 2), k_remove)
+        if rng.random() < ROUTE_RUIN_PROBABILITY:
+            # empty a short route: its visits must find room elsewhere
+            used = [r for r in routes if r]
+            removed = set(min(rng.sample(used, min(3, len(used))), key=len)) if used else set()
+        else:
+            near = sorted(visit_indices, key=lambda i: matrix[sp, points[i]] + matrix[points[i], sp])[:size]
+            removed = set(near)
+        partial = [[i for i in route if i not in removed] for route in routes]
+        start = routing.ReadAssignmentFromRoutes(partial, True)
+        if start is None:
+            continue
+        params = search_parameters(min(remaining, 1.0))
+        params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        candidate = routing.SolveFromAssignmentWithParameters(start, params)
+        if candidate is not None and candidate.ObjectiveValue() < best_cost:
+            best = routing.solver().Assignment(candidate)  # a copy: the model reuses its own
+            best_cost = candidate.ObjectiveValue()
+            improvements += 1
+    return best, (iteration, improvements)
+
+
 def search(
     data: RoutingData,
     *,
@@ -271,11 +353,8 @@ def search(
         routing.AddDisjunction([index_of[n] for n in nodes], data.penalties[vi] * cost_scale, 1)
 
     # -- search ---------------------------------------------------------------- #
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     limit = options.time_limit_s if time_limit_s is None else time_limit_s
-    params.time_limit.FromMilliseconds(max(100, int(limit * 1000)))
+    params = search_parameters(limit)
     params.log_search = log
     solution = None
     if initial_routes is not None:
@@ -285,6 +364,13 @@ def search(
         )
         if start is not None:
             solution = routing.SolveFromAssignmentWithParameters(start, params)
+    rr_stats = (0, 0)
+    if solution is None and limit >= 1.0:
+        # guided local search for a share of the time, then ruin and recreate
+        solution = routing.SolveWithParameters(search_parameters(limit * (1 - RUIN_RECREATE_SHARE)))
+        if solution is not None:
+            remaining = limit - (time.perf_counter() - started)
+            solution, rr_stats = _ruin_and_recreate(routing, manager, data, solution, remaining, options.seed)
     if solution is None:
         solution = routing.SolveWithParameters(params)
     status = _STATUS.get(routing.status(), str(routing.status()))
@@ -320,5 +406,7 @@ def search(
         status=status,
         seconds=time.perf_counter() - started,
         first_solution="PARALLEL_CHEAPEST_INSERTION",
-        metaheuristic="GUIDED_LOCAL_SEARCH",
+        metaheuristic=("GUIDED_LOCAL_SEARCH" if not rr_stats[0] else
+                       f"GUIDED_LOCAL_SEARCH + ruin-and-recreate ({rr_stats[0]} iterations, "
+                       f"{rr_stats[1]} improvements)"),
     )

@@ -40,7 +40,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from zoneinfo import ZoneInfo
+
 from solver.model import Agent, Location, Plan, Problem, Route, Stop, Visit
+from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
 from solver.travel import TravelMatrix, TravelModel
 
 __all__ = [
@@ -107,6 +110,9 @@ CODES: dict[str, str] = {
     "max_visits": "a route has more stops than the crew's max_visits",
     "capacity": "a route's total load exceeds the crew's capacity",
     "max_work": "a route's working span exceeds the crew's max_work_min",
+    "outside_legal_hours": "service starts outside the rule set's visiting hours (borrower's local time)",
+    "work_contact_forbidden": "a work address is used where the rule set forbids contact at work",
+    "frequency_exceeded": "the visit exceeds the rule set's visits per case per period, counting history",
 }
 
 
@@ -249,6 +255,7 @@ class _Checker:
         self.travel = travel
         self.visits: dict[str, Visit] = {v.id: v for v in problem.visits}
         self.agents: dict[str, Agent] = {a.id: a for a in problem.agents}
+        self.rules: RuleSet | None = load_rule_set(problem.options.rule_set) if problem.options.rule_set else None
         self.violations: list[Violation] = []
 
     # -- helpers ------------------------------------------------------------ #
@@ -526,6 +533,19 @@ class _Checker:
                     agent=aid,
                     visit=vid,
                 )
+        if visit.time_windows:
+            windows = [self.problem.window_seconds(w) for w in visit.time_windows]
+            if not any(lo - tol <= start <= hi + tol for lo, hi in windows):
+                self.add("window_missed", f"service starts {_hhmm(start)}, outside the visit's own window(s)",
+                         agent=aid, visit=vid)
+        rules = self.rules
+        if rules is not None and rules.visiting_hours is not None:
+            zone = ZoneInfo(visit.timezone or self.problem.timezone)
+            lo, hi = visiting_interval(rules, self.problem.date, zone, self.problem.seconds)
+            if not lo - tol <= start <= hi + tol:
+                self.add("outside_legal_hours", f"service starts {_hhmm(start)}, rule set {rules.name} allows "
+                         f"{rules.visiting_hours.start:%H:%M}–{rules.visiting_hours.end:%H:%M} local time",
+                         agent=aid, visit=vid)
         if visit.appointment is not None:
             lo, hi = self.problem.window_seconds(visit.appointment)
             if not lo - tol <= start <= hi + tol:
@@ -620,13 +640,28 @@ class _Checker:
             missing = sorted(set(visit.skills) - set(agent.skills))
             if missing:
                 self.add("skill_missing", f"crew lacks skill(s) {', '.join(missing)}", agent=aid, visit=visit.id)
-            if visit.crew_size > agent.crew_size:
+            need = visit.crew_size
+            kind = stop.address_kind
+            if self.rules is not None and kind == "home":
+                need = max(need, self.rules.min_crew_size_home)
+            if need > agent.crew_size:
                 self.add(
                     "crew_too_small",
-                    f"visit needs a crew of {visit.crew_size}, the crew has {agent.crew_size}",
+                    f"visit needs a crew of {need}, the crew has {agent.crew_size}",
                     agent=aid,
                     visit=visit.id,
                 )
+            if self.rules is not None and kind == "work" and not self.rules.work_contact:
+                self.add("work_contact_forbidden", f"rule set {self.rules.name} forbids contact at work",
+                         agent=aid, visit=visit.id)
+            if self.rules is not None and self.rules.frequency is not None:
+                limit = self.rules.frequency
+                zone = ZoneInfo(visit.timezone or self.problem.timezone)
+                made = contacts_in_period(self.problem.history, visit.case_key, self.problem.date,
+                                          limit.period_days, zone)
+                if made + 1 > limit.max_visits:
+                    self.add("frequency_exceeded", f"case {visit.case_key} had {made} visit(s) in "
+                             f"{limit.period_days} days; the limit is {limit.max_visits}", agent=aid, visit=visit.id)
             if visit.pinned_agent is not None and visit.pinned_agent != aid:
                 self.add("pinned_agent", f"visit is pinned to crew {visit.pinned_agent}", agent=aid, visit=visit.id)
             load += visit.load

@@ -312,6 +312,8 @@ def compile_problem(
             shift_starts = merge([(vehicles[c].shift[0], vehicles[c].shift[1] - service) for c in crews
                                   if vehicles[c].shift[1] - service >= vehicles[c].shift[0]])
             windows = merge([problem.window_seconds(w) for w in address.time_windows] or [(0, 10**9)])
+            if visit.time_windows:
+                windows = intersect(windows, merge([problem.window_seconds(w) for w in visit.time_windows]))
             if appointment:
                 windows = intersect(windows, appointment)
             if legal is not None:

@@ -146,6 +146,10 @@ class Visit(_Model):
     duration_min: int = Field(30, ge=0, le=24 * 60, description="Service time on site, minutes")
     addresses: list[Address] = Field(min_length=1, max_length=10)
     skills: list[str] = Field(default_factory=list, description="Every one must be held by the crew")
+    time_windows: list[TimeWindow] = Field(
+        default_factory=list,
+        description="When the visit may happen at any address (intersected with each address's windows)",
+    )
     crew_size: int = Field(1, ge=1, le=10, description="Minimum people in the crew")
     appointment: TimeWindow | None = Field(None, description="Booked window: hard, the visit must start inside it")
     pinned_agent: str | None = Field(None, description="Only this crew may make the visit")

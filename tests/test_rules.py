@@ -109,3 +109,33 @@ def test_rule_set_forbidding_work_contact(tmp_path, monkeypatch):
     assert plan.route("c").stops[0].address_kind == "home"
     assert codes(plan) == {"work": "no_usable_address"}
     assert "no contact at work" in plan.unassigned[0].reason
+
+
+def test_checker_catches_each_rule_broken(tmp_path, monkeypatch):
+    """A plan made without the rules, checked against a problem with them."""
+    from solver.model import Problem as P
+
+    v = {"id": "v", "case_id": "C9", "addresses": [{"location": {"lat": 0, "lon": 5}, "kind": "home",
+                                                     "time_windows": [{"start": "22:10", "end": "23:00"}]}]}
+    free = problem([v], [crew("solo", members=["A"], shift=("21:00", "23:59"))])
+    plan = solved(free)
+    ruled = P.model_validate({**free.model_dump(), "options": {**free.options.model_dump(),
+                                                                "rule_set": "cn-cba-2026"},
+                              "history": [{"case_id": "C9", "at": "2026-11-30T10:00:00+08:00"},
+                                          {"case_id": "C9", "at": "2026-11-29T10:00:00+08:00"}]})
+    report = check_plan(ruled, plan, PLANE)
+    assert {"outside_legal_hours", "crew_too_small", "frequency_exceeded"} <= report.codes
+    # a visit-level window is enforced too
+    tight = P.model_validate({**free.model_dump(), "visits": [{**v, "time_windows": [
+        {"start": "22:30", "end": "23:00"}]}]})
+    assert minutes(plan.route("solo").stops[0].start) == 22 * 60 + 10
+    assert "window_missed" in check_plan(tight, plan, PLANE).codes
+
+
+def test_visit_level_windows_intersect_every_address():
+    v = {"id": "v", "time_windows": [{"start": "15:00", "end": "16:00"}], "addresses": [
+        {"location": {"lat": 0, "lon": 5}, "kind": "home", "time_windows": [{"start": "09:00", "end": "15:30"}]},
+        {"location": {"lat": 0, "lon": 6}, "kind": "work", "time_windows": [{"start": "09:00", "end": "12:00"}]}]}
+    plan = solved(problem([v], [crew("c")]))
+    (stop,) = plan.route("c").stops
+    assert stop.address_kind == "home" and 15 * 60 <= minutes(stop.start) <= 15 * 60 + 30

@@ -32,6 +32,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from solver.compile import RoutingData
@@ -139,27 +141,38 @@ def _routes_of(routing, solution) -> list[list[int]]:
     return routes
 
 
+#: Largest nodes² × crews for which re-plans price stability per crew (else warm start only).
+STABILITY_MATRIX_LIMIT = 30_000_000
 #: Share of the time limit given to ruin and recreate after guided local search.
 RUIN_RECREATE_SHARE = 0.7
 #: Chance that a ruin empties a short route instead of a cluster of visits.
-ROUTE_RUIN_PROBABILITY = 0.2
+ROUTE_RUIN_PROBABILITY = 0.15
+#: Record-to-record acceptance: a worse solution within this share of the
+#: best cost may become the current one (the share shrinks to zero).
+ACCEPT_THRESHOLD = 0.01
 
 
 def _ruin_and_recreate(routing, manager, data: RoutingData, best, budget_s: float, seed: int):
     """Iterated ruin and recreate around OR-Tools.
 
-    Each iteration removes from the best solution either a cluster of visits
-    near a random seed visit (up to an eighth of them, at most 30) or, with
-    probability :data:`ROUTE_RUIN_PROBABILITY`, every visit of a short route;
-    OR-Tools re-inserts them (its local search makes unperformed visits
-    active) and descends to a local optimum; the result is kept when it is
-    better. Returns the best assignment and (iterations, improvements).
+    Each iteration ruins the current solution around a random seed visit in
+    one of three ways: a cluster of the visits nearest to it; strings
+    (consecutive visits) cut from the routes passing nearest to it; or,
+    with probability :data:`ROUTE_RUIN_PROBABILITY`, every visit of a short
+    route. OR-Tools re-inserts the removed visits (its local search makes
+    unperformed visits active) and descends to a local optimum. The result
+    replaces the current solution when it is better, or within a threshold
+    that shrinks from :data:`ACCEPT_THRESHOLD` of the best cost to zero over
+    the budget (record-to-record travel); the best is kept apart.
+    Returns the best assignment and (iterations, improvements of the best).
     """
     import random
 
     rng = random.Random(seed)
-    deadline = time.perf_counter() + budget_s
+    begin = time.perf_counter()
+    deadline = begin + budget_s
     best_cost = best.ObjectiveValue()
+    current, current_cost = best, best_cost
     visit_indices = [manager.NodeToIndex(n) for n, node in enumerate(data.nodes) if node.kind == "visit"]
     if not visit_indices:
         return best, (0, 0)
@@ -170,32 +183,57 @@ def _ruin_and_recreate(routing, manager, data: RoutingData, best, budget_s: floa
     improvements = 0
     iteration = 0
     while True:
-        remaining = deadline - time.perf_counter()
+        now = time.perf_counter()
+        remaining = deadline - now
         if remaining < 0.05:
             break
         iteration += 1
-        routes = _routes_of(routing, best)
-        seed_index = rng.choice(visit_indices)
-        sp = points[seed_index]
+        routes = _routes_of(routing, current)
+        sp = points[rng.choice(visit_indices)]
+        near = sorted(visit_indices, key=lambda i: matrix[sp, points[i]] + matrix[points[i], sp])
         size = rng.randint(max(2, k_remove // 2), k_remove)
-        if rng.random() < ROUTE_RUIN_PROBABILITY:
+        roll = rng.random()
+        if roll < ROUTE_RUIN_PROBABILITY:
             # empty a short route: its visits must find room elsewhere
             used = [r for r in routes if r]
             removed = set(min(rng.sample(used, min(3, len(used))), key=len)) if used else set()
+        elif roll < 0.6:
+            removed = set(near[:size])
         else:
-            near = sorted(visit_indices, key=lambda i: matrix[sp, points[i]] + matrix[points[i], sp])[:size]
-            removed = set(near)
+            position = {i: (r, k) for r, route in enumerate(routes) for k, i in enumerate(route)}
+            removed, cut_routes = set(), set()
+            for i in near:
+                if len(cut_routes) >= 3 or len(removed) >= size or i not in position:
+                    continue
+                r, k = position[i]
+                if r in cut_routes:
+                    continue
+                cut_routes.add(r)
+                route = routes[r]
+                length = rng.randint(1, max(1, min(10, len(route), size - len(removed))))
+                first = max(0, min(k - rng.randint(0, length - 1), len(route) - length))
+                removed.update(route[first:first + length])
         partial = [[i for i in route if i not in removed] for route in routes]
-        start = routing.ReadAssignmentFromRoutes(partial, True)
-        if start is None:
+        # RoutesToAssignment only sets the next variables; the solve below
+        # restores the rest under its own limits (ReadAssignmentFromRoutes
+        # runs a restore under the previous search's spent time limit and
+        # then fails every time)
+        start = routing.solver().Assignment()
+        if not routing.RoutesToAssignment(partial, True, True, start):
             continue
         params = search_parameters(min(remaining, 1.0))
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
         candidate = routing.SolveFromAssignmentWithParameters(start, params)
-        if candidate is not None and candidate.ObjectiveValue() < best_cost:
-            best = routing.solver().Assignment(candidate)  # a copy: the model reuses its own
-            best_cost = candidate.ObjectiveValue()
-            improvements += 1
+        if candidate is None:
+            continue
+        cost = candidate.ObjectiveValue()
+        threshold = ACCEPT_THRESHOLD * best_cost * max(0.0, 1 - (now - begin) / budget_s)
+        if cost < current_cost or cost < best_cost + threshold:
+            current = routing.solver().Assignment(candidate)  # a copy: the model reuses its own
+            current_cost = cost
+            if cost < best_cost:
+                best, best_cost = current, cost
+                improvements += 1
     return best, (iteration, improvements)
 
 
@@ -230,43 +268,27 @@ def search(
     index_of = [manager.NodeToIndex(n) for n in range(n_nodes)]
 
     # -- transit matrices per mode: travel (cost) and service+travel (time) -- #
-    service = [node.service_s for node in data.nodes]
-    points = [node.point for node in data.nodes]
+    service = np.array([node.service_s for node in data.nodes], dtype=np.int64)
+    # open ends have no point: route them to an extra all-zero row and column
+    n_points = len(data.points)
+    point_index = np.array([n_points if node.point is None else node.point for node in data.nodes])
     time_callbacks: dict[str, int] = {}
     cost_callbacks: dict[str, int] = {}
-    cost_matrices: dict[str, list[list[int]]] = {}
+    cost_matrices: dict[str, np.ndarray] = {}
     for mode, matrix in data.matrices.items():
-        durations = matrix.durations
-        cost_source = durations if options.objective == "time" else matrix.distances
-        time_rows, cost_rows = [], []
-        for i in range(n_nodes):
-            pi = points[i]
-            if pi is None:
-                time_rows.append([service[i]] * n_nodes)
-                cost_rows.append([0] * n_nodes)
-                continue
-            trow = [0] * n_nodes
-            crow = [0] * n_nodes
-            drow = durations[pi]
-            srow = cost_source[pi]
-            for j in range(n_nodes):
-                pj = points[j]
-                if pj is not None:
-                    trow[j] = int(drow[pj])
-                    crow[j] = int(srow[pj])
-            time_rows.append([service[i] + t for t in trow])
-            cost_rows.append(crow)
-        time_callbacks[mode] = routing.RegisterTransitMatrix(time_rows)
-        cost_callbacks[mode] = routing.RegisterTransitMatrix(cost_rows)
-        cost_matrices[mode] = cost_rows
+        durations = np.pad(matrix.durations, ((0, 1), (0, 1)))
+        costs = durations if options.objective == "time" else np.pad(matrix.distances, ((0, 1), (0, 1)))
+        travel = durations[np.ix_(point_index, point_index)]
+        cost = costs[np.ix_(point_index, point_index)]
+        time_callbacks[mode] = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
+        cost_callbacks[mode] = routing.RegisterTransitMatrix(cost.tolist())
+        cost_matrices[mode] = cost
 
     for v, veh in enumerate(data.vehicles):
-        if preferred_vehicle and stability_cost:
+        if preferred_vehicle and stability_cost and n_nodes * n_nodes * n_vehicles <= STABILITY_MATRIX_LIMIT:
             # entering a node another crew had before costs the stability penalty
-            rows = [
-                [c + (stability_cost if preferred_vehicle.get(j, v) != v else 0) for j, c in enumerate(row)]
-                for row in cost_matrices[veh.mode]
-            ]
+            moved = np.array([stability_cost if preferred_vehicle.get(j, v) != v else 0 for j in range(n_nodes)])
+            rows = (cost_matrices[veh.mode] + moved[None, :]).tolist()
             routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitMatrix(rows), v)
         else:
             routing.SetArcCostEvaluatorOfVehicle(cost_callbacks[veh.mode], v)
@@ -311,7 +333,7 @@ def search(
     # -- breaks ---------------------------------------------------------------- #
     node_visit_transit = [0] * routing.Size()
     for index in range(routing.Size()):
-        node_visit_transit[index] = service[manager.IndexToNode(index)]
+        node_visit_transit[index] = int(service[manager.IndexToNode(index)])
     break_vars: dict[int, list] = {}
     for v, veh in enumerate(data.vehicles):
         intervals = []

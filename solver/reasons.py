@@ -25,6 +25,9 @@ from solver.timing import simulate
 
 #: Crews examined per dropped visit (those whose routes pass closest).
 NEAREST_CREWS = 6
+#: Seconds spent explaining dropped visits per plan (highest priority first);
+#: the rest get the short reason.
+EXPLAIN_BUDGET_S = 3.0
 
 
 @dataclass
@@ -81,20 +84,31 @@ def best_insertion(data: RoutingData, raw: RawSolution, visit_index: int) -> tup
     swap: Insertion | None = None
     for v, n in shortlist:
         sequence = sequences[v]
+        veh = data.vehicles[v]
+        places = [veh.start_node, *sequence, veh.end_node]
         base = _route_travel(data, v, sequence)
-        agent_id = data.vehicles[v].agent.id
-        for p in range(len(sequence) + 1):
-            trial = sequence[:p] + [n] + sequence[p:]
-            if _feasible(data, v, trial):
-                extra = _route_travel(data, v, trial) - base
-                if fit is None or extra < fit.extra_travel_s:
-                    fit = Insertion(agent_id, p + 1, extra)
+        agent_id = veh.agent.id
+
+        def detour(p: int) -> int:
+            a, b = places[p], places[p + 1]
+            return data.travel_s(veh.mode, a, n) + data.travel_s(veh.mode, n, b) - data.travel_s(veh.mode, a, b)
+
+        # cheapest feasible insertion: try positions by increasing detour
+        for p in sorted(range(len(sequence) + 1), key=detour):
+            if fit is not None and detour(p) >= fit.extra_travel_s:
+                break
+            if _feasible(data, v, sequence[:p] + [n] + sequence[p:]):
+                fit = Insertion(agent_id, p + 1, detour(p))
+                break
+        if fit is not None:
+            continue
+        # the cheapest single displacement, in place of (or next to) the visit given up
         for j, other in enumerate(sequence):
-            rest = sequence[:j] + sequence[j + 1:]
             other_visit = data.problem.visits[data.nodes[other].visit]  # type: ignore[index]
-            if other_visit.is_hard:
+            if other_visit.is_hard or (swap is not None and other_visit.priority > swap.displaced_priority):
                 continue
-            for p in {max(0, j - 1), j, min(len(rest), j + 1)}:
+            rest = sequence[:j] + sequence[j + 1:]
+            for p in sorted({max(0, j - 1), j, min(len(rest), j + 1)}):
                 trial = rest[:p] + [n] + rest[p:]
                 if not _feasible(data, v, trial):
                     continue
@@ -105,9 +119,17 @@ def best_insertion(data: RoutingData, raw: RawSolution, visit_index: int) -> tup
     return fit, swap
 
 
-def explain_dropped(data: RoutingData, raw: RawSolution, visit_index: int) -> tuple[str, dict]:
-    """Reason text and details for a visit the search left out."""
+def explain_dropped(
+    data: RoutingData, raw: RawSolution, visit_index: int, *, detailed: bool = True
+) -> tuple[str, dict]:
+    """Reason text and details for a visit the search left out (``detailed``
+    False skips the route analysis, for when the time budget is spent)."""
     visit = data.problem.visits[visit_index]
+    if not detailed:
+        return (
+            "lower priority than what was planned: the eligible crews' day is full",
+            {"priority": visit.priority, "analysed": False},
+        )
     fit, swap = best_insertion(data, raw, visit_index)
     if fit is not None:
         return (

@@ -22,7 +22,7 @@ from solver.model import (
     Stop,
     Unassigned,
 )
-from solver.reasons import explain_dropped
+from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
 from solver.timing import Schedule, assign_slots, latest_start, simulate
 from solver.travel import TravelModel
 
@@ -112,6 +112,9 @@ def _engine_schedule(data: RoutingData, raw: RawRoute) -> Schedule:
         schedule.arrivals.append(min(_arrival(departure, travel, gap), rs.start))
         schedule.starts.append(rs.start)
         prev, departure = rs.node, rs.start + data.nodes[rs.node].service_s
+    travel = data.travel_s(veh.mode, prev, veh.end_node)
+    on_way = [b for b in raw.breaks if departure <= b[0] < max(raw.end, departure + travel)]
+    schedule.end = max(raw.end, _arrival(departure, travel, on_way))
     return schedule
 
 
@@ -239,7 +242,8 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
     problem = data.problem
     routes = [_route(data, r) for r in raw.routes]
     unassigned = list(data.unassigned)
-    for vi in raw.dropped:
+    explain_deadline = time.perf_counter() + EXPLAIN_BUDGET_S
+    for vi in sorted(raw.dropped, key=lambda i: -problem.visits[i].priority):
         visit = problem.visits[vi]
         if visit.is_hard:
             what = "booked appointment" if visit.appointment else "required visit"
@@ -255,7 +259,8 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
                 details={"priority": visit.priority},
             ))
         else:
-            reason, details = explain_dropped(data, raw, vi)
+            detailed = time.perf_counter() < explain_deadline
+            reason, details = explain_dropped(data, raw, vi, detailed=detailed)
             unassigned.append(Unassigned(visit_id=visit.id, code="lower_priority", reason=reason, details=details))
     summary = summarize(problem, routes)
     order = {v.id: i for i, v in enumerate(problem.visits)}

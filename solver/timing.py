@@ -87,8 +87,14 @@ def simulate(route: RouteTiming, floors: Sequence[int | None] | None = None) -> 
     Breaks are taken in window order, each as late as the route allows: in
     the leg before the first visit after which it could no longer start in
     its window. In that leg the crew travels first and breaks on arrival; if
-    that is too late for the window, it breaks before setting off.
+    that is too late for the window, it breaks before setting off. When that
+    fails (a later visit's window leaves no room), each break is taken as
+    early as its window opens instead.
     """
+    return _simulate(route, floors, early=False) or (_simulate(route, floors, early=True) if route.breaks else None)
+
+
+def _simulate(route: RouteTiming, floors: Sequence[int | None] | None, *, early: bool) -> Schedule | None:
     tasks = route.tasks
     floors = floors or [None] * len(tasks)
     pending = sorted(route.breaks, key=lambda b: (b[0][1] - b[1], b[0][0]))
@@ -105,7 +111,12 @@ def simulate(route: RouteTiming, floors: Sequence[int | None] | None = None) -> 
             (lo, hi), duration = pending[0]
             if task is not None:
                 start = earliest_in(task.windows, max(ready, floor))
-                if start is not None and start + task.service_s <= hi - duration:
+                if early:
+                    after = earliest_in(task.windows, max(max(ready, lo) + duration, floor))
+                    if max(ready, lo) > hi - duration or after is None or (
+                            start is not None and lo > start and start + task.service_s <= hi - duration):
+                        break  # not yet (or not here): after this visit
+                elif start is not None and start + task.service_s <= hi - duration:
                     break  # it can still be taken after this visit
             brk_start = max(ready, lo)
             if brk_start <= hi - duration:

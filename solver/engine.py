@@ -144,9 +144,11 @@ def _routes_of(routing, solution) -> list[list[int]]:
 #: Largest nodes² × crews for which re-plans price stability per crew (else warm start only).
 STABILITY_MATRIX_LIMIT = 30_000_000
 #: Share of the time limit given to ruin and recreate after guided local search.
-RUIN_RECREATE_SHARE = 0.7
+RUIN_RECREATE_SHARE = 0.95
 #: Chance that a ruin empties a short route instead of a cluster of visits.
 ROUTE_RUIN_PROBABILITY = 0.15
+#: Share of each visit's nearest neighbours the descent after a ruin considers.
+RR_NEIGHBORS_RATIO = 1.0
 #: Record-to-record acceptance: a worse solution within this share of the
 #: best cost may become the current one (the share shrinks to zero).
 ACCEPT_THRESHOLD = 0.01
@@ -223,6 +225,7 @@ def _ruin_and_recreate(routing, manager, data: RoutingData, best, budget_s: floa
             continue
         params = search_parameters(min(remaining, 1.0))
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        params.ls_operator_neighbors_ratio = RR_NEIGHBORS_RATIO
         candidate = routing.SolveFromAssignmentWithParameters(start, params)
         if candidate is None:
             continue

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol, Sequence
 
-from solver.model import Agent, Location, Place, Problem, TravelMode, Unassigned, Visit
+from solver.model import Agent, Location, Place, PlanFlag, Problem, TravelMode, Unassigned, Visit
 from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
 from solver.timing import RouteTiming, Task
 from solver.travel import TravelMatrix, TravelModel
@@ -74,6 +74,7 @@ class RoutingData:
     horizon: int
     unassigned: list[Unassigned]
     warnings: list[str]
+    flags: list[PlanFlag] = field(default_factory=list)
     matrix_seconds: float = 0.0
     place_text: dict[int, str | None] = field(default_factory=dict)  # point -> address text
 
@@ -160,18 +161,28 @@ class _Points:
     def __init__(self) -> None:
         self.points: list[Location] = []
         self.text: dict[int, str | None] = {}
+        self.owners: dict[int, list[tuple[str | None, str | None, int | None]]] = {}
         self._index: dict[tuple[float, float], int] = {}
 
-    def add(self, loc: Location, text: str | None) -> int:
+    def add(self, loc: Location, text: str | None, owner: tuple[str | None, str | None, int | None]) -> int:
+        """Index of ``loc``; ``owner`` is (visit id, agent id, address index)."""
         key = (round(loc.lat, 7), round(loc.lon, 7))
         if key not in self._index:
             self._index[key] = len(self.points)
             self.points.append(Location(lat=loc.lat, lon=loc.lon))
             self.text[self._index[key]] = text
-        return self._index[key]
+        index = self._index[key]
+        self.owners.setdefault(index, []).append(owner)
+        return index
 
 
-def _resolve(place: Place, geocoder: Geocoder | None) -> Location | None:
+def _resolve(
+    place: Place, geocoder: Geocoder | None, flags: list[PlanFlag], owner: tuple[str | None, str | None, int | None]
+) -> Location | None:
+    """The WGS-84 point of ``place``: its location, or its geocoded text.
+    A failed or low-confidence geocode is flagged for the dispatcher."""
+    visit_id, agent_id, address_index = owner
+    where = {"visit_id": visit_id, "agent_id": agent_id, "address_index": address_index}
     if place.location is not None:
         if place.location.crs == "wgs84":
             return place.location
@@ -180,8 +191,27 @@ def _resolve(place: Place, geocoder: Geocoder | None) -> Location | None:
         return to_wgs84(place.location)
     if geocoder is None or place.text is None:
         return None
-    result = geocoder.geocode(place.text)
-    return None if result is None else result.location
+    try:
+        result = geocoder.geocode(place.text)
+    except (ValueError, OSError) as exc:  # a provider failure must not stop the plan
+        flags.append(PlanFlag(code="geocode_failed", message=f"geocoding failed: {type(exc).__name__}", **where))
+        return None
+    if result is None:
+        return None
+    for attempt in getattr(result, "attempts", ()) or ():
+        if getattr(attempt, "status", None) in ("failed", "timeout"):
+            flags.append(PlanFlag(code="geocode_provider_failed", **where,
+                                  message=f"geocoder {attempt.provider} {attempt.status}; a later one answered"))
+    confidence = getattr(result, "confidence", 1.0)
+    precision = getattr(result, "precision", "exact")
+    if getattr(result, "flagged", False) or precision == "district":
+        flags.append(PlanFlag(
+            code="geocode_low_confidence", **where,
+            message=f"placed at {precision} level with confidence {confidence:.2f}: please confirm the point",
+            details={"confidence": confidence, "precision": precision,
+                     "provider": getattr(result, "provider", None), "matched": getattr(result, "matched", None)},
+        ))
+    return result.location
 
 
 def _skilled(visit: Visit, agents: Sequence[Agent]) -> tuple[list[int], str]:
@@ -218,6 +248,7 @@ def compile_problem(
     """Turn ``problem`` into :class:`RoutingData` for the engine."""
     report = progress or (lambda stage, fraction: None)
     warnings: list[str] = []
+    flags: list[PlanFlag] = []
     unassigned: list[Unassigned] = []
     pts = _Points()
     agents = problem.agents
@@ -227,11 +258,11 @@ def compile_problem(
     nodes: list[Node] = []
     vehicles: list[Vehicle] = []
     for a in agents:
-        start_loc = _resolve(a.start, geocoder)
+        start_loc = _resolve(a.start, geocoder, flags, (None, a.id, None))
         if start_loc is None:
             raise ValueError(f"agents[{a.id}].start: address could not be geocoded")
         end_place = a.end or a.start
-        end_loc = None if a.open_end else _resolve(end_place, geocoder)
+        end_loc = None if a.open_end else _resolve(end_place, geocoder, flags, (None, a.id, None))
         if not a.open_end and end_loc is None:
             raise ValueError(f"agents[{a.id}].end: address could not be geocoded")
         shift = problem.window_seconds(a.shift)
@@ -244,9 +275,9 @@ def compile_problem(
                 continue
             breaks.append(((lo, hi), b.duration_min * 60))
         start_node = len(nodes)
-        nodes.append(Node("start", pts.add(start_loc, a.start.text), windows=[shift]))
+        nodes.append(Node("start", pts.add(start_loc, a.start.text, (None, a.id, None)), windows=[shift]))
         end_node = len(nodes)
-        end_point = None if end_loc is None else pts.add(end_loc, end_place.text)
+        end_point = None if end_loc is None else pts.add(end_loc, end_place.text, (None, a.id, None))
         nodes.append(Node("end", end_point, windows=[shift]))
         vehicles.append(
             Vehicle(
@@ -304,7 +335,7 @@ def compile_problem(
                 reasons.append(("crew_too_small", f"{label} needs a crew of {need}; "
                                                   f"the largest crew with the skills has {largest}"))
                 continue
-            loc = _resolve(address, geocoder)
+            loc = _resolve(address, geocoder, flags, (visit.id, None, ai))
             if loc is None:
                 reasons.append(("not_geocoded", f"{label} could not be geocoded"))
                 continue
@@ -326,7 +357,7 @@ def compile_problem(
             if not windows:
                 reasons.append(("outside_hours", f"{label}: its hours meet no shift of an eligible crew"))
                 continue
-            node = Node("visit", pts.add(loc, address.text), service, windows, vi, ai,
+            node = Node("visit", pts.add(loc, address.text, (visit.id, None, ai)), service, windows, vi, ai,
                         crews if len(crews) < len(agents) else [])
             alternatives.append(len(nodes))
             nodes.append(node)
@@ -349,6 +380,7 @@ def compile_problem(
         matrices[mode] = travel.matrix(pts.points, mode)
         report("matrix", (k + 1) / len(modes))
     matrix_seconds = time.perf_counter() - t0
+    _flag_off_road(travel, pts, modes, flags)
 
     horizon = max(v.shift[1] for v in vehicles)
     data = RoutingData(
@@ -362,12 +394,32 @@ def compile_problem(
         horizon=horizon,
         unassigned=unassigned,
         warnings=warnings,
+        flags=flags,
         matrix_seconds=matrix_seconds,
         place_text=pts.text,
     )
     _screen_reachability(data)
     _compact(data)
     return data
+
+
+def _flag_off_road(travel: TravelModel, pts: _Points, modes: list[str], flags: list[PlanFlag]) -> None:
+    """Flag points too far from any street for the travel model (they are
+    priced in a straight line)."""
+    snap = getattr(travel, "snap", None)
+    if snap is None or not pts.points:
+        return
+    for mode in modes:
+        for index, result in enumerate(snap(pts.points, mode)):
+            if getattr(result, "snapped", True):
+                continue
+            for visit_id, agent_id, address_index in pts.owners.get(index, []):
+                flags.append(PlanFlag(
+                    code="off_road", visit_id=visit_id, agent_id=agent_id, address_index=address_index,
+                    message=f"{result.distance_m:.0f} m from the nearest {mode} street: travel priced in a straight line",
+                    details={"distance_m": round(result.distance_m), "mode": mode},
+                ))
+        break  # one mode is enough to say the point is off the map
 
 
 def _compact(data: RoutingData) -> None:

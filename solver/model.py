@@ -435,6 +435,17 @@ class Unassigned(_Model):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class PlanFlag(_Model):
+    """Something the dispatcher should confirm (the plan is still valid)."""
+
+    code: Literal["geocode_low_confidence", "geocode_failed", "off_road", "geocode_provider_failed"]
+    message: str
+    visit_id: str | None = None
+    agent_id: str | None = None
+    address_index: int | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class PlanSummary(_Model):
     visits_total: int
     visits_planned: int
@@ -462,6 +473,7 @@ class Plan(_Model):
     summary: PlanSummary
     solver: SolverStats
     warnings: list[str] = Field(default_factory=list)
+    flags: list[PlanFlag] = Field(default_factory=list, description="Geocodes and points to confirm")
 
     def route(self, agent_id: str) -> Route:
         for r in self.routes:

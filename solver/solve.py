@@ -7,6 +7,7 @@ and a reason for every visit left out.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from solver.compile import Progress, RoutingData, compile_problem
@@ -34,11 +35,13 @@ def default_travel() -> TravelModel:
     return load_bundled_network()
 
 
+@functools.cache
 def default_geocoder():
-    """The offline gazetteer of the bundled demo city (loaded once per process)."""
-    from solver.geo.gazetteer import load_bundled_gazetteer
+    """The configured geocoding chain (cache, then online providers if any are
+    enabled, then the offline gazetteer of the bundled map), built once."""
+    from solver.geo.chain import GeocodingChain
 
-    return load_bundled_gazetteer()
+    return GeocodingChain.from_config()
 
 
 def solve(
@@ -280,4 +283,5 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
             metaheuristic=raw.metaheuristic,
         ),
         warnings=data.warnings,
+        flags=data.flags,
     )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from solver.config import bundled_map_path
+from solver.geo.address import western_house_number
 from solver.geo.gazetteer import (
+    DISTRICT_CONFIDENCE,
+    EXACT_CONFIDENCE,
     STREET_CONFIDENCE,
     STREET_NUMBER_CONFIDENCE,
     Gazetteer,
@@ -17,6 +21,7 @@ from solver.geo.gazetteer import (
     normalize_text,
     parse_address,
 )
+from solver.geo.osmfile import read_osm
 from solver.model import Location
 from solver.travel import haversine_m
 
@@ -163,9 +168,36 @@ def test_fuzzy_match_keeps_the_direction(gaz):
     assert gaz.geocode("南京东路123号") is None
 
 
-@pytest.mark.parametrize("text", ["asdfgh qwerty", "今天天气很好", "12345", "上海市黄浦区"])
+@pytest.mark.parametrize("text", ["asdfgh qwerty", "今天天气很好", "12345", "上海市"])
 def test_gibberish_is_not_geocoded(gaz, text):
     assert gaz.geocode(text) is None
+
+
+@pytest.mark.parametrize("text", ["上海市黄浦区", "上海市黄浦区不存在路88号", "黄浦区某某小区3号楼"])
+def test_district_only_is_a_flagged_district_result(text):
+    gaz = load_bundled_gazetteer()
+    result = gaz.geocode(text)
+    assert result is not None and result.precision == "district" and result.matched == "黄浦区"
+    assert result.confidence == DISTRICT_CONFIDENCE and result.flagged
+    # The bundled map is central Huangpu: the district seat is a few hundred metres from it.
+    assert haversine_m(result.location, Location(lat=31.2304, lon=121.4737)) < 3_000
+
+
+def test_the_most_specific_district_wins():
+    result = load_bundled_gazetteer().geocode("上海市静安区不存在路88号")
+    assert result.matched == "静安区" and result.precision == "district"
+
+
+def test_a_known_street_beats_the_district():
+    result = load_bundled_gazetteer().geocode("上海市静安区西藏中路45号")  # wrong district, real street
+    assert result.precision == "street" and result.matched == "西藏中路" and not result.flagged
+
+
+def test_street_results_are_stamped_and_not_flagged(gaz):
+    result = gaz.geocode("西藏中路45号")
+    assert result.provider == "gazetteer" and not result.flagged and result.geocoded_at is not None
+    fuzzy_midpoint = gaz.geocode("西臧中路")  # typo and no number: 0.6 × 0.75 < 0.5
+    assert fuzzy_midpoint.confidence < 0.5 and fuzzy_midpoint.flagged
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\u3000"])
@@ -188,3 +220,103 @@ def test_normalize_and_parse():
     assert parsed.streets == ("人民路",) and parsed.house_number == "100弄5号" and parsed.number == 100
     assert parse_address("西藏中路与福州路交叉口").streets == ("西藏中路", "福州路")
     assert parse_address("西藏中路45").number == 45
+
+
+def test_parse_keeps_the_administrative_parts():
+    parsed = parse_address("中国上海市黄浦区外滩街道西藏中路45号")
+    assert parsed.admin == ("上海市", "黄浦区", "外滩街道") and parsed.streets == ("西藏中路",)
+
+
+@pytest.mark.parametrize(
+    ("text", "street", "expected"),
+    [("7 Avenue Princesse Grace", "Avenue Princesse Grace", ("7", 7)),
+     ("Avenue Princesse Grace 7, 98000 Monaco", "Avenue Princesse Grace", ("7", 7)),
+     ("12b, rue Grimaldi", "Rue Grimaldi", ("12b", 12)),
+     ("Rue Grimaldi, 98000 Monaco", "Rue Grimaldi", None)],
+)
+def test_western_house_numbers(text, street, expected):
+    assert western_house_number(text, street) == expected
+
+
+# --------------------------------------------------------------------------- #
+# An addressed extract: Monaco (houses, named places, quarters)
+# --------------------------------------------------------------------------- #
+MONACO = Path(__file__).resolve().parents[2] / "shared" / "maps" / "monaco.osm.pbf"
+
+
+@pytest.fixture(scope="module")
+def monaco(tmp_path_factory) -> tuple[Gazetteer, list]:
+    """Monaco converted from PBF to OSM XML with pyosmium, then read as XML (the product's path)."""
+    osmium = pytest.importorskip("osmium")
+    if not MONACO.is_file():
+        pytest.skip("shared/maps is not beside the repository")
+    xml = tmp_path_factory.mktemp("monaco") / "monaco.osm"
+    with osmium.SimpleWriter(str(xml)) as writer:
+        for obj in osmium.FileProcessor(str(MONACO)):
+            writer.add(obj)
+    data = read_osm(xml)
+    return Gazetteer.from_osm(xml), data.address_points()
+
+
+def test_houses_of_the_extract_are_exact(monaco):
+    gaz, houses = monaco
+    assert gaz.house_count > 250
+    house = next(h for h in houses if h.street == "Avenue Princesse Grace" and h.housenumber == "7")
+    target = Location(lat=house.lat, lon=house.lon)
+    for text in ("Avenue Princesse Grace 7, Monaco", "7 avenue Princesse-Grace", "7, AVENUE PRINCESSE GRACE"):
+        result = gaz.geocode(text)
+        assert result.precision == "exact" and result.house_number == "7", text
+        assert result.confidence >= EXACT_CONFIDENCE * 0.9 and not result.flagged
+        assert haversine_m(result.location, target) < 20, text
+
+
+def test_every_house_of_the_extract_is_found_where_it_is(monaco):
+    gaz, houses = monaco
+    misses = []
+    for house in houses:
+        result = gaz.geocode(f"{house.housenumber} {house.street}")
+        if result is None or result.precision != "exact" or haversine_m(
+            result.location, Location(lat=house.lat, lon=house.lon)
+        ) > 50:
+            misses.append((house.street, house.housenumber))
+    assert len(misses) <= 0.05 * len(houses), misses[:10]
+
+
+def test_missing_number_is_interpolated_between_neighbours(monaco):
+    gaz, houses = monaco
+    numbers = sorted(int(h.housenumber) for h in houses
+                     if h.street == "Boulevard Princesse Charlotte" and h.housenumber.isdigit())
+    gap = next(n for n in range(numbers[0] + 2, numbers[-1], 2) if n not in numbers)
+    lower = max(n for n in numbers if n < gap and n % 2 == gap % 2)
+    upper = min(n for n in numbers if n > gap and n % 2 == gap % 2)
+    result = gaz.geocode(f"Boulevard Princesse Charlotte {gap}")
+    assert result.precision == "street" and result.house_number == str(gap)
+
+    def point(n):
+        h = next(h for h in houses if h.street == "Boulevard Princesse Charlotte" and h.housenumber == str(n))
+        return Location(lat=h.lat, lon=h.lon)
+
+    # On the segment between the two neighbours of the same parity.
+    a, b = point(lower), point(upper)
+    assert haversine_m(a, result.location) + haversine_m(result.location, b) == pytest.approx(
+        haversine_m(a, b), abs=1)
+
+
+def test_named_places_and_quarters(monaco):
+    gaz, _ = monaco
+    assert "Casino de Monte-Carlo" in gaz.place_names() or "Casino de Monte Carlo" in gaz.place_names()
+    casino = gaz.geocode("Casino de Monte Carlo")
+    assert casino.precision == "exact" and casino.confidence >= 0.8
+    hotel = gaz.geocode("Hotel de Paris")  # accents are not needed
+    assert hotel.matched == "Hôtel de Paris" and hotel.precision == "exact"
+    assert haversine_m(casino.location, hotel.location) < 300  # both on Place du Casino
+    quarter = gaz.geocode("La Condamine")
+    assert quarter.precision == "district" and quarter.flagged
+    assert "Monte-Carlo" in gaz.district_names()
+
+
+def test_intersection_in_english(monaco):
+    gaz, _ = monaco
+    result = gaz.geocode("Rue Grimaldi and Rue Princesse Caroline")
+    assert result.precision == "intersection"
+    assert set(result.matched.split("/")) == {"Rue Grimaldi", "Rue Princesse Caroline"}

@@ -9,6 +9,7 @@ from solver.geo.coords import (
     bd09_to_wgs84,
     gcj02_to_bd09,
     gcj02_to_wgs84,
+    location_from,
     out_of_china,
     to_wgs84,
     wgs84_to_bd09,
@@ -83,3 +84,27 @@ def test_to_wgs84_converts_tagged_locations():
     bd_lat, bd_lon = wgs84_to_bd09(*PEOPLES_SQUARE)
     from_bd = to_wgs84(Location(lat=bd_lat, lon=bd_lon, crs="bd09"))
     assert from_bd.crs == "wgs84" and haversine_m(from_bd, wgs) < 0.01
+
+
+@pytest.mark.parametrize("crs", ["GCJ-02", "gcj02", "mars"])
+def test_location_from_converts_any_spelling(crs):
+    gcj = wgs84_to_gcj02(*PEOPLES_SQUARE)
+    loc = location_from(gcj[0], gcj[1], crs)
+    assert loc.crs == "wgs84" and metres((loc.lat, loc.lon), PEOPLES_SQUARE) < 0.01
+    bd = wgs84_to_bd09(*PEOPLES_SQUARE)
+    from_bd = location_from(*bd, "BD-09")
+    assert metres((from_bd.lat, from_bd.lon), PEOPLES_SQUARE) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [((121.47, 31.23), r"latitude 121.47 is out of range \[-90, 90\] \(latitude and longitude swapped\?\)"),
+     ((31.23, 200.0), r"longitude 200.0 is out of range"),
+     ((31.23, 121.47, "EPSG:3857"), r"unknown coordinate system 'EPSG:3857'; use wgs84, gcj02 or bd09"),
+     ((31.23, 121.47, "bd09mc"), r"unknown coordinate system 'bd09mc'"),
+     ((float("nan"), 121.47), r"must be finite"),
+     (("north", 121.47), r"must be numbers")],
+)
+def test_bad_coordinates_are_clear_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        location_from(*args)

@@ -10,7 +10,7 @@ import pytest
 
 from solver.config import bundled_map_path, defaults
 from solver.geo.coords import wgs84_to_gcj02
-from solver.geo.network import RoadNetwork, Snap, load_bundled_network, parse_maxspeed_kmh
+from solver.geo.network import RoadNetwork, Snap, load_bundled_graph, load_bundled_network, parse_maxspeed_kmh
 from solver.model import Location
 from solver.travel import StraightLineTravel, TravelModel, haversine_m
 
@@ -75,19 +75,111 @@ def test_drive_matrix_is_consistent(net, on_map):
     assert (d[:, None, :] <= d[:, :, None] + d[None, :, :] + 2).all()  # d[i,k] <= d[i,j] + d[j,k] + 2
 
 
-def test_drive_matrix_matches_networkx(net, on_map):
-    m = net.matrix(on_map, "drive")
+def split_reference(net: RoadNetwork, mode: str, points: list[Location]) -> tuple[nx.DiGraph, list]:
+    """The mode graph in networkx with every point joined at its projection.
+
+    Each snapped edge is cut at the projections on it (the cut pieces carry
+    the edge's time and length in proportion), and each point hangs off its
+    projection by an access leg both ways. Built independently of the
+    network's own attachment code, from ``snap()`` and ``to_networkx()``.
+    """
+    g = net.to_networkx(mode)
+    access_mps = net.access_speed_kmh(mode) / 3.6
+    snaps = net.snap(points, mode)
+    ref = g.copy()
+    on_edge: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    for i, s in enumerate(snaps):
+        a, b = (int(net.node_ids[k]) for k in s.edge)
+        on_edge.setdefault((a, b), []).append((s.fraction, i))
+    for (a, b), items in on_edge.items():
+        items.sort()
+        chain = [a] + [("q", i) for _, i in items] + [b]
+        fractions = [0.0] + [f for f, _ in items] + [1.0]
+        for u, v, seq, fr in ((a, b, chain, fractions), (b, a, chain[::-1], [1 - f for f in fractions[::-1]])):
+            if not g.has_edge(u, v):
+                continue
+            data = g.edges[u, v]
+            ref.remove_edge(u, v)
+            for k in range(len(seq) - 1):
+                share = fr[k + 1] - fr[k]
+                ref.add_edge(seq[k], seq[k + 1], travel_time=share * data["travel_time"],
+                             length=share * data["length"])
+    for i, s in enumerate(snaps):
+        leg = {"travel_time": s.distance_m / access_mps, "length": s.distance_m}
+        ref.add_edge(("p", i), ("q", i), **leg)
+        ref.add_edge(("q", i), ("p", i), **leg)
+    return ref, snaps
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_matrix_matches_networkx_with_points_joined_mid_edge(net, mode):
+    rng = np.random.default_rng(11)
+    south, west, north, east = net.bounds
+    points = [Location(lat=float(rng.uniform(south, north)), lon=float(rng.uniform(west, east))) for _ in range(14)]
+    m = net.matrix(points, mode)
+    ref, snaps = split_reference(net, mode, points)
+    assert all(s.snapped for s in snaps)
+    for i in range(0, 14, 3):
+        times, paths = nx.single_source_dijkstra(ref, ("p", i), weight="travel_time")
+        for j in range(14):
+            if i == j:
+                continue
+            path = paths[("p", j)]
+            metres = sum(ref.edges[u, v]["length"] for u, v in zip(path[:-1], path[1:]))
+            assert abs(m.durations[i, j] - times[("p", j)]) <= 1, (i, j)
+            assert abs(m.distances[i, j] - metres) <= 1, (i, j)
+
+
+def test_point_mid_block_snaps_to_the_street_not_the_corner(net):
     g = net.to_networkx("drive")
-    snaps = net.snap(on_map, "drive")
-    access_mps = net.access_speed_kmh("drive") / 3.6
-    for i, j in [(0, 1), (2, 7), (5, 11), (19, 3), (13, 8)]:
-        a, b = int(net.node_ids[snaps[i].node]), int(net.node_ids[snaps[j].node])
-        seconds = nx.shortest_path_length(g, a, b, weight="travel_time")
-        path = nx.shortest_path(g, a, b, weight="travel_time")
-        metres = sum(g.edges[u, v]["length"] for u, v in zip(path[:-1], path[1:]))
-        gap = snaps[i].distance_m + snaps[j].distance_m
-        assert abs(m.durations[i, j] - (seconds + gap / access_mps)) <= 1
-        assert abs(m.distances[i, j] - (metres + gap)) <= 1
+    raw = load_bundled_graph()
+    # The longest straight drive edge (no curved geometry): its midpoint is far from both ends.
+    straight = [(u, v) for u, v, d in raw.edges(data=True) if "geometry" not in d and g.has_edge(u, v)]
+    u, v = max(straight, key=lambda e: g.edges[e]["length"])
+    assert g.edges[u, v]["length"] > 100
+    a = Location(lat=g.nodes[u]["y"], lon=g.nodes[u]["x"])
+    b = Location(lat=g.nodes[v]["y"], lon=g.nodes[v]["x"])
+    (snap,) = net.snap([Location(lat=(a.lat + b.lat) / 2, lon=(a.lon + b.lon) / 2)], "drive")
+    corner = min(haversine_m(snap.projection, a), haversine_m(snap.projection, b))
+    assert snap.distance_m < 0.5  # on the street
+    assert corner > 45  # while the nearest node is half a block away
+    assert snap.fraction == pytest.approx(0.5, abs=0.01)
+    assert {int(net.node_ids[k]) for k in snap.edge} == {u, v}
+
+
+def test_one_way_edge_is_entered_in_its_direction():
+    net = RoadNetwork(_toy_graph())
+    # Two points along the one-way 1 -> 2 (west to east), 30 % and 70 % of the way.
+    west = Location(lat=31.2300, lon=121.4703)
+    east = Location(lat=31.2300, lon=121.4707)
+    snaps = net.snap([west, east], "drive")
+    assert not snaps[0].two_way and snaps[0].snapped and snaps[0].distance_m < 0.5
+    d = net.matrix([west, east], "drive")
+    length = haversine_m(Location(lat=31.230, lon=121.470), Location(lat=31.230, lon=121.471))
+    link_s = length / (defaults()["speeds_kmh"]["drive_by_highway"]["primary"] * defaults()["speeds_kmh"][
+        "drive_traffic_factor"] / 3.6)
+    assert abs(d.durations[0, 1] - 0.4 * link_s) <= 1  # straight along the one-way street
+    assert d.distances[0, 1] == pytest.approx(0.4 * length, abs=1)
+    # Against the one-way: on to node 2, round the square, back in at node 1.
+    assert d.durations[1, 0] > 3 * d.durations[0, 1]
+    side = haversine_m(Location(lat=31.230, lon=121.471), Location(lat=31.231, lon=121.471))
+    assert d.distances[1, 0] == pytest.approx(0.3 * length + side + length + side + 0.3 * length, abs=2)
+    w = net.matrix([west, east], "walk")
+    assert w.durations[0, 1] == w.durations[1, 0]
+
+
+def test_far_point_is_flagged(net):
+    south, west, north, east = net.bounds
+    (snap,) = net.snap([offset(Location(lat=north, lon=(west + east) / 2), north_m=2_000)], "drive")
+    assert snap.flagged and not snap.snapped and snap.distance_m > net.snap_max_m
+
+
+def test_path_goes_through_both_projections(net, on_map):
+    a, b = on_map[2], on_map[9]
+    coords = net.path(a, b, "walk")
+    snap_a, snap_b = net.snap([a, b], "walk")
+    assert coords[1] == pytest.approx((snap_a.lat, snap_a.lon))
+    assert coords[-2] == pytest.approx((snap_b.lat, snap_b.lon))
 
 
 def test_one_way_street_is_one_way_for_driving_only(net):
@@ -222,3 +314,15 @@ def test_toy_graph_speeds_and_one_way():
     assert d[0, 1] < d[1, 0]
     w = net.matrix(pts, "walk").durations
     assert w[0, 1] == w[1, 0]
+
+
+def test_ebike_keeps_to_a_lower_speed_limit():
+    g = _toy_graph()
+    for u, v in [(3, 4), (4, 3)]:
+        g.edges[u, v, 0].update(highway="living_street", maxspeed="10")
+    net = RoadNetwork(g)
+    ebike = net.to_networkx("ebike")
+    ebike_kmh = defaults()["speeds_kmh"]["ebike"]
+    assert ebike_kmh > 10
+    assert ebike.edges[3, 4]["travel_time"] == pytest.approx(ebike.edges[3, 4]["length"] / (10 / 3.6))
+    assert ebike.edges[2, 3]["travel_time"] == pytest.approx(ebike.edges[2, 3]["length"] / (ebike_kmh / 3.6))

@@ -30,10 +30,13 @@ import math
 from solver.model import Location
 
 __all__ = [
+    "CRS_ALIASES",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
+    "location_from",
+    "normalize_crs",
     "out_of_china",
     "to_wgs84",
     "wgs84_to_bd09",
@@ -263,3 +266,75 @@ def to_wgs84(loc: Location) -> Location:
     else:  # pragma: no cover - guarded by the Location model's Literal
         raise ValueError(f"unknown coordinate system {loc.crs!r}")
     return Location(lat=lat, lon=lon, crs="wgs84")
+
+
+#: Accepted spellings of the supported datums (case-insensitive).
+CRS_ALIASES: dict[str, str] = {
+    "wgs84": "wgs84", "wgs-84": "wgs84", "wgs 84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84", "gps": "wgs84",
+    "gcj02": "gcj02", "gcj-02": "gcj02", "gcj": "gcj02", "mars": "gcj02",
+    "bd09": "bd09", "bd-09": "bd09", "bd09ll": "bd09", "baidu": "bd09",
+}
+
+
+def normalize_crs(crs: str) -> str:
+    """The canonical name of a datum.
+
+    Parameters
+    ----------
+    crs : str
+        ``"wgs84"``, ``"WGS-84"``, ``"EPSG:4326"``, ``"gcj02"``, ``"GCJ-02"``,
+        ``"bd09"``, ``"bd09ll"``… (see :data:`CRS_ALIASES`).
+
+    Returns
+    -------
+    str
+        ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
+
+    Raises
+    ------
+    ValueError
+        For any other coordinate reference system, naming it and the
+        supported ones (projected systems such as EPSG:3857 or BD-09 Mercator
+        ``bd09mc`` are not accepted).
+    """
+    canonical = CRS_ALIASES.get(str(crs).strip().lower())
+    if canonical is None:
+        raise ValueError(f"unknown coordinate system {crs!r}; use wgs84, gcj02 or bd09 (degrees)")
+    return canonical
+
+
+def location_from(lat: float, lon: float, crs: str = "wgs84") -> Location:
+    """A WGS-84 :class:`~solver.model.Location` from coordinates in any supported datum.
+
+    Parameters
+    ----------
+    lat, lon : float
+        Latitude and longitude in degrees.
+    crs : str, optional
+        Their datum (any spelling :func:`normalize_crs` accepts).
+
+    Returns
+    -------
+    solver.model.Location
+        The point in WGS-84.
+
+    Raises
+    ------
+    ValueError
+        When a coordinate is not a finite number, the latitude is outside
+        [-90, 90] or the longitude outside [-180, 180] (with the value in the
+        message; swapped coordinates are pointed out), or the datum is unknown.
+    """
+    canonical = normalize_crs(crs)
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        raise ValueError(f"coordinates must be numbers, got lat={lat!r}, lon={lon!r}") from None
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise ValueError(f"coordinates must be finite, got lat={lat!r}, lon={lon!r}")
+    if not -90.0 <= lat <= 90.0:
+        hint = " (latitude and longitude swapped?)" if -90.0 <= lon <= 90.0 and abs(lat) <= 180.0 else ""
+        raise ValueError(f"latitude {lat} is out of range [-90, 90]{hint}")
+    if not -180.0 <= lon <= 180.0:
+        raise ValueError(f"longitude {lon} is out of range [-180, 180]")
+    return to_wgs84(Location(lat=lat, lon=lon, crs=canonical))

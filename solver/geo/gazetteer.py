@@ -1,28 +1,42 @@
-"""Offline geocoder built from the street names of an OSM extract.
+"""Offline geocoder built from an OSM extract: streets, houses, places, districts.
 
-:class:`Gazetteer` answers Chinese postal addresses without any network
-service, from nothing but the named streets of the road graph:
+:class:`Gazetteer` answers addresses without any network service, from the
+data of one extract (and an optional table of district seats):
 
-* ``"上海市黄浦区西藏中路45号3楼"`` → a point on 西藏中路 placed by the house
-  number (precision ``"street"``);
-* ``"西藏中路"`` → the middle of the street (precision ``"street"``);
-* ``"西藏中路与福州路交叉口"``, ``"西藏中路 & 福州路"`` → the junction of the
-  two streets (precision ``"intersection"``).
+* ``"上海市黄浦区西藏中路45号3楼"`` → the house when the extract has it
+  (``addr:street`` + ``addr:housenumber``, precision ``"exact"``), else a
+  point on 西藏中路 interpolated between the nearest known house numbers, or
+  along the street's spine from its numbering origin (precision ``"street"``);
+* ``"西藏中路"`` → the middle of the street (``"street"``);
+* ``"西藏中路与福州路交叉口"``, ``"西藏中路 & 福州路"``, ``"Rue Grimaldi and
+  Rue Princesse Caroline"`` → the junction of the two streets
+  (``"intersection"``);
+* ``"Casino de Monte-Carlo"``, ``"人民广场"`` → a named place of the extract
+  (a shop, bank, square… that is not a street; ``"exact"``);
+* ``"上海市黄浦区"``, or an address whose street is unknown but whose district
+  is known → the district's seat or the centre of a ``place=suburb|quarter``
+  of the extract (``"district"``, low confidence).
+
+Every answer carries a confidence; those below the configured threshold
+(``[geocoding] flag_below_confidence``, default 0.5) are *flagged*: the
+dispatcher must confirm them before they are used.
 
 OpenStreetMap extracts of Chinese cities rarely carry house numbers, and the
-bundled one has none, so a house number can only be *interpolated*: the
+bundled one has none, so there a house number can only be *interpolated*: the
 street's spine (its longest run, see :class:`Street`) is walked from its
 numbering origin, about :data:`METRES_PER_NUMBER` metres per number. Such a
 point is consistent and on the right street but not the building's true
 position, which is why street-level results never claim more than
 :data:`STREET_NUMBER_CONFIDENCE`.
 
-Street names are matched exactly first (also when the street is embedded in
-longer text), then fuzzily with :mod:`rapidfuzz` so that a one-character typo
-in a name of four or more characters is still found, at a lower confidence.
-A fuzzy match must keep the direction and ordinal characters (东西南北中,
-一二三…) of the text: 南京东路 never resolves to 南京西路 or 北京东路, which
-are different roads.
+Names are compared in :func:`~solver.geo.address.match_key` form
+(case-folded, no spaces or punctuation): exactly first, then as a part of the
+text (any name written inside longer text, found by a scan of the text's
+substrings, so the cost does not grow with the number of names), then
+fuzzily with :mod:`rapidfuzz`, so that a one-character typo in a name of four
+or more characters is still found, at a lower confidence. A fuzzy match must
+keep the direction and ordinal characters (东西南北中, 一二三…) of the text:
+南京东路 never resolves to 南京西路 or 北京东路, which are different roads.
 """
 
 from __future__ import annotations
@@ -30,44 +44,66 @@ from __future__ import annotations
 import functools
 import math
 import re
-import unicodedata
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Mapping
 
 import networkx as nx
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from solver.geo.network import load_bundled_graph, load_osm_graph
+from solver.config import config_dir, defaults
+from solver.geo.address import (
+    ParsedAddress,
+    housenumber_key,
+    match_key,
+    normalize_text,
+    parse_address,
+    significant_key,
+    single_street,
+    western_house_number,
+)
+from solver.geo.loading import graph_from_osm_data, load_bundled_graph, load_bundled_osm_data
+from solver.geo.osmfile import AddressPoint, NamedPlace, read_osm
+from solver.geo.results import DEFAULT_FLAG_BELOW, GeocodeResult, Precision, utc_now
 from solver.model import Location
-from solver.travel import EARTH_RADIUS_M
+from solver.travel import EARTH_RADIUS_M, haversine_m
 
 __all__ = [
+    "DISTRICT_CONFIDENCE",
+    "EXACT_CONFIDENCE",
     "FUZZY_SCORE_CUTOFF",
     "METRES_PER_NUMBER",
+    "PLACE_CONFIDENCE",
+    "STREET_CONFIDENCE",
+    "STREET_NUMBER_CONFIDENCE",
     "GeocodeResult",
     "Gazetteer",
     "ParsedAddress",
     "Precision",
     "Street",
+    "configured_districts",
     "load_bundled_gazetteer",
     "normalize_text",
     "parse_address",
 ]
 
-#: How precisely a result locates the address.
-Precision = Literal["exact", "street", "intersection", "district"]
-
 #: Interpolated spacing of house numbers along a street, metres per number.
 METRES_PER_NUMBER = 5.0
 
 #: Lowest normalised Levenshtein similarity (rapidfuzz) accepted for a fuzzy
-#: street match. One wrong character in a four-character name such as
+#: name match. One wrong character in a four-character name such as
 #: 西藏中路 scores exactly 0.75; in a three-character name 0.67 (rejected).
 FUZZY_SCORE_CUTOFF = 0.75
 
+#: Confidence of a house found in the extract's addresses.
+EXACT_CONFIDENCE = 0.95
+#: Confidence of a named place found by its whole name.
+PLACE_CONFIDENCE = 0.85
+#: Confidence of a number placed between known house numbers of its street.
+BETWEEN_HOUSES_CONFIDENCE = 0.75
 #: Confidence of an exact street match with an (interpolated) house number.
 STREET_NUMBER_CONFIDENCE = 0.7
 #: Confidence of an exact street match without a house number (midpoint).
@@ -76,111 +112,24 @@ STREET_CONFIDENCE = 0.6
 INTERSECTION_CONFIDENCE = 0.8
 #: Confidence of an intersection where the streets only pass close by.
 NEAR_INTERSECTION_CONFIDENCE = 0.6
+#: Confidence of a district-level answer (always below the default flag threshold).
+DISTRICT_CONFIDENCE = 0.3
+#: Confidence of a place name shared by places far apart (which one is meant?).
+AMBIGUOUS_PLACE_CONFIDENCE = 0.4
+#: Places of the same name within this distance count as one, metres.
+_SAME_PLACE_M = 250.0
 #: Streets that share no node but come this close count as meeting, metres.
 NEAR_INTERSECTION_M = 50.0
 #: Shared nodes of one street pair within this distance form one junction.
 _JUNCTION_CLUSTER_M = 80.0
-#: Factor on confidence when the street was found inside surrounding text.
+#: Factor on confidence when the name was found inside surrounding text.
 _EMBEDDED_FACTOR = 0.9
+#: Known house numbers farther than this (in numbers) from the one sought
+#: interpolate with lower confidence.
+_NEAR_NUMBERS = 20
 
-_DIRECTIONS = "东西南北中"
-_ORDINALS = "一二三四五六七八九十"
-#: Characters a fuzzy match may not change: directions and ordinals tell
-#: different roads apart (河南中路 / 河南北路, 中山东一路 / 中山东二路).
-_SIGNIFICANT = frozenset(_DIRECTIONS + _ORDINALS + "0123456789")
-#: Generic suffixes of street names, longest first.
-_STREET_SUFFIXES = ("高架路", "隧道", "大道", "大街", "公路", "路", "街", "道", "弄", "巷", "里", "坊")
-_COUNTRY_PREFIXES = ("中华人民共和国", "中国")
-#: City names written without 市 that are stripped as a prefix.
-_BARE_CITIES = ("上海",)
-#: One administrative prefix: a short name ending in 省/市/区/县/... and
-#: containing no street-like character.
-_ADMIN_PREFIX = re.compile(r"^[^\d路街道弄巷号]{1,7}?(?:特别行政区|自治区|自治州|新区|省|市|区|县|镇|乡)")
-_SUBDISTRICT_PREFIX = re.compile(r"^[^\d路弄巷号]{1,6}?街道")
-#: A house-number component: ``45号``, ``100弄``, ``5栋`` (ranges ``12-14号``).
-_NUMBER_PART = re.compile(r"(\d+)(?:\s*[-~至]\s*\d+)?\s*(支弄|弄|号|栋|幢|座)")
-#: A bare number right after a street suffix: ``西藏中路45``.
-_BARE_NUMBER = re.compile(r"(?<=[路街道巷])\s*(\d+)(?!\d)")
-_INTERSECTION_TAILS = (
-    "十字路口",
-    "交叉路口",
-    "交叉口",
-    "交汇处",
-    "交界处",
-    "交界",
-    "交口",
-    "路口",
-    "附近",
-)
-#: Separators of two street names, tried in this order.
-_INTERSECTION_SEPARATORS = (
-    re.compile(r"\s*与\s*"),
-    re.compile(r"\s*&\s*"),
-    re.compile(r"\s+and\s+", re.IGNORECASE),
-    re.compile(r"\s*/\s*"),
-    re.compile(r"\s*、\s*"),
-    re.compile(r"\s*和\s*"),
-    re.compile(r"\s*交\s*"),
-)
-
-
-# --------------------------------------------------------------------------- #
-# Results and parsed text
-# --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class GeocodeResult:
-    """A geocoded address.
-
-    Attributes
-    ----------
-    location : solver.model.Location
-        The point, WGS-84.
-    confidence : float
-        0 (guess) to 1 (certain).
-    precision : {"exact", "street", "intersection", "district"}
-        What the point stands for. The offline gazetteer only returns
-        ``"street"`` and ``"intersection"``; the other values exist for
-        geocoders that know buildings or only the district.
-    matched : str
-        The street name matched, or ``"A/B"`` for an intersection.
-    house_number : str or None
-        The house number read from the text (``"45号"``, ``"100弄5号"``).
-    """
-
-    location: Location
-    confidence: float
-    precision: Precision
-    matched: str
-    house_number: str | None = None
-
-
-@dataclass(frozen=True)
-class ParsedAddress:
-    """An address split into its parts by :func:`parse_address`.
-
-    Attributes
-    ----------
-    streets : tuple of str
-        One street text, or two for an intersection, as written (normalised,
-        administrative prefixes removed).
-    body : str
-        The whole normalised text without administrative prefixes.
-    house_number : str or None
-        Street-level number designation, such as ``"45号"`` or ``"100弄5号"``
-        (floors, rooms and units are dropped).
-    number : int or None
-        The number that positions the address along the street: the lane
-        (弄) number when there is one, else the house (号) number.
-    """
-
-    streets: tuple[str, ...]
-    body: str = ""
-    house_number: str | None = None
-    number: int | None = None
-
-    @property
-    def is_intersection(self) -> bool:
-        return len(self.streets) == 2
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LEADING_INT = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -210,133 +159,6 @@ class Street:
     length_m: float
     spine: tuple[tuple[float, float], ...]
     spine_length_m: float
-
-
-# --------------------------------------------------------------------------- #
-# Text handling
-# --------------------------------------------------------------------------- #
-def normalize_text(text: str) -> str:
-    """Normalise address text for parsing.
-
-    Parameters
-    ----------
-    text : str
-        Address as written.
-
-    Returns
-    -------
-    str
-        NFKC-normalised (full-width digits, letters, spaces and punctuation
-        become half-width), traditional 號 read as 号, runs of whitespace
-        collapsed to one space, ends stripped.
-    """
-    text = unicodedata.normalize("NFKC", text).replace("號", "号").replace("衖", "弄")
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _strip_prefixes(text: str, known: frozenset[str] = frozenset()) -> str:
-    """Drop country, province, city, district and subdistrict prefixes.
-
-    Stops as soon as the text starts with a known street name, so that a
-    street such as 重庆中路 is never mistaken for a city.
-    """
-    text = text.strip(" ,，")
-    changed = True
-    while changed and text:
-        changed = False
-        if any(text.startswith(name) for name in known):
-            break
-        for prefix in _COUNTRY_PREFIXES:
-            if text.startswith(prefix):
-                text, changed = text[len(prefix) :].lstrip(" ,，"), True
-                break
-        if changed:
-            continue
-        for pattern in (_ADMIN_PREFIX, _SUBDISTRICT_PREFIX):
-            match = pattern.match(text)
-            if match:
-                text, changed = text[match.end() :].lstrip(" ,，"), True
-                break
-        if changed:
-            continue
-        for prefix in _BARE_CITIES:
-            if text.startswith(prefix):
-                text, changed = text[len(prefix) :].lstrip(" ,，"), True
-                break
-    return text
-
-
-def _split_number(text: str) -> tuple[str, str | None, int | None]:
-    """Split ``street + number + details`` into street text, designation and number."""
-    match = _NUMBER_PART.search(text)
-    if match is None:
-        bare = _BARE_NUMBER.search(text)
-        if bare is None:
-            return text.strip(), None, None
-        return text[: bare.start()].strip(), bare.group(1), int(bare.group(1))
-    street = text[: match.start()].strip()
-    parts: list[str] = []
-    pos = match.start()
-    while True:
-        part = _NUMBER_PART.match(text, pos)
-        if part is None:
-            break
-        parts.append(re.sub(r"\s+", "", part.group(0)))
-        pos = part.end()
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
-    return street, "".join(parts), int(match.group(1))
-
-
-def parse_address(text: str, known_streets: frozenset[str] | set[str] = frozenset()) -> ParsedAddress:
-    """Split a Chinese address into street(s) and house number.
-
-    Parameters
-    ----------
-    text : str
-        Address as written, e.g. ``"上海市黄浦区西藏中路 45 号 3楼"``,
-        ``"人民路100弄5号601室"``, ``"西藏中路与福州路交叉口"``,
-        ``"西藏中路 & 福州路"``.
-    known_streets : set of str, optional
-        Street names that must never be read as an administrative prefix.
-
-    Returns
-    -------
-    ParsedAddress
-        For an intersection, the two street texts; otherwise the street text
-        (possibly with surrounding words) and the house number.
-
-    Raises
-    ------
-    ValueError
-        If ``text`` is empty or only whitespace.
-    """
-    if not text or not text.strip():
-        raise ValueError("address text is empty")
-    known = frozenset(known_streets)
-    body = _strip_prefixes(normalize_text(text), known)
-    trimmed = body
-    for tail in _INTERSECTION_TAILS:
-        if trimmed.endswith(tail):
-            trimmed = trimmed[: -len(tail)].rstrip()
-            break
-    for separator in _INTERSECTION_SEPARATORS:
-        pieces = separator.split(trimmed, maxsplit=1)
-        if len(pieces) == 2 and all(len(p.strip()) >= 2 for p in pieces):
-            first, second = (p.strip() for p in pieces)
-            if not _NUMBER_PART.search(second):
-                return ParsedAddress(streets=(first, second), body=body)
-    return _single_street(body)
-
-
-def _single_street(body: str) -> ParsedAddress:
-    street, house_number, number = _split_number(body)
-    return ParsedAddress(streets=(street,), body=body, house_number=house_number, number=number)
-
-
-def _significant_key(name: str) -> str:
-    """The direction and ordinal characters of a name, in order (河南中路 → 南中)."""
-    return "".join(ch for ch in name if ch in _SIGNIFICANT)
 
 
 # --------------------------------------------------------------------------- #
@@ -378,27 +200,124 @@ def _edge_names(value: Any) -> list[str]:
     return [str(v).strip() for v in values if v is not None and str(v).strip()]
 
 
+class _NameIndex:
+    """Names by :func:`~solver.geo.address.match_key`, for exact, embedded and fuzzy lookup.
+
+    Parameters
+    ----------
+    names : Mapping of str to str
+        Written form → canonical name (an alias maps to its place's name).
+    """
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self.by_key: dict[str, str] = {}
+        for written, canonical in names.items():
+            key = match_key(written)
+            if key:
+                self.by_key.setdefault(key, canonical)
+        self.lengths = sorted({len(k) for k in self.by_key if len(k) >= 2}, reverse=True)
+        self.by_significant: dict[str, list[str]] = {}
+        for key in sorted(self.by_key):
+            self.by_significant.setdefault(significant_key(key), []).append(key)
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+    def exact(self, text: str) -> str | None:
+        """The name ``text`` is (in key form), or None."""
+        return self.by_key.get(match_key(text))
+
+    def embedded(self, text: str) -> str | None:
+        """The longest name written inside ``text`` (ties: the last written), or None."""
+        key = match_key(text)
+        for length in self.lengths:
+            if length >= len(key):
+                continue
+            for start in range(len(key) - length, -1, -1):
+                found = self.by_key.get(key[start : start + length])
+                if found is not None:
+                    return found
+        return None
+
+    def find(self, text: str, *, fuzzy: bool = True) -> tuple[str, float] | None:
+        """Find the name ``text`` means.
+
+        Returns
+        -------
+        tuple of (str, float) or None
+            The canonical name and a match quality in ``(0, 1]``: 1 for the
+            exact name, 0.9 for a name inside longer text, the normalised
+            Levenshtein similarity (at least :data:`FUZZY_SCORE_CUTOFF`) for a
+            fuzzy match of the whole text with the same direction and
+            ordinal characters.
+        """
+        key = match_key(text)
+        if not key:
+            return None
+        if key in self.by_key:
+            return self.by_key[key], 1.0
+        inside = self.embedded(text)
+        if inside is not None:
+            return inside, _EMBEDDED_FACTOR
+        if not fuzzy:
+            return None
+        choices = self.by_significant.get(significant_key(key), [])
+        found = process.extractOne(
+            key, choices, scorer=Levenshtein.normalized_similarity, score_cutoff=FUZZY_SCORE_CUTOFF
+        )
+        return None if found is None else (self.by_key[found[0]], float(found[1]))
+
+
 # --------------------------------------------------------------------------- #
 # The gazetteer
 # --------------------------------------------------------------------------- #
 class Gazetteer:
-    """Offline street-level geocoder over the named streets of a road graph.
+    """Offline geocoder over the streets, houses and places of an extract.
 
     Parameters
     ----------
     graph : networkx.MultiDiGraph
         An osmnx graph in WGS-84 whose edges carry ``name`` tags.
+    addresses : iterable of solver.geo.osmfile.AddressPoint, optional
+        Houses of the extract (``addr:street`` + ``addr:housenumber``);
+        :meth:`from_osm` reads them from the file.
+    places : iterable of solver.geo.osmfile.NamedPlace, optional
+        Named places of the extract that are not streets.
+    districts : Mapping of str to Location, optional
+        District name (``"黄浦区"``) → its seat or centre, for the
+        district-level fallback; ``place=suburb|quarter|…`` places are added.
+    flag_below : float, optional
+        Results with a lower confidence are flagged. Default: ``[geocoding]
+        flag_below_confidence`` of the configuration (0.5).
+
+    Raises
+    ------
+    ValueError
+        If there is nothing to geocode against: no named street, house or
+        place.
 
     Notes
     -----
-    There are no house numbers in the data: numbered addresses are placed by
-    interpolation (:meth:`fraction_for_number`) and their confidence is
-    capped at 0.7. A street without a number resolves to the middle of its
-    spine with confidence at most 0.6; an intersection to the junction node(s)
-    the two streets share, confidence at most 0.8.
+    Without houses in the data, numbered addresses are placed by
+    interpolation along the street (:meth:`fraction_for_number`) and their
+    confidence is capped at 0.7; a street without a number resolves to the
+    middle of its spine (at most 0.6); an intersection to the junction
+    node(s) the two streets share (at most 0.8); a house of the extract or
+    a place named in full is exact (0.95, 0.85); a district 0.3.
     """
 
-    def __init__(self, graph: nx.MultiDiGraph) -> None:
+    def __init__(
+        self,
+        graph: nx.MultiDiGraph,
+        *,
+        addresses: Iterable[AddressPoint] = (),
+        places: Iterable[NamedPlace] = (),
+        districts: Mapping[str, Location] | None = None,
+        flag_below: float | None = None,
+    ) -> None:
+        if flag_below is None:
+            flag_below = float(defaults().get("geocoding", {}).get("flag_below_confidence", DEFAULT_FLAG_BELOW))
+        self.flag_below = float(flag_below)
         pieces: dict[str, dict[frozenset, tuple[Any, Any, list[tuple[float, float]], float]]] = {}
         node_names: dict[Any, set[str]] = {}
         for u, v, data in graph.edges(data=True):
@@ -409,37 +328,93 @@ class Gazetteer:
                     edges[key] = (u, v, _edge_coords(graph, u, v, data), float(data.get("length", 0.0)))
                 node_names.setdefault(u, set()).add(name)
                 node_names.setdefault(v, set()).add(name)
-        if not pieces:
-            raise ValueError("the road graph has no named streets")
         self._graph_nodes = {n: (float(graph.nodes[n]["y"]), float(graph.nodes[n]["x"])) for n in node_names}
         self._streets: dict[str, Street] = {
             name: self._build_street(name, edges) for name, edges in sorted(pieces.items())
         }
         self._names: list[str] = sorted(self._streets)
         self._name_set = frozenset(self._names)
-        self._keys = {name: _significant_key(name) for name in self._names}
         self._junctions = self._build_junctions(node_names)
+
+        # Houses: street name -> house-number key -> points.
+        self._houses: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        for point in addresses:
+            street = normalize_text(point.street)
+            by_number = self._houses.setdefault(street, {})
+            by_number.setdefault(housenumber_key(point.housenumber), []).append((point.lat, point.lon))
+        self._house_numbers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for street, by_number in self._houses.items():
+            numbered = sorted(
+                (int(m.group(0)), pts[0]) for k, pts in by_number.items() if (m := _LEADING_INT.match(k))
+            )
+            if numbered:
+                self._house_numbers[street] = (
+                    np.array([n for n, _ in numbered], dtype=np.int64),
+                    np.array([p for _, p in numbered], dtype=float),
+                )
+
+        # Named places (district-level ones also serve the district fallback).
+        self._places: dict[str, list[NamedPlace]] = {}
+        place_names: dict[str, str] = {}
+        area_names: dict[str, Location] = {}
+        for place in places:
+            self._places.setdefault(place.name, []).append(place)
+            place_names.setdefault(place.name, place.name)
+            for alias in place.aliases:
+                place_names.setdefault(alias, place.name)
+            if place.is_district:
+                area_names.setdefault(place.name, Location(lat=place.lat, lon=place.lon))
+        self._districts: dict[str, Location] = {**area_names, **dict(districts or {})}
+
+        if not self._streets and not self._houses and not self._places:
+            raise ValueError("the map has no named streets, houses or places to geocode against")
+        self._street_index = _NameIndex({name: name for name in [*self._names, *self._houses]})
+        self._place_index = _NameIndex(place_names)
+        self._district_index = _NameIndex({name: name for name in self._districts})
+        self._known = frozenset([*self._names, *self._houses, *place_names])
+
         lats = [lat for s in self._streets.values() for line in s.lines for lat, _ in line]
         lons = [lon for s in self._streets.values() for line in s.lines for _, lon in line]
+        lats += [p.lat for ps in self._places.values() for p in ps]
+        lons += [p.lon for ps in self._places.values() for p in ps]
+        lats += [lat for pts in self._houses.values() for ps in pts.values() for lat, _ in ps]
+        lons += [lon for pts in self._houses.values() for ps in pts.values() for _, lon in ps]
         self.bounds = (min(lats), min(lons), max(lats), max(lons))
 
     # ------------------------------------------------------------------ #
     # Construction
     # ------------------------------------------------------------------ #
     @classmethod
-    def from_osm(cls, path: str | Path) -> Gazetteer:
-        """Build a gazetteer from an OSM XML extract.
+    def from_osm(
+        cls,
+        path: str | Path,
+        *,
+        districts: Mapping[str, Location] | None = None,
+        flag_below: float | None = None,
+    ) -> Gazetteer:
+        """Build a gazetteer from an OSM extract: streets, houses and named places.
 
         Parameters
         ----------
         path : str or pathlib.Path
-            OSM XML file.
+            OSM XML (optionally compressed) or PBF (with pyosmium).
+        districts : Mapping of str to Location, optional
+            District seats for the district fallback.
+        flag_below : float, optional
+            Flagging threshold; see :class:`Gazetteer`.
 
         Returns
         -------
         Gazetteer
         """
-        return cls(load_osm_graph(path))
+        data = read_osm(path)
+        return cls(
+            graph_from_osm_data(data),
+            addresses=data.address_points(),
+            places=data.named_places(),
+            districts=districts,
+            flag_below=flag_below,
+        )
 
     @staticmethod
     def _build_street(name: str, edges: dict[frozenset, tuple[Any, Any, list, float]]) -> Street:
@@ -522,8 +497,21 @@ class Gazetteer:
     # Lookups
     # ------------------------------------------------------------------ #
     def street_names(self) -> list[str]:
-        """Sorted names of every street in the gazetteer."""
+        """Sorted names of every street with geometry in the gazetteer."""
         return list(self._names)
+
+    def place_names(self) -> list[str]:
+        """Sorted names of the named places."""
+        return sorted(self._places)
+
+    def district_names(self) -> list[str]:
+        """Sorted names of the districts known for the district fallback."""
+        return sorted(self._districts)
+
+    @property
+    def house_count(self) -> int:
+        """Number of distinct (street, house number) pairs."""
+        return sum(len(numbers) for numbers in self._houses.values())
 
     def street(self, name: str) -> Street:
         """The :class:`Street` called exactly ``name``.
@@ -625,7 +613,7 @@ class Gazetteer:
         Parameters
         ----------
         text : str
-            Normalised street text, possibly with surrounding words.
+            Street text, possibly with surrounding words.
 
         Returns
         -------
@@ -643,31 +631,33 @@ class Gazetteer:
         西藏路 (ambiguous) not to 西藏中路. Fuzzy matching applies to the
         street text as a whole, not to names buried in longer text.
         """
-        text = text.strip()
-        if not text:
-            return None
-        if text in self._name_set:
-            return text, 1.0
-        compact = text.replace(" ", "")
-        if compact in self._name_set:
-            return compact, 1.0
-        embedded = [name for name in self._names if name in compact]
-        if embedded:
-            # The longest name wins (西藏中路 over 中路); ties: the last one written.
-            best = max(embedded, key=lambda name: (len(name), compact.rfind(name)))
-            return best, _EMBEDDED_FACTOR
-        key = _significant_key(compact)
-        choices = [name for name in self._names if self._keys[name] == key]
-        found = process.extractOne(
-            compact, choices, scorer=Levenshtein.normalized_similarity, score_cutoff=FUZZY_SCORE_CUTOFF
-        )
-        return None if found is None else (found[0], float(found[1]))
+        return self._street_index.find(text)
 
     # ------------------------------------------------------------------ #
     # Geocoding
     # ------------------------------------------------------------------ #
+    def _result(
+        self,
+        location: Location,
+        confidence: float,
+        precision: Precision,
+        matched: str,
+        house_number: str | None = None,
+    ) -> GeocodeResult:
+        confidence = round(float(confidence), 3)
+        return GeocodeResult(
+            location=location,
+            confidence=confidence,
+            precision=precision,
+            matched=matched,
+            house_number=house_number,
+            provider="gazetteer",
+            flagged=confidence < self.flag_below,
+            geocoded_at=utc_now(),
+        )
+
     def geocode(self, text: str) -> GeocodeResult | None:
-        """Geocode a Chinese address against the gazetteer's streets.
+        """Geocode an address against the gazetteer.
 
         Parameters
         ----------
@@ -679,9 +669,12 @@ class Gazetteer:
         Returns
         -------
         GeocodeResult or None
-            ``"street"`` precision for a street (the number interpolated
-            along it, else its midpoint), ``"intersection"`` for two streets;
-            None when no street matches.
+            In this order: an intersection of two streets; a place named by
+            the whole text; a street — its house from the extract
+            (``"exact"``), else the number interpolated between known houses
+            or along the street, else its midpoint (``"street"``); a place
+            named inside the text; the district named in the text
+            (``"district"``, flagged). None when nothing matches.
 
         Raises
         ------
@@ -694,46 +687,126 @@ class Gazetteer:
         >>> gaz.geocode("上海市黄浦区西藏中路45号").precision
         'street'
         """
-        parsed = parse_address(text, self._name_set)
+        parsed = parse_address(text, self._known)
         if parsed.is_intersection:
             result = self._geocode_intersection(*parsed.streets)
             if result is not None:
                 return result
-            # "和"/"交" may belong to a name: retry the whole text as one street.
-            parsed = _single_street(parsed.body)
-        found = self.match_street(parsed.streets[0])
-        if found is None:
-            return None
-        name, quality = found
-        if parsed.number is not None:
-            location = self.point_on_street(name, self.fraction_for_number(name, parsed.number))
+            # "和"/"交"/"and" may belong to a name: retry the whole text as one street.
+            parsed = single_street(parsed.body, parsed.admin)
+        if parsed.body:
+            place = self._place_index.exact(parsed.body)
+            if place is not None:
+                return self._place_result(place, 1.0)
+            found = self._street_index.find(parsed.streets[0]) if parsed.streets[0] else None
+            if found is None and parsed.streets[0] != parsed.body:
+                found = self._street_index.find(parsed.body, fuzzy=False)
+            if found is not None:
+                return self._geocode_on_street(found[0], found[1], parsed)
+            place_match = self._place_index.find(parsed.body)
+            if place_match is not None:
+                return self._place_result(*place_match)
+        return self._district_fallback(parsed)
+
+    def _geocode_on_street(self, name: str, quality: float, parsed: ParsedAddress) -> GeocodeResult:
+        """A point on street ``name`` for the number in ``parsed`` (if any)."""
+        house_number, number = parsed.house_number, parsed.number
+        if number is None and not _CJK.search(name):
+            western = western_house_number(parsed.body, name)
+            if western is not None:
+                house_number, number = western
+        houses = self._houses.get(name)
+        if number is not None and houses:
+            for key in dict.fromkeys((housenumber_key(house_number or ""), str(number))):
+                points = houses.get(key)
+                if points:
+                    lat = sum(p[0] for p in points) / len(points)
+                    lon = sum(p[1] for p in points) / len(points)
+                    return self._result(
+                        Location(lat=lat, lon=lon), EXACT_CONFIDENCE * quality, "exact", name, house_number
+                    )
+            between = self._between_houses(name, number, has_spine=name in self._streets)
+            if between is not None:
+                location, confidence = between
+                return self._result(location, confidence * quality, "street", name, house_number)
+        if name not in self._streets:
+            # A street known only from its houses: their centre.
+            points = np.array([p for pts in (houses or {}).values() for p in pts], dtype=float)
+            location = Location(lat=float(points[:, 0].mean()), lon=float(points[:, 1].mean()))
+            return self._result(location, STREET_CONFIDENCE * 0.8 * quality, "street", name, house_number)
+        if number is not None:
+            location = self.point_on_street(name, self.fraction_for_number(name, number))
             confidence = STREET_NUMBER_CONFIDENCE * quality
         else:
             location = self.point_on_street(name, 0.5)
             confidence = STREET_CONFIDENCE * quality
-        return GeocodeResult(
-            location=location,
-            confidence=round(confidence, 3),
-            precision="street",
-            matched=name,
-            house_number=parsed.house_number,
-        )
+        return self._result(location, confidence, "street", name, house_number)
+
+    def _between_houses(self, street: str, number: int, *, has_spine: bool) -> tuple[Location, float] | None:
+        """Interpolate ``number`` between the nearest known houses of its street.
+
+        Numbers of the same parity (the same side of the street) are
+        preferred. With known numbers on both sides the point is interpolated
+        linearly; with numbers on one side only, the nearest house is used
+        when the street has no geometry to interpolate along (else None).
+        """
+        known = self._house_numbers.get(street)
+        if known is None:
+            return None
+        numbers, points = known
+        same_side = (numbers % 2) == (number % 2)
+        if same_side.any():
+            numbers, points = numbers[same_side], points[same_side]
+        below = np.flatnonzero(numbers < number)
+        above = np.flatnonzero(numbers > number)
+        if below.size and above.size:
+            lo, hi = below[-1], above[0]
+            t = (number - numbers[lo]) / (numbers[hi] - numbers[lo])
+            lat, lon = points[lo] + t * (points[hi] - points[lo])
+            near = numbers[hi] - numbers[lo] <= 2 * _NEAR_NUMBERS
+            confidence = BETWEEN_HOUSES_CONFIDENCE if near else STREET_NUMBER_CONFIDENCE
+            return Location(lat=float(lat), lon=float(lon)), confidence
+        if has_spine:
+            return None
+        nearest = int(np.argmin(np.abs(numbers - number)))
+        lat, lon = points[nearest]
+        return Location(lat=float(lat), lon=float(lon)), STREET_CONFIDENCE
+
+    def _place_result(self, name: str, quality: float) -> GeocodeResult:
+        """The place called ``name``; a name shared by places far apart is flagged as ambiguous."""
+        places = self._places[name]
+        first = Location(lat=places[0].lat, lon=places[0].lon)
+        spread = max(haversine_m(first, Location(lat=p.lat, lon=p.lon)) for p in places)
+        if places[0].is_district:
+            return self._result(first, DISTRICT_CONFIDENCE * quality, "district", name)
+        if spread > _SAME_PLACE_M:
+            return self._result(first, AMBIGUOUS_PLACE_CONFIDENCE * quality, "exact", name)
+        lat = sum(p.lat for p in places) / len(places)
+        lon = sum(p.lon for p in places) / len(places)
+        return self._result(Location(lat=lat, lon=lon), PLACE_CONFIDENCE * quality, "exact", name)
+
+    def _district_fallback(self, parsed: ParsedAddress) -> GeocodeResult | None:
+        """The most specific known district named in the prefixes or the text."""
+        for part in reversed(parsed.admin):
+            name = self._district_index.exact(part)
+            if name is not None:
+                return self._result(self._districts[name], DISTRICT_CONFIDENCE, "district", name)
+        if parsed.body:
+            name = self._district_index.exact(parsed.body) or self._district_index.embedded(parsed.body)
+            if name is not None:
+                return self._result(self._districts[name], DISTRICT_CONFIDENCE, "district", name)
+        return None
 
     def _geocode_intersection(self, first: str, second: str) -> GeocodeResult | None:
         a, b = self.match_street(first), self.match_street(second)
-        if a is None or b is None or a[0] == b[0]:
+        if a is None or b is None or a[0] == b[0] or a[0] not in self._streets or b[0] not in self._streets:
             return None
         found = self.intersection(a[0], b[0])
         if found is None:
             return None
         location, shared = found
         base = INTERSECTION_CONFIDENCE if shared else NEAR_INTERSECTION_CONFIDENCE
-        return GeocodeResult(
-            location=location,
-            confidence=round(base * min(a[1], b[1]), 3),
-            precision="intersection",
-            matched=f"{a[0]}/{b[0]}",
-        )
+        return self._result(location, base * min(a[1], b[1]), "intersection", f"{a[0]}/{b[0]}")
 
 
 def _farthest(graph: nx.Graph, source: Any) -> tuple[Any, list[Any]]:
@@ -779,7 +852,45 @@ def _largest_cluster(coords: np.ndarray, radius_m: float) -> np.ndarray:
     return np.flatnonzero(labels == int(np.argmax(counts)))
 
 
+def configured_districts(settings: Mapping[str, Any] | None = None) -> dict[str, Location]:
+    """District seats from the file named by ``[geocoding] districts_file``.
+
+    Parameters
+    ----------
+    settings : Mapping, optional
+        A ``[geocoding]`` table; default: the configuration's.
+
+    Returns
+    -------
+    dict of str to Location
+        District name → seat, WGS-84, over every city of the file (a name
+        listed under two cities keeps the first). Empty when no file is
+        configured.
+    """
+    section = dict(defaults().get("geocoding", {}) if settings is None else settings)
+    name = section.get("districts_file")
+    if not name:
+        return {}
+    with open(config_dir() / name, "rb") as handle:
+        table = tomllib.load(handle)
+    out: dict[str, Location] = {}
+    for city in table.values():
+        for district, (lat, lon) in city.items():
+            out.setdefault(district, Location(lat=float(lat), lon=float(lon)))
+    return out
+
+
 @functools.cache
 def load_bundled_gazetteer() -> Gazetteer:
-    """The gazetteer of the bundled demo map (built once per process)."""
-    return Gazetteer(load_bundled_graph())
+    """The gazetteer of the configured map (built once per process).
+
+    Streets from the map, houses and named places when the map is an OSM
+    extract that has them, districts from :func:`configured_districts`.
+    """
+    graph = load_bundled_graph()
+    try:
+        data = load_bundled_osm_data()
+        addresses, places = data.address_points(), data.named_places()
+    except (ValueError, OSError):  # a graphml map has neither
+        addresses, places = [], []
+    return Gazetteer(graph, addresses=addresses, places=places, districts=configured_districts())

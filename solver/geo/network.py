@@ -1,28 +1,44 @@
-"""Road network travel model: OSM streets → snapped points → travel matrices.
+"""Road network travel model: OSM streets → points snapped to edges → travel matrices.
 
-:class:`RoadNetwork` loads an OpenStreetMap extract with osmnx, derives one
-routable graph per travel mode and prices travel between arbitrary points:
+:class:`RoadNetwork` takes an osmnx street graph, derives one routable graph
+per travel mode and prices travel between arbitrary points:
 
 1. **Mode graphs.** Each mode keeps the edges it may use (see
    :data:`EXCLUDED_HIGHWAYS`) with a travel time in seconds per edge:
    driving at the tagged ``maxspeed`` or the per-highway-class table of
-   ``config/defaults.toml``, scaled by the urban traffic factor; e-bikes and
-   walkers at constant speeds. Driving and e-biking respect one-way streets;
+   ``config/defaults.toml``, scaled by the urban traffic factor; e-bikes at
+   their configured speed but never above a lower ``maxspeed`` (a 10 km/h
+   living street); walkers at a constant speed. Driving and e-biking respect one-way streets;
    walking uses every street in both directions. Parallel edges keep the
    fastest one.
 2. **Components.** Driving and e-biking keep only the largest strongly
    connected component, walking the largest (weakly) connected one, so that no
    point snaps onto a cut-off one-way stub at the edge of the extract and
    comes back unreachable.
-3. **Snapping.** Every point goes to the nearest node of the mode's
-   component (a :class:`scipy.spatial.cKDTree` on locally projected metres).
-   The gap is travelled as an *access leg* at the mode's access speed.
-   Points farther than ``snap_max_m`` from any node are priced with the
+3. **Snapping to edges.** Every point is projected onto the nearest street
+   *segment* of the mode's component (a :class:`shapely.STRtree` over the
+   edges' geometry in locally projected metres), not merely the nearest
+   node: a visit in the middle of a 400 m block joins the street where it
+   stands. The gap from the point to its projection is travelled as an
+   *access leg* at the mode's access speed and reported as
+   :attr:`Snap.distance_m`. Points farther than ``snap_max_m`` from every
+   street are flagged (:attr:`Snap.snapped` is False) and priced with the
    straight-line model for every pair involving them.
-4. **Matrices.** Travel times come from :func:`scipy.sparse.csgraph.dijkstra`
-   run once per distinct source node; distances are the lengths along the
-   same fastest paths, summed over the shortest-path trees by vectorised
-   pointer doubling.
+4. **Entering the graph mid-edge.** From its projection a point reaches the
+   edge's ends along the edge: the far end in the direction of travel and,
+   when the street is two-way for the mode, the near end too; the cost is
+   the fraction of the edge's travel time and length. Two points on the same
+   street piece also get the direct way between them (downstream only on a
+   one-way street).
+5. **Matrices.** Every snapped point becomes a source and a target node
+   attached to its edge's ends; :func:`scipy.sparse.csgraph.dijkstra` runs
+   once per distinct point. Its weights pack the time and the length of
+   each edge into one exactly representable number (time first), so a single
+   run gives both the fastest time and the length of that path (see
+   :func:`_pack`; out of range it falls back to summing lengths along the
+   shortest-path trees by pointer doubling).
+   Results are cached by content — (network, mode, point set) — in memory
+   and optionally as ``.npz`` files (:mod:`solver.geo.matrixcache`).
 
 A :class:`RoadNetwork` implements the :class:`~solver.travel.TravelModel`
 protocol. It is read-only after construction and safe to share between
@@ -32,23 +48,24 @@ threads.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import re
-import threading
-import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
+import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
-from scipy.spatial import cKDTree
 
-from solver.config import bundled_map_path, defaults
+from solver.config import defaults
 from solver.geo.coords import to_wgs84
+from solver.geo.loading import load_bundled_graph, load_graph, load_osm_graph
+from solver.geo.matrixcache import MatrixCache, matrix_key
 from solver.model import TRAVEL_MODES, Location, TravelMode
 from solver.travel import (
     DEFAULT_SPEEDS_KMH,
@@ -56,7 +73,6 @@ from solver.travel import (
     UNREACHABLE_S,
     StraightLineTravel,
     TravelMatrix,
-    haversine_m,
 )
 
 __all__ = [
@@ -65,6 +81,7 @@ __all__ = [
     "Snap",
     "load_bundled_graph",
     "load_bundled_network",
+    "load_graph",
     "load_osm_graph",
     "parse_maxspeed_kmh",
 ]
@@ -132,8 +149,12 @@ _UNKNOWN_CLASS_DRIVE_KMH = 25.0
 #: Access-leg speed for driving when the table has no ``service`` class, km/h.
 _DRIVE_ACCESS_KMH = 15.0
 
-#: Cached matrices per network (least recently used are dropped first).
+#: Cached matrices per network in memory (least recently used are dropped first).
 _MATRIX_CACHE_SIZE = 16
+
+#: Bumped whenever the way matrices are computed changes, so that matrices
+#: cached on disk by an older version are not reused.
+_ALGORITHM_VERSION = "edge-snap-1"
 
 #: Sources per Dijkstra batch: bounds memory at (batch × nodes) floats.
 _SOURCE_BATCH = 256
@@ -153,18 +174,45 @@ class Snap:
     Attributes
     ----------
     node : int
-        Index of the nearest node of the mode's component in the network's
-        node table (``RoadNetwork.node_ids[node]`` is its OSM id).
+        Index, in the network's node table, of the end of the snapped edge
+        nearer to the projection (``RoadNetwork.node_ids[node]`` is its OSM id).
     distance_m : float
-        Great-circle distance from the point to that node, metres.
+        Great-circle distance from the point to its projection on the
+        nearest street segment, metres.
     snapped : bool
-        False when ``distance_m`` exceeds the network's ``snap_max_m``; the
-        point is then priced with the straight-line model.
+        False when ``distance_m`` exceeds the network's ``snap_max_m``: the
+        point is flagged and priced with the straight-line model.
+    edge : tuple of (int, int)
+        Network node indices ``(a, b)`` of the street piece the point snapped
+        to, ``fraction`` measured from ``a``.
+    fraction : float
+        Position of the projection along the piece's geometry, 0 at ``a`` and
+        1 at ``b``.
+    lat, lon : float
+        The projection, WGS-84.
+    two_way : bool
+        Whether the mode may travel the piece in both directions (False on a
+        one-way street for driving and e-biking).
     """
 
     node: int
     distance_m: float
     snapped: bool
+    edge: tuple[int, int] = (-1, -1)
+    fraction: float = 0.0
+    lat: float = math.nan
+    lon: float = math.nan
+    two_way: bool = True
+
+    @property
+    def flagged(self) -> bool:
+        """True when the point is too far from every street (``not snapped``)."""
+        return not self.snapped
+
+    @property
+    def projection(self) -> Location:
+        """The point on the street where the access leg ends."""
+        return Location(lat=self.lat, lon=self.lon)
 
 
 @dataclass(frozen=True)
@@ -173,7 +221,13 @@ class _ModeGraph:
 
     ``nodes[k]`` is the network node index of local node ``k``. Edges are
     stored once per ordered pair (the fastest parallel edge) in arrays sorted
-    by ``key = tail * n + head``.
+    by ``key = tail * n + head``. *Pieces* are the undirected street pieces
+    (one per unordered node pair) that points snap to; ``piece_fwd`` is the
+    edge ``a → b`` (``a < b``, local indices) and ``piece_bwd`` the edge
+    ``b → a``, -1 where the mode may not travel that way. Each piece's
+    geometry is a polyline from ``a`` to ``b``: vertices
+    ``vert_start[p]:vert_start[p + 1]`` of ``vert_xy`` (projected metres) and
+    ``vert_latlon``, with cumulative lengths ``vert_cum`` from ``a``.
     """
 
     mode: str
@@ -184,7 +238,17 @@ class _ModeGraph:
     edge_length_m: np.ndarray  # (m,) float64
     edge_time_s: np.ndarray  # (m,) float64
     edge_source: np.ndarray  # (m,) int64, index into the network's raw edge list
-    tree: cKDTree
+    piece_a: np.ndarray  # (p,) int64 local
+    piece_b: np.ndarray  # (p,) int64 local
+    piece_fwd: np.ndarray  # (p,) int64 edge position or -1
+    piece_bwd: np.ndarray  # (p,) int64 edge position or -1
+    vert_start: np.ndarray  # (p + 1,) int64
+    vert_xy: np.ndarray  # (V, 2) float64 metres
+    vert_latlon: np.ndarray  # (V, 2) float64 degrees
+    vert_cum: np.ndarray  # (V,) float64 metres from the piece's start
+    seg_vertex: np.ndarray  # (s,) int64: segment k runs from vertex seg_vertex[k] to seg_vertex[k] + 1
+    seg_piece: np.ndarray  # (s,) int64
+    seg_tree: shapely.STRtree
     access_mps: float
     fallback_kmh: float
 
@@ -196,6 +260,96 @@ class _ModeGraph:
         """Positions of edges ``tails[i] → heads[i]`` (local indices) in the edge arrays."""
         keys = tails.astype(np.int64) * self.size + heads.astype(np.int64)
         return np.searchsorted(self.edge_keys, keys)
+
+    def piece_length(self, piece: np.ndarray) -> np.ndarray:
+        """Geometric length of pieces, metres."""
+        return self.vert_cum[self.vert_start[piece + 1] - 1]
+
+
+@dataclass(frozen=True)
+class _Attachments:
+    """How snapped points join a mode graph: up to two exits and two entries each.
+
+    For point ``i``: ``exit_node[i, k]`` (local index, -1 if none) is reached
+    from the point's projection after ``exit_time[i, k]`` seconds and
+    ``exit_len[i, k]`` metres along its edge; ``entry_node[i, k]`` leads to
+    the projection in ``entry_time[i, k]`` / ``entry_len[i, k]``.
+    """
+
+    piece: np.ndarray  # (k,)
+    fraction: np.ndarray  # (k,)
+    exit_node: np.ndarray  # (k, 2)
+    exit_time: np.ndarray
+    exit_len: np.ndarray
+    entry_node: np.ndarray  # (k, 2)
+    entry_time: np.ndarray
+    entry_len: np.ndarray
+
+
+#: Packed Dijkstra weights (see :func:`_pack`): time quantum, length quantum
+#: and the bits reserved for the length.
+_TIME_UNITS_PER_S = 1024.0
+_LENGTH_UNITS_PER_M = 64.0
+_LENGTH_BITS = 26
+_TIME_BITS = 53 - _LENGTH_BITS
+
+
+def _pack(seconds: np.ndarray, metres: np.ndarray) -> np.ndarray:
+    """Pack times and lengths into one float64 weight ordered by (time, length).
+
+    Times are counted in 1/1024 s and lengths in 1/64 m, the time in the bits
+    above :data:`_LENGTH_BITS`. The result is an integer below 2**53, exact in
+    float64, so sums along a path stay exact and decode with :func:`_unpack`
+    while the path's length stays below 2**26 / 64 m (1,048 km) and its time
+    below 2**27 / 1024 s (36 h). Never 0 (csgraph reads 0 as "no edge").
+    """
+    t = np.rint(np.asarray(seconds, dtype=float) * _TIME_UNITS_PER_S)
+    length = np.rint(np.asarray(metres, dtype=float) * _LENGTH_UNITS_PER_M)
+    return np.maximum(t * 2.0**_LENGTH_BITS + length, 1.0)
+
+
+def _unpack(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds and metres of packed path weights (inf stays inf)."""
+    finite = np.isfinite(packed)
+    safe = np.where(finite, packed, 0.0)
+    t = np.floor(safe / 2.0**_LENGTH_BITS)
+    length = safe - t * 2.0**_LENGTH_BITS
+    seconds = np.where(finite, t / _TIME_UNITS_PER_S, np.inf)
+    metres = np.where(finite, length / _LENGTH_UNITS_PER_M, np.inf)
+    return seconds, metres
+
+
+@dataclass(frozen=True)
+class _Augmented:
+    """A mode graph with per-point source and target nodes, edges sorted by key."""
+
+    keys: np.ndarray  # (e,) int64 tail * size + head, sorted
+    tail: np.ndarray
+    head: np.ndarray
+    seconds: np.ndarray
+    length: np.ndarray
+    size: int
+
+    def seconds_graph(self) -> csr_matrix:
+        """Sparse matrix of edge travel times."""
+        return csr_matrix((self.seconds, (self.tail, self.head)), shape=(self.size, self.size))
+
+    def packed_graph(self) -> csr_matrix:
+        """Sparse matrix of packed (time, length) weights."""
+        return csr_matrix((_pack(self.seconds, self.length), (self.tail, self.head)), shape=(self.size, self.size))
+
+    def packed_limit_s(self) -> float:
+        """Longest path time, seconds, for which packed weights are certainly exact.
+
+        A path's length is at most its time times the fastest edge speed, so
+        below this time the length field cannot overflow into the time field
+        (with a factor two to spare for rounding).
+        """
+        moving = self.seconds > 0
+        top_mps = float((self.length[moving] / self.seconds[moving]).max()) if moving.any() else 1.0
+        length_cap_m = 2.0**_LENGTH_BITS / _LENGTH_UNITS_PER_M
+        time_cap_s = 2.0**_TIME_BITS / _TIME_UNITS_PER_S
+        return 0.5 * min(time_cap_s, length_cap_m / max(top_mps, 1e-9))
 
 
 def parse_maxspeed_kmh(value: Any) -> float | None:
@@ -281,12 +435,20 @@ class RoadNetwork:
         configured ones. The straight-line fallback for driving uses a
         ``drive`` key when present, else 25 km/h.
     snap_max_m : float, optional
-        Points farther than this from the mode's network are priced with the
-        straight-line model. Default: ``[map] snap_max_m`` of the configuration.
+        Points farther than this from the mode's streets are flagged and
+        priced with the straight-line model. Default: ``[map] snap_max_m`` of
+        the configuration.
     access_speeds_kmh : Mapping, optional
-        Speed of the access leg between a point and its snapped node, per mode.
-        Default: walking speed for ``walk``, the e-bike speed for ``ebike``
-        and the ``service`` road speed (15 km/h) for ``drive``.
+        Speed of the access leg between a point and its projection on the
+        street, per mode. Default: walking speed for ``walk``, the e-bike
+        speed for ``ebike`` and the ``service`` road speed (15 km/h) for
+        ``drive``.
+    matrix_cache_dir : str or pathlib.Path, optional
+        Folder where computed matrices are also stored as ``.npz`` files and
+        found again by any network with the same content. Default: ``[map]
+        matrix_cache_dir`` of the configuration (empty: memory only).
+    matrix_cache_size : int, optional
+        Matrices kept in memory.
 
     Notes
     -----
@@ -302,10 +464,13 @@ class RoadNetwork:
         speeds: Mapping[str, Any] | None = None,
         snap_max_m: float | None = None,
         access_speeds_kmh: Mapping[str, float] | None = None,
+        matrix_cache_dir: str | Path | None = None,
+        matrix_cache_size: int = _MATRIX_CACHE_SIZE,
     ) -> None:
         config = defaults()
+        map_settings = config.get("map", {})
         self.speeds: dict[str, Any] = {**config.get("speeds_kmh", {}), **(speeds or {})}
-        self.snap_max_m = float(config.get("map", {}).get("snap_max_m", 500.0) if snap_max_m is None else snap_max_m)
+        self.snap_max_m = float(map_settings.get("snap_max_m", 500.0) if snap_max_m is None else snap_max_m)
         self.detour_factor = float(self.speeds.get("detour_factor", 1.35))
         if len(graph) == 0:
             raise ValueError("the road network has no nodes")
@@ -336,41 +501,48 @@ class RoadNetwork:
         self._modes: dict[str, _ModeGraph] = {
             mode: self._build_mode(mode, access[mode] / 3.6) for mode in TRAVEL_MODES
         }
-        self._cache: OrderedDict[tuple, TravelMatrix] = OrderedDict()
-        self._lock = threading.Lock()
+        if matrix_cache_dir is None:
+            matrix_cache_dir = map_settings.get("matrix_cache_dir") or None
+        self.matrix_cache = MatrixCache(matrix_cache_size, matrix_cache_dir)
+        self.network_id = self._fingerprint()
 
     # ------------------------------------------------------------------ #
     # Construction
     # ------------------------------------------------------------------ #
     @classmethod
-    def from_osm(
-        cls,
-        path: str | Path,
-        *,
-        speeds: Mapping[str, Any] | None = None,
-        snap_max_m: float | None = None,
-        access_speeds_kmh: Mapping[str, float] | None = None,
-    ) -> RoadNetwork:
-        """Load an OSM XML extract into a road network.
+    def from_file(cls, path: str | Path, **options: Any) -> RoadNetwork:
+        """Load a street network from an OSM extract or a graphml file.
 
         Parameters
         ----------
         path : str or pathlib.Path
-            OSM XML file (``.osm``), for example one written by osmnx.
-        speeds : Mapping, optional
-            Speed settings; see :class:`RoadNetwork`.
-        snap_max_m : float, optional
-            Snapping limit; see :class:`RoadNetwork`.
-        access_speeds_kmh : Mapping, optional
-            Access-leg speeds; see :class:`RoadNetwork`.
+            OSM XML (``.osm``, optionally compressed), PBF (with pyosmium) or
+            osmnx graphml; see :func:`solver.geo.loading.load_graph`.
+        **options
+            Keyword arguments of :class:`RoadNetwork`.
 
         Returns
         -------
         RoadNetwork
         """
-        return cls(
-            load_osm_graph(path), speeds=speeds, snap_max_m=snap_max_m, access_speeds_kmh=access_speeds_kmh
-        )
+        return cls(load_graph(path), **options)
+
+    @classmethod
+    def from_osm(cls, path: str | Path, **options: Any) -> RoadNetwork:
+        """Load an OSM extract into a road network (same as :meth:`from_file`).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            OSM XML or PBF file.
+        **options
+            Keyword arguments of :class:`RoadNetwork`.
+
+        Returns
+        -------
+        RoadNetwork
+        """
+        return cls(load_osm_graph(path), **options)
 
     def _project(self, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
         """Equirectangular projection around the graph centre, metres, shape (k, 2)."""
@@ -378,6 +550,22 @@ class RoadNetwork:
         x = np.radians(np.asarray(lons, dtype=float) - lon0) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
         y = np.radians(np.asarray(lats, dtype=float) - lat0) * EARTH_RADIUS_M
         return np.column_stack([x, y])
+
+    def _fingerprint(self) -> str:
+        """Hash of everything a matrix depends on: mode graphs, geometry, settings."""
+        digest = hashlib.sha256(_ALGORITHM_VERSION.encode())
+        settings = {
+            "snap_max_m": self.snap_max_m,
+            "detour_factor": self.detour_factor,
+            "modes": {m: [g.access_mps, g.fallback_kmh] for m, g in self._modes.items()},
+        }
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        digest.update(self.lats.tobytes() + self.lons.tobytes())
+        for mode in sorted(self._modes):
+            g = self._modes[mode]
+            for array in (g.nodes, g.edge_keys, g.edge_time_s, g.edge_length_m, g.vert_start, g.vert_latlon):
+                digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
     def _edge_speed_kmh(self, mode: str, data: Mapping[str, Any]) -> float | None:
         """Speed of one edge for ``mode``, km/h; None when the mode may not use it."""
@@ -388,16 +576,19 @@ class RoadNetwork:
             return None
         if mode != "drive" and _is_tunnel(data.get("tunnel")):
             return None
-        if mode != "drive":
+        if mode == "walk":
             return float(self.speeds.get(mode, DEFAULT_SPEEDS_KMH[mode]))
         speed = parse_maxspeed_kmh(data.get("maxspeed"))
+        if mode == "ebike":  # the e-bike's own speed, but never above a lower limit (living streets)
+            own = float(self.speeds.get(mode, DEFAULT_SPEEDS_KMH[mode]))
+            return own if speed is None else min(own, speed)
         if speed is None:
             table = self.speeds.get("drive_by_highway", {})
             speed = float(table.get(highway, table.get(_base_class(highway), _UNKNOWN_CLASS_DRIVE_KMH)))
         return speed * float(self.speeds.get("drive_traffic_factor", 1.0))
 
     def _build_mode(self, mode: str, access_mps: float) -> _ModeGraph:
-        """Derive the routable graph of ``mode`` (edge times, component, k-d tree)."""
+        """Derive the routable graph of ``mode`` (edge times, component, snapping index)."""
         n_all = len(self.node_ids)
         speeds = np.array(
             [np.nan if (s := self._edge_speed_kmh(mode, d)) is None else s for d in self._edge_data],
@@ -440,21 +631,96 @@ class RoadNetwork:
         keys, first = np.unique(keys[order], return_index=True)
         pick = order[first]
         lt, lh = lt[pick], lh[pick]
-        times = csr_matrix((time_s[pick], (lt, lh)), shape=(n, n))
+        edge_time, edge_length, edge_source = time_s[pick], length[pick], source[pick]
+        times = csr_matrix((edge_time, (lt, lh)), shape=(n, n))
 
+        pieces = self._build_pieces(n, nodes, lt, lh, edge_source)
         return _ModeGraph(
             mode=mode,
             nodes=nodes,
             local=local,
             times=times,
             edge_keys=keys,
-            edge_length_m=length[pick],
-            edge_time_s=time_s[pick],
-            edge_source=source[pick],
-            tree=cKDTree(self._xy[nodes]),
+            edge_length_m=edge_length,
+            edge_time_s=edge_time,
+            edge_source=edge_source,
+            **pieces,
             access_mps=access_mps,
             fallback_kmh=float(self.speeds.get(mode, DEFAULT_SPEEDS_KMH[mode])),
         )
+
+    def _build_pieces(
+        self, n: int, nodes: np.ndarray, lt: np.ndarray, lh: np.ndarray, edge_source: np.ndarray
+    ) -> dict[str, Any]:
+        """Street pieces (unordered node pairs), their polylines and the segment index."""
+        position = np.arange(lt.size, dtype=np.int64)
+        a, b = np.minimum(lt, lh), np.maximum(lt, lh)
+        piece_keys, piece_of = np.unique(a * n + b, return_inverse=True)
+        p = piece_keys.size
+        piece_a, piece_b = np.divmod(piece_keys, n)
+        fwd = np.full(p, -1, dtype=np.int64)
+        bwd = np.full(p, -1, dtype=np.int64)
+        forward = lt < lh
+        fwd[piece_of[forward]] = position[forward]
+        bwd[piece_of[~forward]] = position[~forward]
+
+        # Geometry: the forward edge's when it exists, else the backward edge's.
+        shape_edge = np.where(fwd >= 0, fwd, bwd)
+        shapes: dict[int, np.ndarray] = {}
+        for q in range(p):
+            geometry = self._edge_data[int(edge_source[shape_edge[q]])].get("geometry")
+            if geometry is None:
+                continue
+            coords = np.asarray(geometry.coords, dtype=float)[:, ::-1]  # (lat, lon)
+            if len(coords) < 2:
+                continue
+            na, nb = nodes[piece_a[q]], nodes[piece_b[q]]
+            start = np.array([self.lats[na], self.lons[na]])
+            end = np.array([self.lats[nb], self.lons[nb]])
+            if ((coords[0] - start) ** 2).sum() + ((coords[-1] - end) ** 2).sum() > (
+                (coords[-1] - start) ** 2
+            ).sum() + ((coords[0] - end) ** 2).sum():
+                coords = coords[::-1]
+            coords[0], coords[-1] = start, end
+            shapes[q] = coords
+        counts = np.full(p, 2, dtype=np.int64)
+        for q, coords in shapes.items():
+            counts[q] = len(coords)
+        vert_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        latlon = np.empty((int(vert_start[-1]), 2), dtype=float)
+        na, nb = nodes[piece_a], nodes[piece_b]
+        latlon[vert_start[:-1]] = np.column_stack([self.lats[na], self.lons[na]])
+        latlon[vert_start[1:] - 1] = np.column_stack([self.lats[nb], self.lons[nb]])
+        for q, coords in shapes.items():
+            latlon[vert_start[q] : vert_start[q + 1]] = coords
+        xy = self._project(latlon[:, 0], latlon[:, 1])
+
+        last = np.zeros(len(xy), dtype=bool)
+        last[vert_start[1:] - 1] = True
+        seg_vertex = np.flatnonzero(~last)
+        seg_len = np.hypot(*(xy[seg_vertex + 1] - xy[seg_vertex]).T)
+        step = np.zeros(len(xy))
+        step[seg_vertex + 1] = seg_len
+        cum = np.cumsum(step)
+        vertex_piece = np.repeat(np.arange(p), counts)
+        cum -= cum[vert_start[vertex_piece]]
+        seg_piece = vertex_piece[seg_vertex]
+        # Zero-length segments cannot be nearest to anything a longer one is not.
+        seg_vertex, seg_piece = seg_vertex[seg_len > 0], seg_piece[seg_len > 0]
+        lines = shapely.linestrings(np.stack([xy[seg_vertex], xy[seg_vertex + 1]], axis=1))
+        return {
+            "piece_a": piece_a,
+            "piece_b": piece_b,
+            "piece_fwd": fwd,
+            "piece_bwd": bwd,
+            "vert_start": vert_start,
+            "vert_xy": xy,
+            "vert_latlon": latlon,
+            "vert_cum": cum,
+            "seg_vertex": seg_vertex,
+            "seg_piece": seg_piece,
+            "seg_tree": shapely.STRtree(lines),
+        }
 
     # ------------------------------------------------------------------ #
     # Introspection
@@ -469,8 +735,12 @@ class RoadNetwork:
         """Number of nodes in the routable component of ``mode``."""
         return self._mode(mode).size
 
+    def edge_count(self, mode: TravelMode) -> int:
+        """Number of directed edges in the routable component of ``mode``."""
+        return int(self._mode(mode).edge_keys.size)
+
     def access_speed_kmh(self, mode: TravelMode) -> float:
-        """Speed of the access leg between a point and its snapped node for ``mode``, km/h."""
+        """Speed of the access leg between a point and its projection for ``mode``, km/h."""
         return self._mode(mode).access_mps * 3.6
 
     def fallback_speed_kmh(self, mode: TravelMode) -> float:
@@ -517,8 +787,27 @@ class RoadNetwork:
     # ------------------------------------------------------------------ #
     # Snapping
     # ------------------------------------------------------------------ #
+    def _snap_arrays(self, g: _ModeGraph, lats: np.ndarray, lons: np.ndarray) -> dict[str, np.ndarray]:
+        """Project WGS-84 points onto the nearest street segment of ``g``."""
+        xy = self._project(lats, lons)
+        found = g.seg_tree.query_nearest(shapely.points(xy), all_matches=False)
+        segment = np.empty(len(xy), dtype=np.int64)
+        segment[found[0]] = found[1]
+        v0 = g.seg_vertex[segment]
+        piece = g.seg_piece[segment]
+        start, end = g.vert_xy[v0], g.vert_xy[v0 + 1]
+        span = end - start
+        span2 = np.maximum((span * span).sum(axis=1), 1e-12)
+        t = np.clip(((xy - start) * span).sum(axis=1) / span2, 0.0, 1.0)
+        along = g.vert_cum[v0] + t * np.sqrt(span2)
+        total = g.piece_length(piece)
+        fraction = np.where(total > 0, np.clip(along / np.where(total > 0, total, 1.0), 0.0, 1.0), 0.0)
+        proj = g.vert_latlon[v0] + t[:, None] * (g.vert_latlon[v0 + 1] - g.vert_latlon[v0])
+        gap = _haversine_pairs_m(lats, lons, proj[:, 0], proj[:, 1])
+        return {"piece": piece, "fraction": fraction, "lat": proj[:, 0], "lon": proj[:, 1], "gap": gap}
+
     def snap(self, points: Sequence[Location], mode: TravelMode) -> list[Snap]:
-        """Snap points to the nearest node of the mode's routable component.
+        """Snap points to the nearest street segment of the mode's routable component.
 
         Parameters
         ----------
@@ -530,7 +819,9 @@ class RoadNetwork:
         Returns
         -------
         list of Snap
-            One per point, in order.
+            One per point, in order: the projection, its distance, the edge
+            and the position along it, and whether the point is within
+            ``snap_max_m`` of a street.
         """
         g = self._mode(mode)
         if not points:
@@ -538,13 +829,118 @@ class RoadNetwork:
         wgs = [to_wgs84(p) for p in points]
         lats = np.array([p.lat for p in wgs], dtype=float)
         lons = np.array([p.lon for p in wgs], dtype=float)
-        _, nearest = g.tree.query(self._project(lats, lons))
+        s = self._snap_arrays(g, lats, lons)
         snaps = []
-        for p, k in zip(wgs, np.atleast_1d(nearest)):
-            node = int(g.nodes[int(k)])
-            dist = haversine_m(p, Location(lat=float(self.lats[node]), lon=float(self.lons[node])))
-            snaps.append(Snap(node=node, distance_m=dist, snapped=dist <= self.snap_max_m))
+        for k in range(len(wgs)):
+            q = int(s["piece"][k])
+            a, b = int(g.nodes[g.piece_a[q]]), int(g.nodes[g.piece_b[q]])
+            f = float(s["fraction"][k])
+            gap = float(s["gap"][k])
+            snaps.append(
+                Snap(
+                    node=a if f <= 0.5 else b,
+                    distance_m=gap,
+                    snapped=gap <= self.snap_max_m,
+                    edge=(a, b),
+                    fraction=f,
+                    lat=float(s["lat"][k]),
+                    lon=float(s["lon"][k]),
+                    two_way=bool(g.piece_fwd[q] >= 0 and g.piece_bwd[q] >= 0),
+                )
+            )
         return snaps
+
+    @staticmethod
+    def _attach(g: _ModeGraph, piece: np.ndarray, fraction: np.ndarray) -> _Attachments:
+        """Exits from and entries to each projection along its piece's edges."""
+        fwd, bwd = g.piece_fwd[piece], g.piece_bwd[piece]
+        has_f, has_b = fwd >= 0, bwd >= 0
+        tf = np.where(has_f, g.edge_time_s[fwd], np.nan)
+        lf = np.where(has_f, g.edge_length_m[fwd], np.nan)
+        tb = np.where(has_b, g.edge_time_s[bwd], np.nan)
+        lb = np.where(has_b, g.edge_length_m[bwd], np.nan)
+        a, b, f = g.piece_a[piece], g.piece_b[piece], fraction
+        none = np.int64(-1)
+        return _Attachments(
+            piece=piece,
+            fraction=f,
+            exit_node=np.column_stack([np.where(has_f, b, none), np.where(has_b, a, none)]),
+            exit_time=np.column_stack([(1 - f) * tf, f * tb]),
+            exit_len=np.column_stack([(1 - f) * lf, f * lb]),
+            entry_node=np.column_stack([np.where(has_f, a, none), np.where(has_b, b, none)]),
+            entry_time=np.column_stack([f * tf, (1 - f) * tb]),
+            entry_len=np.column_stack([f * lf, (1 - f) * lb]),
+        )
+
+    @staticmethod
+    def _same_piece_links(g: _ModeGraph, att: _Attachments) -> tuple[np.ndarray, ...]:
+        """Direct ways between points on the same piece: (from, to, seconds, metres)."""
+        order = np.argsort(att.piece, kind="stable")
+        sorted_piece = att.piece[order]
+        bounds = np.flatnonzero(np.diff(sorted_piece)) + 1
+        groups = [grp for grp in np.split(order, bounds) if grp.size > 1]
+        rows, cols, secs, lens = [], [], [], []
+        for grp in groups:
+            q = int(att.piece[grp[0]])
+            i, j = (x.ravel() for x in np.meshgrid(grp, grp, indexing="ij"))
+            off = i != j
+            i, j = i[off], j[off]
+            fi, fj = att.fraction[i], att.fraction[j]
+            best_t = np.full(i.size, np.inf)
+            best_l = np.full(i.size, np.inf)
+            for edge, ahead in ((g.piece_fwd[q], fj >= fi), (g.piece_bwd[q], fi >= fj)):
+                if edge < 0:
+                    continue
+                t = np.abs(fj - fi) * g.edge_time_s[edge]
+                length = np.abs(fj - fi) * g.edge_length_m[edge]
+                better = ahead & (t < best_t)
+                best_t[better], best_l[better] = t[better], length[better]
+            ok = np.isfinite(best_t)
+            rows.append(i[ok])
+            cols.append(j[ok])
+            secs.append(best_t[ok])
+            lens.append(best_l[ok])
+        if not rows:
+            empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
+            return empty_i, empty_i, empty_f, empty_f
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(secs), np.concatenate(lens)
+
+    def _augmented(self, g: _ModeGraph, att: _Attachments) -> _Augmented:
+        """The mode graph plus a source and a target node per point.
+
+        The source of point ``i`` is node ``n + i``, its target ``n + k + i``
+        (``n`` nodes in the mode graph, ``k`` points).
+        """
+        n, k = g.size, att.piece.size
+        size = n + 2 * k
+        base_tail, base_head = np.divmod(g.edge_keys, n)
+        point = np.arange(k, dtype=np.int64)
+        rows = [base_tail]
+        cols = [base_head]
+        secs = [g.edge_time_s]
+        lens = [g.edge_length_m]
+        for c in range(2):
+            ok = att.exit_node[:, c] >= 0
+            rows.append(n + point[ok])
+            cols.append(att.exit_node[ok, c])
+            secs.append(att.exit_time[ok, c])
+            lens.append(att.exit_len[ok, c])
+            ok = att.entry_node[:, c] >= 0
+            rows.append(att.entry_node[ok, c])
+            cols.append(n + k + point[ok])
+            secs.append(att.entry_time[ok, c])
+            lens.append(att.entry_len[ok, c])
+        si, sj, st, sl = self._same_piece_links(g, att)
+        rows.append(n + si)
+        cols.append(n + k + sj)
+        secs.append(st)
+        lens.append(sl)
+        row, col = np.concatenate(rows), np.concatenate(cols)
+        sec = np.maximum(np.concatenate(secs), _MIN_EDGE_S)
+        length = np.concatenate(lens)
+        keys = row * size + col
+        order = np.argsort(keys, kind="stable")
+        return _Augmented(keys[order], row[order], col[order], sec[order], length[order], size)
 
     # ------------------------------------------------------------------ #
     # Matrices
@@ -563,54 +959,52 @@ class RoadNetwork:
         -------
         solver.travel.TravelMatrix
             ``durations[i, j]`` whole seconds and ``distances[i, j]`` whole
-            metres from point ``i`` to point ``j``: access leg at ``i``, the
-            fastest network path between the snapped nodes, access leg at
-            ``j``. Identical points give 0. Pairs involving a point farther
-            than ``snap_max_m`` from the network use the straight-line model.
-            Where no path exists ``reachable`` is False and both duration and
-            distance hold :data:`solver.travel.UNREACHABLE_S`.
+            metres from point ``i`` to point ``j``: the access leg to ``i``'s
+            projection on its street, along the street to the network, the
+            fastest network path, along ``j``'s street to its projection, and
+            the access leg to ``j``. Identical points give 0. Pairs involving
+            a point farther than ``snap_max_m`` from every street use the
+            straight-line model. Where no path exists ``reachable`` is False
+            and both duration and distance hold
+            :data:`solver.travel.UNREACHABLE_S`.
 
         Notes
         -----
-        The last 16 results are cached by mode and rounded coordinates; each
-        call returns fresh arrays.
+        Results are cached by content (network, mode, points); each call
+        returns fresh arrays.
         """
         g = self._mode(mode)
         wgs = [to_wgs84(p) for p in points]
-        key = (mode, tuple((round(p.lat, 7), round(p.lon, 7)) for p in wgs))
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-        if cached is None:
-            cached = self._compute_matrix(g, wgs)
-            with self._lock:
-                self._cache[key] = cached
-                self._cache.move_to_end(key)
-                while len(self._cache) > _MATRIX_CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        return TravelMatrix(
-            durations=cached.durations.copy(),
-            distances=cached.distances.copy(),
-            reachable=None if cached.reachable is None else cached.reachable.copy(),
-        )
+        lats = np.array([p.lat for p in wgs], dtype=float)
+        lons = np.array([p.lon for p in wgs], dtype=float)
+        key = matrix_key(self.network_id, mode, lats, lons)
+        cached = self.matrix_cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._compute_matrix(g, lats, lons)
+        self.matrix_cache.put(key, result)
+        return result
 
-    def _compute_matrix(self, g: _ModeGraph, points: list[Location]) -> TravelMatrix:
-        n = len(points)
+    def _compute_matrix(self, g: _ModeGraph, lats: np.ndarray, lons: np.ndarray) -> TravelMatrix:
+        n_points = lats.size
+        if n_points == 0:
+            empty = np.zeros((0, 0), dtype=np.int64)
+            return TravelMatrix(durations=empty, distances=empty.copy(), reachable=np.ones((0, 0), dtype=bool))
+        # Identical points share one row and column.
+        unique, inverse = np.unique(np.column_stack([lats, lons]), axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        lat, lon = unique[:, 0], unique[:, 1]
+        n = lat.size
         durations = np.zeros((n, n), dtype=float)
         distances = np.zeros((n, n), dtype=float)
         reachable = np.ones((n, n), dtype=bool)
-        if n == 0:
-            return TravelMatrix(
-                durations=durations.astype(np.int64), distances=distances.astype(np.int64), reachable=reachable
-            )
-        snaps = self.snap(points, g.mode)  # type: ignore[arg-type]
-        on = np.array([s.snapped for s in snaps], dtype=bool)
+        s = self._snap_arrays(g, lat, lon)
+        on = s["gap"] <= self.snap_max_m
         idx = np.flatnonzero(on)
         if idx.size:
-            nodes = g.local[np.array([snaps[i].node for i in idx], dtype=np.int64)]
-            gap = np.array([snaps[i].distance_m for i in idx], dtype=float)
-            times, lengths = self._node_to_node(g, nodes)
+            att = self._attach(g, s["piece"][idx], s["fraction"][idx])
+            times, lengths = self._point_to_point(g, att)
+            gap = s["gap"][idx]
             access_s = gap / g.access_mps
             block_t = access_s[:, None] + times + access_s[None, :]
             block_d = gap[:, None] + lengths + gap[None, :]
@@ -622,8 +1016,6 @@ class RoadNetwork:
             reachable[np.ix_(idx, idx)] = ok
         if not on.all():
             # Straight-line pricing for every pair that involves an unsnapped point.
-            lat = np.array([p.lat for p in points])
-            lon = np.array([p.lon for p in points])
             off = np.flatnonzero(~on)
             line = StraightLineTravel(speeds_kmh={g.mode: g.fallback_kmh}, detour_factor=self.detour_factor)
             metres = _haversine_block_m(lat[off], lon[off], lat, lon) * line.detour_factor
@@ -631,74 +1023,48 @@ class RoadNetwork:
             durations[off, :], durations[:, off] = seconds, seconds.T
             distances[off, :], distances[:, off] = metres, metres.T
             reachable[off, :] = reachable[:, off] = True
-        # Identical points cost nothing, whatever their snap.
-        lat = np.array([p.lat for p in points])
-        lon = np.array([p.lon for p in points])
-        same = (lat[:, None] == lat[None, :]) & (lon[:, None] == lon[None, :])
-        durations[same] = 0.0
-        distances[same] = 0.0
-        reachable[same] = True
+        np.fill_diagonal(durations, 0.0)
+        np.fill_diagonal(distances, 0.0)
+        np.fill_diagonal(reachable, True)
+        full = np.ix_(inverse, inverse)
         return TravelMatrix(
-            durations=np.rint(durations).astype(np.int64),
-            distances=np.rint(distances).astype(np.int64),
-            reachable=reachable,
+            durations=np.rint(durations[full]).astype(np.int64),
+            distances=np.rint(distances[full]).astype(np.int64),
+            reachable=reachable[full],
         )
 
-    def _node_to_node(self, g: _ModeGraph, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fastest-path seconds and their lengths between local ``nodes`` (float, inf if none)."""
-        sources, inverse = np.unique(nodes, return_inverse=True)
-        times = np.empty((sources.size, nodes.size), dtype=float)
-        lengths = np.empty((sources.size, nodes.size), dtype=float)
-        for start in range(0, sources.size, _SOURCE_BATCH):
-            batch = sources[start : start + _SOURCE_BATCH]
-            dist, pred = dijkstra(g.times, directed=True, indices=batch, return_predecessors=True)
-            dist = np.atleast_2d(dist)
-            pred = np.atleast_2d(pred)
-            along = self._tree_lengths(g, pred)
-            times[start : start + batch.size] = dist[:, nodes]
-            lengths[start : start + batch.size] = along[:, nodes]
-        return times[inverse], lengths[inverse]
+    def _point_to_point(self, g: _ModeGraph, att: _Attachments) -> tuple[np.ndarray, np.ndarray]:
+        """Fastest seconds between projections along the streets, and their metres (inf if none).
 
-    @staticmethod
-    def _tree_lengths(g: _ModeGraph, pred: np.ndarray) -> np.ndarray:
-        """Length from each tree's root to every node along shortest-path trees.
-
-        Parameters
-        ----------
-        g : _ModeGraph
-            The mode graph the trees were computed on.
-        pred : numpy.ndarray
-            ``(k, n)`` predecessor arrays from ``dijkstra`` (negative for roots
-            and unreached nodes).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(k, n)`` metres; 0 for roots and unreached nodes (their times
-            are 0 or inf and tell them apart).
-
-        Notes
-        -----
-        Pointer doubling: each node holds the length up to an ancestor and a
-        pointer to it; every round adds the ancestor's own partial length and
-        jumps to the ancestor's ancestor, so ``log2(depth)`` vectorised rounds
-        sum whole paths.
+        Each Dijkstra runs on *packed* weights (:func:`_pack`): whole
+        1/1024 s in the high bits and 1/64 m in the low bits of an exactly
+        representable float, so one run yields the fastest time and the
+        length of the shortest of the fastest paths, without predecessor
+        arrays. When a result could exceed the packing's range (paths of more
+        than about a thousand kilometres), that batch is recomputed on
+        seconds and the lengths summed along the shortest-path trees.
         """
-        k, n = pred.shape
-        self_index = np.broadcast_to(np.arange(n), (k, n))
-        has_parent = pred >= 0
-        parent = np.where(has_parent, pred, self_index).astype(np.int64)
-        acc = np.zeros((k, n), dtype=float)
-        if has_parent.any():
-            pos = g.edge_index(parent[has_parent], self_index[has_parent])
-            acc[has_parent] = g.edge_length_m[pos]
-        for _ in range(max(1, int(n).bit_length() + 1)):
-            grand = np.take_along_axis(parent, parent, axis=1)
-            if np.array_equal(grand, parent):
-                break
-            acc = acc + np.take_along_axis(acc, parent, axis=1)
-            parent = grand
-        return acc
+        k = att.piece.size
+        aug = self._augmented(g, att)
+        packed_graph = aug.packed_graph()
+        limit_s = aug.packed_limit_s()
+        sources = g.size + np.arange(k)
+        targets = g.size + k + np.arange(k)
+        times = np.empty((k, k), dtype=float)
+        lengths = np.empty((k, k), dtype=float)
+        seconds_graph = None
+        for start in range(0, k, _SOURCE_BATCH):
+            batch = sources[start : start + _SOURCE_BATCH]
+            rows = slice(start, start + batch.size)
+            packed = np.atleast_2d(dijkstra(packed_graph, directed=True, indices=batch))[:, targets]
+            t, length = _unpack(packed)
+            if not (t[np.isfinite(t)] <= limit_s).all():
+                seconds_graph = aug.seconds_graph() if seconds_graph is None else seconds_graph
+                dist, pred = dijkstra(seconds_graph, directed=True, indices=batch, return_predecessors=True)
+                t = np.atleast_2d(dist)[:, targets]
+                length = _tree_lengths(aug.keys, aug.length, aug.size, np.atleast_2d(pred), targets)
+            times[rows], lengths[rows] = t, length
+        return times, lengths
 
     # ------------------------------------------------------------------ #
     # Geometry
@@ -717,32 +1083,70 @@ class RoadNetwork:
         -------
         list of tuple of float
             ``(lat, lon)`` vertices in WGS-84 starting at ``a`` and ending at
-            ``b``: the access legs, then every traversed edge's geometry (its
-            OSM shape when present, else its end nodes). When either point is
-            too far from the network, or no path exists, just ``[a, b]``.
+            ``b``: the access leg to ``a``'s projection, the rest of its street
+            piece, every traversed edge's geometry (its OSM shape when present,
+            else its end nodes), the start of ``b``'s street piece up to its
+            projection, and the access leg to ``b``. When either point is too
+            far from the network, or no path exists, just ``[a, b]``.
         """
         g = self._mode(mode)
         wa, wb = to_wgs84(a), to_wgs84(b)
         straight = [(wa.lat, wa.lon), (wb.lat, wb.lon)]
-        snap_a, snap_b = self.snap([wa, wb], mode)
-        if not (snap_a.snapped and snap_b.snapped):
+        if (wa.lat, wa.lon) == (wb.lat, wb.lon):
             return straight
-        src, dst = int(g.local[snap_a.node]), int(g.local[snap_b.node])
-        _, pred = dijkstra(g.times, directed=True, indices=src, return_predecessors=True)
+        s = self._snap_arrays(g, np.array([wa.lat, wb.lat]), np.array([wa.lon, wb.lon]))
+        if not (s["gap"] <= self.snap_max_m).all():
+            return straight
+        att = self._attach(g, s["piece"], s["fraction"])
+        times_graph = self._augmented(g, att).seconds_graph()
+        src, dst = g.size, g.size + 3
+        dist, pred = dijkstra(times_graph, directed=True, indices=src, return_predecessors=True)
+        if not np.isfinite(dist[dst]):
+            return straight
         chain = [dst]
         while chain[-1] != src:
-            parent = int(pred[chain[-1]])
-            if parent < 0:
-                return straight
-            chain.append(parent)
+            chain.append(int(pred[chain[-1]]))
         chain.reverse()
-        coords: list[tuple[float, float]] = [(wa.lat, wa.lon)]
-        first = int(g.nodes[src])
-        coords.append((float(self.lats[first]), float(self.lons[first])))
-        for tail, head in zip(chain[:-1], chain[1:]):
-            coords.extend(self._edge_coords(g, tail, head))
+        inner = chain[1:-1]  # mode-graph nodes (local indices)
+        fa, fb = float(s["fraction"][0]), float(s["fraction"][1])
+        pa, pb = int(s["piece"][0]), int(s["piece"][1])
+        coords: list[tuple[float, float]] = [(wa.lat, wa.lon), (float(s["lat"][0]), float(s["lon"][0]))]
+        if not inner:  # along one street piece
+            coords.extend(self._piece_between(g, pa, fa, fb))
+        else:
+            exit_at = 1.0 if inner[0] == g.piece_b[pa] else 0.0
+            coords.extend(self._piece_between(g, pa, fa, exit_at))
+            for tail, head in zip(inner[:-1], inner[1:]):
+                coords.extend(self._edge_coords(g, tail, head))
+            entry_at = 1.0 if inner[-1] == g.piece_b[pb] else 0.0
+            coords.extend(self._piece_between(g, pb, entry_at, fb))
+        coords.append((float(s["lat"][1]), float(s["lon"][1])))
         coords.append((wb.lat, wb.lon))
         return [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
+
+    @staticmethod
+    def _piece_between(g: _ModeGraph, piece: int, f_from: float, f_to: float) -> list[tuple[float, float]]:
+        """Vertices of a piece's polyline from fraction ``f_from`` to ``f_to``, both ends included."""
+        lo, hi = int(g.vert_start[piece]), int(g.vert_start[piece + 1])
+        cum = g.vert_cum[lo:hi]
+        latlon = g.vert_latlon[lo:hi]
+        total = float(cum[-1])
+
+        def at(fraction: float) -> tuple[float, float]:
+            d = fraction * total
+            k = int(np.clip(np.searchsorted(cum, d, side="right") - 1, 0, len(cum) - 2))
+            span = cum[k + 1] - cum[k]
+            t = 0.0 if span <= 0 else (d - cum[k]) / span
+            lat, lon = latlon[k] + t * (latlon[k + 1] - latlon[k])
+            return float(lat), float(lon)
+
+        d_from, d_to = f_from * total, f_to * total
+        if d_from <= d_to:
+            middle = [k for k in range(len(cum)) if d_from < cum[k] < d_to]
+        else:
+            middle = [k for k in range(len(cum) - 1, -1, -1) if d_to < cum[k] < d_from]
+        inner = [(float(latlon[k, 0]), float(latlon[k, 1])) for k in middle]
+        return [at(f_from), *inner, at(f_to)]
 
     def _edge_coords(self, g: _ModeGraph, tail: int, head: int) -> list[tuple[float, float]]:
         """Vertices of the mode edge ``tail → head`` (local indices), head included, tail excluded."""
@@ -761,6 +1165,63 @@ class RoadNetwork:
         return shape[1:] + [end] if shape[-1] != end else shape[1:]
 
 
+def _tree_lengths(
+    keys: np.ndarray, edge_length: np.ndarray, size: int, pred: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """Length from each tree's root to the ``targets`` along shortest-path trees.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Sorted edge keys ``tail * size + head`` of the graph the trees were
+        computed on.
+    edge_length : numpy.ndarray
+        Metres of each edge, in key order.
+    size : int
+        Number of nodes of that graph.
+    pred : numpy.ndarray
+        ``(k, size)`` predecessor arrays from ``dijkstra`` (negative for roots
+        and unreached nodes).
+    targets : numpy.ndarray
+        Node indices wanted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, len(targets))`` metres; 0 for roots and unreached nodes (their
+        times are 0 or inf and tell them apart).
+
+    Notes
+    -----
+    Pointer doubling: each node holds the length up to an ancestor and a
+    pointer to it; every round adds the ancestor's own partial length and
+    jumps to the ancestor's ancestor, so ``log2(depth)`` vectorised rounds
+    sum whole paths.
+    """
+    k, n = pred.shape
+    self_index = np.broadcast_to(np.arange(n, dtype=np.int32), (k, n))
+    has_parent = pred >= 0
+    parent = np.where(has_parent, pred, self_index).astype(np.int32)
+    acc = np.zeros((k, n), dtype=float)
+    if has_parent.any():
+        pos = np.searchsorted(keys, parent[has_parent].astype(np.int64) * size + self_index[has_parent])
+        acc[has_parent] = edge_length[pos]
+    for _ in range(max(1, int(n).bit_length() + 1)):
+        grand = np.take_along_axis(parent, parent, axis=1)
+        if np.array_equal(grand, parent):
+            break
+        acc += np.take_along_axis(acc, parent, axis=1)
+        parent = grand
+    return acc[:, targets]
+
+
+def _haversine_pairs_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, lon_b: np.ndarray) -> np.ndarray:
+    """Great-circle metres between ``a[i]`` and ``b[i]``."""
+    pa, la, pb, lb = (np.radians(np.asarray(v, dtype=float)) for v in (lat_a, lon_a, lat_b, lon_b))
+    h = np.sin((pb - pa) / 2) ** 2 + np.cos(pa) * np.cos(pb) * np.sin((lb - la) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
 def _haversine_block_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, lon_b: np.ndarray) -> np.ndarray:
     """Great-circle metres from each point ``a`` (rows) to each point ``b`` (columns)."""
     pa, la = np.radians(lat_a)[:, None], np.radians(lon_a)[:, None]
@@ -773,43 +1234,7 @@ def _sq(p: tuple[float, float], q: tuple[float, float]) -> float:
     return (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2
 
 
-def load_osm_graph(path: str | Path) -> nx.MultiDiGraph:
-    """Read an OSM XML file into a simplified osmnx graph.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        OSM XML file.
-
-    Returns
-    -------
-    networkx.MultiDiGraph
-        ``osmnx.graph_from_xml(path, simplify=True, retain_all=False)``, with
-        osmnx's warning about loading OSMnx-written XML silenced (the bundled
-        extract is one).
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``path`` does not exist.
-    """
-    import osmnx as ox
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"OSM file not found: {path}")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*generated by OSMnx.*", category=UserWarning)
-        return ox.graph_from_xml(path, simplify=True, retain_all=False)
-
-
-@functools.cache
-def load_bundled_graph() -> nx.MultiDiGraph:
-    """The osmnx graph of the bundled demo map (read once per process; treat as read-only)."""
-    return load_osm_graph(bundled_map_path())
-
-
 @functools.cache
 def load_bundled_network() -> RoadNetwork:
-    """The road network of the bundled demo map (built once per process)."""
+    """The road network of the configured map (built once per process)."""
     return RoadNetwork(load_bundled_graph())

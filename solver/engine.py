@@ -143,8 +143,6 @@ def _routes_of(routing, solution) -> list[list[int]]:
 
 #: Largest nodes² × crews for which re-plans price stability per crew (else warm start only).
 STABILITY_MATRIX_LIMIT = 30_000_000
-#: Share of the time limit given to ruin and recreate after guided local search.
-RUIN_RECREATE_SHARE = 0.95
 #: Chance that a ruin empties a short route instead of a cluster of visits.
 ROUTE_RUIN_PROBABILITY = 0.15
 #: Share of each visit's nearest neighbours the descent after a ruin considers.
@@ -391,8 +389,11 @@ def search(
             solution = routing.SolveFromAssignmentWithParameters(start, params)
     rr_stats = (0, 0)
     if solution is None and limit >= 1.0:
-        # guided local search for a share of the time, then ruin and recreate
-        solution = routing.SolveWithParameters(search_parameters(limit * (1 - RUIN_RECREATE_SHARE)))
+        # first solution and a plain descent to its local optimum (may take
+        # most of the time on a large day), then ruin and recreate
+        first = search_parameters(limit)
+        first.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        solution = routing.SolveWithParameters(first)
         if solution is not None:
             remaining = limit - (time.perf_counter() - started)
             solution, rr_stats = _ruin_and_recreate(routing, manager, data, solution, remaining, options.seed)
@@ -432,6 +433,6 @@ def search(
         seconds=time.perf_counter() - started,
         first_solution="PARALLEL_CHEAPEST_INSERTION",
         metaheuristic=("GUIDED_LOCAL_SEARCH" if not rr_stats[0] else
-                       f"GUIDED_LOCAL_SEARCH + ruin-and-recreate ({rr_stats[0]} iterations, "
+                       f"descent + ruin-and-recreate ({rr_stats[0]} iterations, "
                        f"{rr_stats[1]} improvements)"),
     )

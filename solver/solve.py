@@ -23,6 +23,7 @@ from solver.model import (
     Stop,
     Unassigned,
 )
+from solver.territories import DECOMPOSE_ABOVE, search_by_territory
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
 from solver.timing import Schedule, assign_slots, latest_start, simulate
 from solver.travel import TravelModel
@@ -81,7 +82,10 @@ def solve(
     data = compile_problem(problem, travel, geocoder=geocoder, progress=progress)
     if progress:
         progress("solving", 0.0)
-    raw = search(data)
+    if len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:
+        raw = search_by_territory(data, problem.options.time_limit_s)
+    else:
+        raw = search(data)
     if progress:
         progress("solving", 1.0)
     plan = build_plan(data, raw)

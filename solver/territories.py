@@ -1,0 +1,128 @@
+"""Decomposition of a large day into territories solved one after another.
+
+OR-Tools' construction heuristics slow down sharply with a thousand visits,
+sixty crews and lunch breaks on every route. A collections department works in
+territories anyway: crews leave from branches and visit the borrowers around
+them. :func:`search_by_territory` groups the crews by where they start (crews
+from the same place stay together; places are merged until each territory
+has crews enough for about :data:`VISITS_PER_TERRITORY` visits), gives every
+visit to the territory of the nearest crew able to make it, solves each
+territory with :func:`solver.engine.search` within its share of the time, and
+merges the routes. The routing data is shared; only node and crew indices
+are remapped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from solver.compile import RoutingData
+from solver.engine import RawRoute, RawSolution, RawStop, search
+
+#: A territory is sized for about this many visits.
+VISITS_PER_TERRITORY = 150
+#: Days with more visits than this are decomposed.
+DECOMPOSE_ABOVE = 250
+
+
+def _territories(data: RoutingData) -> list[list[int]]:
+    """Crew groups (vehicle indices), by start place, merged to size."""
+    by_start: dict[int, list[int]] = {}
+    for v, veh in enumerate(data.vehicles):
+        by_start.setdefault(data.nodes[veh.start_node].point, []).append(v)  # type: ignore[arg-type]
+    groups = list(by_start.values())
+    wanted = max(1, round(len(data.visit_nodes) / VISITS_PER_TERRITORY))
+    mode = data.vehicles[0].mode
+    matrix = data.matrices[mode].durations
+    while len(groups) > wanted:
+        # merge the smallest group into the group whose start is nearest
+        groups.sort(key=len)
+        small = groups.pop(0)
+        a = data.nodes[data.vehicles[small[0]].start_node].point
+        nearest = min(groups, key=lambda g: matrix[a, data.nodes[data.vehicles[g[0]].start_node].point])
+        nearest.extend(small)
+    return groups
+
+
+def _subset(data: RoutingData, vehicles: list[int], visits: list[int]) -> tuple[RoutingData, list[int], list[int]]:
+    """Routing data for some crews and visits; returns it with the maps from
+    the new node and vehicle indices back to the old ones."""
+    vehicle_map = {old: new for new, old in enumerate(vehicles)}
+    old_nodes: list[int] = []
+    new_vehicles = []
+    for v in vehicles:
+        veh = data.vehicles[v]
+        start, end = len(old_nodes), len(old_nodes) + 1
+        old_nodes += [veh.start_node, veh.end_node]
+        new_vehicles.append(dataclasses.replace(veh, start_node=start, end_node=end))
+    visit_nodes: dict[int, list[int]] = {}
+    for vi in visits:
+        visit_nodes[vi] = []
+        for n in data.visit_nodes[vi]:
+            visit_nodes[vi].append(len(old_nodes))
+            old_nodes.append(n)
+    nodes = []
+    for n in old_nodes:
+        node = data.nodes[n]
+        allowed = [vehicle_map[v] for v in node.vehicles if v in vehicle_map] if node.vehicles else []
+        nodes.append(dataclasses.replace(node, vehicles=allowed))
+    sub = dataclasses.replace(
+        data,
+        nodes=nodes,
+        vehicles=new_vehicles,
+        visit_nodes=visit_nodes,
+        penalties={vi: data.penalties[vi] for vi in visits},
+        unassigned=[],
+        warnings=[],
+        flags=[],
+    )
+    return sub, old_nodes, vehicles
+
+
+def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
+    """Solve ``data`` territory by territory (see the module docstring)."""
+    started = time.perf_counter()
+    groups = _territories(data)
+    mode = data.vehicles[0].mode
+    matrix = data.matrices[mode].durations
+    starts = [[data.nodes[data.vehicles[v].start_node].point for v in g] for g in groups]
+    members = [set(g) for g in groups]
+    assigned: list[list[int]] = [[] for _ in groups]
+    for vi, options in data.visit_nodes.items():
+        eligible = set()
+        for n in options:
+            eligible.update(data.nodes[n].vehicles or range(len(data.vehicles)))
+        point = data.nodes[options[0]].point
+
+        def distance(k: int) -> int:
+            return min(int(matrix[s, point]) for s in starts[k])
+
+        candidates = [k for k in range(len(groups)) if members[k] & eligible] or list(range(len(groups)))
+        assigned[min(candidates, key=distance)].append(vi)
+    routes: list[RawRoute] = []
+    dropped: list[int] = []
+    objective = 0
+    for k, (group, visits) in enumerate(zip(groups, assigned)):
+        remaining = time_limit_s - (time.perf_counter() - started)
+        left = sum(len(a) for a in assigned[k:]) or 1
+        budget = max(1.0, remaining * len(visits) / left)
+        sub, node_map, vehicle_map = _subset(data, group, visits)
+        raw = search(sub, time_limit_s=budget)
+        objective += raw.objective or 0
+        dropped += raw.dropped
+        for r in raw.routes:
+            routes.append(RawRoute(
+                vehicle=vehicle_map[r.vehicle], start=r.start, end=r.end,
+                stops=[RawStop(node_map[s.node], s.start) for s in r.stops], breaks=r.breaks,
+            ))
+    routes.sort(key=lambda r: r.vehicle)
+    return RawSolution(
+        routes=routes,
+        dropped=dropped,
+        objective=objective,
+        status="success",
+        seconds=time.perf_counter() - started,
+        first_solution=f"territories ({len(groups)}) with PARALLEL_CHEAPEST_INSERTION",
+        metaheuristic="ruin-and-recreate per territory",
+    )

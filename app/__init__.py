@@ -1,33 +1,54 @@
 """Doorstep's web service: ``create_app(config)`` builds the Flask app.
 
 The web layer is thin: it parses and validates requests (pydantic models from
-:mod:`solver.model`), hands planning to :mod:`app.jobs`, reads results from
-:mod:`app.store` and renders them. Planning itself lives in :mod:`solver`.
+:mod:`solver.model` and :mod:`app.api.schemas`), hands planning to
+:mod:`app.jobs`, reads results from :mod:`app.store` and renders them.
+Planning itself lives in :mod:`solver`.
 
-Config keys (``create_app({...})``):
+Config keys (``create_app({...})``; environment variables in brackets):
 
 ``DATA_DIR``
     Folder for the embedded database; default ``[service] data_dir`` from
     ``config/defaults.toml``, relative to the working directory.
+``REDIS_URL`` [``DOORSTEP_REDIS_URL``]
+    When set, the store is Redis and jobs go to RQ workers (``doorstep worker``).
 ``STORE``
-    Storage backend: ``"sqlite"`` (default).
+    ``"sqlite"`` or ``"redis"``; default: redis when ``REDIS_URL`` is set.
+``REDIS_PREFIX`` [``DOORSTEP_REDIS_PREFIX``]
+    Key prefix in Redis (default ``doorstep:``; the event stream is ``{prefix}events``).
+``JOBS``
+    ``"thread"`` (in-process pool) or ``"rq"``; default: rq with the Redis store.
+``RQ_QUEUE`` [``DOORSTEP_RQ_QUEUE``]
+    RQ queue name (default ``doorstep``).
 ``TRAVEL``
-    A :class:`solver.travel.TravelModel` to plan with (tests inject
-    ``StraightLineTravel()``); None loads the bundled road network once, on the
-    first job.
+    A :class:`solver.travel.TravelModel` (tests inject ``StraightLineTravel()``),
+    or "straight"; None loads the bundled road network once, on first use.
 ``JOB_WORKERS``
-    Planning jobs run at the same time in this process (default 1).
+    Planning jobs run at the same time in this process (thread runner; default 1).
+``HEARTBEAT_TIMEOUT_S``
+    An RQ job whose worker has not beaten for this long is failed (default 30).
+``AUTH``
+    Bearer tokens required (default True); False makes every caller a dispatcher.
+``SYSTEM_SEES_PII``
+    Whether ``system`` tokens see borrower contact in itineraries (default False).
+``WEBHOOK_URL`` [``DOORSTEP_WEBHOOK_URL``], ``WEBHOOK_TIMEOUT_S`` (default 2)
+    Where events are POSTed as JSON (optional).
+``FOLLOWUP_RULES``
+    Path of the follow-up rules (default ``config/followups.toml``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from app.jobs import JobRunner, TravelProvider
+from app.events import Webhook
+from app.followups import Rules, load_rules
+from app.jobs import JobRunner, RQJobRunner, ThreadJobRunner, TravelProvider
 from app.store import Store, make_store
 from solver.config import defaults
 
@@ -44,38 +65,69 @@ class Services:
     store: Store
     jobs: JobRunner
     travel: TravelProvider
+    webhook: Webhook
+    followup_rules: Rules
 
     def close(self) -> None:
         self.jobs.shutdown(wait=True)
+        self.webhook.close()
         self.store.close()
 
 
-def _default_config() -> dict[str, Any]:
+def default_config() -> dict[str, Any]:
     service = defaults().get("service", {})
+    env = os.environ
     return {
         "DATA_DIR": str(Path.cwd() / service.get("data_dir", "var")),
-        "STORE": "sqlite",
+        "STORE": None,
+        "REDIS_URL": env.get("DOORSTEP_REDIS_URL") or None,
+        "REDIS_PREFIX": env.get("DOORSTEP_REDIS_PREFIX") or None,
+        "JOBS": None,
+        "RQ_QUEUE": env.get("DOORSTEP_RQ_QUEUE") or "doorstep",
         "TRAVEL": None,
         "JOB_WORKERS": 1,
+        "HEARTBEAT_TIMEOUT_S": 30.0,
+        "AUTH": True,
+        "SYSTEM_SEES_PII": False,
+        "WEBHOOK_URL": env.get("DOORSTEP_WEBHOOK_URL") or None,
+        "WEBHOOK_TIMEOUT_S": 2.0,
+        "FOLLOWUP_RULES": None,
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
     }
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The Flask app with the v1 API, a store and an in-process job runner."""
+    """The Flask app with the v1 API, a store and a job runner."""
     app = Flask(__name__)
-    app.config.update(_default_config())
+    app.config.update(default_config())
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep documents in model order
+    cfg = app.config
 
-    travel = TravelProvider(app.config["TRAVEL"])
-    store = make_store(app.config)
-    services = Services(store=store, jobs=JobRunner(store, travel, app.config["JOB_WORKERS"]), travel=travel)
-    app.extensions["doorstep"] = services
+    store = make_store(cfg)
+    travel = TravelProvider(cfg["TRAVEL"])
+    webhook = Webhook(cfg["WEBHOOK_URL"], cfg["WEBHOOK_TIMEOUT_S"])
+    jobs_kind = cfg["JOBS"] or ("rq" if getattr(store, "backend", "") == "redis" else "thread")
+    jobs: JobRunner
+    if jobs_kind == "rq":
+        if getattr(store, "backend", "") != "redis":
+            raise ValueError("JOBS 'rq' needs the Redis store (REDIS_URL)")
+        jobs = RQJobRunner(store, travel, webhook, redis_url=cfg["REDIS_URL"], queue=cfg["RQ_QUEUE"],
+                           heartbeat_timeout_s=cfg["HEARTBEAT_TIMEOUT_S"])
+    elif jobs_kind == "thread":
+        jobs = ThreadJobRunner(store, travel, webhook, cfg["JOB_WORKERS"], heartbeat_timeout_s=cfg["HEARTBEAT_TIMEOUT_S"])
+    else:
+        raise ValueError(f"unknown JOBS {jobs_kind!r}; use thread or rq")
+    app.extensions["doorstep"] = Services(
+        store=store, jobs=jobs, travel=travel, webhook=webhook, followup_rules=load_rules(cfg["FOLLOWUP_RULES"])
+    )
 
+    from app import auth
     from app.api import register_blueprints
     from app.errors import register_error_handlers
 
     register_blueprints(app)
+    from app.web import bp as web_pages; app.register_blueprint(web_pages)  # noqa: E702  /web pages (docs/web.md)
     register_error_handlers(app)
+    auth.install(app)
     return app

@@ -1,7 +1,9 @@
 """The ``doorstep`` command.
 
 ``doorstep demo`` plans the bundled demo day offline and writes the plan, the
-problem and a GeoJSON map; ``doorstep serve`` runs the web service.
+problem and a GeoJSON map; ``doorstep serve`` runs the web service;
+``doorstep worker`` runs planning jobs from Redis (RQ); ``doorstep plan``
+plans a day from CSV or JSON files; ``doorstep token create`` makes an API token.
 """
 
 from __future__ import annotations
@@ -120,29 +122,194 @@ def demo(seed: int, visits: int, crews: int, time_limit: float | None, out_dir: 
     click.echo(f"wrote {out_dir / 'plan.json'}, {out_dir / 'problem.json'}, {out_dir / 'routes.geojson'}", err=True)
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option(
+_DATA_DIR = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder for the database [default: [service] data_dir of the config, ./var].",
+    help="Folder for the embedded database [default: [service] data_dir of the config, ./var].",
 )
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Planning jobs at once.")
-def serve(host: str, port: int, data_dir: Path | None, workers: int) -> None:
-    """Run the web service (Flask's threaded server)."""
+_REDIS_URL = click.option(
+    "--redis-url", envvar="DOORSTEP_REDIS_URL", default=None,
+    help="Redis URL: the Redis store and RQ jobs [env DOORSTEP_REDIS_URL; default: embedded SQLite].",
+)
+_PREFIX = click.option(
+    "--prefix", envvar="DOORSTEP_REDIS_PREFIX", default=None, help="Redis key prefix [default: doorstep:]."
+)
+
+
+def _logging() -> None:
     import logging
 
-    from app import create_app
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config: dict[str, object] = {"JOB_WORKERS": workers}
+
+
+def _store_config(data_dir: Path | None, redis_url: str | None, prefix: str | None) -> dict[str, object]:
+    config: dict[str, object] = {}
     if data_dir is not None:
         config["DATA_DIR"] = str(data_dir)
+    if redis_url:
+        config.update({"STORE": "redis", "REDIS_URL": redis_url})
+    if prefix:
+        config["REDIS_PREFIX"] = prefix
+    return config
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@_DATA_DIR
+@_REDIS_URL
+@_PREFIX
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Planning jobs at once in this process (embedded mode; with Redis, run `doorstep worker`).")
+@click.option("--webhook-url", envvar="DOORSTEP_WEBHOOK_URL", default=None, help="POST events here (JSON).")
+@click.option("--no-auth", is_flag=True, help="Accept requests without a token, as a dispatcher (local use only).")
+def serve(host: str, port: int, data_dir: Path | None, redis_url: str | None, prefix: str | None, workers: int,
+          webhook_url: str | None, no_auth: bool) -> None:
+    """Run the web service (Flask's threaded server)."""
+    from app import create_app
+
+    _logging()
+    config = {"JOB_WORKERS": workers, **_store_config(data_dir, redis_url, prefix)}
+    if webhook_url:
+        config["WEBHOOK_URL"] = webhook_url
+    if no_auth:
+        config["AUTH"] = False
     app = create_app(config)
-    click.echo(f"doorstep: data in {app.config['DATA_DIR']}; listening on http://{host}:{port}/v1", err=True)
+    store = app.extensions["doorstep"].store
+    where = f"Redis ({store.prefix}*), jobs on RQ queue {app.config['RQ_QUEUE']!r}" if redis_url else \
+        f"{app.config['DATA_DIR']}, jobs in this process"
+    click.echo(f"doorstep: data in {where}; listening on http://{host}:{port}/v1 (docs: /v1/docs)", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.command()
+@_REDIS_URL
+@_PREFIX
+@click.option("--queue", "queues", multiple=True, envvar="DOORSTEP_RQ_QUEUE", default=["doorstep"],
+              show_default=True, help="RQ queue(s) to take jobs from.")
+@click.option("--heartbeat", type=click.IntRange(1, 60), default=2, show_default=True,
+              help="Seconds between the heartbeats written on the running job.")
+@click.option("--heartbeat-timeout", type=click.FloatRange(2, 3600), default=30, show_default=True,
+              help="A running job without a heartbeat for this long is failed (its worker died).")
+@click.option("--preload/--no-preload", default=True, show_default=True,
+              help="Load the bundled road network before taking jobs.")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--name", default=None, help="Worker name [default: RQ's].")
+def worker(redis_url: str | None, prefix: str | None, queues: tuple[str, ...], heartbeat: int,
+           heartbeat_timeout: float, preload: bool, burst: bool, name: str | None) -> None:
+    """Run planning jobs from Redis (an RQ worker); run as many as you like, on any machine."""
+    from app.jobs import run_worker
+
+    if not redis_url:
+        raise click.UsageError("a worker needs Redis: --redis-url or DOORSTEP_REDIS_URL")
+    _logging()
+    click.echo(f"doorstep worker: queues {', '.join(queues)}", err=True)
+    run_worker(redis_url, queues=list(queues), prefix=prefix, heartbeat_s=heartbeat,
+               heartbeat_timeout_s=heartbeat_timeout, preload=preload, burst=burst, name=name)
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice(["dispatcher", "agent", "system"]), required=True)
+@click.option("--agent", "agent_id", default=None, help="The crew (agent id) an agent token is bound to.")
+@click.option("--label", default=None, help="A note to tell tokens apart (who holds it).")
+@_DATA_DIR
+@_REDIS_URL
+@_PREFIX
+def token_create(role: str, agent_id: str | None, label: str | None, data_dir: Path | None,
+                 redis_url: str | None, prefix: str | None) -> None:
+    """Create a bearer token and print it (once: only its hash is stored)."""
+    from app import default_config
+    from app.auth import create_token
+    from app.store import make_store
+
+    if role == "agent" and not agent_id:
+        raise click.UsageError("an agent token needs --agent <crew id>")
+    if role != "agent" and agent_id:
+        raise click.UsageError("--agent is only for --role agent")
+    store = make_store({**default_config(), **_store_config(data_dir, redis_url, prefix)})
+    try:
+        click.echo(create_token(store, role, agent_id, label))
+    finally:
+        store.close()
+    click.echo(f"{role} token created" + (f" for {agent_id}" if agent_id else "") +
+               "; it is shown only now: keep it secret", err=True)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--date", default=None, help="The plan date, YYYY-MM-DD (required for CSV input).")
+@click.option("--timezone", default=None, help="IANA time zone [default: the problem's, or Asia/Shanghai].")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True, max=3600), default=None,
+              help="Search time limit in seconds [default: 10].")
+@click.option("--travel", type=click.Choice(["network", "straight"]), default="network", show_default=True,
+              help="Road travel times on the bundled map, or straight lines.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("plan.json"),
+              show_default=True, help="Where to write the plan JSON ('-': standard output).")
+def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_limit: float | None, travel: str,
+         out: Path) -> None:
+    """Plan a day from files: visits.csv agents.csv (or .json lists), or one
+    problem.json. Checks the plan, prints a summary and writes the plan JSON.
+
+    CSV columns are described in docs/api.md and the README."""
+    from app.inputs import InputError, load_problem
+    from app.jobs import TravelProvider
+    from solver import solve
+    from solver.check import check_plan
+
+    if date is not None:
+        import datetime as _dt
+
+        try:
+            date = _dt.date.fromisoformat(date).isoformat()
+        except ValueError:
+            raise click.BadParameter(f"{date!r} is not a date as YYYY-MM-DD", param_hint="--date") from None
+    try:
+        problem = load_problem(list(files), date=date, timezone=timezone, time_limit_s=time_limit)
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(
+        f"{problem.date}: {len(problem.visits)} visits, {len(problem.agents)} crews, "
+        f"time limit {problem.options.time_limit_s:g} s",
+        err=True,
+    )
+    model = TravelProvider(travel).get()
+    with click.progressbar(length=1000, label="planning", show_percent=True, file=sys.stderr) as bar:
+        done = [0]
+        stages = ("geocoding", "matrix", "solving")
+
+        def progress(stage: str, fraction: float, *_: object, **__: object) -> None:
+            # each stage is a third of the bar (the solver holds the CPU while searching)
+            index = stages.index(stage) if stage in stages else 0
+            target = int(1000 * (index + min(1.0, max(0.0, fraction))) / len(stages))
+            bar.label = stage
+            if target > done[0]:
+                bar.update(target - done[0])
+                done[0] = target
+
+        result = solve(problem, model, progress=progress)
+        bar.update(1000 - done[0])
+    report = check_plan(problem, result, model)
+    if not report.ok:
+        click.echo(f"error: the plan breaks {len(report.violations)} rule(s):", err=True)
+        for violation in report.violations:
+            click.echo(f"  - {violation}", err=True)
+        sys.exit(1)
+    to_stdout = str(out) == "-"
+    click.echo(summary_table(result), err=to_stdout)  # the plan alone on standard output with --out -
+    text = result.model_dump_json(indent=2) + "\n"
+    if to_stdout:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

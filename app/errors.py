@@ -37,6 +37,7 @@ class ApiError(Exception):
         self.error = error
         self.message = message
         self.errors = errors
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.error, "message": self.message}
@@ -52,6 +53,11 @@ def bad_request(field: str, message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
+
+
+def conflict(error: str, message: str) -> ApiError:
+    """409: the request is fine but the state does not allow it (the reason says why)."""
+    return ApiError(409, error, message)
 
 
 # --------------------------------------------------------------------------- #
@@ -136,7 +142,7 @@ def _snake(name: str) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):  # type: ignore[no-untyped-def]
-        return jsonify(exc.body()), exc.status
+        return jsonify(exc.body()), exc.status, exc.headers
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):  # type: ignore[no-untyped-def]

@@ -1,16 +1,26 @@
 """Fixtures for the web-service tests (tests/test_app_*.py).
 
-Apps get a real SQLite file under ``tmp_path`` and the straight-line travel
-model, so planning runs the real solver without loading the road network.
+Apps get a real SQLite file under ``tmp_path`` (or the real Redis on
+127.0.0.1:6379 under a key prefix of their own, cleaned up afterwards) and the
+straight-line travel model, so planning runs the real solver without loading
+the road network. Auth is on, as in production: every app gets a dispatcher
+token and its test clients send it; ``app.test_client(token=...)`` sends
+another (``token=""``: none), and the ``token`` fixture makes tokens.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
+
+#: The Redis the tests use (a database of its own; keys under a per-test prefix).
+REDIS_URL = os.environ.get("DOORSTEP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 DAY = "2026-12-01"
 
@@ -69,17 +79,64 @@ def payload() -> Callable[[], dict[str, Any]]:
     return lambda: copy.deepcopy(_PAYLOAD)
 
 
+class AuthClient(FlaskClient):
+    """A test client sending ``Authorization: Bearer <token>`` (the app's
+    dispatcher token unless another is given; ``token=""`` sends none)."""
+
+    def __init__(self, *args: Any, token: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if token is None:
+            token = self.application.config.get("TEST_DISPATCHER_TOKEN")
+        if token:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+
+
+def _redis_available() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.fail(
+            f"Redis is not answering at {REDIS_URL}: start it with "
+            "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no`"
+        )
+
+
 @pytest.fixture
-def make_app(tmp_path) -> Iterator[Callable[..., Any]]:
-    """Build apps on ``tmp_path/data`` with straight-line travel; closed after the test."""
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the test Redis; its keys are deleted afterwards."""
+    from app.store.redis import RedisStore
+
+    _redis_available()
+    prefix = f"doorstep-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    store = RedisStore(REDIS_URL, prefix=prefix)
+    store.drop_all()
+    store.close()
+
+
+@pytest.fixture
+def make_app(tmp_path, request) -> Iterator[Callable[..., Any]]:
+    """Build apps on ``tmp_path/data`` with straight-line travel; closed after the test.
+    ``make_app(redis=True)`` puts the store on the test Redis (jobs stay in-process
+    unless ``JOBS="rq"``)."""
     from app import create_app
+    from app.auth import create_token
     from solver.travel import StraightLineTravel
 
     apps = []
 
-    def make(**config: Any):
-        settings = {"DATA_DIR": str(tmp_path / "data"), "TRAVEL": StraightLineTravel(), **config}
+    def make(redis: bool = False, **config: Any):
+        settings: dict[str, Any] = {"DATA_DIR": str(tmp_path / "data"), "TRAVEL": StraightLineTravel()}
+        if redis:
+            prefix = request.getfixturevalue("redis_prefix")
+            settings.update({"STORE": "redis", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix, "JOBS": "thread",
+                             "RQ_QUEUE": f"{prefix}queue"})
+        settings.update(config)
         app = create_app(settings)
+        app.test_client_class = AuthClient
+        app.config["TEST_DISPATCHER_TOKEN"] = create_token(app.extensions["doorstep"].store, "dispatcher")
         apps.append(app)
         return app
 
@@ -96,3 +153,17 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def token(app) -> Callable[..., str]:
+    """``token(role, agent_id=None)``: a new bearer token in the app's store."""
+    from app.auth import create_token
+
+    return lambda role, agent_id=None: create_token(app.extensions["doorstep"].store, role, agent_id)
+
+
+@pytest.fixture
+def client_as(app, token) -> Callable[..., Any]:
+    """``client_as(role, agent_id=None)``: a test client with a new token of that role."""
+    return lambda role, agent_id=None: app.test_client(token=token(role, agent_id))

@@ -67,3 +67,109 @@ def test_serve_help_lists_its_options():
     assert result.exit_code == 0
     for option in ("--host", "--port", "--data-dir"):
         assert option in result.output
+
+
+# --------------------------------------------------------------------------- #
+# doorstep plan, token create, worker
+# --------------------------------------------------------------------------- #
+VISITS_CSV = """id,case_id,priority,required,duration_min,address,lat,lon,kind,windows,skills,crew_size,appointment,borrower_name,borrower_phone
+V1,C-1,80,false,30,Test road 1,31.2210,121.4640,home,09:00-11:00;14:00-18:00,,1,,Borrower One,13800000001
+V2,C-2,60,,20,Test road 2,31.2250,121.4700,work,10:00-12:00,lang:zh,2,,,
+V2,C-2,,,,Test road 2b,31.2300,121.4780,home,18:00-20:00,,,,,
+V3,C-3,50,true,30,,31.2350,121.4820,,,,,13:00-14:00,,
+"""
+AGENTS_CSV = """id,members,shift,break,start_address,start_lat,start_lon,skills,max_visits,travel_mode
+crew-a,A1;A2,08:30-18:00,11:30-13:30/60,Branch A,31.2300,121.4740,lang:zh,10,ebike
+crew-b,B1,08:30-17:30,,Branch B,31.2260,121.4800,,,drive
+"""
+
+
+def _files(tmp_path, visits=VISITS_CSV, agents=AGENTS_CSV):
+    (tmp_path / "visits.csv").write_text(visits, encoding="utf-8")
+    (tmp_path / "agents.csv").write_text(agents, encoding="utf-8")
+    return [str(tmp_path / "visits.csv"), str(tmp_path / "agents.csv")]
+
+
+def test_plan_from_csv_writes_a_checked_plan(tmp_path):
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(
+        main, ["plan", *_files(tmp_path), "--date", "2026-12-01", "--time-limit", "1", "--travel", "straight",
+               "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(out.read_text(encoding="utf-8"))
+    planned = {s["visit_id"]: s for r in plan["routes"] for s in r["stops"]}
+    assert set(planned) | {u["visit_id"] for u in plan["unassigned"]} == {"V1", "V2", "V3"}
+    assert "V3" in planned and planned["V3"]["start"].startswith("2026-12-01T13:")  # the appointment
+    if "V2" in planned:  # needs lang:zh and two people: only crew-a
+        assert next(r["agent_id"] for r in plan["routes"] if any(s["visit_id"] == "V2" for s in r["stops"])) == "crew-a"
+    assert "crew-a" in result.stdout and "planned" in result.stdout
+    assert "solving" in result.stderr  # the progress bar's label
+
+
+def test_plan_from_json_files_to_stdout(tmp_path, payload):
+    body = payload()
+    (tmp_path / "day.json").write_text(json.dumps(body), encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(tmp_path / "day.json"), "--travel", "straight", "--out", "-"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["date"] == "2026-12-01"  # stdout holds the plan alone
+    (tmp_path / "visits.json").write_text(json.dumps(body["visits"]), encoding="utf-8")
+    (tmp_path / "agents.json").write_text(json.dumps({"agents": body["agents"]}), encoding="utf-8")
+    two = CliRunner().invoke(main, ["plan", str(tmp_path / "visits.json"), str(tmp_path / "agents.json"),
+                                    "--date", "2026-12-01", "--time-limit", "1", "--travel", "straight",
+                                    "--out", str(tmp_path / "p.json")])
+    assert two.exit_code == 0, two.output
+    assert len(json.loads((tmp_path / "p.json").read_text())["routes"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("visits", "agents", "args", "message"),
+    [
+        (VISITS_CSV.replace("09:00-11:00;", "9 to 11;"), AGENTS_CSV, [], "visits.csv line 2, column windows"),
+        (VISITS_CSV.replace(",80,", ",eighty,"), AGENTS_CSV, [], "visits.csv line 2, column priority"),
+        (VISITS_CSV.replace(",80,", ",180,"), AGENTS_CSV, [], "visits.csv line 2 (priority)"),
+        (VISITS_CSV, AGENTS_CSV.replace("11:30-13:30/60", "11:30-13:30"), [], "agents.csv line 2, column break"),
+        (VISITS_CSV, AGENTS_CSV.replace("Branch B,31.2260,121.4800", ",,"), [], "agents.csv line 3, column start_address"),
+        (VISITS_CSV.replace("id,case_id", "ident,case_id"), AGENTS_CSV, [], "no 'id' column"),
+        (VISITS_CSV, AGENTS_CSV, ["--date", ""], "--date"),
+    ],
+)
+def test_plan_input_errors_name_the_file_line_and_column(tmp_path, visits, agents, args, message):
+    argv = ["plan", *_files(tmp_path, visits, agents), "--travel", "straight", *(args or ["--date", "2026-12-01"])]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_token_create_prints_a_working_token_once(tmp_path, make_app):
+    data = tmp_path / "data"
+    result = CliRunner().invoke(main, ["token", "create", "--role", "agent", "--agent", "crew-a",
+                                       "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert token.startswith("ds_") and "crew-a" in result.stderr
+    app = make_app()  # the same data dir
+    response = app.test_client(token=token).get("/v1/agents/crew-b/itinerary?date=2026-12-01")
+    assert response.status_code == 403  # known token, bound to crew-a
+    assert CliRunner().invoke(main, ["token", "create", "--role", "agent", "--data-dir", str(data)]).exit_code == 2
+    assert CliRunner().invoke(main, ["token", "create", "--role", "system", "--agent", "x",
+                                     "--data-dir", str(data)]).exit_code == 2
+
+
+def test_token_create_on_redis(make_app):
+    from tests.conftest import REDIS_URL
+
+    app = make_app(redis=True)
+    result = CliRunner().invoke(main, ["token", "create", "--role", "system", "--redis-url", REDIS_URL,
+                                       "--prefix", app.config["REDIS_PREFIX"]])
+    assert result.exit_code == 0, result.output
+    assert app.test_client(token=result.stdout.strip()).get("/v1/events").status_code == 200
+
+
+def test_worker_and_serve_help(monkeypatch):
+    monkeypatch.delenv("DOORSTEP_REDIS_URL", raising=False)
+    help_ = CliRunner().invoke(main, ["worker", "--help"])
+    assert help_.exit_code == 0 and "--redis-url" in help_.output and "--heartbeat" in help_.output
+    assert CliRunner().invoke(main, ["worker"]).exit_code == 2  # needs Redis
+    serve = CliRunner().invoke(main, ["serve", "--help"])
+    assert "--redis-url" in serve.output and "--webhook-url" in serve.output

@@ -124,3 +124,26 @@ def test_a_message_with_a_semicolon_but_no_field_parts_stays_whole(client, paylo
     errors = _errors(client.post("/v1/plans", json=body))
     assert list(errors) == ["agents.0.shift.start"]
     assert errors["agents.0.shift.start"].endswith("give it without an offset")
+
+
+def test_garbage_on_every_endpoint_is_a_4xx_json_never_a_500(client, payload):
+    assert client.post("/v1/plans?wait=60", json=payload()).status_code == 201
+    day = "2026-12-01"
+    bodies = [None, "[]", "{}", '{"date": "nonsense"}', '{"date": "2026-12-01", "visit": 3}',
+              '{"date": "2026-12-01", "status": "completed", "result": "paid", "amount": "lots"}',
+              '{"now": "yesterday"}', '{"date": "2026-12-01", "visit": {"id": "x", "addresses": []}}',
+              '{"date": "2026-12-01", "visit": {"id": "x", "addresses": [{"text": "x"}]}, "offer": {}}']
+    posts = ["/v1/plans", "/v1/plans?wait=-1", f"/v1/plans/{day}/reoptimize", "/v1/plans/x/reoptimize",
+             "/v1/visits/v0/outcome", "/v1/visits/%00/outcome", "/v1/slots/offers", "/v1/slots/bookings"]
+    for path in posts:
+        for body in bodies:
+            response = client.post(path, data=body, content_type="application/json")
+            assert 400 <= response.status_code < 500, (path, body, response.status_code, response.get_data())
+            assert response.is_json and response.get_json()["error"]
+    gets = ["/v1/plans/x", f"/v1/plans/{day}?version=-3", "/v1/jobs/%ff", "/v1/agents/x/itinerary?date=2026-02-30",
+            f"/v1/agents/crew-a/itinerary?date={day}&format=", "/v1/events?after=-1", "/v1/events?limit=abc",
+            "/v1/followups?date=", "/v1/followups?date=2026-99-01"]
+    for path in gets:
+        response = client.get(path)
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+        assert response.is_json

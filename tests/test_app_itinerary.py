@@ -80,3 +80,59 @@ def test_itinerary_of_an_unknown_agent_or_date_is_a_404(client, payload):
     assert unknown.status_code == 404 and "crew-z" in unknown.get_json()["message"]
     other_day = client.get("/v1/agents/crew-a/itinerary?date=2026-12-02")
     assert other_day.status_code == 404
+
+
+def test_itinerary_as_icalendar_has_one_event_per_stop_with_the_slot(client, payload):
+    import icalendar
+
+    body = payload()
+    plan = _plan(client, body)
+    visits = {v["id"]: v for v in body["visits"]}
+    for route in plan["routes"]:
+        agent = route["agent_id"]
+        by_accept = client.get(f"/v1/agents/{agent}/itinerary?date={DAY}", headers={"Accept": "text/calendar"})
+        by_format = client.get(f"/v1/agents/{agent}/itinerary?date={DAY}&format=ics")
+        assert by_accept.status_code == 200 and by_accept.mimetype == "text/calendar"
+        assert "attachment" in by_accept.headers["Content-Disposition"]
+        cal = icalendar.Calendar.from_ical(by_accept.data)
+        assert by_format.mimetype == "text/calendar" and by_format.data.count(b"BEGIN:VEVENT") == len(route["stops"])
+        events = cal.walk("VEVENT")
+        assert len(events) == len(route["stops"])
+        assert len({str(e["UID"]) for e in events}) == len(events)
+        for event, stop in zip(events, route["stops"]):
+            visit = visits[stop["visit_id"]]
+            assert event.decoded("dtstart") == dt.datetime.fromisoformat(stop["slot"]["start"])
+            assert event.decoded("dtend") == dt.datetime.fromisoformat(stop["slot"]["end"])
+            assert str(event["LOCATION"]) == visit["addresses"][0]["text"]
+            geo = event["GEO"]
+            assert (round(geo.latitude, 4), round(geo.longitude, 4)) == (
+                round(stop["location"]["lat"], 4), round(stop["location"]["lon"], 4))
+            description = str(event["DESCRIPTION"])
+            assert visit["purpose"] in description and visit["borrower"]["phone"] in description
+            assert "amount" not in description.lower() and "¥" not in description
+            assert int(event["SEQUENCE"]) == 1
+        assert cal.walk("VTIMEZONE")  # phones get the zone
+
+
+def test_json_is_the_default_and_bad_formats_are_400(client, payload):
+    _plan(client, payload())
+    browser = client.get(f"/v1/agents/crew-a/itinerary?date={DAY}", headers={"Accept": "text/html,*/*"})
+    assert browser.is_json
+    bad = client.get(f"/v1/agents/crew-a/itinerary?date={DAY}&format=pdf")
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "format"
+
+
+def test_itinerary_route_as_geojson(client, payload):
+    plan = _plan(client, payload())
+    route = next(r for r in plan["routes"] if r["stops"])
+    response = client.get(f"/v1/agents/{route['agent_id']}/itinerary?date={DAY}&format=geojson")
+    assert response.status_code == 200
+    geo = response.get_json()
+    assert geo["type"] == "FeatureCollection"
+    kinds = [f["properties"]["kind"] for f in geo["features"]]
+    assert kinds == ["route"] + ["stop"] * len(route["stops"])
+    line = geo["features"][0]
+    assert line["geometry"]["type"] == "LineString" and line["properties"]["agent_id"] == route["agent_id"]
+    assert [f["properties"]["visit_id"] for f in geo["features"][1:]] == [s["visit_id"] for s in route["stops"]]
+    first = geo["features"][1]["geometry"]["coordinates"]
+    assert first == [route["stops"][0]["location"]["lon"], route["stops"][0]["location"]["lat"]]

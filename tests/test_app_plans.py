@@ -73,7 +73,9 @@ def test_post_without_wait_returns_202_and_the_job_can_be_polled(client, payload
     job = _poll(client, body["job_id"])
     assert job["status"] == "succeeded", job
     assert job["version"] == 1 and job["error"] is None
-    assert job["progress"] == {"stage": "done", "fraction": 1.0}
+    assert (job["progress"]["stage"], job["progress"]["fraction"]) == ("done", 1.0)
+    assert job["progress"]["best_cost"] is not None  # the solver's objective
+    assert (job["kind"], job["runner"]) == ("plan", "thread")
     assert (job["visits"], job["agents"]) == (6, 2)
     assert job["links"]["plan"] == f"/v1/plans/{DAY}?version=1"
     plan = client.get(job["links"]["plan"])

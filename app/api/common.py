@@ -6,11 +6,15 @@ import datetime as dt
 import json
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app, request
+from pydantic import BaseModel
 
-from app.errors import ApiError, bad_request
+from app.errors import ApiError, bad_request, not_found
+from solver.model import Plan, Problem
+
+T = TypeVar("T", bound=BaseModel)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -77,3 +81,25 @@ def json_object_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", f"the request body must be a JSON object, not {type(body).__name__}")
     return body
+
+
+def parse_body(model: type[T]) -> T:
+    """The JSON object body validated as ``model`` (400 / 422 naming the field)."""
+    return model.model_validate(json_object_body())
+
+
+def current_day(date: str) -> tuple[int, Plan, Problem]:
+    """The date's current version, plan and problem; 404 when there is no plan."""
+    store = services().store
+    stored = store.get_plan(date)
+    if stored is None:
+        raise not_found(f"no plan for {date}")
+    problem_json = store.get_problem(date, stored.version)
+    if problem_json is None:  # published together with the plan: should not happen
+        raise RuntimeError(f"plan {date} v{stored.version} has no problem stored")
+    return stored.version, Plan.model_validate_json(stored.plan_json), Problem.model_validate_json(problem_json)
+
+
+def dump(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    """``data`` through the response model (the OpenAPI contract) as JSON."""
+    return model.model_validate(data).model_dump(mode="json")

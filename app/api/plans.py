@@ -1,4 +1,5 @@
-"""POST /v1/plans (plan a day), GET /v1/plans/<date>[/versions]."""
+"""POST /v1/plans (plan a day), GET /v1/plans/<date>[/versions],
+POST /v1/plans/<date>/reoptimize (mid-day re-plan)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,45 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from app.api.common import json_object_body, parse_date, query_int, query_seconds, services
+from app.api.common import current_day, json_object_body, parse_date, query_int, query_seconds, services
 from app.api.jobs import job_view
-from app.errors import not_found
-from solver.model import Problem
+from app.api.openapi import doc
+from app.api.schemas import (
+    ErrorBody,
+    JobAccepted,
+    JobView,
+    PlanCreated,
+    PlanVersionView,
+    VersionList,
+    VersionQuery,
+    WaitQuery,
+)
+from app.auth import roles
+from app.errors import ApiError, not_found
+from app.store.base import Job
+from solver.model import DayState, Plan, Problem
 
 bp = Blueprint("plans", __name__)
 
 #: Longest ``?wait=`` accepted, seconds.
 MAX_WAIT_S = 300.0
 
+_JOB_RESPONSES = {
+    "HTTP_201": (PlanCreated, "Finished within ?wait=: the published plan"),
+    "HTTP_202": (JobAccepted, "Queued: poll the job"),
+    "HTTP_200": (JobView, "Finished within ?wait= without a plan: the failed job"),
+}
+
 
 def _plan_link(date: str, version: int) -> str:
     return f"/v1/plans/{date}?version={version}"
 
 
-@bp.post("/plans")
-def create_plan():  # type: ignore[no-untyped-def]
-    wait = query_seconds("wait", MAX_WAIT_S)
-    problem = Problem.model_validate(json_object_body())  # ValidationError → 422
+def job_answer(job: Job, wait: float | None):  # type: ignore[no-untyped-def]
+    """202 with the job; with ``wait``: 201 with the plan, or 200 with the failed job."""
     svc = services()
-    job = svc.jobs.submit(problem)
     if wait is not None:
-        job = svc.jobs.wait(job.id, wait)
+        job = svc.jobs.wait(job.id, wait) or job
         if job.status == "succeeded" and job.version is not None:
             stored = svc.store.get_plan(job.date, job.version)
             if stored is not None:
@@ -45,17 +62,30 @@ def create_plan():  # type: ignore[no-untyped-def]
                 return jsonify(body), 201, {"Location": link}
         if job.status == "failed":  # finished in time, without a plan
             return jsonify(job_view(job)), 200
-    body = {
-        "job_id": job.id,
-        "status": job.status,
-        "date": job.date,
-        "links": {"job": f"/v1/jobs/{job.id}"},
-    }
+    body = {"job_id": job.id, "status": job.status, "date": job.date, "links": {"job": f"/v1/jobs/{job.id}"}}
     return jsonify(body), 202, {"Location": body["links"]["job"]}
 
 
+@bp.post("/plans")
+@roles("dispatcher", "system")
+@doc(tags=("plans",), json=Problem, query=WaitQuery, ok=_JOB_RESPONSES,
+     errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field")})
+def create_plan():  # type: ignore[no-untyped-def]
+    """Plan a day.
+
+    The body is a Problem. Answers 202 with a job id; with ?wait=S, the plan
+    (201) when the job finishes within S seconds. A failed job publishes
+    nothing: the date's previous plan stays current."""
+    wait = query_seconds("wait", MAX_WAIT_S)
+    problem = Problem.model_validate(json_object_body())  # ValidationError → 422
+    return job_answer(services().jobs.submit(problem), wait)
+
+
 @bp.get("/plans/<date>")
+@roles("dispatcher", "system")
+@doc(tags=("plans",), query=VersionQuery, ok={"HTTP_200": PlanVersionView})
 def get_plan(date: str):  # type: ignore[no-untyped-def]
+    """The current plan of a date (or ?version=N)."""
     date = parse_date(date)
     version = query_int("version")
     store = services().store
@@ -72,13 +102,17 @@ def get_plan(date: str):  # type: ignore[no-untyped-def]
             "current": stored.version == current,
             "created_at": stored.created_at,
             "job_id": stored.meta.get("job_id"),
+            "reason": stored.meta.get("reason", "plan"),
             "plan": json.loads(stored.plan_json),
         }
     )
 
 
 @bp.get("/plans/<date>/versions")
+@roles("dispatcher", "system")
+@doc(tags=("plans",), ok={"HTTP_200": VersionList})
 def list_versions(date: str):  # type: ignore[no-untyped-def]
+    """Every published version of a date, oldest first, with its summary."""
     date = parse_date(date)
     versions = services().store.list_versions(date)
     if not versions:
@@ -88,9 +122,100 @@ def list_versions(date: str):  # type: ignore[no-untyped-def]
             "version": v.version,
             "created_at": v.created_at,
             "job_id": v.meta.get("job_id"),
+            "reason": v.meta.get("reason", "plan"),
             "summary": v.meta.get("summary"),
             "links": {"plan": _plan_link(date, v.version)},
         }
         for v in versions
     ]
     return jsonify({"date": date, "current_version": versions[-1].version, "versions": items})
+
+
+def _field_error(field: str, message: str) -> ApiError:
+    return ApiError(422, "validation_error", "1 validation error(s)", errors=[{"field": field, "message": message}])
+
+
+def check_day_state(problem: Problem, state: DayState) -> None:
+    """422 naming the field for ids the day does not have (or already has)."""
+    visits = {v.id for v in problem.visits}
+    agents = {a.id for a in problem.agents}
+    errors: list[dict[str, str]] = []
+    if state.now.astimezone(problem.tz).date() != problem.date:
+        errors.append({"field": "now", "message": f"not on the plan date {problem.date} in {problem.timezone}"})
+    for name in ("completed", "cancelled"):
+        for i, visit_id in enumerate(getattr(state, name)):
+            if visit_id not in visits:
+                errors.append({"field": f"{name}.{i}", "message": f"no visit {visit_id!r} in the plan's day"})
+    for visit_id, agent_id in state.in_progress.items():
+        if visit_id not in visits:
+            errors.append({"field": f"in_progress.{visit_id}", "message": "no such visit in the plan's day"})
+        if agent_id not in agents:
+            errors.append({"field": f"in_progress.{visit_id}", "message": f"no agent {agent_id!r}"})
+    for i, crew in enumerate(state.crews):
+        if crew.agent_id not in agents:
+            errors.append({"field": f"crews.{i}.agent_id", "message": f"no agent {crew.agent_id!r}"})
+    for i, visit in enumerate(state.added):
+        if visit.id in visits:
+            errors.append({"field": f"added.{i}.id", "message": f"visit {visit.id!r} is already in the day"})
+    if errors:
+        raise ApiError(422, "validation_error", f"{len(errors)} validation error(s)", errors=errors)
+
+
+def with_recorded_outcomes(date: str, version: int, plan: Plan, state: DayState) -> DayState:
+    """The day state completed with what agents reported: visits recorded as
+    completed count as completed, visits recorded as arrived as under way with
+    their crew. Visits an earlier re-plan already took out of the day are
+    dropped from the lists (a client may resend everything done today)."""
+    store = services().store
+    stored = store.get_plan(date, version)
+    closed = set((stored.meta.get("closed") or {}) if stored is not None else {})
+    completed = [v for v in dict.fromkeys(state.completed) if v not in closed]
+    cancelled = [v for v in dict.fromkeys(state.cancelled) if v not in closed]
+    in_progress = {v: a for v, a in state.in_progress.items() if v not in closed}
+    told = set(completed) | set(cancelled) | set(in_progress)
+    for route in plan.routes:
+        for stop in route.stops:
+            if stop.visit_id in told:
+                continue
+            recorded = store.get_visit_state(date, stop.visit_id).status
+            if recorded == "completed":
+                completed.append(stop.visit_id)
+            elif recorded == "arrived":
+                in_progress[stop.visit_id] = route.agent_id
+    return state.model_copy(update={"completed": completed, "cancelled": cancelled, "in_progress": in_progress})
+
+
+def solver_has(name: str) -> bool:
+    import solver
+
+    return callable(getattr(solver, name, None))
+
+
+def not_implemented(what: str) -> ApiError:
+    return ApiError(501, "not_implemented", f"{what} is not available in this build of the solver")
+
+
+@bp.post("/plans/<date>/reoptimize")
+@roles("dispatcher", "system")
+@doc(tags=("plans",), json=DayState, query=WaitQuery, ok=_JOB_RESPONSES,
+     errors={"HTTP_422": (ErrorBody, "Invalid day state: names the field"),
+             "HTTP_501": (ErrorBody, "Re-planning is not available")})
+def reoptimize(date: str):  # type: ignore[no-untyped-def]
+    """Re-plan the rest of a day from the current plan.
+
+    The body is a DayState: now, crews (position, absent), completed,
+    in_progress, cancelled, added. Outcomes already recorded are added to it
+    (completed → completed, arrived → in progress). Every promised slot is
+    kept. The new version holds the rest of the day (done, under way and
+    cancelled visits leave it; outcomes can still be recorded for the first
+    two). Runs as a job, like POST /v1/plans; crews whose itinerary changed
+    get an itinerary.changed event."""
+    date = parse_date(date)
+    wait = query_seconds("wait", MAX_WAIT_S)
+    state = DayState.model_validate(json_object_body())
+    version, plan, problem = current_day(date)
+    state = with_recorded_outcomes(date, version, plan, state)
+    check_day_state(problem, state)
+    if not solver_has("reoptimize"):
+        raise not_implemented("re-planning (solver.reoptimize)")
+    return job_answer(services().jobs.submit_reoptimize(problem, version, state), wait)

@@ -91,7 +91,7 @@ def itinerary(problem: Problem, plan: Plan, agent_id: str, *, version: int | Non
                     "location": {"lat": stop.location.lat, "lon": stop.location.lon, "crs": "wgs84"},
                 },
                 "navigation": navigation_links(stop.location, name, route.travel_mode),
-                # personal data: role-based filtering comes with app/auth.py
+                # personal data: the itinerary view removes it for roles that may not see it
                 "borrower": None if borrower is None else {"name": borrower.name, "phone": borrower.phone},
             }
         )
@@ -218,3 +218,72 @@ def plan_geojson(problem: Problem, plan: Plan, path: PathFn | None = None) -> di
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+# --------------------------------------------------------------------------- #
+# iCalendar
+# --------------------------------------------------------------------------- #
+def itinerary_ical(it: dict[str, Any]) -> bytes:
+    """An itinerary (as :func:`itinerary` returns it, already filtered for the
+    caller's role) as an iCalendar file: one VEVENT per stop, from the promised
+    slot (or the planned start when there is none) to its end, with the
+    address as LOCATION, the point as GEO, and a description with the purpose,
+    the case, the borrower contact the role may see and the navigation link.
+    Never amounts. UIDs are stable per date, crew and visit, and SEQUENCE is
+    the plan version, so a phone that imports a newer version updates events."""
+    from zoneinfo import ZoneInfo
+
+    from icalendar import Calendar, Event
+
+    tz = ZoneInfo(it["timezone"])
+    cal = Calendar()
+    cal.add("prodid", "-//Doorstep//itinerary//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", f"Doorstep {it['agent_id']} {it['date']}")
+    cal.add("x-wr-timezone", it["timezone"])
+    stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def when(value: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(value).astimezone(tz)
+
+    for stop in it["stops"]:
+        event = Event()
+        event.add("uid", f"{it['date']}-{it['agent_id']}-{stop['visit_id']}@doorstep")
+        event.add("dtstamp", stamp)
+        event.add("sequence", int(it.get("version") or 0))
+        slot = stop.get("slot")
+        if slot:
+            event.add("dtstart", when(slot["start"]))
+            event.add("dtend", max(when(slot["end"]), when(slot["start"]) + dt.timedelta(minutes=1)))
+        else:
+            event.add("dtstart", when(stop["start"]))
+            event.add("dtend", when(stop["end"]))
+        label = stop.get("case_id") or stop["visit_id"]
+        event.add("summary", f"{stop['sequence']}. Visit {label}" + (f" – {stop['purpose']}" if stop.get("purpose") else ""))
+        address = stop["address"]
+        if address.get("text"):
+            event.add("location", address["text"])
+        event.add("geo", (address["location"]["lat"], address["location"]["lon"]))
+        lines = [
+            f"Planned arrival {when(stop['arrival']).strftime('%H:%M')}, "
+            f"visit {when(stop['start']).strftime('%H:%M')}–{when(stop['end']).strftime('%H:%M')} "
+            f"({stop['duration_min']} min)",
+        ]
+        if slot:
+            lines.append(f"Promised slot {when(slot['start']).strftime('%H:%M')}–{when(slot['end']).strftime('%H:%M')}")
+        if stop.get("purpose"):
+            lines.append(f"Purpose: {stop['purpose']}")
+        lines.append(f"Case: {label}")
+        borrower = stop.get("borrower")
+        if borrower:
+            contact = " ".join(x for x in (borrower.get("name"), borrower.get("phone")) if x)
+            if contact:
+                lines.append(f"Borrower: {contact}")
+        lines.append(f"Navigation: {stop['navigation']['amap']}")
+        event.add("description", "\n".join(lines))
+        event.add("url", stop["navigation"]["amap"])
+        cal.add_component(event)
+    cal.add_missing_timezones()
+    return cal.to_ical()

@@ -1,33 +1,48 @@
-"""The storage interface of the service: jobs and published plan versions.
+"""The storage interface of the service.
 
-Every backend (SQLite embedded by default, Redis later) implements :class:`Store`.
-The interface deals in plain values — strings of JSON, ints, small dataclasses —
-so a backend never needs to import the solver's models, and every value is
-easy to put in a key-value store:
+Every backend — :class:`app.store.sqlite.SQLiteStore` (embedded default) and
+:class:`app.store.redis.RedisStore` (production, shared by several app and
+worker processes) — implements :class:`Store`, and the whole store test suite
+runs against both. The interface deals in plain values — strings of JSON, ints,
+small dataclasses — so a backend never imports the solver's models:
 
-* a *job* is one planning request: its status (``queued`` → ``running`` →
-  ``succeeded`` | ``failed``), progress, error message, and the plan version it
-  published;
+* a *job* is one planning request (plan a day, re-plan it): status
+  (``queued`` → ``running`` → ``succeeded`` | ``failed``), progress, error, the
+  plan version it published, and who runs it (for the reaper that fails the
+  jobs of dead workers);
 * a *plan version* is one published :class:`solver.model.Plan` for a date, kept
   with the :class:`solver.model.Problem` it answers. Versions are numbered 1, 2,
-  3 … per date; publishing is atomic and the newest version is the current one.
+  3 … per date; publishing is atomic (a reader sees the old current version or
+  the new one, never a mix), old versions are kept, and ``expect_version``
+  turns a publish into a compare-and-set;
+* *events* (plan published, itinerary changed, outcome recorded …) are appended
+  in the same atomic step as the change they describe;
+* *tokens* (only their sha256), *visit states and outcomes*, *idempotency
+  records* and *follow-ups*.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed")
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed"})
+ACTIVE: frozenset[str] = frozenset({"queued", "running"})
 
 
 def utcnow() -> str:
     """Now, UTC, ISO-8601 with a ``Z`` suffix (millisecond precision)."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_utc(value: str) -> dt.datetime:
+    """The inverse of :func:`utcnow`."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,13 @@ class Job:
     agents: int = 0
     created_at: str = field(default_factory=utcnow)
     updated_at: str = field(default_factory=utcnow)
+    kind: str = "plan"  # plan | reoptimize
+    runner: str = "thread"  # thread (in the web process) | rq (a `doorstep worker`)
+    owner: str | None = None  # "host:pid[:start]" of the process running it
+    heartbeat_at: str | None = None  # last sign of life of the process running it
+    best_cost: float | None = None  # the solver's objective, when known
+    time_limit_s: float | None = None
+    stage_started_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -59,7 +81,11 @@ class Job:
 
 
 #: The fields :meth:`Store.update_job` may change.
-JOB_MUTABLE_FIELDS: frozenset[str] = frozenset({"status", "stage", "fraction", "error", "version"})
+JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(
+    {"status", "stage", "fraction", "error", "version", "owner", "heartbeat_at", "best_cost", "stage_started_at"}
+)
+JOB_INT_FIELDS = frozenset({"version", "visits", "agents"})
+JOB_FLOAT_FIELDS = frozenset({"fraction", "best_cost", "time_limit_s"})
 
 
 @dataclass(frozen=True)
@@ -83,12 +109,112 @@ class VersionInfo:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append: ``type`` and a small JSON-able ``data`` (no personal data)."""
+
+    type: str
+    data: dict[str, Any]
+    event_id: str = ""
+    at: str = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A stored event. ``id`` is the backend's cursor (SQLite row id, Redis
+    stream id), increasing; ``GET /v1/events?after=<id>`` pages with it."""
+
+    id: str
+    event_id: str
+    type: str
+    at: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+EventsFor = Callable[[int], Sequence[NewEvent]]
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A bearer token as stored: its sha256 only."""
+
+    token_hash: str
+    role: str
+    agent_id: str | None = None
+    label: str | None = None
+    created_at: str = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class VisitState:
+    """Where a visit of a date stands: ``arrived`` / ``completed`` (None: planned)."""
+
+    date: str
+    visit_id: str
+    status: str | None = None
+    result: str | None = None
+    agent_id: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key: the request it answered (hash) and the answer."""
+
+    scope: str
+    key: str
+    request_hash: str
+    status: int = 0
+    body_json: str = ""
+
+
+@dataclass(frozen=True)
+class OutcomeWrite:
+    """Everything recording one outcome writes, atomically."""
+
+    date: str
+    visit_id: str
+    agent_id: str | None
+    status: str  # arrived | completed
+    result: str | None
+    allowed_from: frozenset[str | None]  # visit statuses this transition may start from
+    outcome_json: str
+    followups: Sequence[tuple[str, str, str]] = ()  # (id, date, record JSON)
+    events: Sequence[NewEvent] = ()
+    idempotency: Idempotency | None = None  # with the response to replay
+
+
 class NotFound(KeyError):
     """The job or plan asked for does not exist."""
 
 
+class VersionConflict(Exception):
+    """``publish_plan(..., expect_version=N)`` found another current version."""
+
+    def __init__(self, expected: int | None, current: int | None) -> None:
+        super().__init__(f"the current version is {current}, not {expected}")
+        self.expected = expected
+        self.current = current
+
+
+class TransitionRefused(Exception):
+    """An outcome whose status cannot follow the visit's current one."""
+
+    def __init__(self, current: VisitState) -> None:
+        super().__init__(f"visit is {current.status or 'planned'}")
+        self.current = current
+
+
+class IdempotencyMismatch(Exception):
+    """The Idempotency-Key was used before with another request body."""
+
+
 class Store(ABC):
-    """Where jobs and plan versions live. Implementations are thread-safe."""
+    """Where the service keeps its state. Implementations are thread-safe and
+    may be shared by several processes (SQLite: one file; Redis: one server)."""
 
     # -- jobs ---------------------------------------------------------------- #
     @abstractmethod
@@ -100,18 +226,37 @@ class Store(ABC):
         """The job, or None when unknown."""
 
     @abstractmethod
-    def update_job(self, job_id: str, **changes: Any) -> Job:
+    def update_job(self, job_id: str, *, if_status: Sequence[str] | None = None, **changes: Any) -> Job | None:
         """Change some of :data:`JOB_MUTABLE_FIELDS`; sets ``updated_at``.
-        Raises :class:`NotFound` for an unknown job."""
+        Raises :class:`NotFound` for an unknown job. With ``if_status`` the
+        change is made only while the job's status is one of those (atomic
+        compare-and-set); otherwise nothing changes and None is returned."""
+
+    @abstractmethod
+    def active_jobs(self) -> list[Job]:
+        """Jobs queued or running (for the reaper)."""
 
     # -- plans --------------------------------------------------------------- #
     @abstractmethod
     def publish_plan(
-        self, date: str, plan_json: str, problem_json: str, *, meta: dict[str, Any] | None = None
+        self,
+        date: str,
+        plan_json: str,
+        problem_json: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        expect_version: int | None = None,
+        events: EventsFor | None = None,
     ) -> int:
         """Store a new plan version for ``date`` atomically and return its
         number: one more than the highest so far (1 for the first). ``meta`` is
-        a small JSON-able dict listed with the version (job id, summary)."""
+        a small JSON-able dict listed with the version (job id, summary).
+
+        With ``expect_version`` the publish happens only if the date's current
+        version is still that one (0 or None: no version yet is not checked;
+        pass 0 to require that there is none); otherwise
+        :class:`VersionConflict`. ``events(version)`` gives the events appended
+        in the same atomic step."""
 
     @abstractmethod
     def get_plan(self, date: str, version: int | None = None) -> PlanVersion | None:
@@ -130,6 +275,59 @@ class Store(ABC):
         versions = self.list_versions(date)
         return versions[-1].version if versions else None
 
+    # -- events -------------------------------------------------------------- #
+    @abstractmethod
+    def append_events(self, events: Sequence[NewEvent]) -> list[Event]:
+        """Append events (atomically together) and return them as stored."""
+
+    @abstractmethod
+    def list_events(self, after: str | None = None, limit: int = 100) -> list[Event]:
+        """Events after the cursor ``after`` (from the start when None), oldest first."""
+
+    @abstractmethod
+    def valid_cursor(self, cursor: str) -> bool:
+        """Whether ``cursor`` has the form of an event id of this backend."""
+
+    # -- tokens -------------------------------------------------------------- #
+    @abstractmethod
+    def save_token(self, record: TokenRecord) -> None:
+        """Insert a token record."""
+
+    @abstractmethod
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        """The token record with this sha256, or None."""
+
+    @abstractmethod
+    def delete_token(self, token_hash: str) -> bool:
+        """Revoke a token; False when unknown."""
+
+    # -- visits, outcomes, follow-ups ----------------------------------------- #
+    @abstractmethod
+    def get_visit_state(self, date: str, visit_id: str) -> VisitState:
+        """The visit's state (status None when nothing was recorded)."""
+
+    @abstractmethod
+    def get_idempotency(self, scope: str, key: str) -> Idempotency | None:
+        """A stored Idempotency-Key answer."""
+
+    @abstractmethod
+    def record_outcome(self, write: OutcomeWrite) -> tuple[Idempotency | None, list[Event]]:
+        """Atomically: replay a stored answer for the same Idempotency-Key and
+        request (returns it and no events); or refuse a different request with
+        the same key (:class:`IdempotencyMismatch`); or check the transition
+        (:class:`TransitionRefused`) and write the visit state, the outcome,
+        the follow-ups, the events and the idempotency record together
+        (returns None and the stored events)."""
+
+    @abstractmethod
+    def list_outcomes(self, date: str, visit_id: str) -> list[str]:
+        """The outcome records (JSON) of a visit, oldest first."""
+
+    @abstractmethod
+    def list_followups(self, date: str) -> list[str]:
+        """Follow-up records (JSON) due on ``date``, in creation order."""
+
+    # -- housekeeping ------------------------------------------------------- #
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
 

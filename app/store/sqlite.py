@@ -3,21 +3,44 @@
 Each operation opens its own short-lived connection (opening a SQLite file
 costs microseconds), so the store is safe to share between threads and even
 between processes. The database runs in WAL mode: readers never block the
-writer. Publishing a version is one ``BEGIN IMMEDIATE`` transaction that reads
-the highest version and inserts the next, so concurrent publishers get strictly
-increasing numbers; the ``(date, version)`` primary key guards it too.
+writer, and a reader sees the database as of its transaction's start, so it
+sees a publish whole or not at all. Every write that touches several rows
+(publishing a version with its events, recording an outcome with its
+follow-ups, events and idempotency record) is one ``BEGIN IMMEDIATE``
+transaction, so concurrent publishers get strictly increasing numbers and
+nothing is ever half-written; the ``(date, version)`` primary key guards it too.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.store.base import Job, NotFound, PlanVersion, Store, VersionInfo, utcnow
+from app.store.base import (
+    ACTIVE,
+    Event,
+    EventsFor,
+    Idempotency,
+    IdempotencyMismatch,
+    Job,
+    NewEvent,
+    NotFound,
+    OutcomeWrite,
+    PlanVersion,
+    Store,
+    TokenRecord,
+    TransitionRefused,
+    VersionConflict,
+    VersionInfo,
+    VisitState,
+    utcnow,
+)
 
 FILENAME = "doorstep.sqlite3"
 
@@ -33,7 +56,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     visits      INTEGER NOT NULL DEFAULT 0,
     agents      INTEGER NOT NULL DEFAULT 0,
     created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL
+    updated_at  TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'plan',
+    runner      TEXT NOT NULL DEFAULT 'thread',
+    owner       TEXT,
+    heartbeat_at TEXT,
+    best_cost   REAL,
+    time_limit_s REAL,
+    stage_started_at TEXT
 );
 CREATE TABLE IF NOT EXISTS plan_versions (
     date         TEXT NOT NULL,
@@ -44,7 +74,64 @@ CREATE TABLE IF NOT EXISTS plan_versions (
     problem_json TEXT NOT NULL,
     PRIMARY KEY (date, version)
 );
+CREATE TABLE IF NOT EXISTS events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id  TEXT NOT NULL,
+    type      TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    data      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash  TEXT PRIMARY KEY,
+    role        TEXT NOT NULL,
+    agent_id    TEXT,
+    label       TEXT,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS visit_states (
+    date        TEXT NOT NULL,
+    visit_id    TEXT NOT NULL,
+    status      TEXT,
+    result      TEXT,
+    agent_id    TEXT,
+    updated_at  TEXT,
+    PRIMARY KEY (date, visit_id)
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    date        TEXT NOT NULL,
+    visit_id    TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_visit ON outcomes (date, visit_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope         TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE TABLE IF NOT EXISTS followups (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    date        TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS followups_date ON followups (date);
 """
+
+#: Columns added to ``jobs`` after the first release (added to older files on open).
+_JOB_EXTRA_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'plan'",
+    "runner": "TEXT NOT NULL DEFAULT 'thread'",
+    "owner": "TEXT",
+    "heartbeat_at": "TEXT",
+    "best_cost": "REAL",
+    "time_limit_s": "REAL",
+    "stage_started_at": "TEXT",
+}
 
 _JOB_COLUMNS = tuple(Job.__dataclass_fields__)
 
@@ -52,17 +139,44 @@ _JOB_COLUMNS = tuple(Job.__dataclass_fields__)
 class SQLiteStore(Store):
     """:class:`Store` on a SQLite file."""
 
+    backend = "sqlite"
+
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = timeout_s
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
-            conn.executescript(_SCHEMA)
+        self._wal()
+        # several processes may open a new file at once: create and migrate in one write transaction
+        with self._transaction() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            have = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for name, decl in _JOB_EXTRA_COLUMNS.items():  # files from before these columns
+                if name not in have:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+
+    def _wal(self) -> None:
+        """Switch the file to WAL (persistent: stored in the file). Switching
+        takes an exclusive lock that does not wait for other openers, so retry."""
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                with self._connect() as conn:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @classmethod
     def in_dir(cls, data_dir: str | Path) -> SQLiteStore:
         return cls(Path(data_dir) / FILENAME)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -102,31 +216,56 @@ class SQLiteStore(Store):
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else Job.from_dict(dict(row))
 
-    def update_job(self, job_id: str, **changes: Any) -> Job:
+    def update_job(self, job_id: str, *, if_status: Sequence[str] | None = None, **changes: Any) -> Job | None:
         self.check_job_changes(changes)
         changes["updated_at"] = utcnow()
         columns = ", ".join(f"{name} = ?" for name in changes)
         with self._transaction() as conn:
-            cursor = conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*changes.values(), job_id])
-            if cursor.rowcount == 0:
+            row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
                 raise NotFound(job_id)
+            if if_status is not None and row["status"] not in if_status:
+                return None
+            conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*changes.values(), job_id])
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_dict(dict(row))
 
+    def active_jobs(self) -> list[Job]:
+        marks = ", ".join("?" for _ in ACTIVE)
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY created_at", tuple(ACTIVE)
+            ).fetchall()
+        return [Job.from_dict(dict(r)) for r in rows]
+
     # -- plans --------------------------------------------------------------- #
     def publish_plan(
-        self, date: str, plan_json: str, problem_json: str, *, meta: dict[str, Any] | None = None
+        self,
+        date: str,
+        plan_json: str,
+        problem_json: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        expect_version: int | None = None,
+        events: EventsFor | None = None,
     ) -> int:
+        if plan_json is None or problem_json is None:
+            raise sqlite3.IntegrityError("plan_json and problem_json are required")
         with self._transaction() as conn:
             (highest,) = conn.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM plan_versions WHERE date = ?", (date,)
             ).fetchone()
-            version = int(highest) + 1
+            highest = int(highest)
+            if expect_version is not None and highest != expect_version:
+                raise VersionConflict(expect_version, highest or None)
+            version = highest + 1
             conn.execute(
                 "INSERT INTO plan_versions (date, version, created_at, meta, plan_json, problem_json) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (date, version, utcnow(), json.dumps(meta or {}), plan_json, problem_json),
             )
+            if events is not None:
+                self._insert_events(conn, events(version))
         return version
 
     def get_plan(self, date: str, version: int | None = None) -> PlanVersion | None:
@@ -175,3 +314,117 @@ class SQLiteStore(Store):
                 "SELECT problem_json FROM plan_versions WHERE date = ? AND version = ?", (date, version)
             ).fetchone()
         return None if row is None else row["problem_json"]
+
+    # -- events -------------------------------------------------------------- #
+    @staticmethod
+    def _insert_events(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[Event]:
+        stored = []
+        for event in events:
+            event_id = event.event_id or uuid.uuid4().hex
+            cursor = conn.execute(
+                "INSERT INTO events (event_id, type, at, data) VALUES (?, ?, ?, ?)",
+                (event_id, event.type, event.at, json.dumps(event.data, ensure_ascii=False)),
+            )
+            stored.append(Event(str(cursor.lastrowid), event_id, event.type, event.at, dict(event.data)))
+        return stored
+
+    def append_events(self, events: Sequence[NewEvent]) -> list[Event]:
+        with self._transaction() as conn:
+            return self._insert_events(conn, events)
+
+    def list_events(self, after: str | None = None, limit: int = 100) -> list[Event]:
+        start = int(after) if after else 0
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT id, event_id, type, at, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (start, int(limit)),
+            ).fetchall()
+        return [Event(str(r["id"]), r["event_id"], r["type"], r["at"], json.loads(r["data"])) for r in rows]
+
+    def valid_cursor(self, cursor: str) -> bool:
+        return cursor.isdigit() and len(cursor) < 19
+
+    # -- tokens -------------------------------------------------------------- #
+    def save_token(self, record: TokenRecord) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO tokens (token_hash, role, agent_id, label, created_at) VALUES (?, ?, ?, ?, ?)",
+                (record.token_hash, record.role, record.agent_id, record.label, record.created_at),
+            )
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,)).fetchone()
+        return None if row is None else TokenRecord(**dict(row))
+
+    def delete_token(self, token_hash: str) -> bool:
+        with self._connect() as conn:
+            return conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)).rowcount > 0
+
+    # -- visits, outcomes, follow-ups ----------------------------------------- #
+    @staticmethod
+    def _visit_state(conn: sqlite3.Connection, date: str, visit_id: str) -> VisitState:
+        row = conn.execute(
+            "SELECT * FROM visit_states WHERE date = ? AND visit_id = ?", (date, visit_id)
+        ).fetchone()
+        return VisitState(date, visit_id) if row is None else VisitState(**dict(row))
+
+    def get_visit_state(self, date: str, visit_id: str) -> VisitState:
+        with self._connect() as conn:
+            return self._visit_state(conn, date, visit_id)
+
+    def get_idempotency(self, scope: str, key: str) -> Idempotency | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT scope, key, request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?",
+                (scope, key),
+            ).fetchone()
+        return None if row is None else Idempotency(row[0], row[1], row[2], row[3], row[4])
+
+    def record_outcome(self, write: OutcomeWrite) -> tuple[Idempotency | None, list[Event]]:
+        with self._transaction() as conn:
+            idem = write.idempotency
+            if idem is not None:
+                row = conn.execute(
+                    "SELECT request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?",
+                    (idem.scope, idem.key),
+                ).fetchone()
+                if row is not None:
+                    if row[0] != idem.request_hash:
+                        raise IdempotencyMismatch(idem.key)
+                    return Idempotency(idem.scope, idem.key, row[0], row[1], row[2]), []
+            state = self._visit_state(conn, write.date, write.visit_id)
+            if state.status not in write.allowed_from:
+                raise TransitionRefused(state)
+            now = utcnow()
+            conn.execute(
+                "INSERT OR REPLACE INTO visit_states (date, visit_id, status, result, agent_id, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (write.date, write.visit_id, write.status, write.result, write.agent_id, now),
+            )
+            conn.execute(
+                "INSERT INTO outcomes (date, visit_id, record) VALUES (?, ?, ?)",
+                (write.date, write.visit_id, write.outcome_json),
+            )
+            for fid, fdate, record in write.followups:
+                conn.execute("INSERT INTO followups (id, date, record) VALUES (?, ?, ?)", (fid, fdate, record))
+            events = self._insert_events(conn, write.events)
+            if idem is not None:
+                conn.execute(
+                    "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (idem.scope, idem.key, idem.request_hash, idem.status, idem.body_json, now),
+                )
+        return None, events
+
+    def list_outcomes(self, date: str, visit_id: str) -> list[str]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT record FROM outcomes WHERE date = ? AND visit_id = ? ORDER BY seq", (date, visit_id)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def list_followups(self, date: str) -> list[str]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT record FROM followups WHERE date = ? ORDER BY seq", (date,)).fetchall()
+        return [r[0] for r in rows]

@@ -1,0 +1,36 @@
+"""GET /v1/events?after=<id>&limit=N: the event log (plan published,
+itinerary changed, outcome recorded, slot booked), oldest first."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from app.api.common import query_int, services
+from app.api.openapi import doc
+from app.api.schemas import EventList, EventsQuery
+from app.auth import roles
+from app.errors import bad_request
+from app.events import event_json
+
+bp = Blueprint("events", __name__)
+
+MAX_LIMIT = 1000
+
+
+@bp.get("/events")
+@roles("dispatcher", "system")
+@doc(tags=("events",), query=EventsQuery, ok={"HTTP_200": EventList})
+def list_events():  # type: ignore[no-untyped-def]
+    """Events after the cursor ?after= (from the start without it), at most ?limit= (100).
+
+    The same events go on the Redis stream doorstep:events when Redis is
+    configured, and to the webhook when one is configured."""
+    store = services().store
+    after = request.args.get("after") or None
+    if after is not None and not store.valid_cursor(after):
+        raise bad_request("after", "not an event id from this service")
+    limit = query_int("limit") or 100
+    if limit > MAX_LIMIT:
+        raise bad_request("limit", f"at most {MAX_LIMIT}")
+    events = store.list_events(after, limit)
+    return jsonify({"events": [event_json(e) for e in events], "next_after": events[-1].id if events else after})

@@ -1,0 +1,379 @@
+"""The pydantic models of the v1 API beyond :mod:`solver.model`.
+
+They are the contract: the OpenAPI document (``GET /v1/openapi.json``) is
+generated from them and from the solver's models by spectree, and the views
+build their answers through them (``model_validate(...).model_dump(mode="json")``)
+so the document cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from solver.model import Location, Plan, PlanSummary, SlotOffer, Stop, Visit
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- #
+# Errors
+# --------------------------------------------------------------------------- #
+class FieldError(_Out):
+    field: str = Field(description="Dotted path of the field at fault, e.g. visits.3.addresses.0.time_windows.0")
+    message: str
+
+
+class ErrorBody(_Out):
+    """Every error answer (4xx/5xx)."""
+
+    error: str = Field(description="Machine-readable code: validation_error, bad_request, not_found, conflict codes …")
+    message: str
+    errors: list[FieldError] | None = None
+
+
+# --------------------------------------------------------------------------- #
+# Query strings and headers
+# --------------------------------------------------------------------------- #
+class WaitQuery(_In):
+    wait: float | None = Field(None, gt=0, le=300, description="Wait up to this many seconds for the job to finish")
+
+
+class VersionQuery(_In):
+    version: int | None = Field(None, ge=1, description="A given version instead of the current one")
+
+
+class DateQuery(_In):
+    date: dt.date = Field(description="YYYY-MM-DD")
+
+
+class ItineraryQuery(_In):
+    date: dt.date = Field(description="YYYY-MM-DD")
+    format: Literal["json", "geojson", "ics"] | None = Field(
+        None, description="geojson: the route as GeoJSON; ics: iCalendar (same as Accept: text/calendar)"
+    )
+
+
+class EventsQuery(_In):
+    after: str | None = Field(None, description="Cursor: the id of the last event already seen")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class IdempotencyHeaders(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    idempotency_key: str | None = Field(
+        None, alias="Idempotency-Key", max_length=200,
+        description="Same key and body: the first answer is replayed; same key, other body: 409",
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Jobs and plans
+# --------------------------------------------------------------------------- #
+class JobProgress(_Out):
+    stage: str | None = Field(description="validating, geocoding, matrix, solving, checking, publishing, done")
+    fraction: float = Field(description="0..1 within the stage (solving: share of the time limit used)")
+    best_cost: float | None = Field(None, description="The solver's objective, when known")
+    stage_started_at: str | None = None
+
+
+class JobView(_Out):
+    job_id: str
+    kind: Literal["plan", "reoptimize"]
+    status: Literal["queued", "running", "succeeded", "failed"]
+    date: str
+    progress: JobProgress
+    error: str | None
+    version: int | None = Field(description="The plan version published on success")
+    visits: int
+    agents: int
+    runner: Literal["thread", "rq"]
+    created_at: str
+    updated_at: str
+    heartbeat_at: str | None = None
+    links: dict[str, str]
+
+
+class JobAccepted(_Out):
+    job_id: str
+    status: str
+    date: str
+    links: dict[str, str]
+
+
+class PlanCreated(_Out):
+    job_id: str
+    status: Literal["succeeded"]
+    date: str
+    version: int
+    plan: Plan
+    links: dict[str, str]
+
+
+class PlanVersionView(_Out):
+    date: str
+    version: int
+    current_version: int | None
+    current: bool
+    created_at: str
+    job_id: str | None
+    reason: str | None = Field(None, description="plan, reoptimize or booking")
+    plan: Plan
+
+
+class VersionItem(_Out):
+    version: int
+    created_at: str
+    job_id: str | None
+    reason: str | None = None
+    summary: PlanSummary | None
+    links: dict[str, str]
+
+
+class VersionList(_Out):
+    date: str
+    current_version: int
+    versions: list[VersionItem]
+
+
+# --------------------------------------------------------------------------- #
+# Itinerary
+# --------------------------------------------------------------------------- #
+class SlotView(_Out):
+    start: dt.datetime
+    end: dt.datetime
+
+
+class AddressView(_Out):
+    text: str | None
+    kind: str
+    index: int
+    location: Location
+
+
+class BorrowerView(_Out):
+    name: str | None
+    phone: str | None
+
+
+class Navigation(_Out):
+    amap: str = Field(description="AMap (高德) navigation link, GCJ-02")
+    geo: str = Field(description="geo: URI, WGS-84")
+
+
+class ItineraryStop(_Out):
+    sequence: int
+    visit_id: str
+    case_id: str | None
+    purpose: str | None
+    priority: int
+    required: bool
+    arrival: dt.datetime
+    start: dt.datetime
+    end: dt.datetime
+    earliest_start: dt.datetime
+    latest_start: dt.datetime
+    slot: SlotView | None
+    appointment: SlotView | None
+    duration_min: int
+    wait_min: float
+    travel_min_from_previous: float
+    distance_km_from_previous: float
+    address: AddressView
+    navigation: Navigation
+    borrower: BorrowerView | None = Field(description="Borrower contact, as the caller's role allows")
+    status: str | None = Field(None, description="Recorded outcome status: arrived, completed (null: planned)")
+    result: str | None = None
+
+
+class PlaceView(_Out):
+    text: str | None
+    location: Location
+
+
+class BreakView(_Out):
+    start: dt.datetime
+    end: dt.datetime
+    duration_min: float
+
+
+class ItineraryTotals(_Out):
+    visits: int
+    travel_min: float
+    distance_km: float
+    wait_min: float
+    return_travel_min: float
+
+
+class Itinerary(_Out):
+    agent_id: str
+    date: str
+    timezone: str
+    version: int | None
+    members: list[str]
+    travel_mode: str
+    shift: SlotView
+    start: PlaceView
+    end: PlaceView | None
+    leaves_at: dt.datetime
+    returns_at: dt.datetime
+    stops: list[ItineraryStop]
+    breaks: list[BreakView]
+    totals: ItineraryTotals
+
+
+class GeoJSON(_Out):
+    """A GeoJSON FeatureCollection (route LineString, stop Points)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- #
+# Outcomes and follow-ups
+# --------------------------------------------------------------------------- #
+OutcomeStatus = Literal["arrived", "completed"]
+OutcomeResult = Literal["paid", "promise_to_pay", "plan_agreed", "refused", "not_at_home", "wrong_address"]
+_AMOUNT_RESULTS = ("paid", "promise_to_pay", "plan_agreed")
+
+
+class OutcomeRequest(_In):
+    """What happened at a visit.
+
+    Transitions: planned → arrived → completed, and planned → completed (an
+    agent who forgot to report the arrival); anything else is a 409.
+    """
+
+    date: dt.date = Field(description="The plan date of the visit")
+    status: OutcomeStatus
+    result: OutcomeResult | None = Field(None, description="Required with completed, not allowed with arrived")
+    amount: float | None = Field(None, gt=0, le=1e12, description="paid, promise_to_pay (required), plan_agreed")
+    currency: str | None = Field(None, min_length=3, max_length=3)
+    promised_date: dt.date | None = Field(None, description="promise_to_pay: when the borrower will pay")
+    note: str | None = Field(None, max_length=1000, description="Free text (kept; never logged)")
+    at: AwareDatetime | None = Field(None, description="When it happened (default: when received)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        errors = []
+        if self.status == "completed" and self.result is None:
+            errors.append("result: required when status is completed")
+        if self.status == "arrived":
+            for name in ("result", "amount", "promised_date"):
+                if getattr(self, name) is not None:
+                    errors.append(f"{name}: not allowed when status is arrived")
+        if self.result == "promise_to_pay":
+            if self.amount is None:
+                errors.append("amount: required for promise_to_pay")
+            if self.promised_date is None:
+                errors.append("promised_date: required for promise_to_pay")
+            elif self.promised_date < self.date:
+                errors.append("promised_date: before the visit date")
+        elif self.promised_date is not None:
+            errors.append("promised_date: only for promise_to_pay")
+        if self.amount is not None and self.result is not None and self.result not in _AMOUNT_RESULTS:
+            errors.append(f"amount: not allowed with result {self.result}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+class FollowupSource(_Out):
+    date: str
+    visit_id: str
+    case_id: str | None
+    agent_id: str | None
+    outcome_id: str
+    result: str
+
+
+class Followup(_Out):
+    id: str
+    kind: Literal["visit", "flag"]
+    date: str = Field(description="When the follow-up is due (flags: the visit date)")
+    rule: str = Field(description="The result whose rule made it")
+    flag: str | None = None
+    priority: int | None = None
+    purpose: str | None = None
+    source: FollowupSource
+    visit: Visit | None = Field(None, description="The visit to plan on that date (borrower as the role allows)")
+    created_at: str
+
+
+class FollowupList(_Out):
+    date: str
+    followups: list[Followup]
+
+
+class OutcomeView(_Out):
+    outcome_id: str
+    date: str
+    visit_id: str
+    agent_id: str | None
+    status: OutcomeStatus
+    result: OutcomeResult | None
+    amount: float | None
+    currency: str | None
+    promised_date: dt.date | None
+    at: dt.datetime
+    recorded_at: str
+    followups: list[Followup]
+
+
+# --------------------------------------------------------------------------- #
+# Events
+# --------------------------------------------------------------------------- #
+class EventView(_Out):
+    id: str = Field(description="Cursor for ?after= (SQLite row id or Redis stream id)")
+    event_id: str = Field(description="Unique id (also sent to the webhook)")
+    type: str = Field(description="plan.published, itinerary.changed, outcome.recorded, slot.booked")
+    at: str
+    data: dict[str, Any]
+
+
+class EventList(_Out):
+    events: list[EventView]
+    next_after: str | None = Field(description="Pass as ?after= to read on")
+
+
+# --------------------------------------------------------------------------- #
+# Slots
+# --------------------------------------------------------------------------- #
+class OfferRequest(_In):
+    date: dt.date
+    visit: Visit
+    max_offers: int = Field(5, ge=1, le=50)
+
+
+class OfferList(_Out):
+    date: str
+    version: int = Field(description="The plan version the offers were computed from; send it with the booking")
+    visit_id: str
+    offers: list[SlotOffer] = Field(description="Best first")
+
+
+class BookingRequest(_In):
+    date: dt.date
+    visit: Visit
+    offer: SlotOffer
+    version: int | None = Field(None, ge=1, description="The version the offer came from: 409 if the plan changed")
+
+
+class Booking(_Out):
+    date: str
+    version: int
+    previous_version: int
+    visit_id: str
+    agent_id: str
+    slot: SlotView | None
+    stop: Stop
+    links: dict[str, str]

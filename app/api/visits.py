@@ -1,0 +1,175 @@
+"""POST /v1/visits/<id>/outcome (what happened at a visit) and
+GET /v1/followups?date= (the follow-up visits and flags outcomes created)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+
+from flask import Blueprint, jsonify, request
+
+from app.api.agents import check_own_agent, may_see_borrower
+from app.api.common import current_day, dump, json_object_body, parse_date, services
+from app.api.openapi import doc
+from app.api.schemas import (
+    DateQuery,
+    ErrorBody,
+    FollowupList,
+    IdempotencyHeaders,
+    OutcomeRequest,
+    OutcomeView,
+)
+from app.auth import principal, roles
+from app.errors import bad_request, conflict, not_found
+from app.events import new_event
+from app.followups import followups_for
+from app.store.base import Idempotency, IdempotencyMismatch, OutcomeWrite, TransitionRefused, utcnow
+from solver.model import Problem, Visit
+
+bp = Blueprint("visits", __name__)
+log = logging.getLogger("doorstep.outcomes")
+
+#: Statuses each new status may follow (None: planned, nothing recorded yet).
+#: completed may follow planned directly: an agent who forgot to report the
+#: arrival can still close the visit.
+TRANSITIONS: dict[str, frozenset[str | None]] = {
+    "arrived": frozenset({None}),
+    "completed": frozenset({None, "arrived"}),
+}
+MAX_KEY_LENGTH = 200
+
+
+def locate_visit(date: str, visit_id: str) -> tuple[str, Visit]:
+    """The crew and the visit of a stop of the date's current plan, or of a
+    visit a re-plan took out of the day as done or under way; 404 otherwise."""
+    store = services().store
+    version, plan, problem = current_day(date)
+    for route in plan.routes:
+        if any(s.visit_id == visit_id for s in route.stops):
+            return route.agent_id, problem.visit(visit_id)
+    stored = store.get_plan(date, version)
+    closed = (stored.meta.get("closed") or {}) if stored is not None else {}
+    if visit_id in closed and closed[visit_id]:
+        for older in range(version - 1, 0, -1):
+            problem_json = store.get_problem(date, older)
+            if problem_json is None:
+                continue
+            earlier = Problem.model_validate_json(problem_json)
+            if any(v.id == visit_id for v in earlier.visits):
+                return closed[visit_id], earlier.visit(visit_id)
+    raise not_found(f"visit {visit_id!r} is not in the current plan for {date}")
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise bad_request("Idempotency-Key", f"1 to {MAX_KEY_LENGTH} printable characters")
+    return key
+
+
+def _replay(stored: Idempotency):  # type: ignore[no-untyped-def]
+    return jsonify(json.loads(stored.body_json)), stored.status, {"Idempotent-Replayed": "true"}
+
+
+@bp.post("/visits/<visit_id>/outcome")
+@roles("dispatcher", "agent")
+@doc(tags=("outcomes",), json=OutcomeRequest, headers=IdempotencyHeaders,
+     ok={"HTTP_201": (OutcomeView, "Recorded (or replayed for the same Idempotency-Key and body)")},
+     errors={"HTTP_409": (ErrorBody, "Invalid transition (the reason says why) or Idempotency-Key reused"),
+             "HTTP_422": (ErrorBody, "Invalid outcome: names the field")})
+def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
+    """Record that the crew arrived, or completed the visit with its result.
+
+    Transitions: planned → arrived → completed, or planned → completed; a
+    second arrival or completion is a 409 with the reason. A result with a
+    follow-up rule (config/followups.toml) creates a follow-up visit for a
+    later date (or a flag). An agent token may record its own crew's visits only."""
+    who = principal()
+    key = _idempotency_key()
+    outcome = OutcomeRequest.model_validate(json_object_body())
+    date = outcome.date.isoformat()
+    canonical = json.dumps({"visit_id": visit_id, **outcome.model_dump(mode="json")}, sort_keys=True)
+    request_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    scope = f"outcome:{who.role}:{who.agent_id or ''}"
+    store = services().store
+    if key is not None:
+        stored = store.get_idempotency(scope, key)
+        if stored is not None:
+            if stored.request_hash != request_hash:
+                raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body")
+            return _replay(stored)
+
+    agent_id, visit = locate_visit(date, visit_id)
+    check_own_agent(who, agent_id, "visits")
+
+    outcome_id = uuid.uuid4().hex
+    now = utcnow()
+    at = outcome.at or dt.datetime.now(dt.timezone.utc)
+    followups = []
+    if outcome.status == "completed":
+        followups = followups_for(
+            services().followup_rules, visit=visit, date=outcome.date, result=outcome.result,
+            promised_date=outcome.promised_date,
+            source={"date": date, "visit_id": visit_id, "case_id": visit.case_id, "agent_id": agent_id,
+                    "outcome_id": outcome_id, "result": outcome.result},
+            created_at=now,
+        )
+    body = dump(OutcomeView, {
+        "outcome_id": outcome_id, "date": date, "visit_id": visit_id, "agent_id": agent_id,
+        "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
+        "promised_date": outcome.promised_date, "at": at, "recorded_at": now, "followups": followups,
+    })
+    record = {**body, "note": outcome.note, "recorded_by": who.role}
+    event = new_event("outcome.recorded", {
+        "date": date, "visit_id": visit_id, "case_id": visit.case_id, "agent_id": agent_id,
+        "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
+        "promised_date": body["promised_date"], "outcome_id": outcome_id,
+        "followups": [{"id": f["id"], "kind": f["kind"], "date": f["date"]} for f in followups],
+    })
+    write = OutcomeWrite(
+        date=date, visit_id=visit_id, agent_id=agent_id, status=outcome.status, result=outcome.result,
+        allowed_from=TRANSITIONS[outcome.status],
+        outcome_json=json.dumps(record, ensure_ascii=False),
+        followups=[(f["id"], f["date"], json.dumps(f, ensure_ascii=False)) for f in followups],
+        events=[event],
+        idempotency=None if key is None else Idempotency(scope, key, request_hash, 201, json.dumps(body)),
+    )
+    try:
+        replayed, events = store.record_outcome(write)
+    except IdempotencyMismatch:
+        raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body") from None
+    except TransitionRefused as refused:
+        state = refused.current
+        now_is = state.status or "planned"
+        detail = f" (result {state.result})" if state.result else ""
+        raise conflict(
+            "invalid_transition",
+            f"visit {visit_id!r} is {now_is}{detail}: cannot record {outcome.status}; "
+            f"{outcome.status} may follow only {', '.join(sorted(s or 'planned' for s in TRANSITIONS[outcome.status]))}",
+        ) from None
+    if replayed is not None:
+        return _replay(replayed)
+    log.info("outcome %s recorded for visit %s on %s: %s %s, %d follow-up(s)", outcome_id, visit_id, date,
+             outcome.status, outcome.result or "", len(followups))
+    services().webhook.send(events)
+    return jsonify(body), 201
+
+
+@bp.get("/followups")
+@roles("dispatcher", "system")
+@doc(tags=("outcomes",), query=DateQuery, ok={"HTTP_200": FollowupList})
+def list_followups():  # type: ignore[no-untyped-def]
+    """Follow-up visits due on a date (and flags raised on it), in creation order."""
+    date = parse_date(request.args.get("date"))
+    records = [json.loads(r) for r in services().store.list_followups(date)]
+    if not may_see_borrower(principal()):
+        for record in records:
+            if record.get("visit"):
+                record["visit"]["borrower"] = None
+    return jsonify(dump(FollowupList, {"date": date, "followups": records}))

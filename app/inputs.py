@@ -1,0 +1,264 @@
+"""Reading a day from files for ``doorstep plan``: CSV or JSON.
+
+CSV (UTF-8, with a header row; empty cells mean "not given"):
+
+visits.csv
+    ``id`` (required), ``case_id``, ``priority`` (0–100), ``required`` (true/false),
+    ``duration_min``, ``address`` (text), ``lat``, ``lon`` (WGS-84; ``crs`` column
+    optional: wgs84, gcj02, bd09), ``kind`` (home, work, other), ``windows``
+    ("09:00-12:00;14:00-18:00"), ``skills`` ("lang:wuu;legal"), ``crew_size``,
+    ``appointment`` ("10:00-11:00"), ``borrower_name``, ``borrower_phone``,
+    ``purpose``, ``pinned_agent``, ``usable`` (true/false). A visit with several
+    addresses takes one row per address with the same ``id``; the visit's own
+    columns are read from its first row.
+agents.csv
+    ``id`` (required), ``members`` ("A;B"), ``shift`` ("08:30-17:30"), ``break``
+    ("11:30-13:30/60": window/minutes; several separated by ";"),
+    ``start_address``, ``start_lat``, ``start_lon``, ``end_address``,
+    ``end_lat``, ``end_lon``, ``open_end``, ``skills``, ``max_visits``,
+    ``max_work_min``, ``travel_mode`` (drive, ebike, walk).
+
+JSON: one file holding a whole problem (the ``POST /v1/plans`` body), or two
+files holding the visits and the agents lists.
+
+Errors name the file, the line and the column (or the JSON field).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.errors import validation_errors
+from solver.model import Problem
+
+VISIT_COLUMNS = (
+    "id", "case_id", "priority", "required", "duration_min", "address", "lat", "lon", "crs", "kind", "windows",
+    "skills", "crew_size", "appointment", "borrower_name", "borrower_phone", "purpose", "pinned_agent", "usable",
+)
+AGENT_COLUMNS = (
+    "id", "members", "shift", "break", "start_address", "start_lat", "start_lon", "end_address", "end_lat",
+    "end_lon", "open_end", "skills", "max_visits", "max_work_min", "travel_mode",
+)
+
+
+class InputError(ValueError):
+    """A problem with an input file, naming where."""
+
+
+def _where(path: Path, line: int, column: str | None = None) -> str:
+    return f"{path.name} line {line}" + (f", column {column}" if column else "")
+
+
+def _list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(";") if part.strip()]
+
+
+def _window(value: str, where: str) -> dict[str, str]:
+    start, sep, end = value.partition("-")
+    if not sep or not start.strip() or not end.strip():
+        raise InputError(f"{where}: {value!r} is not a window like 09:00-12:00")
+    return {"start": start.strip(), "end": end.strip()}
+
+
+def _bool(value: str, where: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "1", "y"):
+        return True
+    if lowered in ("false", "no", "0", "n"):
+        return False
+    raise InputError(f"{where}: {value!r} is not true or false")
+
+
+def _number(value: str, where: str, kind: type = float) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise InputError(f"{where}: {value!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+
+def _rows(path: Path, known: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            if "id" not in header:
+                raise InputError(f"{path.name}: the header has no 'id' column (columns: {', '.join(known)})")
+            unknown = [c for c in header if c not in known]
+            if unknown:
+                raise InputError(f"{path.name}: unknown column(s) {', '.join(map(repr, unknown))}")
+            rows = []
+            for row in reader:
+                cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+                if any(cells.values()):
+                    rows.append((reader.line_num, cells))
+            return rows
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name}: not UTF-8 text") from None
+
+
+def _place(row: dict[str, str], prefix: str, where: Any) -> dict[str, Any] | None:
+    text = row.get(f"{prefix}address", "")
+    lat, lon = row.get(f"{prefix}lat", ""), row.get(f"{prefix}lon", "")
+    place: dict[str, Any] = {}
+    if text:
+        place["text"] = text
+    if lat or lon:
+        if not (lat and lon):
+            raise InputError(f"{where(prefix + ('lon' if lat else 'lat'))}: give both lat and lon")
+        place["location"] = {"lat": _number(lat, where(prefix + "lat")), "lon": _number(lon, where(prefix + "lon"))}
+        if row.get("crs"):
+            place["location"]["crs"] = row["crs"]
+    return place or None
+
+
+def read_visits_csv(path: Path) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """Visits (as JSON-able dicts) and, per visit index, the line of its first row."""
+    visits: dict[str, dict[str, Any]] = {}
+    lines: dict[int, int] = {}
+    for line, row in _rows(path, VISIT_COLUMNS):
+        def where(column: str, line: int = line) -> str:
+            return _where(path, line, column)
+
+        vid = row.get("id", "")
+        if not vid:
+            raise InputError(f"{where('id')}: required")
+        address: dict[str, Any] = _place(row, "", where) or {}
+        if not address:
+            raise InputError(f"{where('address')}: give an address, lat/lon, or both")
+        if row.get("kind"):
+            address["kind"] = row["kind"]
+        if row.get("windows"):
+            address["time_windows"] = [_window(w, where("windows")) for w in _list(row["windows"])]
+        if row.get("usable"):
+            address["usable"] = _bool(row["usable"], where("usable"))
+        if vid in visits:
+            visits[vid]["addresses"].append(address)
+            continue
+        visit: dict[str, Any] = {"id": vid, "addresses": [address]}
+        for column in ("case_id", "purpose", "pinned_agent"):
+            if row.get(column):
+                visit[column] = row[column]
+        for column in ("priority", "duration_min", "crew_size"):
+            if row.get(column):
+                visit[column] = _number(row[column], where(column), int)
+        if row.get("required"):
+            visit["required"] = _bool(row["required"], where("required"))
+        if row.get("skills"):
+            visit["skills"] = _list(row["skills"])
+        if row.get("appointment"):
+            visit["appointment"] = _window(row["appointment"], where("appointment"))
+        if row.get("borrower_name") or row.get("borrower_phone"):
+            visit["borrower"] = {"name": row.get("borrower_name") or None, "phone": row.get("borrower_phone") or None}
+        lines[len(visits)] = line
+        visits[vid] = visit
+    return list(visits.values()), lines
+
+
+def read_agents_csv(path: Path) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    agents: list[dict[str, Any]] = []
+    lines: dict[int, int] = {}
+    for line, row in _rows(path, AGENT_COLUMNS):
+        def where(column: str, line: int = line) -> str:
+            return _where(path, line, column)
+
+        if not row.get("id"):
+            raise InputError(f"{where('id')}: required")
+        if not row.get("shift"):
+            raise InputError(f"{where('shift')}: required, like 08:30-17:30")
+        start = _place(row, "start_", where)
+        if start is None:
+            raise InputError(f"{where('start_address')}: give a start address, start_lat/start_lon, or both")
+        agent: dict[str, Any] = {"id": row["id"], "shift": _window(row["shift"], where("shift")), "start": start}
+        end = _place(row, "end_", where)
+        if end is not None:
+            agent["end"] = end
+        if row.get("members"):
+            agent["members"] = _list(row["members"])
+        if row.get("skills"):
+            agent["skills"] = _list(row["skills"])
+        if row.get("travel_mode"):
+            agent["travel_mode"] = row["travel_mode"]
+        if row.get("open_end"):
+            agent["open_end"] = _bool(row["open_end"], where("open_end"))
+        for column in ("max_visits", "max_work_min"):
+            if row.get(column):
+                agent[column] = _number(row[column], where(column), int)
+        if row.get("break"):
+            breaks = []
+            for item in _list(row["break"]):
+                window, sep, minutes = item.partition("/")
+                if not sep:
+                    raise InputError(f"{where('break')}: {item!r} is not like 11:30-13:30/60")
+                breaks.append({"window": _window(window, where("break")),
+                               "duration_min": _number(minutes.strip(), where("break"), int)})
+            agent["breaks"] = breaks
+        lines[len(agents)] = line
+        agents.append(agent)
+    return agents, lines
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path.name}: not valid JSON ({exc})") from None
+
+
+def load_problem(
+    paths: list[Path],
+    *,
+    date: str | None = None,
+    timezone: str | None = None,
+    time_limit_s: float | None = None,
+) -> Problem:
+    """The problem in ``paths``: one JSON problem, or visits and agents as CSV or JSON lists."""
+    lines: dict[str, tuple[Path, dict[int, int]]] = {}
+    if len(paths) == 1:
+        if paths[0].suffix.lower() != ".json":
+            raise InputError("give one JSON problem, or the visits and the agents files")
+        data = _read_json(paths[0])
+        if not isinstance(data, dict):
+            raise InputError(f"{paths[0].name}: a problem is a JSON object")
+    elif len(paths) == 2:
+        data = {}
+        for path, key, reader in ((paths[0], "visits", read_visits_csv), (paths[1], "agents", read_agents_csv)):
+            if path.suffix.lower() == ".json":
+                items = _read_json(path)
+                if isinstance(items, dict) and key in items:
+                    items = items[key]
+                if not isinstance(items, list):
+                    raise InputError(f"{path.name}: expected a JSON list of {key}")
+                data[key] = items
+            else:
+                data[key], where = reader(path)
+                lines[key] = (path, where)
+    else:
+        raise InputError("give one JSON problem, or the visits and the agents files")
+    if date is not None:
+        data["date"] = date
+    if "date" not in data:
+        raise InputError("--date is required (the files do not give the date)")
+    if timezone is not None:
+        data["timezone"] = timezone
+    if time_limit_s is not None:
+        data.setdefault("options", {})["time_limit_s"] = time_limit_s
+    try:
+        return Problem.model_validate(data)
+    except ValidationError as exc:
+        messages = []
+        for error in validation_errors(exc):
+            field = error["field"]
+            head, _, rest = field.partition(".")
+            index, _, sub = rest.partition(".")
+            if head in lines and index.isdigit() and int(index) in lines[head][1]:
+                path, where = lines[head]
+                messages.append(f"{path.name} line {where[int(index)]}" + (f" ({sub})" if sub else "")
+                                + f": {error['message']}")
+            else:
+                messages.append(f"{field}: {error['message']}")
+        raise InputError("\n".join(messages)) from None

@@ -1,0 +1,360 @@
+"""The production store on Redis, shared by every app and worker process.
+
+Keys live under a prefix (``doorstep:`` by default; tests use one per test):
+
+=================================  ===========================================
+``{p}job:{id}``                    hash: a job's fields (absent field = None)
+``{p}jobs:active``                 set: ids of queued and running jobs
+``{p}plan:{date}:current``         string: the current version number
+``{p}plan:{date}:v:{n}``           hash: plan_json, problem_json, meta, created_at
+``{p}plan:{date}:versions``        list: the version numbers, oldest first
+``{p}events``                      stream: events (``doorstep:events``)
+``{p}token:{sha256}``              hash: role, agent_id, label, created_at
+``{p}visit:{date}:{visit_id}``     hash: status, result, agent_id, updated_at
+``{p}outcomes:{date}:{visit_id}``  list: outcome records (JSON)
+``{p}followups:{date}``            list: follow-up records (JSON)
+``{p}idem:{scope}:{key}``          hash: request_hash, status, body
+=================================  ===========================================
+
+Atomicity: publishing a version is a ``WATCH`` of the date's current-version
+key, then one ``MULTI``/``EXEC`` writing the version hash, the list entry, the
+new current number and the events; a concurrent publisher makes ``EXEC`` fail
+and the publish is retried with the next number (or, with ``expect_version``,
+refused with :class:`VersionConflict`). Since the version hash is written in
+the same transaction that makes it current, and versions are never changed
+afterwards, a reader sees the old version or the new one, never a mix.
+Recording an outcome watches the visit's state and the idempotency key the
+same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import WatchError
+
+from app.store.base import (
+    ACTIVE,
+    JOB_FLOAT_FIELDS,
+    JOB_INT_FIELDS,
+    Event,
+    EventsFor,
+    Idempotency,
+    IdempotencyMismatch,
+    Job,
+    NewEvent,
+    NotFound,
+    OutcomeWrite,
+    PlanVersion,
+    Store,
+    TokenRecord,
+    TransitionRefused,
+    VersionConflict,
+    VersionInfo,
+    VisitState,
+    utcnow,
+)
+
+DEFAULT_PREFIX = "doorstep:"
+#: Events kept in the stream (approximately: XADD MAXLEN ~).
+EVENTS_MAXLEN = 100_000
+_CURSOR = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+
+
+def _decode_job(data: dict[str, str]) -> Job:
+    values: dict[str, Any] = {}
+    for name in Job.__dataclass_fields__:
+        if name not in data:
+            continue
+        raw = data[name]
+        if name in JOB_INT_FIELDS:
+            values[name] = int(raw)
+        elif name in JOB_FLOAT_FIELDS:
+            values[name] = float(raw)
+        else:
+            values[name] = raw
+    return Job.from_dict(values)
+
+
+def _encode(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+class RedisStore(Store):
+    """:class:`Store` on a Redis server."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, client: redis.Redis | None = None) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.redis: redis.Redis = client or redis.Redis.from_url(url, decode_responses=True)
+        self.redis.ping()
+
+    def __repr__(self) -> str:
+        return f"RedisStore(prefix={self.prefix!r})"
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    @property
+    def events_key(self) -> str:
+        return self._k("events")
+
+    # -- jobs ---------------------------------------------------------------- #
+    def _write_job(self, pipe: Any, job_id: str, values: dict[str, Any]) -> None:
+        key = self._k("job", job_id)
+        present = {k: _encode(v) for k, v in values.items() if v is not None}
+        absent = [k for k, v in values.items() if v is None]
+        if present:
+            pipe.hset(key, mapping=present)
+        if absent:
+            pipe.hdel(key, *absent)
+        status = values.get("status")
+        if status is not None:
+            if status in ACTIVE:
+                pipe.sadd(self._k("jobs", "active"), job_id)
+            else:
+                pipe.srem(self._k("jobs", "active"), job_id)
+
+    def save_job(self, job: Job) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._k("job", job.id))
+            self._write_job(pipe, job.id, job.to_dict())
+            pipe.execute()
+
+    def get_job(self, job_id: str) -> Job | None:
+        data = self.redis.hgetall(self._k("job", job_id))
+        return _decode_job(data) if data else None
+
+    def update_job(self, job_id: str, *, if_status: Sequence[str] | None = None, **changes: Any) -> Job | None:
+        self.check_job_changes(changes)
+        changes["updated_at"] = utcnow()
+        key = self._k("job", job_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status = pipe.hget(key, "status")
+                    if status is None:
+                        raise NotFound(job_id)
+                    if if_status is not None and status not in if_status:
+                        pipe.unwatch()
+                        return None
+                    pipe.multi()
+                    self._write_job(pipe, job_id, changes)
+                    pipe.hgetall(key)
+                    data = pipe.execute()[-1]
+                    return _decode_job(data)
+                except WatchError:
+                    continue
+
+    def active_jobs(self) -> list[Job]:
+        ids = sorted(self.redis.smembers(self._k("jobs", "active")))
+        jobs = [self.get_job(i) for i in ids]
+        return sorted((j for j in jobs if j is not None and j.status in ACTIVE), key=lambda j: j.created_at)
+
+    # -- plans --------------------------------------------------------------- #
+    def publish_plan(
+        self,
+        date: str,
+        plan_json: str,
+        problem_json: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        expect_version: int | None = None,
+        events: EventsFor | None = None,
+    ) -> int:
+        if not isinstance(plan_json, str) or not isinstance(problem_json, str):
+            raise TypeError("plan_json and problem_json must be strings")
+        current_key = self._k("plan", date, "current")
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(current_key)
+                    highest = int(pipe.get(current_key) or 0)
+                    if expect_version is not None and highest != expect_version:
+                        pipe.unwatch()
+                        raise VersionConflict(expect_version, highest or None)
+                    version = highest + 1
+                    new_events = list(events(version)) if events is not None else []
+                    pipe.multi()
+                    pipe.hset(
+                        self._k("plan", date, "v", str(version)),
+                        mapping={
+                            "plan_json": plan_json,
+                            "problem_json": problem_json,
+                            "meta": json.dumps(meta or {}),
+                            "created_at": utcnow(),
+                        },
+                    )
+                    pipe.rpush(self._k("plan", date, "versions"), version)
+                    pipe.set(current_key, version)
+                    self._xadd(pipe, new_events)
+                    pipe.execute()
+                    return version
+                except WatchError:
+                    continue
+
+    def get_plan(self, date: str, version: int | None = None) -> PlanVersion | None:
+        if version is None:
+            current = self.redis.get(self._k("plan", date, "current"))
+            if current is None:
+                return None
+            version = int(current)
+        data = self.redis.hmget(self._k("plan", date, "v", str(version)), "plan_json", "meta", "created_at")
+        if data[0] is None:
+            return None
+        return PlanVersion(date=date, version=version, created_at=data[2], plan_json=data[0], meta=json.loads(data[1]))
+
+    def list_versions(self, date: str) -> list[VersionInfo]:
+        numbers = [int(v) for v in self.redis.lrange(self._k("plan", date, "versions"), 0, -1)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for n in numbers:
+                pipe.hmget(self._k("plan", date, "v", str(n)), "created_at", "meta")
+            rows = pipe.execute()
+        return [
+            VersionInfo(date=date, version=n, created_at=row[0], meta=json.loads(row[1]))
+            for n, row in zip(numbers, rows)
+            if row[0] is not None
+        ]
+
+    def current_version(self, date: str) -> int | None:
+        current = self.redis.get(self._k("plan", date, "current"))
+        return None if current is None else int(current)
+
+    def get_problem(self, date: str, version: int) -> str | None:
+        return self.redis.hget(self._k("plan", date, "v", str(version)), "problem_json")
+
+    # -- events -------------------------------------------------------------- #
+    def _xadd(self, pipe: Any, events: Sequence[NewEvent]) -> list[tuple[str, str, str, dict[str, Any]]]:
+        added = []
+        for event in events:
+            event_id = event.event_id or uuid.uuid4().hex
+            fields = {
+                "event_id": event_id,
+                "type": event.type,
+                "at": event.at,
+                "data": json.dumps(event.data, ensure_ascii=False),
+            }
+            pipe.xadd(self.events_key, fields, maxlen=EVENTS_MAXLEN, approximate=True)
+            added.append((event_id, event.type, event.at, dict(event.data)))
+        return added
+
+    def append_events(self, events: Sequence[NewEvent]) -> list[Event]:
+        if not events:
+            return []
+        with self.redis.pipeline(transaction=True) as pipe:
+            added = self._xadd(pipe, events)
+            ids = pipe.execute()
+        return [Event(str(i), *rest) for i, rest in zip(ids, added)]
+
+    def list_events(self, after: str | None = None, limit: int = 100) -> list[Event]:
+        start = f"({after}" if after else "-"
+        rows = self.redis.xrange(self.events_key, min=start, max="+", count=int(limit))
+        return [
+            Event(entry_id, f["event_id"], f["type"], f["at"], json.loads(f["data"])) for entry_id, f in rows
+        ]
+
+    def valid_cursor(self, cursor: str) -> bool:
+        return bool(_CURSOR.match(cursor))
+
+    # -- tokens -------------------------------------------------------------- #
+    def save_token(self, record: TokenRecord) -> None:
+        values = {k: v for k, v in vars(record).items() if v is not None and k != "token_hash"}
+        self.redis.hset(self._k("token", record.token_hash), mapping=values)
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        data = self.redis.hgetall(self._k("token", token_hash))
+        if not data:
+            return None
+        return TokenRecord(token_hash=token_hash, **{k: data.get(k) for k in ("role", "agent_id", "label", "created_at")})
+
+    def delete_token(self, token_hash: str) -> bool:
+        return bool(self.redis.delete(self._k("token", token_hash)))
+
+    # -- visits, outcomes, follow-ups ----------------------------------------- #
+    def _state(self, data: dict[str, str], date: str, visit_id: str) -> VisitState:
+        return VisitState(
+            date, visit_id, data.get("status"), data.get("result"), data.get("agent_id"), data.get("updated_at")
+        )
+
+    def get_visit_state(self, date: str, visit_id: str) -> VisitState:
+        return self._state(self.redis.hgetall(self._k("visit", date, visit_id)), date, visit_id)
+
+    def get_idempotency(self, scope: str, key: str) -> Idempotency | None:
+        data = self.redis.hgetall(self._k("idem", scope, key))
+        if not data:
+            return None
+        return Idempotency(scope, key, data["request_hash"], int(data["status"]), data["body"])
+
+    def record_outcome(self, write: OutcomeWrite) -> tuple[Idempotency | None, list[Event]]:
+        state_key = self._k("visit", write.date, write.visit_id)
+        idem = write.idempotency
+        idem_key = self._k("idem", idem.scope, idem.key) if idem is not None else None
+        watched = [state_key] + ([idem_key] if idem_key else [])
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*watched)
+                    if idem_key is not None:
+                        stored = pipe.hgetall(idem_key)
+                        if stored:
+                            pipe.unwatch()
+                            if stored["request_hash"] != idem.request_hash:  # type: ignore[union-attr]
+                                raise IdempotencyMismatch(idem.key)  # type: ignore[union-attr]
+                            return (
+                                Idempotency(idem.scope, idem.key, stored["request_hash"], int(stored["status"]),  # type: ignore[union-attr]
+                                            stored["body"]),
+                                [],
+                            )
+                    state = self._state(pipe.hgetall(state_key), write.date, write.visit_id)
+                    if state.status not in write.allowed_from:
+                        pipe.unwatch()
+                        raise TransitionRefused(state)
+                    now = utcnow()
+                    pipe.multi()
+                    values = {"status": write.status, "updated_at": now}
+                    if write.result is not None:
+                        values["result"] = write.result
+                    if write.agent_id is not None:
+                        values["agent_id"] = write.agent_id
+                    pipe.hset(state_key, mapping=values)
+                    pipe.rpush(self._k("outcomes", write.date, write.visit_id), write.outcome_json)
+                    for _fid, fdate, record in write.followups:
+                        pipe.rpush(self._k("followups", fdate), record)
+                    added = self._xadd(pipe, write.events)
+                    if idem_key is not None:
+                        pipe.hset(
+                            idem_key,
+                            mapping={"request_hash": idem.request_hash, "status": idem.status,  # type: ignore[union-attr]
+                                     "body": idem.body_json, "created_at": now},  # type: ignore[union-attr]
+                        )
+                    results = pipe.execute()
+                    first = 2 + len(write.followups)
+                    ids = results[first : first + len(added)]
+                    return None, [Event(str(i), *rest) for i, rest in zip(ids, added)]
+                except WatchError:
+                    continue
+
+    def list_outcomes(self, date: str, visit_id: str) -> list[str]:
+        return list(self.redis.lrange(self._k("outcomes", date, visit_id), 0, -1))
+
+    def list_followups(self, date: str) -> list[str]:
+        return list(self.redis.lrange(self._k("followups", date), 0, -1))
+
+    # -- housekeeping ------------------------------------------------------- #
+    def drop_all(self) -> int:
+        """Delete every key under the prefix (tests; never the default prefix by accident)."""
+        keys = list(self.redis.scan_iter(match=self.prefix.replace("*", r"\*") + "*", count=500))
+        for i in range(0, len(keys), 500):
+            self.redis.delete(*keys[i : i + 500])
+        return len(keys)
+
+    def close(self) -> None:
+        self.redis.close()

@@ -45,6 +45,16 @@ def _territories(data: RoutingData) -> list[list[int]]:
     return groups
 
 
+def _crew_capacity(data: RoutingData, vehicle: int) -> int:
+    """About how many visits a crew can make: its visit limit, or its shift
+    over a typical visit (median service time plus ten minutes of travel)."""
+    veh = data.vehicles[vehicle]
+    services = sorted(data.nodes[nodes[0]].service_s for nodes in data.visit_nodes.values()) or [1800]
+    typical = services[len(services) // 2] + 600
+    by_time = (veh.shift[1] - veh.shift[0] - sum(d for _, d in veh.breaks)) // typical
+    return max(1, min(veh.max_visits, by_time))
+
+
 def _subset(data: RoutingData, vehicles: list[int], visits: list[int]) -> tuple[RoutingData, list[int], list[int]]:
     """Routing data for some crews and visits; returns it with the maps from
     the new node and vehicle indices back to the old ones."""
@@ -88,8 +98,11 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
     matrix = data.matrices[mode].durations
     starts = [[data.nodes[data.vehicles[v].start_node].point for v in g] for g in groups]
     members = [set(g) for g in groups]
+    capacity = [sum(_crew_capacity(data, v) for v in g) for g in groups]
     assigned: list[list[int]] = [[] for _ in groups]
-    for vi, options in data.visit_nodes.items():
+    # most important visits first, each to the nearest territory with room left
+    for vi in sorted(data.visit_nodes, key=lambda i: -data.penalties[i]):
+        options = data.visit_nodes[vi]
         eligible = set()
         for n in options:
             eligible.update(data.nodes[n].vehicles or range(len(data.vehicles)))
@@ -99,7 +112,9 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
             return min(int(matrix[s, point]) for s in starts[k])
 
         candidates = [k for k in range(len(groups)) if members[k] & eligible] or list(range(len(groups)))
-        assigned[min(candidates, key=distance)].append(vi)
+        candidates.sort(key=distance)
+        roomy = [k for k in candidates if len(assigned[k]) < capacity[k]]
+        assigned[(roomy or candidates)[0]].append(vi)
     routes: list[RawRoute] = []
     dropped: list[int] = []
     objective = 0

@@ -147,6 +147,21 @@ STABILITY_MATRIX_LIMIT = 30_000_000
 ROUTE_RUIN_PROBABILITY = 0.15
 #: Share of each visit's nearest neighbours the descent after a ruin considers.
 RR_NEIGHBORS_RATIO = 1.0
+#: The repair descent after a ruin skips OR-Tools' slow large-neighbourhood operators.
+RR_LIGHT_OPERATORS = True
+RR_HEAVY_OPERATORS = (
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+    "use_shortest_path_swap_active",
+    "use_shortest_path_two_opt",
+    "use_swap_active_chain",
+    "use_make_chain_inactive",
+    "use_relocate_expensive_chain",
+    "use_lin_kernighan",
+)
 #: Record-to-record acceptance: a worse solution within this share of the
 #: best cost may become the current one (the share shrinks to zero).
 ACCEPT_THRESHOLD = 0.01
@@ -224,6 +239,10 @@ def _ruin_and_recreate(routing, manager, data: RoutingData, best, budget_s: floa
         params = search_parameters(min(remaining, 1.0))
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
         params.ls_operator_neighbors_ratio = RR_NEIGHBORS_RATIO
+        if RR_LIGHT_OPERATORS:
+            operators = params.local_search_operators
+            for name in RR_HEAVY_OPERATORS:
+                setattr(operators, name, 2)  # BOOL_FALSE
         candidate = routing.SolveFromAssignmentWithParameters(start, params)
         if candidate is None:
             continue

@@ -17,7 +17,7 @@ visit limits), and peak memory.
 
 Usage::
 
-    python bench/day.py                   # 1,000 visits, 60 crews, 45 s search
+    python bench/day.py                   # 1,000 visits, 60 crews, 50 s time limit
     python bench/day.py --visits 500 --crews 30 --time-limit 20
 """
 
@@ -117,7 +117,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visits", type=int, default=1000)
     parser.add_argument("--crews", type=int, default=60)
-    parser.add_argument("--time-limit", type=float, default=45.0, help="search seconds")
+    parser.add_argument("--time-limit", type=float, default=50.0, help="plan time limit, seconds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", type=int, default=125, help="synthetic city: intersections per side")
     args = parser.parse_args()

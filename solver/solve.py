@@ -29,6 +29,10 @@ from solver.timing import Schedule, assign_slots, latest_start, simulate
 from solver.travel import TravelModel
 
 
+#: Share of the time limit the territory searches get on a decomposed day.
+TERRITORY_TIME_SHARE = 0.8
+
+
 def default_travel() -> TravelModel:
     """The bundled demo city's road network (loaded once per process)."""
     from solver.geo.network import load_bundled_network
@@ -83,7 +87,9 @@ def solve(
     if progress:
         progress("solving", 0.0)
     if len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:
-        raw = search_by_territory(data, problem.options.time_limit_s)
+        # model building per territory and timing the routes afterwards take
+        # time of their own: keep the whole plan inside the time limit
+        raw = search_by_territory(data, problem.options.time_limit_s * TERRITORY_TIME_SHARE)
     else:
         raw = search(data)
     if progress:
@@ -249,7 +255,7 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
     problem = data.problem
     routes = [_route(data, r) for r in raw.routes]
     unassigned = list(data.unassigned)
-    explain_deadline = time.perf_counter() + EXPLAIN_BUDGET_S
+    explain_deadline = time.perf_counter() + min(EXPLAIN_BUDGET_S, 0.1 * problem.options.time_limit_s)
     for vi in sorted(raw.dropped, key=lambda i: -problem.visits[i].priority):
         visit = problem.visits[vi]
         if visit.is_hard:

@@ -511,7 +511,8 @@ class _Checker:
                     visit=vid,
                 )
             departure = end
-        on_way = _breaks_between(breaks, departure, r_end + tol + 1)
+        # a break starting when the crew is back (or later) is taken there, not on the way
+        on_way = _breaks_between(breaks, departure, r_end - tol)
         need = departure + route.end_travel_s + on_way
         if r_end < need - tol:
             self.add(

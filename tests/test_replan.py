@@ -89,3 +89,18 @@ def test_unknown_ids_in_the_state_are_named(morning):
     p, plan = morning
     with pytest.raises(ValueError, match="state.completed: unknown visit id"):
         reoptimize(p, plan, DayState(now=at("10:00"), completed=["nope"]), PLANE)
+
+
+def test_break_taken_on_return_after_a_re_plan_checks_out():
+    """Regression: the last visit ends as the break window opens; the break is
+    taken on arrival back at the branch, and the route ends when the crew is back."""
+    from solver.demo import generate_day
+    from solver.geo.network import load_bundled_network
+
+    network = load_bundled_network()
+    p = generate_day(seed=0, visits=12, crews=3, date=dt.date(2026, 12, 5))
+    p.options.time_limit_s = 1
+    plan = solve(p, network)
+    now = min(r.start for r in plan.routes)
+    rest, plan2 = reoptimize(p, plan, DayState(now=now, crews=[{"agent_id": "crew-02", "absent": True}]), network)
+    check_plan(rest, plan2, network).raise_if_invalid()

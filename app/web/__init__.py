@@ -39,7 +39,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 
 from app.api.agents import may_see_borrower
 from app.api.common import json_object_body, parse_date, query_int, services
-from app.api.render import PALETTE, plan_geojson
+from app.api.render import plan_geojson
 from app.auth import principal, roles
 from app.errors import ApiError, bad_request, not_found
 from solver.model import Plan, Problem
@@ -71,7 +71,7 @@ DEMO_MAX_CREWS = 30
 def _asset_version() -> str:
     """A short hash of the static files, so browsers reload them after a change."""
     folder = Path(bp.static_folder or "")
-    digest = hashlib.sha1()
+    digest = hashlib.sha256()
     for path in sorted(folder.glob("*")):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_mtime_ns}:{stat.st_size}".encode())
@@ -79,7 +79,7 @@ def _asset_version() -> str:
 
 
 def _page(template: str) -> Response:
-    html = render_template(template, asset_version=_asset_version(), palette=PALETTE)
+    html = render_template(template, asset_version=_asset_version())
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -128,7 +128,8 @@ def me() -> Response:
 # --------------------------------------------------------------------------- #
 # Street network as GeoJSON
 # --------------------------------------------------------------------------- #
-_NETWORK_CACHE: dict[tuple[int, float], tuple[str, bytes]] = {}
+#: (network fingerprint, tolerance) -> (ETag, body)
+_NETWORK_CACHE: dict[tuple[str, float], tuple[str, bytes]] = {}
 _NETWORK_LOCK = threading.Lock()
 
 
@@ -136,7 +137,7 @@ def _highway_class(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         value = value[0] if value else None
     text = str(value or "road")
-    return text[:-5] if text.endswith("_link") else text
+    return text.removesuffix("_link")
 
 
 def _first_name(value: Any) -> str | None:
@@ -176,7 +177,7 @@ def street_lines(network: Any, tolerance_m: float = DEFAULT_TOLERANCE_M) -> list
     # RoadNetwork keeps the graph's edges as parallel arrays (tail, head, data).
     for tail, head, data in zip(network._edge_tail, network._edge_head, network._edge_data):
         u, v = int(tail), int(head)
-        key = (min(u, v), max(u, v), int(round(float(data.get("length", 0.0)))))
+        key = (min(u, v), max(u, v), round(float(data.get("length", 0.0))))
         if key in seen:
             continue
         seen.add(key)
@@ -188,7 +189,8 @@ def street_lines(network: Any, tolerance_m: float = DEFAULT_TOLERANCE_M) -> list
         if tolerance_m > 0 and len(coords) > 2:
             metric = shapely.LineString([(x * kx, y * ky) for x, y in coords])
             simple = shapely.simplify(metric, tolerance_m, preserve_topology=False)
-            coords = [(x / kx, y / ky) for x, y in simple.coords]
+            inner = [(x / kx, y / ky) for x, y in list(simple.coords)[1:-1]]
+            coords = [coords[0], *inner, coords[-1]]  # the ends exactly as in the network
         line = [[round(x, COORD_DECIMALS), round(y, COORD_DECIMALS)] for x, y in coords]
         if len(line) < 2 or all(p == line[0] for p in line):
             continue
@@ -228,7 +230,7 @@ def network() -> Response:
         if not math.isfinite(tolerance) or not 0 <= tolerance <= MAX_TOLERANCE_M:
             raise bad_request("tolerance_m", f"from 0 to {MAX_TOLERANCE_M:g} metres")
     net, source = network_in_use()
-    key = (id(net), tolerance)
+    key = (getattr(net, "network_id", None) or str(id(net)), tolerance)
     with _NETWORK_LOCK:
         cached = _NETWORK_CACHE.get(key)
     if cached is None:

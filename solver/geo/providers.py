@@ -61,7 +61,33 @@ __all__ = [
 # --------------------------------------------------------------------------- #
 # geopy geocoders for AMap and Tencent (not shipped by geopy)
 # --------------------------------------------------------------------------- #
-class AMap(Geocoder):
+class _KeyedGeocoder(Geocoder):
+    """A geopy geocoder for a web service that takes an API key and answers at
+    ``{scheme}://{domain}{geocode_path}``; ``default_domain`` is the public host."""
+
+    geocode_path = "/"
+    default_domain = ""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        domain: str | None = None,
+        scheme: str | None = None,
+        timeout: Any = DEFAULT_SENTINEL,
+        proxies: Any = DEFAULT_SENTINEL,
+        user_agent: str | None = None,
+        ssl_context: Any = DEFAULT_SENTINEL,
+        adapter_factory: Any = None,
+    ) -> None:
+        super().__init__(scheme=scheme, timeout=timeout, proxies=proxies, user_agent=user_agent,
+                         ssl_context=ssl_context, adapter_factory=adapter_factory)
+        self.api_key = api_key
+        host = (domain or self.default_domain).strip("/")
+        self.api = f"{self.scheme}://{host}{self.geocode_path}"
+
+
+class AMap(_KeyedGeocoder):
     """Geocoder for AutoNavi / AMap (高德) Web Service API, in geopy's style.
 
     Parameters
@@ -81,22 +107,7 @@ class AMap(Geocoder):
 
     geocode_path = "/v3/geocode/geo"
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        domain: str = "restapi.amap.com",
-        scheme: str | None = None,
-        timeout: Any = DEFAULT_SENTINEL,
-        proxies: Any = DEFAULT_SENTINEL,
-        user_agent: str | None = None,
-        ssl_context: Any = DEFAULT_SENTINEL,
-        adapter_factory: Any = None,
-    ) -> None:
-        super().__init__(scheme=scheme, timeout=timeout, proxies=proxies, user_agent=user_agent,
-                         ssl_context=ssl_context, adapter_factory=adapter_factory)
-        self.api_key = api_key
-        self.api = f"{self.scheme}://{domain.strip('/')}{self.geocode_path}"
+    default_domain = "restapi.amap.com"
 
     def geocode(self, query: str, *, exactly_one: bool = True, timeout: Any = DEFAULT_SENTINEL):
         """Geocode ``query``; see :meth:`geopy.geocoders.base.Geocoder.geocode`."""
@@ -124,7 +135,7 @@ class AMap(Geocoder):
         return found[0] if exactly_one else found
 
 
-class Tencent(Geocoder):
+class Tencent(_KeyedGeocoder):
     """Geocoder for Tencent Location Service (腾讯位置服务) WebService API, in geopy's style.
 
     Parameters
@@ -144,22 +155,7 @@ class Tencent(Geocoder):
 
     geocode_path = "/ws/geocoder/v1/"
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        domain: str = "apis.map.qq.com",
-        scheme: str | None = None,
-        timeout: Any = DEFAULT_SENTINEL,
-        proxies: Any = DEFAULT_SENTINEL,
-        user_agent: str | None = None,
-        ssl_context: Any = DEFAULT_SENTINEL,
-        adapter_factory: Any = None,
-    ) -> None:
-        super().__init__(scheme=scheme, timeout=timeout, proxies=proxies, user_agent=user_agent,
-                         ssl_context=ssl_context, adapter_factory=adapter_factory)
-        self.api_key = api_key
-        self.api = f"{self.scheme}://{domain.strip('/')}{self.geocode_path}"
+    default_domain = "apis.map.qq.com"
 
     def geocode(self, query: str, *, exactly_one: bool = True, timeout: Any = DEFAULT_SENTINEL):
         """Geocode ``query``; see :meth:`geopy.geocoders.base.Geocoder.geocode`."""

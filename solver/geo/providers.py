@@ -512,9 +512,9 @@ def build_provider(settings: ProviderSettings, environ: Mapping[str, str] | None
         if settings.domain:
             geocoder.api = f"{geocoder.scheme}://{settings.domain.strip('/')}{geocoder.api_path}"
     elif kind == "amap":
-        geocoder = AMap(key, domain=settings.domain or "restapi.amap.com", **common)
+        geocoder = AMap(key, domain=settings.domain or None, **common)
     elif kind == "tencent":
-        geocoder = Tencent(key, domain=settings.domain or "apis.map.qq.com", **common)
+        geocoder = Tencent(key, domain=settings.domain or None, **common)
     elif kind == "google":
         geocoder = GoogleV3(api_key=key, domain=settings.domain or "maps.googleapis.com", **common)
     else:  # arcgis

@@ -145,6 +145,9 @@ def _routes_of(routing, solution) -> list[list[int]]:
 STABILITY_MATRIX_LIMIT = 30_000_000
 #: Chance that a ruin empties a short route instead of a cluster of visits.
 ROUTE_RUIN_PROBABILITY = 0.15
+#: Largest ruin, as a share of the visits, and at most this many visits.
+RUIN_SHARE = 0.3
+RUIN_MAX = 40
 #: Share of each visit's nearest neighbours the descent after a ruin considers.
 RR_NEIGHBORS_RATIO = 1.0
 #: The repair descent after a ruin skips OR-Tools' slow large-neighbourhood operators.
@@ -194,7 +197,7 @@ def _ruin_and_recreate(routing, manager, data: RoutingData, best, budget_s: floa
     mode = data.vehicles[0].mode
     matrix = data.matrices[mode].durations
     points = {i: data.nodes[manager.IndexToNode(i)].point for i in visit_indices}
-    k_remove = max(4, min(30, len(visit_indices) // 8))
+    k_remove = max(4, min(RUIN_MAX, int(len(visit_indices) * RUIN_SHARE)))
     improvements = 0
     iteration = 0
     while True:

@@ -76,7 +76,6 @@ class RoutingData:
     warnings: list[str]
     flags: list[PlanFlag] = field(default_factory=list)
     matrix_seconds: float = 0.0
-    place_text: dict[int, str | None] = field(default_factory=dict)  # point -> address text
 
     def travel_s(self, mode: str, a: int, b: int) -> int:
         """Travel seconds from node ``a`` to node ``b`` for ``mode`` (0 into an open end)."""
@@ -160,17 +159,15 @@ class _Points:
 
     def __init__(self) -> None:
         self.points: list[Location] = []
-        self.text: dict[int, str | None] = {}
         self.owners: dict[int, list[tuple[str | None, str | None, int | None]]] = {}
         self._index: dict[tuple[float, float], int] = {}
 
-    def add(self, loc: Location, text: str | None, owner: tuple[str | None, str | None, int | None]) -> int:
+    def add(self, loc: Location, owner: tuple[str | None, str | None, int | None]) -> int:
         """Index of ``loc``; ``owner`` is (visit id, agent id, address index)."""
         key = (round(loc.lat, 7), round(loc.lon, 7))
         if key not in self._index:
             self._index[key] = len(self.points)
             self.points.append(Location(lat=loc.lat, lon=loc.lon))
-            self.text[self._index[key]] = text
         index = self._index[key]
         self.owners.setdefault(index, []).append(owner)
         return index
@@ -275,9 +272,9 @@ def compile_problem(
                 continue
             breaks.append(((lo, hi), b.duration_min * 60))
         start_node = len(nodes)
-        nodes.append(Node("start", pts.add(start_loc, a.start.text, (None, a.id, None)), windows=[shift]))
+        nodes.append(Node("start", pts.add(start_loc, (None, a.id, None)), windows=[shift]))
         end_node = len(nodes)
-        end_point = None if end_loc is None else pts.add(end_loc, end_place.text, (None, a.id, None))
+        end_point = None if end_loc is None else pts.add(end_loc, (None, a.id, None))
         nodes.append(Node("end", end_point, windows=[shift]))
         vehicles.append(
             Vehicle(
@@ -357,7 +354,7 @@ def compile_problem(
             if not windows:
                 reasons.append(("outside_hours", f"{label}: its hours meet no shift of an eligible crew"))
                 continue
-            node = Node("visit", pts.add(loc, address.text, (visit.id, None, ai)), service, windows, vi, ai,
+            node = Node("visit", pts.add(loc, (visit.id, None, ai)), service, windows, vi, ai,
                         crews if len(crews) < len(agents) else [])
             alternatives.append(len(nodes))
             nodes.append(node)
@@ -396,7 +393,6 @@ def compile_problem(
         warnings=warnings,
         flags=flags,
         matrix_seconds=matrix_seconds,
-        place_text=pts.text,
     )
     _screen_reachability(data)
     _compact(data)

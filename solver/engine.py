@@ -148,8 +148,6 @@ ROUTE_RUIN_PROBABILITY = 0.15
 #: Largest ruin, as a share of the visits, and at most this many visits.
 RUIN_SHARE = 0.3
 RUIN_MAX = 40
-#: Share of each visit's nearest neighbours the descent after a ruin considers.
-RR_NEIGHBORS_RATIO = 1.0
 #: The repair descent after a ruin skips OR-Tools' slow large-neighbourhood operators.
 RR_LIGHT_OPERATORS = True
 RR_HEAVY_OPERATORS = (
@@ -241,7 +239,6 @@ def _ruin_and_recreate(routing, manager, data: RoutingData, best, budget_s: floa
             continue
         params = search_parameters(min(remaining, 1.0))
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
-        params.ls_operator_neighbors_ratio = RR_NEIGHBORS_RATIO
         if RR_LIGHT_OPERATORS:
             operators = params.local_search_operators
             for name in RR_HEAVY_OPERATORS:

@@ -55,6 +55,7 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
     gone = set(state.completed) | set(state.cancelled) | set(state.in_progress)
     stops = {s.visit_id: (r.agent_id, s) for r in plan.routes for s in r.stops}
     crews = {c.agent_id: c for c in state.crews}
+    routes = {r.agent_id: r for r in plan.routes}
 
     visits = []
     for visit in problem.visits:
@@ -84,9 +85,9 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
             else:
                 visit = problem.visit(vid)
                 free_from = max(free_from, now + visit.duration_min * 60)
+        old_route = routes.get(agent.id)
         if position is None:
-            done_here = [s for s in plan.route(agent.id).stops if s.visit_id in state.completed] \
-                if any(r.agent_id == agent.id for r in plan.routes) else []
+            done_here = [s for s in old_route.stops if s.visit_id in state.completed] if old_route else []
             if done_here:
                 position = done_here[-1].location
         if free_from >= problem.seconds(agent.shift.end):
@@ -97,7 +98,7 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
             if agent.end is None and not agent.open_end:
                 data["end"] = agent.start.model_dump()  # still goes home to the original end
         breaks = []
-        taken = [b for b in plan.route(agent.id).breaks] if any(r.agent_id == agent.id for r in plan.routes) else []
+        taken = old_route.breaks if old_route else []
         for b in agent.breaks:
             lo, hi = problem.window_seconds(b.window)
             already = any(problem.seconds(t.start) < free_from and lo <= problem.seconds(t.start) <= hi
@@ -112,8 +113,7 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
         if agent.max_visits is not None:
             data["max_visits"] = max(0, agent.max_visits - done)
         if agent.max_work_min is not None and plan.routes:
-            started = problem.seconds(plan.route(agent.id).start) if any(
-                r.agent_id == agent.id for r in plan.routes) else free_from
+            started = problem.seconds(old_route.start) if old_route else free_from
             data["max_work_min"] = max(1, agent.max_work_min - max(0, free_from - started) // 60)
         agents.append(data)
     if not agents:

@@ -54,9 +54,12 @@ def _route_travel(data: RoutingData, vehicle: int, sequence: list[int]) -> int:
     return sum(data.route_timing(vehicle, sequence).travel)
 
 
-def best_insertion(data: RoutingData, raw: RawSolution, visit_index: int) -> tuple[Insertion | None, Insertion | None]:
+def best_insertion(
+    data: RoutingData, raw: RawSolution, visit_index: int, *, crews: int = NEAREST_CREWS, swaps: bool = True
+) -> tuple[Insertion | None, Insertion | None]:
     """The cheapest insertion of the visit as the routes stand, and the best
-    single-visit displacement (lowest displaced priority, then least travel)."""
+    single-visit displacement (lowest displaced priority, then least travel),
+    among the ``crews`` crews passing closest (``swaps`` False: no displacement)."""
     sequences = {r.vehicle: [s.node for s in r.stops] for r in raw.routes}
     options = data.visit_nodes[visit_index]
     candidates: list[tuple[int, int]] = []  # (vehicle, node)
@@ -76,7 +79,7 @@ def best_insertion(data: RoutingData, raw: RawSolution, visit_index: int) -> tup
     for v, _ in candidates:
         if v not in nearest:
             nearest.append(v)
-        if len(nearest) == NEAREST_CREWS:
+        if len(nearest) == crews:
             break
     shortlist = [(v, n) for v, n in candidates if v in nearest]
 
@@ -100,7 +103,7 @@ def best_insertion(data: RoutingData, raw: RawSolution, visit_index: int) -> tup
             if _feasible(data, v, sequence[:p] + [n] + sequence[p:]):
                 fit = Insertion(agent_id, p + 1, detour(p))
                 break
-        if fit is not None:
+        if fit is not None or not swaps:
             continue
         # the cheapest single displacement, in place of (or next to) the visit given up
         for j, other in enumerate(sequence):

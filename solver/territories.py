@@ -19,11 +19,18 @@ import time
 
 from solver.compile import RoutingData
 from solver.engine import RawRoute, RawSolution, RawStop, search
+from solver.reasons import best_insertion
+from solver.timing import simulate
 
 #: A territory is sized for about this many visits.
 VISITS_PER_TERRITORY = 150
 #: Days with more visits than this are decomposed.
 DECOMPOSE_ABOVE = 250
+#: Share of the time limit kept for placing, across territories, the visits
+#: a territory had to leave out.
+CROSS_INSERT_SHARE = 0.05
+#: Crews examined per left-out visit (those whose routes pass closest).
+CROSS_INSERT_CREWS = 12
 
 
 def _territories(data: RoutingData) -> list[list[int]]:
@@ -132,12 +139,73 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
                 stops=[RawStop(node_map[s.node], s.start) for s in r.stops], breaks=r.breaks,
             ))
     routes.sort(key=lambda r: r.vehicle)
-    return RawSolution(
+    raw = RawSolution(
         routes=routes,
         dropped=dropped,
         objective=objective,
         status="success",
+        seconds=0.0,
+        first_solution="",
+        metaheuristic="",
+    )
+    placed = insert_dropped(data, raw, started + time_limit_s * (1 + CROSS_INSERT_SHARE))
+    return RawSolution(
+        routes=raw.routes,
+        dropped=raw.dropped,
+        objective=objective,
+        status="success",
         seconds=time.perf_counter() - started,
         first_solution=f"territories ({len(groups)}) with PARALLEL_CHEAPEST_INSERTION",
-        metaheuristic="ruin-and-recreate per territory",
+        metaheuristic=f"ruin-and-recreate per territory; {placed} left-out visits placed across territories",
     )
+
+
+def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float) -> int:
+    """Place visits that their territory left out into any crew's route that
+    still has room, most important first, each at its cheapest feasible
+    position (:func:`solver.reasons.best_insertion`: the
+    :data:`CROSS_INSERT_CREWS` crews passing closest, timed with windows,
+    breaks and limits). Territories are solved apart, so a visit near a
+    border may fit a neighbouring territory's crew. Passes repeat while they
+    place something (a route that took a visit may now pass close to
+    another). Changes ``raw`` in place until ``deadline``; returns how many
+    visits were placed.
+    """
+    by_vehicle = {r.vehicle: r for r in raw.routes}
+    vehicle_of = {veh.agent.id: v for v, veh in enumerate(data.vehicles)}
+    placed = 0
+    progress = True
+    while progress and raw.dropped:
+        progress = False
+        for vi in sorted(raw.dropped, key=lambda i: -data.penalties[i]):
+            if time.perf_counter() >= deadline:
+                return placed
+            fit, _ = best_insertion(data, raw, vi, crews=CROSS_INSERT_CREWS, swaps=False)
+            if fit is None:
+                continue
+            vehicle = vehicle_of[fit.agent_id]
+            route = by_vehicle[vehicle]
+            sequence = [s.node for s in route.stops]
+            node = _node_for(data, vi, vehicle, sequence, fit.position - 1)
+            if node is None:
+                continue
+            sequence.insert(fit.position - 1, node)
+            schedule = simulate(data.route_timing(vehicle, sequence))
+            if schedule is None:
+                continue
+            route.start, route.end, route.breaks = schedule.leave, schedule.end, list(schedule.breaks)
+            route.stops = [RawStop(n, t) for n, t in zip(sequence, schedule.starts)]
+            raw.dropped.remove(vi)
+            placed += 1
+            progress = True
+    return placed
+
+
+def _node_for(data: RoutingData, visit_index: int, vehicle: int, sequence: list[int], position: int) -> int | None:
+    """The address node of the visit that fits at ``position`` of the crew's route."""
+    for n in data.visit_nodes[visit_index]:
+        if data.nodes[n].vehicles and vehicle not in data.nodes[n].vehicles:
+            continue
+        if simulate(data.route_timing(vehicle, sequence[:position] + [n] + sequence[position:])) is not None:
+            return n
+    return None

@@ -253,3 +253,69 @@ def test_balance_spreads_the_work_across_crews(balance):
     balanced = solve_checked(problem(visits, crews, balance=balance))
     counts = sorted(len(r.stops) for r in balanced.routes)
     assert counts[0] >= 4, counts
+
+
+def test_ortools_fixes_local_search_operators_when_the_model_closes():
+    """The engine's design rests on this OR-Tools behaviour (9.15): operators
+    chosen in the parameters of a later solve are ignored; the ones of the
+    close stay. If a new OR-Tools changes it, the light/heavy split in
+    ``solver.engine`` must be revisited."""
+    import random
+
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    rng = random.Random(1)
+    pts = [(rng.random() * 100, rng.random() * 100) for _ in range(40)]
+    dist = [[int(((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5) for b in pts] for a in pts]
+    manager = pywrapcp.RoutingIndexManager(40, 3, 0)
+    routing = pywrapcp.RoutingModel(manager)
+    routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitMatrix(dist))
+    greedy = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    closing = pywrapcp.DefaultRoutingSearchParameters()
+    closing.local_search_metaheuristic = greedy
+    routing.CloseModelWithParameters(closing)  # default operators
+    no_operators = pywrapcp.DefaultRoutingSearchParameters()
+    no_operators.local_search_metaheuristic = greedy
+    for f in no_operators.local_search_operators.DESCRIPTOR.fields:
+        setattr(no_operators.local_search_operators, f.name, 2)  # BOOL_FALSE
+    bad = [[manager.NodeToIndex(i) for i in range(1 + k, 40, 3)] for k in range(3)]  # interleaved
+    start = routing.solver().Assignment()
+    assert routing.RoutesToAssignment(bad, True, True, start)
+    begin = routing.SolveFromAssignmentWithParameters(start, no_operators)
+    initial = sum(dist[0 if a == 0 else a][b] for r in [[0] + [manager.IndexToNode(i) for i in route] + [0]
+                                                      for route in bad] for a, b in zip(r, r[1:]))
+    assert begin.ObjectiveValue() < initial  # the closed model's operators still ran
+
+
+def test_repairs_in_the_full_operator_model_are_read_back_correctly(monkeypatch):
+    """With every repair made in the second (heavy) model, the best solution
+    comes from it: its stops, times and breaks must be read back through that
+    model and pass the checker."""
+    import random
+
+    from solver import engine
+
+    monkeypatch.setattr(engine, "RR_HEAVY_SHARE", 1.0)
+    captured = {}
+    original = engine._ruin_and_recreate
+
+    def spy(light, heavy, *args):
+        result = original(light, heavy, *args)
+        captured.update(light=light, heavy=heavy, best=result[0], stats=result[2])
+        return result
+
+    monkeypatch.setattr(engine, "_ruin_and_recreate", spy)
+    rng = random.Random(7)
+    visits = [visit(f"v{i}", rng.uniform(-20, 20), rng.uniform(-20, 20), duration_min=15,
+                    windows=[("08:00", "12:00")] if i % 3 == 0 else ()) for i in range(36)]
+    lunch = [{"window": {"start": "11:30", "end": "13:30"}, "duration_min": 45}]
+    agents = [crew(f"c{k}", shift=("08:00", "16:00"), breaks=lunch) for k in range(3)]
+    p = problem(visits, agents, time_limit_s=3)
+    plan = solve_checked(p)
+    iterations, improvements = captured["stats"]
+    assert iterations > 0 and improvements > 0
+    assert captured["best"] is captured["heavy"] and captured["heavy"] is not captured["light"]
+    for route in plan.routes:
+        if route.stops:
+            (brk,) = route.breaks
+            assert 11 * 60 + 30 <= minutes(brk.start) and minutes(brk.end) <= 13 * 60 + 30

@@ -33,3 +33,33 @@ def test_a_large_day_is_planned_by_territory_and_checks_out():
         for stop in route.stops:
             assert abs(stop.location.lon - route.start_location.lon) < 45
     assert plan.summary.visits_planned >= 0.8 * len(visits)
+
+
+def test_visits_a_territory_left_out_are_placed_with_a_crew_that_has_room():
+    from solver.engine import RawRoute, RawSolution, RawStop
+    from solver.solve import build_plan
+    from solver.territories import insert_dropped
+    import time
+
+    visits = [visit(f"v{i}", 1 + i, duration_min=20, priority=10 * i) for i in range(6)]
+    crews = [crew("a", x=0, max_visits=3), crew("b", x=12, max_visits=2)]
+    p = problem(visits, crews, slot_minutes=0)
+    data = compile_problem(p, PLANE)
+    node = {p.visits[vi].id: nodes[0] for vi, nodes in data.visit_nodes.items()}
+    index = {v.id: i for i, v in enumerate(p.visits)}
+    # as a territory split might leave it: crew a full, crew b idle, three visits out
+    a_nodes = [node["v0"], node["v1"], node["v2"]]
+    raw = RawSolution(
+        routes=[RawRoute(0, 8 * 3600, 10 * 3600, [RawStop(n, 9 * 3600) for n in a_nodes]), RawRoute(1, 8 * 3600, 8 * 3600)],
+        dropped=[index["v3"], index["v4"], index["v5"]], objective=None, status="test", seconds=0,
+        first_solution="", metaheuristic="",
+    )
+    placed = insert_dropped(data, raw, time.perf_counter() + 10)
+    assert placed == 2  # crew b takes two: its limit
+    assert raw.dropped == [index["v3"]]  # the least important stays out
+    b_stops = [data.nodes[s.node].visit for s in raw.routes[1].stops]
+    assert sorted(p.visits[vi].id for vi in b_stops) == ["v4", "v5"]
+    plan = build_plan(data, raw)
+    check_plan(p, plan, PLANE).raise_if_invalid()
+    assert [u.visit_id for u in plan.unassigned] == ["v3"]
+    assert plan.unassigned[0].code == "capacity"  # every eligible crew is at its limit

@@ -147,7 +147,7 @@ STABILITY_MATRIX_LIMIT = 30_000_000
 ROUTE_RUIN_PROBABILITY = 0.15
 #: Largest ruin, as a share of the visits, and at most this many visits.
 RUIN_SHARE = 0.3
-RUIN_MAX = 40
+RUIN_MAX = 20
 #: The descents (after the first solution and after each ruin) skip OR-Tools'
 #: slow large-neighbourhood operators: 3.5 times as many ruin-and-recreate
 #: iterations in the same time on Solomon instances.

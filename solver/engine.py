@@ -278,8 +278,8 @@ def _ruin_and_recreate(light: _Model, heavy: _Model | None, data: RoutingData, b
 
 
 def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, stability_cost: int):
-    """The OR-Tools model of ``data``: returns (manager, routing, index_of,
-    time dimension, break intervals per vehicle)."""
+    """The OR-Tools model of ``data`` (not yet closed), with what the
+    read-back needs: see :class:`_Model`."""
     problem = data.problem
     options = problem.options
     n_nodes = len(data.nodes)

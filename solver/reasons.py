@@ -37,6 +37,7 @@ class Insertion:
     extra_travel_s: int
     displaces: str | None = None
     displaced_priority: int | None = None
+    node: int | None = None  # the address node that fits (for a fit without displacement)
 
 
 def _feasible(data: RoutingData, vehicle: int, sequence: list[int]) -> bool:
@@ -101,7 +102,7 @@ def best_insertion(
             if fit is not None and detour(p) >= fit.extra_travel_s:
                 break
             if _feasible(data, v, sequence[:p] + [n] + sequence[p:]):
-                fit = Insertion(agent_id, p + 1, detour(p))
+                fit = Insertion(agent_id, p + 1, detour(p), node=n)
                 break
         if fit is not None or not swaps:
             continue

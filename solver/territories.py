@@ -145,19 +145,13 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
         objective=objective,
         status="success",
         seconds=0.0,
-        first_solution="",
-        metaheuristic="",
+        first_solution=f"territories ({len(groups)}) with PARALLEL_CHEAPEST_INSERTION",
+        metaheuristic="ruin-and-recreate per territory",
     )
     placed = insert_dropped(data, raw, started + time_limit_s * (1 + CROSS_INSERT_SHARE))
-    return RawSolution(
-        routes=raw.routes,
-        dropped=raw.dropped,
-        objective=objective,
-        status="success",
-        seconds=time.perf_counter() - started,
-        first_solution=f"territories ({len(groups)}) with PARALLEL_CHEAPEST_INSERTION",
-        metaheuristic=f"ruin-and-recreate per territory; {placed} left-out visits placed across territories",
-    )
+    raw.metaheuristic += f"; {placed} left-out visits placed across territories"
+    raw.seconds = time.perf_counter() - started
+    return raw
 
 
 def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float) -> int:
@@ -186,10 +180,7 @@ def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float) -> int:
             vehicle = vehicle_of[fit.agent_id]
             route = by_vehicle[vehicle]
             sequence = [s.node for s in route.stops]
-            node = _node_for(data, vi, vehicle, sequence, fit.position - 1)
-            if node is None:
-                continue
-            sequence.insert(fit.position - 1, node)
+            sequence.insert(fit.position - 1, fit.node)
             schedule = simulate(data.route_timing(vehicle, sequence))
             if schedule is None:
                 continue
@@ -199,13 +190,3 @@ def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float) -> int:
             placed += 1
             progress = True
     return placed
-
-
-def _node_for(data: RoutingData, visit_index: int, vehicle: int, sequence: list[int], position: int) -> int | None:
-    """The address node of the visit that fits at ``position`` of the crew's route."""
-    for n in data.visit_nodes[visit_index]:
-        if data.nodes[n].vehicles and vehicle not in data.nodes[n].vehicles:
-            continue
-        if simulate(data.route_timing(vehicle, sequence[:position] + [n] + sequence[position:])) is not None:
-            return n
-    return None

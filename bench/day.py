@@ -53,6 +53,7 @@ SHIFT = (8 * 3600 + 1800, 18 * 3600 + 1800)  # 08:30-18:30: evenings are when bo
 LUNCH = ((11 * 3600 + 1800, 13 * 3600 + 1800), 45 * 60)  # 45 min inside 11:30-13:30
 SERVICE_MIN = [20, 20, 25, 30, 30, 45]
 POOL_PER_VISIT = 4
+BRANCHES = 8
 
 
 def _hhmm(seconds: int) -> str:
@@ -98,14 +99,14 @@ def make_day(city, network, visits: int, crews: int, seed: int, time_limit: floa
     import numpy as np
 
     rng = random.Random(seed)
-    pool = city.addresses(int(visits * POOL_PER_VISIT) + 8, seed=seed)
-    branches, homes = pool[:8], pool[8:]
+    pool = city.addresses(int(visits * POOL_PER_VISIT) + BRANCHES, seed=seed)
+    branches = pool[:BRANCHES]
     points = [a.location for a in pool]
     modes = ["drive" if k % 3 == 0 else "ebike" for k in range(crews)]
     times = {m: network.matrix(points, m).durations.astype(np.int64) for m in set(modes)}
     used = np.zeros(len(pool), dtype=bool)
-    used[:8] = True
-    state = [{"pos": k % 8, "t": SHIFT[0], "lunch": False, "seq": [], "open": True} for k in range(crews)]
+    used[:BRANCHES] = True
+    state = [{"pos": k % BRANCHES, "t": SHIFT[0], "lunch": False, "seq": [], "open": True} for k in range(crews)]
     service: dict[int, int] = {}
     starts: dict[int, int] = {}
     placed = 0
@@ -124,7 +125,7 @@ def make_day(city, network, visits: int, crews: int, seed: int, time_limit: floa
                 t = max(t, lo) + length  # lunch where the crew is, before moving on
                 crew["lunch"] = True
             start = t + travel
-            back = int(times[modes[k]][target, k % 8])
+            back = int(times[modes[k]][target, k % BRANCHES])
             if start + duration + back > SHIFT[1]:
                 crew["open"] = False
                 continue
@@ -153,7 +154,7 @@ def make_day(city, network, visits: int, crews: int, seed: int, time_limit: floa
         visit_list.append(visit)
     agent_list = []
     for k in range(crews):
-        branch = branches[k % 8]
+        branch = branches[k % BRANCHES]
         agent_list.append({
             "id": f"crew-{k + 1:02d}",
             "members": [f"A{k}a", f"A{k}b"],

@@ -10,6 +10,7 @@ reads nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
@@ -96,6 +97,45 @@ class RoutingData:
             travel=tuple(self.travel_s(veh.mode, a, b) for a, b in zip(places, places[1:])),
             max_span_s=veh.max_span_s,
         )
+
+    def subset(self, vehicles: Sequence[int], visits: Sequence[int]) -> tuple["RoutingData", list[int], list[int]]:
+        """Routing data for some crews and visits (every alternative node of
+        each visit comes along); returns it with the maps from the new node
+        and vehicle indices back to these ones. Crew eligibility is remapped:
+        a node allowed only to crews left out has no crew left (its list is
+        ``[-1]``, which allows none)."""
+        vehicle_map = {old: new for new, old in enumerate(vehicles)}
+        old_nodes: list[int] = []
+        new_vehicles = []
+        for v in vehicles:
+            veh = self.vehicles[v]
+            start, end = len(old_nodes), len(old_nodes) + 1
+            old_nodes += [veh.start_node, veh.end_node]
+            new_vehicles.append(dataclasses.replace(veh, start_node=start, end_node=end))
+        visit_nodes: dict[int, list[int]] = {}
+        for vi in visits:
+            visit_nodes[vi] = []
+            for n in self.visit_nodes[vi]:
+                visit_nodes[vi].append(len(old_nodes))
+                old_nodes.append(n)
+        nodes = []
+        for n in old_nodes:
+            node = self.nodes[n]
+            allowed = [vehicle_map[v] for v in node.vehicles if v in vehicle_map]
+            if node.vehicles and not allowed:
+                allowed = [-1]  # an empty list would allow every crew
+            nodes.append(dataclasses.replace(node, vehicles=allowed))
+        sub = dataclasses.replace(
+            self,
+            nodes=nodes,
+            vehicles=new_vehicles,
+            visit_nodes=visit_nodes,
+            penalties={vi: self.penalties[vi] for vi in visits},
+            unassigned=[],
+            warnings=[],
+            flags=[],
+        )
+        return sub, old_nodes, list(vehicles)
 
     def distance_m(self, mode: str, a: int, b: int) -> int:
         pa, pb = self.nodes[a].point, self.nodes[b].point

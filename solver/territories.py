@@ -14,7 +14,6 @@ are remapped.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 from solver.compile import RoutingData
@@ -62,41 +61,6 @@ def _crew_capacity(data: RoutingData, vehicle: int) -> int:
     return max(1, min(veh.max_visits, by_time))
 
 
-def _subset(data: RoutingData, vehicles: list[int], visits: list[int]) -> tuple[RoutingData, list[int], list[int]]:
-    """Routing data for some crews and visits; returns it with the maps from
-    the new node and vehicle indices back to the old ones."""
-    vehicle_map = {old: new for new, old in enumerate(vehicles)}
-    old_nodes: list[int] = []
-    new_vehicles = []
-    for v in vehicles:
-        veh = data.vehicles[v]
-        start, end = len(old_nodes), len(old_nodes) + 1
-        old_nodes += [veh.start_node, veh.end_node]
-        new_vehicles.append(dataclasses.replace(veh, start_node=start, end_node=end))
-    visit_nodes: dict[int, list[int]] = {}
-    for vi in visits:
-        visit_nodes[vi] = []
-        for n in data.visit_nodes[vi]:
-            visit_nodes[vi].append(len(old_nodes))
-            old_nodes.append(n)
-    nodes = []
-    for n in old_nodes:
-        node = data.nodes[n]
-        allowed = [vehicle_map[v] for v in node.vehicles if v in vehicle_map] if node.vehicles else []
-        nodes.append(dataclasses.replace(node, vehicles=allowed))
-    sub = dataclasses.replace(
-        data,
-        nodes=nodes,
-        vehicles=new_vehicles,
-        visit_nodes=visit_nodes,
-        penalties={vi: data.penalties[vi] for vi in visits},
-        unassigned=[],
-        warnings=[],
-        flags=[],
-    )
-    return sub, old_nodes, vehicles
-
-
 def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
     """Solve ``data`` territory by territory (see the module docstring)."""
     started = time.perf_counter()
@@ -129,7 +93,7 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
         remaining = time_limit_s - (time.perf_counter() - started)
         left = sum(len(a) for a in assigned[k:]) or 1
         budget = max(1.0, remaining * len(visits) / left)
-        sub, node_map, vehicle_map = _subset(data, group, visits)
+        sub, node_map, vehicle_map = data.subset(group, visits)
         raw = search(sub, time_limit_s=budget)
         objective += raw.objective or 0
         dropped += raw.dropped

@@ -287,35 +287,163 @@ def test_ortools_fixes_local_search_operators_when_the_model_closes():
     assert begin.ObjectiveValue() < initial  # the closed model's operators still ran
 
 
-def test_repairs_in_the_full_operator_model_are_read_back_correctly(monkeypatch):
-    """With every repair made in the second (heavy) model, the best solution
-    comes from it: its stops, times and breaks must be read back through that
-    model and pass the checker."""
+def _mixed_day(n_visits=48, seed=7, **options):
+    """An overloaded day with what a sub-model repair must carry: a skill
+    only one crew has, home/work alternatives with different windows, lunch
+    breaks, a visit limit and optional visits of mixed priority."""
     import random
 
+    rng = random.Random(seed)
+    visits = []
+    for i in range(n_visits):
+        x, y = rng.uniform(-25, 25), rng.uniform(-25, 25)
+        extra = {"priority": rng.randint(0, 100), "duration_min": rng.choice([30, 45, 60])}
+        if i % 7 == 0:
+            extra["skills"] = ["legal"]
+        if i % 5 == 0:
+            extra["addresses"] = [
+                {"location": {"lat": y, "lon": x}, "kind": "home",
+                 "time_windows": [{"start": "17:00", "end": "19:00"}]},
+                {"location": {"lat": -y, "lon": -x}, "kind": "work",
+                 "time_windows": [{"start": "09:00", "end": "12:00"}]},
+            ]
+            visits.append({"id": f"v{i}", **extra})
+        else:
+            visits.append(visit(f"v{i}", x, y, windows=[("08:00", "13:00")] if i % 3 == 0 else (), **extra))
+    lunch = [{"window": {"start": "11:30", "end": "13:30"}, "duration_min": 45}]
+    agents = [crew("c0", shift=("08:00", "19:00"), breaks=lunch, skills=["legal"]),
+              crew("c1", x=10, shift=("08:00", "16:00"), breaks=lunch, max_visits=6),
+              crew("c2", y=-10, shift=("09:00", "18:00"), breaks=lunch),
+              crew("c3", x=-10, shift=("08:00", "15:00"))]
+    return problem(visits, agents, time_limit_s=3, **options)
+
+
+def _spy_repairs(monkeypatch):
+    """Count the engine's repairs by kind and capture what the ruin and
+    recreate returned."""
+    from solver import engine
+
+    seen = {"part": 0, "whole": 0}
+    for kind in ("part", "whole"):
+        original = getattr(engine._RuinAndRecreate, f"_repair_{kind}")
+
+        def counted(self, *args, _original=original, _kind=kind):
+            seen[_kind] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(engine._RuinAndRecreate, f"_repair_{kind}", counted)
+    run = engine._RuinAndRecreate.run
+
+    def spy_run(self, routes, cost, budget_s):
+        result = run(self, routes, cost, budget_s)
+        seen.update(rr=self, first_cost=cost, best=result)
+        return result
+
+    monkeypatch.setattr(engine._RuinAndRecreate, "run", spy_run)
+    return seen
+
+
+def test_sub_model_repairs_keep_every_rule_and_price_the_result_exactly(monkeypatch):
+    """Repairs of a few routes in a sub-model: the day still passes the
+    checker (skills, alternatives, breaks, visit limit), the ruin and recreate
+    improves on the first solution, and the cost it tracked by summing
+    route and drop costs is the objective OR-Tools gives the final routes."""
+    from solver import engine
+    from solver.compile import compile_problem
+    from solver.solve import build_plan
+
+    monkeypatch.setattr(engine, "SCOPE_VISITS", 12)  # a few routes out of four
+    seen = _spy_repairs(monkeypatch)
+    p = _mixed_day()
+    data = compile_problem(p, PLANE)
+    raw = engine.search(data)
+    plan = build_plan(data, raw)
+    check_plan(p, plan, PLANE).raise_if_invalid()
+    assert seen["part"] > 20 and seen["whole"] == 0
+    best_routes, best_cost = seen["best"]
+    assert seen["rr"].improvements > 0 and best_cost < seen["first_cost"]
+    assert raw.objective == best_cost == seen["rr"].cost(best_routes)
+    assert [[s.node for s in r.stops] for r in raw.routes] == best_routes
+    assert 0 < plan.summary.visits_planned < plan.summary.visits_total  # overloaded: some left out
+    legal = {f"v{i}" for i in range(0, 48, 7)}
+    for route in plan.routes:
+        if route.agent_id != "c0":
+            assert not legal & {s.visit_id for s in route.stops}
+    assert len(plan.route("c1").stops) <= 6
+
+
+def test_costs_outside_ortools_equal_its_objective_with_stability_and_left_out_visits():
+    """:class:`solver.engine._Costs` prices arcs, stability and drops as the
+    model does, on a solution that leaves visits out and moves visits away
+    from the crew that had them."""
+    from solver import engine
+    from solver.compile import compile_problem
+
+    data = compile_problem(_mixed_day(), PLANE)
+    visit_nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
+    preferred = {n: k % len(data.vehicles) for k, n in enumerate(visit_nodes)}
+    model = engine._build_model(data, preferred, 900)
+    solution = model.routing.SolveWithParameters(engine._descent_parameters(2, heavy=False))
+    routes = engine._routes_of(model, solution)
+    served = {data.nodes[n].visit for r in routes for n in r}
+    assert len(served) < len(data.visit_nodes)
+    moved = sum(1 for v, r in enumerate(routes) for n in r if preferred[n] != v)
+    assert moved > 0
+    rr = engine._RuinAndRecreate(data, model, None, 0, preferred, 900)
+    assert rr.cost(routes) == solution.ObjectiveValue()
+
+
+def test_sub_model_repairs_keep_re_plans_stable(monkeypatch):
+    """With a stability cost, sub-model repairs price moving a visit away
+    from its previous crew: the visits return to the crews that had them."""
+    from solver import engine
+    from solver.compile import compile_problem
+
+    monkeypatch.setattr(engine, "SCOPE_VISITS", 6)
+    visits = [visit(f"v{i}", 10 + i % 4, (i // 4) * 3) for i in range(12)]
+    p = problem(visits, [crew("a"), crew("b")], time_limit_s=2)
+    data = compile_problem(p, PLANE)
+    nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
+    # the plan told crew b about the first half and crew a about the rest
+    preferred = {n: 1 if k < 6 else 0 for k, n in enumerate(nodes)}
+    raw = engine.search(data, preferred_vehicle=preferred, stability_cost=10**6)
+    for route in raw.routes:
+        assert {preferred[s.node] for s in route.stops} <= {route.vehicle}
+    assert sum(len(r.stops) for r in raw.routes) == 12
+
+
+def test_whole_day_repairs_in_the_full_operator_model_are_read_back_correctly(monkeypatch):
+    """With workload balance the objective is not a sum over routes, so every
+    repair takes the whole day, here all in the second (heavy) model; the best
+    routes are read back through the first model with their times and breaks
+    and pass the checker."""
     from solver import engine
 
     monkeypatch.setattr(engine, "RR_HEAVY_SHARE", 1.0)
-    captured = {}
-    original = engine._ruin_and_recreate
-
-    def spy(light, heavy, *args):
-        result = original(light, heavy, *args)
-        captured.update(light=light, heavy=heavy, best=result[0], stats=result[2])
-        return result
-
-    monkeypatch.setattr(engine, "_ruin_and_recreate", spy)
-    rng = random.Random(7)
-    visits = [visit(f"v{i}", rng.uniform(-20, 20), rng.uniform(-20, 20), duration_min=15,
-                    windows=[("08:00", "12:00")] if i % 3 == 0 else ()) for i in range(36)]
-    lunch = [{"window": {"start": "11:30", "end": "13:30"}, "duration_min": 45}]
-    agents = [crew(f"c{k}", shift=("08:00", "16:00"), breaks=lunch) for k in range(3)]
-    p = problem(visits, agents, time_limit_s=3)
+    seen = _spy_repairs(monkeypatch)
+    p = _mixed_day(n_visits=36, balance="visits")
     plan = solve_checked(p)
-    iterations, improvements = captured["stats"]
-    assert iterations > 0 and improvements > 0
-    assert captured["best"] is captured["heavy"] and captured["heavy"] is not captured["light"]
+    assert seen["whole"] > 0 and seen["part"] == 0
+    assert seen["rr"].heavy is not None and seen["rr"].improvements > 0
     for route in plan.routes:
-        if route.stops:
+        if route.stops and route.agent_id != "c3":
             (brk,) = route.breaks
             assert 11 * 60 + 30 <= minutes(brk.start) and minutes(brk.end) <= 13 * 60 + 30
+
+
+def test_a_subset_never_opens_a_visit_to_crews_it_was_closed_to():
+    """A visit only crew c0 may make keeps no crew in a subset without c0
+    (an empty list would mean "every crew")."""
+    from solver import engine
+    from solver.compile import compile_problem
+
+    p = problem([visit("legal", 5, skills=["legal"]), visit("any", 6)],
+                [crew("c0", skills=["legal"]), crew("c1", x=5)])
+    data = compile_problem(p, PLANE)
+    sub, node_map, vehicles = data.subset([1], list(data.visit_nodes))
+    legal = next(k for k, n in enumerate(node_map) if data.nodes[n].kind == "visit"
+                 and p.visits[data.nodes[n].visit].id == "legal")
+    assert sub.nodes[legal].vehicles == [-1] and vehicles == [1]
+    raw = engine.search(sub, time_limit_s=1)
+    served = {p.visits[sub.nodes[s.node].visit].id for r in raw.routes for s in r.stops}
+    assert served == {"any"}

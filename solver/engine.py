@@ -22,9 +22,13 @@ Model
 * Skills, crew size and pinning: allowed vehicles per node.
 * Max visits per crew and generic capacity: count and load dimensions.
 
-Search: ``PARALLEL_CHEAPEST_INSERTION`` first solution (it finds solutions on
-tightly windowed instances such as Solomon R101, where ``PATH_CHEAPEST_ARC``
-does not) then guided local search until the time limit.
+Search: a ``PARALLEL_CHEAPEST_INSERTION`` first solution (it finds solutions
+on tightly windowed instances such as Solomon R101, where
+``PATH_CHEAPEST_ARC`` does not) and a greedy descent, then iterated ruin and
+recreate (:class:`_RuinAndRecreate`) until the time limit: each repair is an
+OR-Tools descent in a sub-model of the routes around the ruin, or of the
+whole day where workload balance couples the routes. A warm start from given
+routes (re-plans) runs guided local search instead.
 """
 
 from __future__ import annotations
@@ -389,6 +393,8 @@ class _RuinAndRecreate:
         empty = [v for v, route in enumerate(routes) if not route]
         empty.sort(key=lambda v: self.matrix[self.point[data.vehicles[v].start_node], sp])
         scope += empty[:SCOPE_EMPTY_CREWS]
+        if not scope:
+            return None
         served = {data.nodes[n].visit for route in routes for n in route}
         visits = [data.nodes[n].visit for v in scope for n in routes[v]]
         left_out = {data.nodes[n].visit for n in near[:SCOPE_VISITS]} - served

@@ -11,6 +11,7 @@ Usage::
     python bench/vrptw.py                      # all 56 Solomon, 10 s each
     python bench/vrptw.py --set gh200 --time-limit 30
     python bench/vrptw.py --only R101 RC101 --time-limit 5
+    python bench/vrptw.py --set gh200 --time-limit 30 --seed 1   # another random seed
 
 Data: ``../shared/benchmarks/vrptw`` (Solomon 1987; Gehring & Homberger 1999;
 best-known solutions from CVRPLIB via PyVRP/Instances).
@@ -47,6 +48,7 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=10.0, help="seconds per instance")
     parser.add_argument("--only", nargs="*", help="instance names, e.g. R101 C201")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--seed", type=int, default=0, help="the search's random seed (Options.seed)")
     args = parser.parse_args()
 
     bks = load_bks()
@@ -60,6 +62,7 @@ def main() -> int:
     for path in files:
         name = path.stem.upper()
         problem = read_solomon(path, time_limit_s=args.time_limit)
+        problem.options.seed = args.seed
         t0 = time.perf_counter()
         plan = solve(problem, travel)
         seconds = time.perf_counter() - t0

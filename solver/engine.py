@@ -328,7 +328,7 @@ class _RuinAndRecreate:
             heavy = self.rng.random() < RR_HEAVY_SHARE
             limit = min(remaining, 1.0)
             repaired = (self._repair_part(current, removed, near, sp, heavy, limit, current_cost)
-                        if self.separable else self._repair_whole(current, removed, heavy, limit, current_cost))
+                        if self.separable else self._repair_whole(current, removed, heavy, limit))
             if repaired is None:
                 continue
             candidate, cost = repaired
@@ -367,7 +367,7 @@ class _RuinAndRecreate:
             removed.update(route[first:first + length])
         return removed
 
-    def _repair_whole(self, routes, removed, heavy: bool, limit_s: float, cost: int):
+    def _repair_whole(self, routes, removed, heavy: bool, limit_s: float):
         """Repair the whole day in the light or heavy prebuilt model; returns
         (routes, their cost) or None."""
         model = self.heavy if heavy and self.heavy is not None else self.light
@@ -403,7 +403,8 @@ class _RuinAndRecreate:
 
         sub, node_map, _ = data.subset(scope, visits)
         preferred = None
-        if self.preferred_vehicle:
+        if any(entering is not None for entering in costs.entering):
+            # the day prices stability (small enough): so does the sub-model
             crew = {v: k for k, v in enumerate(scope)}
             preferred = {k: crew.get(self.preferred_vehicle[n], -1)
                          for k, n in enumerate(node_map) if n in self.preferred_vehicle}

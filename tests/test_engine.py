@@ -393,23 +393,27 @@ def test_costs_outside_ortools_equal_its_objective_with_stability_and_left_out_v
     assert rr.cost(routes) == solution.ObjectiveValue()
 
 
-def test_sub_model_repairs_keep_re_plans_stable(monkeypatch):
-    """With a stability cost, sub-model repairs price moving a visit away
-    from its previous crew: the visits return to the crews that had them."""
+def test_sub_model_repairs_price_moving_a_visit_to_another_crew():
+    """A re-plan's stability cost reaches the sub-model: visits that crew a
+    was told about go back to crew a after a ruin, although crew b starts
+    next to them, and the repair's cost is the day's objective."""
     from solver import engine
     from solver.compile import compile_problem
 
-    monkeypatch.setattr(engine, "SCOPE_VISITS", 6)
-    visits = [visit(f"v{i}", 10 + i % 4, (i // 4) * 3) for i in range(12)]
-    p = problem(visits, [crew("a"), crew("b")], time_limit_s=2)
-    data = compile_problem(p, PLANE)
+    visits = [visit(f"v{i}", 45 + i, 1) for i in range(4)]
+    data = compile_problem(problem(visits, [crew("a"), crew("b", x=50)], time_limit_s=2), PLANE)
     nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
-    # the plan told crew b about the first half and crew a about the rest
-    preferred = {n: 1 if k < 6 else 0 for k, n in enumerate(nodes)}
-    raw = engine.search(data, preferred_vehicle=preferred, stability_cost=10**6)
-    for route in raw.routes:
-        assert {preferred[s.node] for s in route.stops} <= {route.vehicle}
-    assert sum(len(r.stops) for r in raw.routes) == 12
+    preferred = {n: 0 for n in nodes}
+    model = engine._build_model(data, preferred, 10**6)
+    rr = engine._RuinAndRecreate(data, model, None, 0, preferred, 10**6)
+    routes = [sorted(nodes), []]
+    sp = data.nodes[nodes[0]].point
+    candidate, cost = rr._repair_part(routes, set(nodes), nodes, sp, False, 1.0, rr.cost(routes))
+    assert sorted(candidate[0]) == sorted(nodes) and candidate[1] == []
+    assert cost == rr.cost(candidate)
+    without = engine._RuinAndRecreate(data, engine._build_model(data, None, 0), None, 0, None, 0)
+    moved, _ = without._repair_part(routes, set(nodes), nodes, sp, False, 1.0, without.cost(routes))
+    assert sorted(moved[1]) == sorted(nodes)  # the control: without stability crew b takes them
 
 
 def test_whole_day_repairs_in_the_full_operator_model_are_read_back_correctly(monkeypatch):

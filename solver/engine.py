@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -286,14 +287,25 @@ class _RuinAndRecreate:
     zero over the budget (record-to-record travel); the best is kept apart.
     """
 
-    def __init__(self, data: RoutingData, light: _Model, heavy: _Model | None, seed: int,
-                 preferred_vehicle: dict[int, int] | None, stability_cost: int):
+    def __init__(self, data: RoutingData, costs: _Costs, seed: int, *,
+                 preferred_vehicle: dict[int, int] | None = None, stability_cost: int = 0,
+                 whole: tuple[_Model, _Model | None] | None = None,
+                 feasible: Callable[[int, list[int]], bool] | None = None):
+        """``costs`` prices ``data`` (:func:`_price`, with the same
+        ``preferred_vehicle`` and ``stability_cost``); days that are not
+        :func:`_separable` need ``whole``: the light and (optional) heavy
+        models of the whole day, closed. ``feasible`` vets each route a
+        repair changed (a repair with one it refuses is discarded)."""
         import random
 
-        self.data, self.light, self.heavy = data, light, heavy
+        self.data, self.costs = data, costs
         self.rng = random.Random(seed)
         self.preferred_vehicle, self.stability_cost = preferred_vehicle, stability_cost
         self.separable = _separable(data)
+        if not self.separable and whole is None:
+            raise ValueError("a day with workload balance is repaired whole: pass its models")
+        self.light, self.heavy = whole if whole is not None else (None, None)
+        self.feasible = feasible
         self.visit_nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
         self.matrix = data.matrices[data.vehicles[0].mode].durations
         self.point = [node.point for node in data.nodes]
@@ -302,7 +314,7 @@ class _RuinAndRecreate:
 
     def cost(self, routes: list[list[int]]) -> int:
         """The objective of a whole solution (separable days only)."""
-        costs, served = self.light.costs, {self.data.nodes[n].visit for route in routes for n in route}
+        costs, served = self.costs, {self.data.nodes[n].visit for route in routes for n in route}
         return (sum(costs.route(self.data, v, route) for v, route in enumerate(routes))
                 + sum(c for vi, c in costs.drop.items() if vi not in served))
 
@@ -332,6 +344,10 @@ class _RuinAndRecreate:
             if repaired is None:
                 continue
             candidate, cost = repaired
+            if self.feasible is not None and not all(
+                self.feasible(v, route) for v, route in enumerate(candidate) if route is not current[v]
+            ):
+                continue
             threshold = ACCEPT_THRESHOLD * best_cost * max(0.0, 1 - (now - begin) / budget_s)
             if cost < current_cost or cost < best_cost + threshold:
                 current, current_cost = candidate, cost
@@ -379,7 +395,7 @@ class _RuinAndRecreate:
     def _repair_part(self, routes, removed, near, sp, heavy: bool, limit_s: float, cost: int):
         """Repair the routes around the ruin in a sub-model; ``cost`` is the
         objective of ``routes``. Returns (routes, their cost) or None."""
-        data, costs = self.data, self.light.costs
+        data, costs = self.data, self.costs
         vehicle_of = {n: v for v, route in enumerate(routes) for n in route}
         scope = sorted({vehicle_of[n] for n in removed if n in vehicle_of})
         held = sum(len(routes[v]) for v in scope)
@@ -424,6 +440,53 @@ class _RuinAndRecreate:
         return candidate, cost - before + after
 
 
+def polish(data: RoutingData, routes: list[list[int]], budget_s: float, *, seed: int = 0,
+           feasible: Callable[[int, list[int]], bool] | None = None):
+    """Improve a day's ``routes`` (visit nodes per crew, feasible) by ruin and
+    recreate in sub-models for ``budget_s`` seconds, without a model of the
+    whole day: for days solved in parts (:mod:`solver.territories`), whose
+    borders the parts' own searches could not cross. Returns the best routes
+    (untimed), their objective, and (iterations, improvements); a day with
+    workload balance comes back as it was, its objective ``None``.
+    ``feasible(crew, visit nodes)``, when given, must accept every route a
+    repair changes (e.g. the caller can time it)."""
+    if not _separable(data):
+        return routes, None, (0, 0)
+    rr = _RuinAndRecreate(data, _price(data, None, 0), seed, feasible=feasible)
+    best, cost = rr.run(routes, rr.cost(routes), budget_s)
+    return best, cost, (rr.iterations, rr.improvements)
+
+
+def _point_index(data: RoutingData) -> np.ndarray:
+    """Each node's row in the travel matrices; open ends (no point) get an
+    extra all-zero row and column past the last point."""
+    n_points = len(data.points)
+    return np.array([n_points if node.point is None else node.point for node in data.nodes])
+
+
+def _price(data: RoutingData, preferred_vehicle: dict[int, int] | None, stability_cost: int) -> _Costs:
+    """The objective's terms (:class:`_Costs`) for ``data``: travel seconds
+    or metres between nodes per mode; entering a visit node that
+    ``preferred_vehicle`` gives another crew costs ``stability_cost`` (where
+    nodes² × crews stays within :data:`STABILITY_MATRIX_LIMIT`); leaving a
+    visit out costs its penalty (seconds, or metres at about 25 km/h)."""
+    options = data.problem.options
+    n_nodes, n_vehicles = len(data.nodes), len(data.vehicles)
+    point_index = _point_index(data)
+    arcs = {}
+    for mode, matrix in data.matrices.items():
+        values = matrix.durations if options.objective == "time" else matrix.distances
+        arcs[mode] = np.pad(values, ((0, 1), (0, 1)))[np.ix_(point_index, point_index)]
+    entering: list[np.ndarray | None] = [None] * n_vehicles
+    if preferred_vehicle and stability_cost and n_nodes * n_nodes * n_vehicles <= STABILITY_MATRIX_LIMIT:
+        for v in range(n_vehicles):
+            entering[v] = np.array([stability_cost if preferred_vehicle.get(j, v) != v else 0
+                                    for j in range(n_nodes)])
+    cost_scale = 1 if options.objective == "time" else 7  # ~25 km/h: metres per second
+    drop = {vi: data.penalties[vi] * cost_scale for vi in data.visit_nodes}
+    return _Costs(arcs, entering, drop)
+
+
 def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, stability_cost: int):
     """The OR-Tools model of ``data`` (not yet closed), with what the
     read-back needs: see :class:`_Model`."""
@@ -441,32 +504,22 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
     index_of = [manager.NodeToIndex(n) for n in range(n_nodes)]
 
     # -- transit matrices per mode: travel (cost) and service+travel (time) -- #
+    costs = _price(data, preferred_vehicle, stability_cost)
     service = np.array([node.service_s for node in data.nodes], dtype=np.int64)
-    # open ends have no point: route them to an extra all-zero row and column
-    n_points = len(data.points)
-    point_index = np.array([n_points if node.point is None else node.point for node in data.nodes])
+    point_index = _point_index(data)
     time_callbacks: dict[str, int] = {}
     cost_callbacks: dict[str, int] = {}
-    cost_matrices: dict[str, np.ndarray] = {}
     for mode, matrix in data.matrices.items():
-        durations = np.pad(matrix.durations, ((0, 1), (0, 1)))
-        costs = durations if options.objective == "time" else np.pad(matrix.distances, ((0, 1), (0, 1)))
-        travel = durations[np.ix_(point_index, point_index)]
-        cost = costs[np.ix_(point_index, point_index)]
+        travel = np.pad(matrix.durations, ((0, 1), (0, 1)))[np.ix_(point_index, point_index)]
         time_callbacks[mode] = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
-        cost_callbacks[mode] = routing.RegisterTransitMatrix(cost.tolist())
-        cost_matrices[mode] = cost
-
-    entering: list[np.ndarray | None] = [None] * n_vehicles
+        cost_callbacks[mode] = routing.RegisterTransitMatrix(costs.arcs[mode].tolist())
     for v, veh in enumerate(data.vehicles):
-        if preferred_vehicle and stability_cost and n_nodes * n_nodes * n_vehicles <= STABILITY_MATRIX_LIMIT:
-            # entering a node another crew had before costs the stability penalty
-            moved = np.array([stability_cost if preferred_vehicle.get(j, v) != v else 0 for j in range(n_nodes)])
-            entering[v] = moved
-            rows = (cost_matrices[veh.mode] + moved[None, :]).tolist()
-            routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitMatrix(rows), v)
-        else:
+        entering = costs.entering[v]
+        if entering is None:
             routing.SetArcCostEvaluatorOfVehicle(cost_callbacks[veh.mode], v)
+        else:
+            rows = (costs.arcs[veh.mode] + entering[None, :]).tolist()
+            routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitMatrix(rows), v)
 
     horizon = data.horizon
     routing.AddDimensionWithVehicleTransits(
@@ -540,17 +593,14 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
         )
 
     # -- eligibility and disjunctions ------------------------------------------ #
-    cost_scale = 1 if options.objective == "time" else 7  # ~25 km/h: metres per second
     for vi, nodes in data.visit_nodes.items():
         for n in nodes:
             if data.nodes[n].vehicles:
                 # -1 keeps the node droppable; SetAllowedVehiclesForIndex's
                 # Span argument is not accepted by the Python binding.
                 routing.VehicleVar(index_of[n]).SetValues([-1] + data.nodes[n].vehicles)
-        routing.AddDisjunction([index_of[n] for n in nodes], data.penalties[vi] * cost_scale, 1)
+        routing.AddDisjunction([index_of[n] for n in nodes], costs.drop[vi], 1)
 
-    drop = {vi: data.penalties[vi] * cost_scale for vi in data.visit_nodes}
-    costs = _Costs(cost_matrices, entering, drop)
     return _Model(manager, routing, index_of, time_dim, break_vars, costs)
 
 
@@ -604,7 +654,8 @@ def search(
                 # a second model of the same data, closed with OR-Tools' full operator set
                 heavy = _build_model(data, preferred_vehicle, stability_cost)
                 heavy.routing.CloseModelWithParameters(_descent_parameters(1.0, heavy=True))
-            rr = _RuinAndRecreate(data, model, heavy, options.seed, preferred_vehicle, stability_cost)
+            rr = _RuinAndRecreate(data, model.costs, options.seed, preferred_vehicle=preferred_vehicle,
+                                  stability_cost=stability_cost, whole=(model, heavy))
             best, _ = rr.run(_routes_of(model, solution), solution.ObjectiveValue(), remaining)
             rr_stats = (rr.iterations, rr.improvements)
             if rr.improvements:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from solver.compile import RoutingData
-from solver.engine import RawRoute, RawSolution, RawStop, search
+from solver.engine import RawRoute, RawSolution, RawStop, polish, search
 from solver.reasons import best_insertion
 from solver.timing import simulate
 
@@ -30,6 +30,10 @@ DECOMPOSE_ABOVE = 250
 CROSS_INSERT_SHARE = 0.05
 #: Crews examined per left-out visit (those whose routes pass closest).
 CROSS_INSERT_CREWS = 12
+#: Share of the time limit given to ruin and recreate across the whole day
+#: after the territories (:func:`solver.engine.polish`): repairs there may
+#: move visits between crews of neighbouring territories.
+POLISH_SHARE = 0.2
 
 
 def _territories(data: RoutingData) -> list[list[int]]:
@@ -89,8 +93,9 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
     routes: list[RawRoute] = []
     dropped: list[int] = []
     objective = 0
+    territory_limit_s = time_limit_s * (1 - POLISH_SHARE)
     for k, (group, visits) in enumerate(zip(groups, assigned)):
-        remaining = time_limit_s - (time.perf_counter() - started)
+        remaining = territory_limit_s - (time.perf_counter() - started)
         left = sum(len(a) for a in assigned[k:]) or 1
         budget = max(1.0, remaining * len(visits) / left)
         sub, node_map, vehicle_map = data.subset(group, visits)
@@ -112,10 +117,50 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
         first_solution=f"territories ({len(groups)}) with PARALLEL_CHEAPEST_INSERTION",
         metaheuristic="ruin-and-recreate per territory",
     )
-    placed = insert_dropped(data, raw, started + time_limit_s * (1 + CROSS_INSERT_SHARE))
+    placed = insert_dropped(data, raw, started + territory_limit_s + time_limit_s * CROSS_INSERT_SHARE)
     raw.metaheuristic += f"; {placed} left-out visits placed across territories"
+    deadline = started + time_limit_s * (1 + CROSS_INSERT_SHARE)
+    iterations, improvements = _polish(data, raw, deadline - time.perf_counter())
+    raw.metaheuristic += f"; whole-day ruin-and-recreate ({iterations} iterations, {improvements} improvements)"
     raw.seconds = time.perf_counter() - started
     return raw
+
+
+def _retime(data: RoutingData, route: RawRoute, sequence: list[int]) -> bool:
+    """Give ``route`` the visit nodes ``sequence`` with its earliest feasible
+    schedule (:func:`solver.timing.simulate`); False (and ``route`` as it
+    was) when there is none."""
+    schedule = simulate(data.route_timing(route.vehicle, sequence))
+    if schedule is None:
+        return False
+    route.start, route.end, route.breaks = schedule.leave, schedule.end, list(schedule.breaks)
+    route.stops = [RawStop(n, t) for n, t in zip(sequence, schedule.starts)]
+    return True
+
+
+def _polish(data: RoutingData, raw: RawSolution, budget_s: float) -> tuple[int, int]:
+    """Improve the merged day ``raw`` in place by ruin and recreate across
+    territories (:func:`solver.engine.polish`), keeping only repairs whose
+    changed routes :func:`solver.timing.simulate` can time; returns
+    (iterations, improvements)."""
+    by_vehicle = {r.vehicle: r for r in raw.routes}
+    for v in range(len(data.vehicles)):
+        by_vehicle.setdefault(v, RawRoute(v, data.vehicles[v].shift[0], data.vehicles[v].shift[0]))
+    sequences = [[s.node for s in by_vehicle[v].stops] for v in range(len(data.vehicles))]
+
+    def feasible(vehicle: int, sequence: list[int]) -> bool:
+        return simulate(data.route_timing(vehicle, sequence)) is not None
+
+    polished, cost, stats = polish(data, sequences, budget_s, seed=data.problem.options.seed, feasible=feasible)
+    if cost is not None:
+        raw.objective = cost
+    for v, sequence in enumerate(polished):
+        if sequence is not sequences[v]:
+            assert _retime(data, by_vehicle[v], sequence)  # vetted by feasible()
+    raw.routes = [by_vehicle[v] for v in range(len(data.vehicles))]
+    served = {data.nodes[n].visit for sequence in polished for n in sequence}
+    raw.dropped = [vi for vi in data.visit_nodes if vi not in served]
+    return stats
 
 
 def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float) -> int:
@@ -145,11 +190,8 @@ def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float) -> int:
             route = by_vehicle[vehicle]
             sequence = [s.node for s in route.stops]
             sequence.insert(fit.position - 1, fit.node)
-            schedule = simulate(data.route_timing(vehicle, sequence))
-            if schedule is None:
+            if not _retime(data, route, sequence):
                 continue
-            route.start, route.end, route.breaks = schedule.leave, schedule.end, list(schedule.breaks)
-            route.stops = [RawStop(n, t) for n, t in zip(sequence, schedule.starts)]
             raw.dropped.remove(vi)
             placed += 1
             progress = True

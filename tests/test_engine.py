@@ -389,7 +389,7 @@ def test_costs_outside_ortools_equal_its_objective_with_stability_and_left_out_v
     assert len(served) < len(data.visit_nodes)
     moved = sum(1 for v, r in enumerate(routes) for n in r if preferred[n] != v)
     assert moved > 0
-    rr = engine._RuinAndRecreate(data, model, None, 0, preferred, 900)
+    rr = engine._RuinAndRecreate(data, engine._price(data, preferred, 900), 0)
     assert rr.cost(routes) == solution.ObjectiveValue()
 
 
@@ -405,13 +405,13 @@ def test_sub_model_repairs_price_moving_a_visit_to_another_crew():
     nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
     preferred = {n: 0 for n in nodes}
     model = engine._build_model(data, preferred, 10**6)
-    rr = engine._RuinAndRecreate(data, model, None, 0, preferred, 10**6)
+    rr = engine._RuinAndRecreate(data, model.costs, 0, preferred_vehicle=preferred, stability_cost=10**6)
     routes = [sorted(nodes), []]
     sp = data.nodes[nodes[0]].point
     candidate, cost = rr._repair_part(routes, set(nodes), nodes, sp, False, 1.0, rr.cost(routes))
     assert sorted(candidate[0]) == sorted(nodes) and candidate[1] == []
     assert cost == rr.cost(candidate)
-    without = engine._RuinAndRecreate(data, engine._build_model(data, None, 0), None, 0, None, 0)
+    without = engine._RuinAndRecreate(data, engine._price(data, None, 0), 0)
     moved, _ = without._repair_part(routes, set(nodes), nodes, sp, False, 1.0, without.cost(routes))
     assert sorted(moved[1]) == sorted(nodes)  # the control: without stability crew b takes them
 

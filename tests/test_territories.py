@@ -63,3 +63,56 @@ def test_visits_a_territory_left_out_are_placed_with_a_crew_that_has_room():
     check_plan(p, plan, PLANE).raise_if_invalid()
     assert [u.visit_id for u in plan.unassigned] == ["v3"]
     assert plan.unassigned[0].code == "capacity"  # every eligible crew is at its limit
+
+
+def test_whole_day_polish_moves_visits_across_a_territory_border():
+    """As a territory split can leave it: crew a makes the visits next to
+    crew b's start, crew b the ones next to crew a's. Ruin and recreate over
+    the merged day swaps them back; the routes are re-timed (lunch breaks
+    included) and pass the checker, and the day's objective is updated."""
+    from solver.engine import RawRoute, RawSolution, RawStop
+    from solver.solve import build_plan
+    from solver.territories import _polish, _retime
+
+    lunch = [{"window": {"start": "11:30", "end": "13:30"}, "duration_min": 45}]
+    visits = [visit(f"w{i}", -30 + i, 1, duration_min=30) for i in range(5)]
+    visits += [visit(f"e{i}", 30 + i, 1, duration_min=30) for i in range(5)]
+    crews = [crew("a", x=-30, breaks=lunch), crew("b", x=30, breaks=lunch)]
+    p = problem(visits, crews, slot_minutes=0, time_limit_s=2)
+    data = compile_problem(p, PLANE)
+    node = {p.visits[vi].id: nodes[0] for vi, nodes in data.visit_nodes.items()}
+    crossed = {0: [node[f"e{i}"] for i in range(5)], 1: [node[f"w{i}"] for i in range(5)]}
+    raw = RawSolution(
+        routes=[RawRoute(v, 0, 0, [RawStop(n, 0) for n in crossed[v]]) for v in (0, 1)],
+        dropped=[], objective=None, status="test", seconds=0, first_solution="", metaheuristic="",
+    )
+    for route in raw.routes:  # time the crossed day as it stands
+        assert _retime(data, route, crossed[route.vehicle])
+    before = build_plan(data, raw).summary.travel_s
+    iterations, improvements = _polish(data, raw, 1.5)
+    assert iterations > 0 and improvements > 0
+    plan = build_plan(data, raw)
+    check_plan(p, plan, PLANE).raise_if_invalid()
+    assert {s.visit_id[0] for s in plan.route("a").stops} == {"w"}
+    assert {s.visit_id[0] for s in plan.route("b").stops} == {"e"}
+    assert plan.summary.travel_s < before / 4
+    assert raw.objective == plan.summary.travel_s  # objective "time": travel seconds, nothing left out
+
+
+def test_whole_day_polish_keeps_the_day_when_no_changed_route_can_be_timed(monkeypatch):
+    """Repairs whose routes the timing refuses are discarded: the day stays
+    as it was."""
+    from solver import territories
+    from solver.engine import RawRoute, RawSolution, RawStop
+
+    visits = [visit(f"e{i}", 30 + i, 1) for i in range(4)]
+    p = problem(visits, [crew("a", x=-30), crew("b", x=30)], slot_minutes=0)
+    data = compile_problem(p, PLANE)
+    nodes = [n[0] for n in data.visit_nodes.values()]
+    raw = RawSolution(routes=[RawRoute(0, 0, 0, []), RawRoute(1, 0, 0, [])], dropped=[], objective=None,
+                      status="test", seconds=0, first_solution="", metaheuristic="")
+    assert territories._retime(data, raw.routes[0], nodes)
+    monkeypatch.setattr(territories, "simulate", lambda route: None)
+    iterations, improvements = territories._polish(data, raw, 0.5)
+    assert iterations > 0 and improvements == 0
+    assert [s.node for s in raw.routes[0].stops] == nodes and raw.routes[1].stops == []

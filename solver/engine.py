@@ -424,7 +424,7 @@ class _RuinAndRecreate:
             crew = {v: k for k, v in enumerate(scope)}
             preferred = {k: crew.get(self.preferred_vehicle[n], -1)
                          for k, n in enumerate(node_map) if n in self.preferred_vehicle}
-        model = _build_model(sub, preferred, self.stability_cost)
+        model = _build_model(sub, preferred, self.stability_cost, schedule=False)
         model.routing.CloseModelWithParameters(_descent_parameters(limit_s, heavy))
         sub_node = {n: k for k, n in enumerate(node_map)}
         partial = [[sub_node[n] for n in routes[v] if n not in removed] for v in scope]
@@ -457,11 +457,17 @@ def polish(data: RoutingData, routes: list[list[int]], budget_s: float, *, seed:
     return best, cost, (rr.iterations, rr.improvements)
 
 
-def _point_index(data: RoutingData) -> np.ndarray:
-    """Each node's row in the travel matrices; open ends (no point) get an
-    extra all-zero row and column past the last point."""
-    n_points = len(data.points)
-    return np.array([n_points if node.point is None else node.point for node in data.nodes])
+def _node_matrix(data: RoutingData, values: np.ndarray) -> np.ndarray:
+    """``values`` (point × point) between ``data``'s nodes; an open end (no
+    point) is 0 to and from everywhere. Costs O(nodes²) whatever the size of
+    ``values``: a sub-model of a large day reads only its own rows."""
+    open_end = np.array([node.point is None for node in data.nodes], dtype=bool)
+    index = np.array([0 if node.point is None else node.point for node in data.nodes])
+    matrix = values[np.ix_(index, index)]
+    if open_end.any():
+        matrix[open_end, :] = 0
+        matrix[:, open_end] = 0
+    return matrix
 
 
 def _price(data: RoutingData, preferred_vehicle: dict[int, int] | None, stability_cost: int) -> _Costs:
@@ -472,11 +478,9 @@ def _price(data: RoutingData, preferred_vehicle: dict[int, int] | None, stabilit
     visit out costs its penalty (seconds, or metres at about 25 km/h)."""
     options = data.problem.options
     n_nodes, n_vehicles = len(data.nodes), len(data.vehicles)
-    point_index = _point_index(data)
     arcs = {}
     for mode, matrix in data.matrices.items():
-        values = matrix.durations if options.objective == "time" else matrix.distances
-        arcs[mode] = np.pad(values, ((0, 1), (0, 1)))[np.ix_(point_index, point_index)]
+        arcs[mode] = _node_matrix(data, matrix.durations if options.objective == "time" else matrix.distances)
     entering: list[np.ndarray | None] = [None] * n_vehicles
     if preferred_vehicle and stability_cost and n_nodes * n_nodes * n_vehicles <= STABILITY_MATRIX_LIMIT:
         for v in range(n_vehicles):
@@ -487,9 +491,12 @@ def _price(data: RoutingData, preferred_vehicle: dict[int, int] | None, stabilit
     return _Costs(arcs, entering, drop)
 
 
-def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, stability_cost: int):
+def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, stability_cost: int,
+                 *, schedule: bool = True):
     """The OR-Tools model of ``data`` (not yet closed), with what the
-    read-back needs: see :class:`_Model`."""
+    read-back needs: see :class:`_Model`. Without ``schedule`` the solutions'
+    times are any feasible ones (no finalizer chooses them): for repairs,
+    whose routes are timed later."""
     problem = data.problem
     options = problem.options
     n_nodes = len(data.nodes)
@@ -506,11 +513,10 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
     # -- transit matrices per mode: travel (cost) and service+travel (time) -- #
     costs = _price(data, preferred_vehicle, stability_cost)
     service = np.array([node.service_s for node in data.nodes], dtype=np.int64)
-    point_index = _point_index(data)
     time_callbacks: dict[str, int] = {}
     cost_callbacks: dict[str, int] = {}
     for mode, matrix in data.matrices.items():
-        travel = np.pad(matrix.durations, ((0, 1), (0, 1)))[np.ix_(point_index, point_index)]
+        travel = _node_matrix(data, matrix.durations)
         time_callbacks[mode] = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
         cost_callbacks[mode] = routing.RegisterTransitMatrix(costs.arcs[mode].tolist())
     for v, veh in enumerate(data.vehicles):
@@ -545,7 +551,7 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
     # Schedule: each visit as early as its route allows (margin for delays),
     # then each crew leaves as late as that allows (no idle wait at the door).
     for n, node in enumerate(data.nodes):
-        if node.kind == "visit":
+        if node.kind == "visit" and schedule:
             routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(index_of[n]))
     solver = routing.solver()
     for v, veh in enumerate(data.vehicles):
@@ -555,8 +561,9 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
         end_var.SetRange(veh.shift[0], veh.shift[1])
         if veh.max_span_s is not None:
             time_dim.SetSpanUpperBoundForVehicle(veh.max_span_s, v)
-        routing.AddVariableMaximizedByFinalizer(start_var)
-        routing.AddVariableMinimizedByFinalizer(end_var)
+        if schedule:
+            routing.AddVariableMaximizedByFinalizer(start_var)
+            routing.AddVariableMinimizedByFinalizer(end_var)
 
     # -- breaks ---------------------------------------------------------------- #
     node_visit_transit = [0] * routing.Size()

@@ -9,7 +9,11 @@ has crews enough for about :data:`VISITS_PER_TERRITORY` visits), gives every
 visit to the territory of the nearest crew able to make it, solves each
 territory with :func:`solver.engine.search` within its share of the time, and
 merges the routes. The routing data is shared; only node and crew indices
-are remapped.
+are remapped. Then visits a territory left out are placed across territories
+(:func:`insert_dropped`), and ruin and recreate runs over the merged day
+(:func:`solver.engine.polish`, :data:`POLISH_SHARE` of the time): its repairs
+take the routes around each ruin, wherever their territory, so visits near a
+border can move to the other side's crews.
 """
 
 from __future__ import annotations

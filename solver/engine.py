@@ -195,6 +195,7 @@ class _Costs:
     drop: dict[int, int]
 
     def route(self, data: RoutingData, vehicle: int, sequence: list[int]) -> int:
+        """What crew ``vehicle`` making the visit nodes ``sequence`` costs."""
         veh = data.vehicles[vehicle]
         places = [veh.start_node, *sequence, veh.end_node]
         cost = int(self.arcs[veh.mode][places[:-1], places[1:]].sum())

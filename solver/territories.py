@@ -159,8 +159,8 @@ def _polish(data: RoutingData, raw: RawSolution, budget_s: float) -> tuple[int, 
     if cost is not None:
         raw.objective = cost
     for v, sequence in enumerate(polished):
-        if sequence is not sequences[v]:
-            assert _retime(data, by_vehicle[v], sequence)  # vetted by feasible()
+        if sequence is not sequences[v] and not _retime(data, by_vehicle[v], sequence):
+            raise RuntimeError(f"crew {v}: a route feasible() accepted cannot be timed")
     raw.routes = [by_vehicle[v] for v in range(len(data.vehicles))]
     served = {data.nodes[n].visit for sequence in polished for n in sequence}
     raw.dropped = [vi for vi in data.visit_nodes if vi not in served]

@@ -169,6 +169,15 @@ ACCEPT_THRESHOLD = 0.01
 SCOPE_VISITS = 60
 #: Empty crews (nearest the ruin first) a sub-model repair may open a route with.
 SCOPE_EMPTY_CREWS = 1
+#: While visits are left out, share of the repairs made on the whole day: a
+#: left-out visit may fit only a crew far from it (skills, crew size, pinning),
+#: which no sub-model around it holds.
+RR_WHOLE_SHARE = 0.2
+#: ... on days of at most this many visits: above it a whole-day repair costs
+#: more than it brings (measured: on the ~150-visit territories of
+#: bench/day.py travel rose 5 % on two seeds; on the 100-visit demo day the
+#: objective fell 28 %, mean of three seeds).
+RR_WHOLE_MAX_VISITS = 120
 
 
 @dataclass
@@ -340,8 +349,13 @@ class _RuinAndRecreate:
             removed = self._ruin(current, near)
             heavy = self.rng.random() < RR_HEAVY_SHARE
             limit = min(remaining, 1.0)
-            repaired = (self._repair_part(current, removed, near, sp, heavy, limit, current_cost)
-                        if self.separable else self._repair_whole(current, removed, heavy, limit))
+            whole = self.light is not None and (
+                not self.separable
+                or (len(self.data.visit_nodes) <= RR_WHOLE_MAX_VISITS and self.rng.random() < RR_WHOLE_SHARE
+                    and self._leaves_out(current))
+            )
+            repaired = (self._repair_whole(current, removed, heavy, limit) if whole
+                        else self._repair_part(current, removed, near, sp, heavy, limit, current_cost))
             if repaired is None:
                 continue
             candidate, cost = repaired
@@ -356,6 +370,10 @@ class _RuinAndRecreate:
                     best, best_cost = candidate, cost
                     self.improvements += 1
         return best, best_cost
+
+    def _leaves_out(self, routes: list[list[int]]) -> bool:
+        """Whether ``routes`` leave a visit out."""
+        return sum(len(route) for route in routes) < len(self.data.visit_nodes)
 
     def _ruin(self, routes: list[list[int]], near: list[int]) -> set[int]:
         """Visit nodes to take out of ``routes``, around ``near[0]``."""
@@ -648,6 +666,7 @@ def search(
         if start is not None:
             solution = routing.SolveFromAssignmentWithParameters(start, params)
     rr_stats = (0, 0)
+    status_code = None
     if solution is None and limit >= 1.0:
         # first solution and a plain descent to its local optimum (may take
         # most of the time on a large day), then ruin and recreate. OR-Tools
@@ -655,6 +674,8 @@ def search(
         # ignore the operators in their parameters, so the light set is
         # chosen here, for the descent and every whole-day repair after it
         solution = routing.SolveWithParameters(_descent_parameters(limit, heavy=False))
+        # the search's outcome; the read-back below stops at its first solution on purpose
+        status_code = routing.status()
         if solution is not None:
             remaining = limit - (time.perf_counter() - started)
             heavy = None
@@ -670,7 +691,10 @@ def search(
                 solution = _restore(model, best) or solution
     if solution is None:
         solution = routing.SolveWithParameters(params)
-    status = _STATUS.get(routing.status(), str(routing.status()))
+        status_code = routing.status()
+    if status_code is None:
+        status_code = routing.status()
+    status = _STATUS.get(status_code, str(status_code))
     if solution is None:
         raise RuntimeError(f"OR-Tools found no solution (status {status})")
 

@@ -353,6 +353,7 @@ def test_sub_model_repairs_keep_every_rule_and_price_the_result_exactly(monkeypa
     from solver.solve import build_plan
 
     monkeypatch.setattr(engine, "SCOPE_VISITS", 12)  # a few routes out of four
+    monkeypatch.setattr(engine, "RR_WHOLE_SHARE", 0.0)
     seen = _spy_repairs(monkeypatch)
     p = _mixed_day()
     data = compile_problem(p, PLANE)
@@ -363,6 +364,7 @@ def test_sub_model_repairs_keep_every_rule_and_price_the_result_exactly(monkeypa
     best_routes, best_cost = seen["best"]
     assert seen["rr"].improvements > 0 and best_cost < seen["first_cost"]
     assert raw.objective == best_cost == seen["rr"].cost(best_routes)
+    assert raw.status == "success"  # the descent's outcome, not the read-back's (stopped at its first solution)
     assert [[s.node for s in r.stops] for r in raw.routes] == best_routes
     assert 0 < plan.summary.visits_planned < plan.summary.visits_total  # overloaded: some left out
     legal = {f"v{i}" for i in range(0, 48, 7)}
@@ -370,6 +372,32 @@ def test_sub_model_repairs_keep_every_rule_and_price_the_result_exactly(monkeypa
         if route.agent_id != "c0":
             assert not legal & {s.visit_id for s in route.stops}
     assert len(plan.route("c1").stops) <= 6
+
+
+def test_whole_day_repairs_while_visits_are_left_out_keep_the_cost_exact(monkeypatch):
+    """While the day leaves visits out, some repairs take the whole day (a
+    left-out visit may fit only a far crew); mixed with sub-model repairs the
+    tracked cost is still OR-Tools' objective of the final routes. A day that
+    serves every visit is never repaired whole."""
+    from solver import engine
+    from solver.compile import compile_problem
+    from solver.solve import build_plan
+
+    monkeypatch.setattr(engine, "RR_WHOLE_SHARE", 0.5)
+    seen = _spy_repairs(monkeypatch)
+    p = _mixed_day()
+    data = compile_problem(p, PLANE)
+    raw = engine.search(data)
+    assert seen["whole"] > 0 and seen["part"] > 0
+    best_routes, best_cost = seen["best"]
+    assert raw.objective == best_cost == seen["rr"].cost(best_routes)
+    check_plan(p, build_plan(data, raw), PLANE).raise_if_invalid()
+
+    seen = _spy_repairs(monkeypatch)
+    light = problem([visit(f"v{i}", i % 5, i // 5) for i in range(10)], [crew("a"), crew("b", x=3)],
+                    time_limit_s=2)
+    engine.search(compile_problem(light, PLANE))
+    assert seen["part"] > 0 and seen["whole"] == 0
 
 
 def test_costs_outside_ortools_equal_its_objective_with_stability_and_left_out_visits():

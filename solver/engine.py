@@ -289,8 +289,10 @@ class _RuinAndRecreate:
     is made in a sub-model of the ruined routes and the routes nearest the
     ruin (:data:`SCOPE_VISITS`), an empty crew nearest it and the left-out
     visits near it, and priced with :class:`_Costs`: on 200 visits a repair
-    takes 40 ms instead of 400. Otherwise the whole day is repaired in one
-    of two prebuilt models (light, heavy).
+    takes 40 ms instead of 400. Otherwise, and in :data:`RR_WHOLE_SHARE` of
+    the repairs of a small day (:data:`RR_WHOLE_MAX_VISITS`) while it leaves
+    visits out, the whole day is repaired in its prebuilt model (light, or
+    heavy where there is one).
 
     The result replaces the current solution when it is better, or within a
     threshold that shrinks from :data:`ACCEPT_THRESHOLD` of the best cost to

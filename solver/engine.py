@@ -253,12 +253,7 @@ def _assignment(model: _Model, routes: list[list[int]], time_limit_s: float, hea
     ``RoutesToAssignment`` only sets the next variables; the solve restores
     the rest under its own limits (``ReadAssignmentFromRoutes`` restores under
     the previous search's spent time limit and then fails every time)."""
-    routing = model.routing
-    start = routing.solver().Assignment()
-    indices = [[model.index_of[n] for n in route] for route in routes]
-    if not routing.RoutesToAssignment(indices, True, True, start):
-        return None
-    return routing.SolveFromAssignmentWithParameters(start, _descent_parameters(time_limit_s, heavy))
+    return _solve_from(model, routes, _descent_parameters(time_limit_s, heavy))
 
 
 def _restore(model: _Model, routes: list[list[int]]):
@@ -266,6 +261,12 @@ def _restore(model: _Model, routes: list[list[int]]):
     they are: the search stops at the first solution, the routes restored."""
     params = search_parameters(60.0)
     params.solution_limit = 1
+    return _solve_from(model, routes, params)
+
+
+def _solve_from(model: _Model, routes: list[list[int]], params):
+    """Solve ``model`` with ``params`` from ``routes`` (visit nodes per crew;
+    visits on none start inactive); None when the routes do not fit it."""
     start = model.routing.solver().Assignment()
     indices = [[model.index_of[n] for n in route] for route in routes]
     if not model.routing.RoutesToAssignment(indices, True, True, start):
@@ -537,7 +538,8 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
     time_callbacks: dict[str, int] = {}
     cost_callbacks: dict[str, int] = {}
     for mode, matrix in data.matrices.items():
-        travel = _node_matrix(data, matrix.durations)
+        # with the objective "time" the arc costs are the travel times already
+        travel = costs.arcs[mode] if options.objective == "time" else _node_matrix(data, matrix.durations)
         time_callbacks[mode] = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
         cost_callbacks[mode] = routing.RegisterTransitMatrix(costs.arcs[mode].tolist())
     for v, veh in enumerate(data.vehicles):

@@ -28,8 +28,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import datetime as dt
+import multiprocessing
 import random
 import resource
 import sys
@@ -40,11 +40,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from solver import solve  # noqa: E402
-from solver.check import check_plan  # noqa: E402
-from solver.geo.network import RoadNetwork  # noqa: E402
-from solver.geo.synthetic import synthetic_city  # noqa: E402
-from solver.model import Problem  # noqa: E402
+from solver import solve
+from solver.check import check_plan
+from solver.geo.network import RoadNetwork
+from solver.geo.synthetic import synthetic_city
+from solver.model import Problem
 
 DATE = dt.date(2026, 12, 1)
 
@@ -214,7 +214,7 @@ def main() -> int:
     # memory printed below is the plan's, not the generator's (its pool matrix)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        payload, witness, witness_ok, witness_text = pool.submit(
+        payload, _witness, witness_ok, witness_text = pool.submit(
             _generate, args.size, args.visits, args.crews, args.seed, args.time_limit).result()
     t_generate = time.perf_counter() - t0
     problem = Problem.model_validate(payload)

@@ -7,6 +7,7 @@ The data flow is one way: validated :class:`Problem` → geocode → travel-time
 matrix → OR-Tools search → :class:`Plan` (routes, stops, unassigned reasons).
 """
 
+from solver.booking import SlotUnavailable, insert_visit, offer_slots
 from solver.model import (
     Address,
     Agent,
@@ -24,9 +25,8 @@ from solver.model import (
     Unassigned,
     Visit,
 )
-from solver.solve import solve
-from solver.booking import SlotUnavailable, insert_visit, offer_slots
 from solver.replan import reoptimize
+from solver.solve import solve
 
 __all__ = [
     "Address",
@@ -40,13 +40,13 @@ __all__ = [
     "Plan",
     "Problem",
     "Route",
+    "SlotUnavailable",
     "Stop",
     "TimeWindow",
     "Unassigned",
     "Visit",
-    "solve",
-    "offer_slots",
     "insert_visit",
-    "SlotUnavailable",
+    "offer_slots",
     "reoptimize",
+    "solve",
 ]

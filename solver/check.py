@@ -37,9 +37,8 @@ visit it concerns when there is one, and a message for people.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
-
 from zoneinfo import ZoneInfo
 
 from solver.model import Agent, Location, Plan, Problem, Route, Stop, Visit
@@ -48,10 +47,10 @@ from solver.travel import TravelMatrix, TravelModel
 
 __all__ = [
     "CODES",
-    "CheckReport",
     "LOCATION_TOLERANCE_DEG",
-    "PlanInvalid",
     "TOLERANCE_S",
+    "CheckReport",
+    "PlanInvalid",
     "Violation",
     "check_plan",
 ]
@@ -263,7 +262,7 @@ class _Checker:
         assert code in CODES, code
         self.violations.append(Violation(code, agent, visit, message))
 
-    def sec(self, value) -> int:  # noqa: ANN001 - datetime or time
+    def sec(self, value) -> int:
         return self.problem.seconds(value)
 
     # -- driver ------------------------------------------------------------- #

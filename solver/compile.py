@@ -11,10 +11,12 @@ reads nothing else.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from solver.model import Agent, Location, Place, PlanFlag, Problem, TravelMode, Unassigned, Visit
 from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
@@ -94,11 +96,11 @@ class RoutingData:
             shift=veh.shift,
             breaks=tuple(veh.breaks),
             tasks=tuple(Task(tuple(self.nodes[n].windows), self.nodes[n].service_s) for n in sequence),
-            travel=tuple(self.travel_s(veh.mode, a, b) for a, b in zip(places, places[1:])),
+            travel=tuple(self.travel_s(veh.mode, a, b) for a, b in itertools.pairwise(places)),
             max_span_s=veh.max_span_s,
         )
 
-    def subset(self, vehicles: Sequence[int], visits: Sequence[int]) -> tuple["RoutingData", list[int], list[int]]:
+    def subset(self, vehicles: Sequence[int], visits: Sequence[int]) -> tuple[RoutingData, list[int], list[int]]:
         """Routing data for some crews and visits (every alternative node of
         each visit comes along); returns it with the maps from the new node
         and vehicle indices back to these ones. Crew eligibility is remapped:
@@ -452,7 +454,8 @@ def _flag_off_road(travel: TravelModel, pts: _Points, modes: list[str], flags: l
             for visit_id, agent_id, address_index in pts.owners.get(index, []):
                 flags.append(PlanFlag(
                     code="off_road", visit_id=visit_id, agent_id=agent_id, address_index=address_index,
-                    message=f"{result.distance_m:.0f} m from the nearest {mode} street: travel priced in a straight line",
+                    message=(f"{result.distance_m:.0f} m from the nearest {mode} street: "
+                             "travel priced in a straight line"),
                     details={"distance_m": round(result.distance_m), "mode": mode},
                 ))
         break  # one mode is enough to say the point is off the map

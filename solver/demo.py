@@ -48,8 +48,9 @@ import argparse
 import datetime as dt
 import math
 import random
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 from solver.config import default_skill_catalogue
 from solver.model import (
@@ -161,7 +162,7 @@ def priority_from(days_past_due: int, amount: float, broken_promises: int) -> in
     lateness = step + 20.0 * min(days_past_due, 180) / 180
     size = 10.0 * (math.log10(min(max(amount, 1_000.0), 1_000_000.0)) - 3.0)
     promises = min(7.0 * broken_promises, 20.0)
-    return max(0, min(100, int(math.floor(lateness + size + promises + 0.5))))
+    return max(0, min(100, math.floor(lateness + size + promises + 0.5)))
 
 
 # --------------------------------------------------------------------------- #
@@ -272,7 +273,7 @@ def _crew_skills(rng: random.Random, n: int) -> list[list[str]]:
     for skill in VISIT_SKILLS:  # every visit skill is held by some crew
         if not any(skill in held for held in skills):
             skills[rng.randrange(n)].append(skill)
-    return [[s for s in ("lang:zh",) + VISIT_SKILLS if s in held] for held in skills]
+    return [[s for s in ("lang:zh", *VISIT_SKILLS) if s in held] for held in skills]
 
 
 def _agents(rng: random.Random, streets: _Streets, crews: int) -> list[Agent]:

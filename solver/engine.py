@@ -34,11 +34,10 @@ routes (re-plans) runs guided local search instead.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
-
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from solver.compile import RoutingData
@@ -189,7 +188,7 @@ class _Model:
     index_of: list[int]
     time_dim: object
     break_vars: dict[int, list]
-    costs: "_Costs"
+    costs: _Costs
 
 
 @dataclass
@@ -348,7 +347,8 @@ class _RuinAndRecreate:
             self.iterations += 1
             seed = self.visit_nodes[self.rng.randrange(len(self.visit_nodes))]
             sp = self.point[seed]
-            near = sorted(self.visit_nodes, key=lambda n: self.matrix[sp, self.point[n]] + self.matrix[self.point[n], sp])
+            near = sorted(self.visit_nodes,
+                          key=lambda n: self.matrix[sp, self.point[n]] + self.matrix[self.point[n], sp])
             removed = self._ruin(current, near)
             heavy = self.rng.random() < RR_HEAVY_SHARE
             limit = min(remaining, 1.0)
@@ -628,7 +628,7 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
             if data.nodes[n].vehicles:
                 # -1 keeps the node droppable; SetAllowedVehiclesForIndex's
                 # Span argument is not accepted by the Python binding.
-                routing.VehicleVar(index_of[n]).SetValues([-1] + data.nodes[n].vehicles)
+                routing.VehicleVar(index_of[n]).SetValues([-1, *data.nodes[n].vehicles])
         routing.AddDisjunction([index_of[n] for n in nodes], costs.drop[vi], 1)
 
     return _Model(manager, routing, index_of, time_dim, break_vars, costs)

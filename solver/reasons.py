@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.compile import RoutingData
+from solver.compile import RoutingData, Vehicle
 from solver.engine import RawSolution
 from solver.timing import simulate
 
@@ -93,7 +93,7 @@ def best_insertion(
         base = _route_travel(data, v, sequence)
         agent_id = veh.agent.id
 
-        def detour(p: int) -> int:
+        def detour(p: int, places: list[int] = places, veh: Vehicle = veh, n: int = n) -> int:
             a, b = places[p], places[p + 1]
             return data.travel_s(veh.mode, a, n) + data.travel_s(veh.mode, n, b) - data.travel_s(veh.mode, a, b)
 
@@ -101,7 +101,7 @@ def best_insertion(
         for p in sorted(range(len(sequence) + 1), key=detour):
             if fit is not None and detour(p) >= fit.extra_travel_s:
                 break
-            if _feasible(data, v, sequence[:p] + [n] + sequence[p:]):
+            if _feasible(data, v, [*sequence[:p], n, *sequence[p:]]):
                 fit = Insertion(agent_id, p + 1, detour(p), node=n)
                 break
         if fit is not None or not swaps:
@@ -113,7 +113,7 @@ def best_insertion(
                 continue
             rest = sequence[:j] + sequence[j + 1:]
             for p in sorted({max(0, j - 1), j, min(len(rest), j + 1)}):
-                trial = rest[:p] + [n] + rest[p:]
+                trial = [*rest[:p], n, *rest[p:]]
                 if not _feasible(data, v, trial):
                     continue
                 extra = _route_travel(data, v, trial) - base

@@ -25,7 +25,7 @@ from solver.travel import PlanarTravel
 #: Coordinates are stored divided by this, to stay inside latitude bounds.
 COORDINATE_SCALE = 10.0
 _DATE = dt.date(2026, 1, 5)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def dimacs_travel() -> PlanarTravel:
@@ -62,7 +62,8 @@ def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: str
                 duration_min=int(float(service)),
                 load=int(float(demand)),
                 addresses=[Address(location=_loc(float(x), float(y)),
-                                   time_windows=[TimeWindow(start=_at(float(ready)), end=_at(max(float(due), float(ready) + 1e-3)))])],
+                                   time_windows=[TimeWindow(start=_at(float(ready)),
+                                                             end=_at(max(float(due), float(ready) + 1e-3)))])],
             )
         )
     agents = [

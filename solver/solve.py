@@ -13,8 +13,8 @@ import time
 from solver.compile import Progress, RoutingData, compile_problem
 from solver.engine import RawRoute, RawSolution, search
 from solver.model import (
-    PlannedBreak,
     Plan,
+    PlannedBreak,
     PlanSummary,
     Problem,
     Route,
@@ -23,11 +23,10 @@ from solver.model import (
     Stop,
     Unassigned,
 )
-from solver.territories import DECOMPOSE_ABOVE, search_by_territory
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
+from solver.territories import DECOMPOSE_ABOVE, search_by_territory
 from solver.timing import Schedule, assign_slots, latest_start, simulate
 from solver.travel import TravelModel
-
 
 #: Share of the time limit the territory searches get on a decomposed day.
 TERRITORY_TIME_SHARE = 0.8

@@ -87,7 +87,7 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
             eligible.update(data.nodes[n].vehicles or range(len(data.vehicles)))
         point = data.nodes[options[0]].point
 
-        def distance(k: int) -> int:
+        def distance(k: int, point: int = point) -> int:
             return min(int(matrix[s, point]) for s in starts[k])
 
         candidates = [k for k in range(len(groups)) if members[k] & eligible] or list(range(len(groups)))

@@ -19,8 +19,8 @@ checker in :mod:`solver.check` accepts both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 Interval = tuple[int, int]
 

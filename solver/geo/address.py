@@ -262,8 +262,8 @@ def parse_address(text: str, known_names: frozenset[str] | set[str] = frozenset(
 
     Examples
     --------
-    >>> parse_address("上海市黄浦区人民路100弄5号601室")
-    ParsedAddress(streets=('人民路',), body='人民路100弄5号601室', house_number='100弄5号', number=100, admin=('上海市', '黄浦区'))
+    >>> parse_address("黄浦区人民路100弄5号")
+    ParsedAddress(streets=('人民路',), body='人民路100弄5号', house_number='100弄5号', number=100, admin=('黄浦区',))
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("address text is empty")

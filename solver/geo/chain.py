@@ -27,9 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from geopy.exc import GeocoderTimedOut, GeocoderUnavailable
 
@@ -227,7 +228,7 @@ class GeocodingChain:
             started = time.perf_counter()
             try:
                 found = provider.geocode(text, flag_below=self.flag_below)
-            except Exception as exc:  # noqa: BLE001 - a provider must never break the plan
+            except Exception as exc:
                 timed_out = isinstance(exc, GeocoderTimedOut) or (
                     isinstance(exc, GeocoderUnavailable) and "timed out" in str(exc).lower()
                 )

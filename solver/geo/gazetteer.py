@@ -42,12 +42,14 @@ keep the direction and ordinal characters (东西南北中, 一二三…) of the
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -79,8 +81,8 @@ __all__ = [
     "PLACE_CONFIDENCE",
     "STREET_CONFIDENCE",
     "STREET_NUMBER_CONFIDENCE",
-    "GeocodeResult",
     "Gazetteer",
+    "GeocodeResult",
     "ParsedAddress",
     "Precision",
     "Street",
@@ -460,7 +462,7 @@ class Gazetteer:
             far_a = _farthest(piece, pieces[0][0])[0]
             path = _farthest(piece, far_a)[1]
             spine: list[tuple[float, float]] = []
-            for a, b in zip(path[:-1], path[1:]):
+            for a, b in itertools.pairwise(path):
                 coords = oriented(a, b)
                 spine.extend(coords if not spine else coords[1:])
         else:

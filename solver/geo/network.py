@@ -49,12 +49,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -772,7 +774,7 @@ class RoadNetwork:
         """
         g = self._mode(mode)
         out = nx.DiGraph()
-        for k, node in enumerate(g.nodes):
+        for _k, node in enumerate(g.nodes):
             out.add_node(int(self.node_ids[node]), x=float(self.lons[node]), y=float(self.lats[node]))
         tails, heads = np.divmod(g.edge_keys, g.size)
         for t, h, length, time_s in zip(tails, heads, g.edge_length_m, g.edge_time_s):
@@ -1116,7 +1118,7 @@ class RoadNetwork:
         else:
             exit_at = 1.0 if inner[0] == g.piece_b[pa] else 0.0
             coords.extend(self._piece_between(g, pa, fa, exit_at))
-            for tail, head in zip(inner[:-1], inner[1:]):
+            for tail, head in itertools.pairwise(inner):
                 coords.extend(self._edge_coords(g, tail, head))
             entry_at = 1.0 if inner[-1] == g.piece_b[pb] else 0.0
             coords.extend(self._piece_between(g, pb, entry_at, fb))
@@ -1162,7 +1164,7 @@ class RoadNetwork:
         # Orient the shape from tail to head whichever way it was stored.
         if _sq(shape[0], start) + _sq(shape[-1], end) > _sq(shape[-1], start) + _sq(shape[0], end):
             shape.reverse()
-        return shape[1:] + [end] if shape[-1] != end else shape[1:]
+        return [*shape[1:], end] if shape[-1] != end else shape[1:]
 
 
 def _tree_lengths(

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import bz2
 import gzip
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 

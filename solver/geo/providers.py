@@ -28,9 +28,10 @@ them and moves on to the next provider.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from geopy.exc import (

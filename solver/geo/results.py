@@ -50,7 +50,7 @@ AttemptStatus = Literal["found", "not_found", "failed", "timeout", "skipped", "c
 
 def utc_now() -> dt.datetime:
     """The current time, timezone-aware UTC (the stamp of new results)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

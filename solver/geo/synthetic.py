@@ -33,6 +33,7 @@ addressed OSM extract would.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -397,7 +398,7 @@ def synthetic_city(
                    oneway: int) -> None:
         """Add the edges along ``chain`` (numbering order) as one named way."""
         way_id[0] += 1
-        for u, v in zip(chain[:-1], chain[1:]):
+        for u, v in itertools.pairwise(chain):
             attrs = {"osmid": way_id[0], "highway": highway, "name": name, "lanes": lanes,
                      "length": metres(u, v)}
             if maxspeed is not None:

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from solver.model import Agent, Location, Plan, Problem, Route, Stop, Visit
+from solver.model import Agent, Clock, Location, Plan, Problem, Route, Stop, Visit
 from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
 from solver.travel import TravelMatrix, TravelModel
 
@@ -262,7 +262,7 @@ class _Checker:
         assert code in CODES, code
         self.violations.append(Violation(code, agent, visit, message))
 
-    def sec(self, value) -> int:
+    def sec(self, value: Clock) -> int:
         return self.problem.seconds(value)
 
     # -- driver ------------------------------------------------------------- #
@@ -541,7 +541,9 @@ class _Checker:
         rules = self.rules
         if rules is not None and rules.visiting_hours is not None:
             zone = ZoneInfo(visit.timezone or self.problem.timezone)
-            lo, hi = visiting_interval(rules, self.problem.date, zone, self.problem.seconds)
+            legal = visiting_interval(rules, self.problem.date, zone, self.problem.seconds)
+            assert legal is not None  # the rule set has visiting hours
+            lo, hi = legal
             if not lo - tol <= start <= hi + tol:
                 self.add("outside_legal_hours", f"service starts {_hhmm(start)}, rule set {rules.name} allows "
                          f"{rules.visiting_hours.start:%H:%M}–{rules.visiting_hours.end:%H:%M} local time",

@@ -38,4 +38,5 @@ def default_skill_catalogue() -> list[str]:
 
 def bundled_map_path() -> Path:
     """The OSM extract of the demo city shipped in ``config/``."""
-    return config_dir() / defaults()["map"]["path"]
+    path: str = defaults()["map"]["path"]
+    return config_dir() / path

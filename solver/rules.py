@@ -23,10 +23,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import tomllib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from solver.config import config_dir
+
+if TYPE_CHECKING:
+    from solver.model import Contact
 
 
 class VisitingHours(BaseModel):
@@ -53,7 +59,7 @@ class RuleSet(BaseModel):
     frequency: FrequencyLimit | None = None
 
 
-def rules_dir():
+def rules_dir() -> Path:
     return config_dir() / "rules"
 
 
@@ -77,7 +83,9 @@ def load_rule_set(name: str) -> RuleSet:
     return _load(str(path), name)
 
 
-def visiting_interval(rules: RuleSet, date: dt.date, zone, seconds_of) -> tuple[int, int] | None:
+def visiting_interval(
+    rules: RuleSet, date: dt.date, zone: dt.tzinfo, seconds_of: Callable[[dt.datetime], int]
+) -> tuple[int, int] | None:
     """The rule's visiting hours on ``date`` in the borrower's ``zone``, in the
     problem's seconds (via ``seconds_of``, e.g. ``Problem.seconds``)."""
     hours = rules.visiting_hours
@@ -88,7 +96,9 @@ def visiting_interval(rules: RuleSet, date: dt.date, zone, seconds_of) -> tuple[
     return seconds_of(start), seconds_of(end)
 
 
-def contacts_in_period(history, case_key: str, date: dt.date, period_days: int, zone) -> int:
+def contacts_in_period(
+    history: Iterable[Contact], case_key: str, date: dt.date, period_days: int, zone: dt.tzinfo
+) -> int:
     """Field visits to ``case_key`` in the ``period_days`` days ending with
     ``date`` (today's planned visit not included)."""
     first = date - dt.timedelta(days=period_days - 1)

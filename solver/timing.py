@@ -104,7 +104,8 @@ def _simulate(route: RouteTiming, floors: Sequence[int | None] | None, *, early:
         last_leg = k == len(tasks)
         travel = route.travel[k]
         task = None if last_leg else tasks[k]
-        floor = 0 if last_leg or floors[k] is None else floors[k]
+        floor_k = None if last_leg else floors[k]
+        floor = 0 if floor_k is None else floor_k
         ready = free + travel  # arrived (and free of breaks taken on arrival)
         on_arrival: list[int] = []  # starts of breaks taken after arriving
         while pending:
@@ -133,6 +134,7 @@ def _simulate(route: RouteTiming, floors: Sequence[int | None] | None, *, early:
         if last_leg:
             schedule.end = free + travel
             break
+        assert task is not None  # every leg but the last leads to a task
         start = earliest_in(task.windows, max(ready, floor))
         if start is None:
             return None

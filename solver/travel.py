@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from solver.model import Location, TravelMode
 
@@ -77,14 +78,15 @@ def haversine_m(a: Location, b: Location) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def haversine_matrix_m(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+def haversine_matrix_m(lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Pairwise great-circle distances in metres (float64)."""
     lat = np.radians(lats)[:, None]
     lon = np.radians(lons)[:, None]
     dlat = lat - lat.T
     dlon = lon - lon.T
     h = np.sin(dlat / 2) ** 2 + np.cos(lat) * np.cos(lat.T) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    metres: npt.NDArray[np.float64] = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    return metres
 
 
 @dataclass(frozen=True)

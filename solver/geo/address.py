@@ -265,7 +265,7 @@ def parse_address(text: str, known_names: frozenset[str] | set[str] = frozenset(
     >>> parse_address("黄浦区人民路100弄5号")
     ParsedAddress(streets=('人民路',), body='人民路100弄5号', house_number='100弄5号', number=100, admin=('黄浦区',))
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not text.strip():  # type: ignore[redundant-expr]  # guard for untyped callers
         raise ValueError("address text is empty")
     known = frozenset(known_names)
     body, admin = _strip_prefixes(normalize_text(text), known)
@@ -315,6 +315,7 @@ def western_house_number(text: str, street: str) -> tuple[str, int] | None:
     else:
         before, after = lowered[:at], lowered[at + len(street) :]
     candidates = list(_WESTERN_NUMBER.finditer(before))
+    match: re.Match[str] | None
     if candidates and not before[candidates[-1].end() :].strip(" ,"):
         match = candidates[-1]
     else:

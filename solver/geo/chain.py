@@ -39,6 +39,7 @@ from solver.geo.cache import GeocodeCache, MemoryGeocodeCache, SQLiteGeocodeCach
 from solver.geo.results import (
     DEFAULT_FLAG_BELOW,
     Attempt,
+    AttemptStatus,
     GeocodeOutcome,
     GeocodeResult,
     utc_now,
@@ -80,7 +81,7 @@ class _GazetteerProvider:
         return self._built
 
     def geocode(self, text: str, *, flag_below: float = DEFAULT_FLAG_BELOW) -> GeocodeResult | None:
-        result = self.gazetteer.geocode(text)
+        result: GeocodeResult | None = self.gazetteer.geocode(text)
         if result is None:
             return None
         return replace(result, provider=self.name, flagged=result.confidence < flag_below)
@@ -194,7 +195,7 @@ class GeocodingChain:
     # ------------------------------------------------------------------ #
     # Geocoding
     # ------------------------------------------------------------------ #
-    def lookup(self, text: str) -> GeocodeOutcome:
+    def lookup(self, text: object) -> GeocodeOutcome:
         """Geocode one address and report how.
 
         Parameters
@@ -232,7 +233,7 @@ class GeocodingChain:
                 timed_out = isinstance(exc, GeocoderTimedOut) or (
                     isinstance(exc, GeocoderUnavailable) and "timed out" in str(exc).lower()
                 )
-                status = "timeout" if timed_out else "failed"
+                status: AttemptStatus = "timeout" if timed_out else "failed"
                 attempts.append(Attempt(provider.name, status, time.perf_counter() - started, _describe(exc)))
                 continue
             seconds = time.perf_counter() - started
@@ -276,7 +277,7 @@ class GeocodingChain:
             raise ValueError(outcome.error)
         return outcome.result
 
-    def geocode_many(self, texts: Sequence[str], progress: BatchProgress | None = None) -> list[GeocodeOutcome]:
+    def geocode_many(self, texts: Sequence[object], progress: BatchProgress | None = None) -> list[GeocodeOutcome]:
         """Geocode a batch of addresses, each distinct address once.
 
         Parameters
@@ -313,12 +314,13 @@ class GeocodingChain:
             if progress is not None:
                 progress(done, total)
         out = []
-        for text, key in zip(texts, keys):
-            if key is None:
+        for text, text_key in zip(texts, keys):
+            if text_key is None:
                 out.append(GeocodeOutcome(query="" if text is None else str(text), result=None,
                                           error="address text is empty"))
             else:
-                shared = outcomes[key]
+                assert isinstance(text, str)  # only texts get a key
+                shared = outcomes[text_key]
                 out.append(shared if shared.query == text else replace(shared, query=text))
         return out
 

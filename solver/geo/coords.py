@@ -26,8 +26,9 @@ All functions take and return ``(lat, lon)`` in degrees, latitude first, like
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from solver.model import Location
+from solver.model import CRS, Location
 
 __all__ = [
     "CRS_ALIASES",
@@ -118,7 +119,7 @@ def wgs84_to_gcj02(lat: float, lon: float) -> tuple[float, float]:
 
 
 def _invert(
-    forward, lat: float, lon: float, start: tuple[float, float]
+    forward: Callable[[float, float], tuple[float, float]], lat: float, lon: float, start: tuple[float, float]
 ) -> tuple[float, float]:
     """Solve ``forward(p) == (lat, lon)`` for ``p`` by fixed-point iteration.
 
@@ -269,14 +270,14 @@ def to_wgs84(loc: Location) -> Location:
 
 
 #: Accepted spellings of the supported datums (case-insensitive).
-CRS_ALIASES: dict[str, str] = {
+CRS_ALIASES: dict[str, CRS] = {
     "wgs84": "wgs84", "wgs-84": "wgs84", "wgs 84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84", "gps": "wgs84",
     "gcj02": "gcj02", "gcj-02": "gcj02", "gcj": "gcj02", "mars": "gcj02",
     "bd09": "bd09", "bd-09": "bd09", "bd09ll": "bd09", "baidu": "bd09",
 }
 
 
-def normalize_crs(crs: str) -> str:
+def normalize_crs(crs: str) -> CRS:
     """The canonical name of a datum.
 
     Parameters

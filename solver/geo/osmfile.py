@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
@@ -278,7 +279,7 @@ def _write_tags(out: IO[str], tags: dict[str, str]) -> None:
         out.write(f"  <tag k={quoteattr(key)} v={quoteattr(value)}/>\n")
 
 
-def _open_text(path: Path) -> IO[bytes]:
+def _open_text(path: Path) -> io.BufferedIOBase:
     if path.suffix == ".bz2":
         return bz2.open(path, "rb")
     if path.suffix == ".gz":
@@ -334,14 +335,19 @@ def _read_pbf(path: Path) -> OsmData:
             "or convert the extract to OSM XML"
         ) from None
     data = OsmData(source=str(path))
-    for obj in osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY):
+    # the NODE | WAY filter yields only nodes and ways; is_node() does not narrow the type
+    objects = cast("Iterable[osmium.osm.Node | osmium.osm.Way]",
+                   osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY))
+    for obj in objects:
         if obj.is_node():
-            if obj.location.valid():
-                data.coords[obj.id] = (obj.location.lat, obj.location.lon)
-            if len(obj.tags):
-                data.node_tags[obj.id] = {t.k: t.v for t in obj.tags}
+            node = cast("osmium.osm.Node", obj)
+            if node.location.valid():
+                data.coords[node.id] = (node.location.lat, node.location.lon)
+            if len(node.tags):
+                data.node_tags[node.id] = {t.k: t.v for t in node.tags}
         elif obj.is_way():
-            data.ways[obj.id] = ([n.ref for n in obj.nodes], {t.k: t.v for t in obj.tags})
+            way = cast("osmium.osm.Way", obj)
+            data.ways[way.id] = ([n.ref for n in way.nodes], {t.k: t.v for t in way.tags})
     return data
 
 

@@ -31,7 +31,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from geopy.exc import (
@@ -62,7 +62,7 @@ __all__ = [
 # --------------------------------------------------------------------------- #
 # geopy geocoders for AMap and Tencent (not shipped by geopy)
 # --------------------------------------------------------------------------- #
-class _KeyedGeocoder(Geocoder):
+class _KeyedGeocoder(Geocoder):  # type: ignore[misc]  # geopy ships no type hints: Geocoder is Any
     """A geopy geocoder for a web service that takes an API key and answers at
     ``{scheme}://{domain}{geocode_path}``; ``default_domain`` is the public host."""
 
@@ -110,13 +110,15 @@ class AMap(_KeyedGeocoder):
 
     default_domain = "restapi.amap.com"
 
-    def geocode(self, query: str, *, exactly_one: bool = True, timeout: Any = DEFAULT_SENTINEL):
+    def geocode(
+        self, query: str, *, exactly_one: bool = True, timeout: Any = DEFAULT_SENTINEL
+    ) -> GeopyLocation | list[GeopyLocation] | None:
         """Geocode ``query``; see :meth:`geopy.geocoders.base.Geocoder.geocode`."""
         url = f"{self.api}?{urlencode({'address': query, 'key': self.api_key, 'output': 'JSON'})}"
         return self._call_geocoder(url, partial(self._parse, exactly_one=exactly_one), timeout=timeout)
 
     @staticmethod
-    def _parse(page: Mapping[str, Any], exactly_one: bool):
+    def _parse(page: Mapping[str, Any], exactly_one: bool) -> GeopyLocation | list[GeopyLocation] | None:
         if str(page.get("status")) != "1":
             code = str(page.get("infocode", ""))
             message = f"AMap error {code}: {page.get('info', 'unknown')}"
@@ -158,13 +160,15 @@ class Tencent(_KeyedGeocoder):
 
     default_domain = "apis.map.qq.com"
 
-    def geocode(self, query: str, *, exactly_one: bool = True, timeout: Any = DEFAULT_SENTINEL):
+    def geocode(
+        self, query: str, *, exactly_one: bool = True, timeout: Any = DEFAULT_SENTINEL
+    ) -> GeopyLocation | list[GeopyLocation] | None:
         """Geocode ``query``; see :meth:`geopy.geocoders.base.Geocoder.geocode`."""
         url = f"{self.api}?{urlencode({'address': query, 'key': self.api_key})}"
         return self._call_geocoder(url, partial(self._parse, exactly_one=exactly_one), timeout=timeout)
 
     @staticmethod
-    def _parse(page: Mapping[str, Any], exactly_one: bool):
+    def _parse(page: Mapping[str, Any], exactly_one: bool) -> GeopyLocation | list[GeopyLocation] | None:
         status = int(page.get("status", -1))
         if status == 347:  # no result for the address
             return None
@@ -473,9 +477,22 @@ def _adapter_factory() -> Callable[..., Any]:
     """
     from geopy.adapters import RequestsAdapter, URLLibAdapter
 
+    factory: Callable[..., Any]  # geopy is untyped: its adapters are Any
     if RequestsAdapter.is_available:
-        return partial(RequestsAdapter, max_retries=0)
-    return URLLibAdapter  # pragma: no cover - requests is installed with geopy's usual extras
+        factory = partial(RequestsAdapter, max_retries=0)
+    else:  # pragma: no cover - requests is installed with geopy's usual extras
+        factory = URLLibAdapter
+    return factory
+
+
+
+class _GeocoderOptions(TypedDict):
+    """The keyword arguments every geocoder built here is given."""
+
+    scheme: str
+    timeout: float
+    user_agent: str
+    adapter_factory: Callable[..., Any]
 
 
 def build_provider(settings: ProviderSettings, environ: Mapping[str, str] | None = None) -> OnlineProvider:
@@ -502,8 +519,8 @@ def build_provider(settings: ProviderSettings, environ: Mapping[str, str] | None
     if settings.kind in _NEEDS_KEY and not key:
         variable = settings.api_key_env or "(no api_key_env configured)"
         raise LookupError(f"provider {settings.name}: API key variable {variable} is not set")
-    common = {"scheme": settings.scheme, "timeout": settings.timeout_s, "user_agent": settings.user_agent,
-              "adapter_factory": _adapter_factory()}
+    common: _GeocoderOptions = {"scheme": settings.scheme, "timeout": settings.timeout_s,
+                                "user_agent": settings.user_agent, "adapter_factory": _adapter_factory()}
     kind = settings.kind
     geocoder: Geocoder
     if kind == "nominatim":

@@ -36,8 +36,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from solver.compile import RoutingData
@@ -86,7 +88,7 @@ BALANCE_VISIT_COST_S = 1200
 BALANCE_TIME_COST = 2
 
 
-def _balance(routing, data: RoutingData, time_dim) -> None:
+def _balance(routing: Any, data: RoutingData, time_dim: Any) -> None:
     """Soft upper bounds at each crew's fair share of the day.
 
     ``visits``: the fair share is the number of visits over the crews (by
@@ -123,7 +125,7 @@ def _balance(routing, data: RoutingData, time_dim) -> None:
         time_dim.SetSoftSpanUpperBoundForVehicle(pywrapcp.BoundCost(share, BALANCE_TIME_COST), v)
 
 
-def search_parameters(time_limit_s: float):
+def search_parameters(time_limit_s: float) -> Any:
     """OR-Tools search parameters: parallel cheapest insertion, then guided
     local search until the time limit."""
     params = pywrapcp.DefaultRoutingSearchParameters()
@@ -183,11 +185,12 @@ RR_WHOLE_MAX_VISITS = 120
 class _Model:
     """One OR-Tools model of the routing data and what the read-back needs."""
 
-    manager: object
-    routing: object
+    # OR-Tools' pywrapcp objects (untyped)
+    manager: Any
+    routing: Any
     index_of: list[int]
-    time_dim: object
-    break_vars: dict[int, list]
+    time_dim: Any
+    break_vars: dict[int, list[Any]]
     costs: _Costs
 
 
@@ -198,8 +201,8 @@ class _Costs:
     (or ``None``), and the cost of leaving each visit out. With no workload
     balance this is the whole objective (:func:`_separable`)."""
 
-    arcs: dict[str, np.ndarray]
-    entering: list[np.ndarray | None]
+    arcs: dict[str, npt.NDArray[np.int64]]
+    entering: list[npt.NDArray[np.int64] | None]
     drop: dict[int, int]
 
     def route(self, data: RoutingData, vehicle: int, sequence: list[int]) -> int:
@@ -213,6 +216,13 @@ class _Costs:
         return cost
 
 
+def _visit_of(data: RoutingData, node: int) -> int:
+    """The visit (index into the problem's visits) a visit node serves."""
+    visit = data.nodes[node].visit
+    assert visit is not None, node  # routes hold visit nodes only
+    return visit
+
+
 def _separable(data: RoutingData) -> bool:
     """Whether the objective is a sum over routes and left-out visits (arc
     costs, stability, drop penalties), so that a repair of a few routes can
@@ -221,13 +231,13 @@ def _separable(data: RoutingData) -> bool:
     return data.problem.options.balance == "none"
 
 
-def _routes_of(model: _Model, solution) -> list[list[int]]:
+def _routes_of(model: _Model, solution: Any) -> list[list[int]]:
     """The visit nodes of each crew's route in ``solution``."""
     routing, manager = model.routing, model.manager
-    routes = []
+    routes: list[list[int]] = []
     for v in range(routing.vehicles()):
         index = solution.Value(routing.NextVar(routing.Start(v)))
-        route = []
+        route: list[int] = []
         while not routing.IsEnd(index):
             route.append(manager.IndexToNode(index))
             index = solution.Value(routing.NextVar(index))
@@ -235,7 +245,7 @@ def _routes_of(model: _Model, solution) -> list[list[int]]:
     return routes
 
 
-def _descent_parameters(time_limit_s: float, heavy: bool):
+def _descent_parameters(time_limit_s: float, heavy: bool) -> Any:
     """A greedy descent; without ``heavy``, OR-Tools' large-neighbourhood
     operators are off (effective only when the model closes with them)."""
     params = search_parameters(time_limit_s)
@@ -246,7 +256,7 @@ def _descent_parameters(time_limit_s: float, heavy: bool):
     return params
 
 
-def _assignment(model: _Model, routes: list[list[int]], time_limit_s: float, heavy: bool = False):
+def _assignment(model: _Model, routes: list[list[int]], time_limit_s: float, heavy: bool = False) -> Any:
     """Solve ``model`` by a greedy descent from ``routes`` (visit nodes per
     crew; visits on none are left out for the descent to insert).
     ``RoutesToAssignment`` only sets the next variables; the solve restores
@@ -255,7 +265,7 @@ def _assignment(model: _Model, routes: list[list[int]], time_limit_s: float, hea
     return _solve_from(model, routes, _descent_parameters(time_limit_s, heavy))
 
 
-def _restore(model: _Model, routes: list[list[int]]):
+def _restore(model: _Model, routes: list[list[int]]) -> Any:
     """The full assignment (times, breaks) of ``routes`` in ``model``, as
     they are: the search stops at the first solution, the routes restored."""
     params = search_parameters(60.0)
@@ -263,7 +273,7 @@ def _restore(model: _Model, routes: list[list[int]]):
     return _solve_from(model, routes, params)
 
 
-def _solve_from(model: _Model, routes: list[list[int]], params):
+def _solve_from(model: _Model, routes: list[list[int]], params: Any) -> Any:
     """Solve ``model`` with ``params`` from ``routes`` (visit nodes per crew;
     visits on none start inactive); None when the routes do not fit it."""
     start = model.routing.solver().Assignment()
@@ -302,7 +312,7 @@ class _RuinAndRecreate:
     def __init__(self, data: RoutingData, costs: _Costs, seed: int, *,
                  preferred_vehicle: dict[int, int] | None = None, stability_cost: int = 0,
                  whole: tuple[_Model, _Model | None] | None = None,
-                 feasible: Callable[[int, list[int]], bool] | None = None):
+                 feasible: Callable[[int, list[int]], bool] | None = None) -> None:
         """``costs`` prices ``data`` (:func:`_price`, with the same
         ``preferred_vehicle`` and ``stability_cost``); days that are not
         :func:`_separable` need ``whole``: the light and (optional) heavy
@@ -316,6 +326,8 @@ class _RuinAndRecreate:
         self.separable = _separable(data)
         if not self.separable and whole is None:
             raise ValueError("a day with workload balance is repaired whole: pass its models")
+        self.light: _Model | None
+        self.heavy: _Model | None
         self.light, self.heavy = whole if whole is not None else (None, None)
         self.feasible = feasible
         self.visit_nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
@@ -347,6 +359,7 @@ class _RuinAndRecreate:
             self.iterations += 1
             seed = self.visit_nodes[self.rng.randrange(len(self.visit_nodes))]
             sp = self.point[seed]
+            assert sp is not None  # visit nodes have a place
             near = sorted(self.visit_nodes,
                           key=lambda n: self.matrix[sp, self.point[n]] + self.matrix[self.point[n], sp])
             removed = self._ruin(current, near)
@@ -386,7 +399,10 @@ class _RuinAndRecreate:
         if roll < ROUTE_RUIN_PROBABILITY:
             # empty a short route: its visits must find room elsewhere
             used = [r for r in routes if r]
-            return set(min(rng.sample(used, min(3, len(used))), key=len)) if used else set()
+            if not used:
+                return set()
+            shortest = min(rng.sample(used, min(3, len(used))), key=len)
+            return set(shortest)
         if roll < 0.6:
             return set(near[:size])
         position = {n: (r, k) for r, route in enumerate(routes) for k, n in enumerate(route)}
@@ -405,16 +421,19 @@ class _RuinAndRecreate:
             removed.update(route[first:first + length])
         return removed
 
-    def _repair_whole(self, routes, removed, heavy: bool, limit_s: float):
+    def _repair_whole(self, routes: list[list[int]], removed: set[int], heavy: bool,
+                      limit_s: float) -> tuple[list[list[int]], int] | None:
         """Repair the whole day in the light or heavy prebuilt model; returns
         (routes, their cost) or None."""
         model = self.heavy if heavy and self.heavy is not None else self.light
+        assert model is not None  # whole-day repairs run only with the prebuilt models
         solution = _assignment(model, [[n for n in r if n not in removed] for r in routes], limit_s, heavy)
         if solution is None:
             return None
         return _routes_of(model, solution), solution.ObjectiveValue()
 
-    def _repair_part(self, routes, removed, near, sp, heavy: bool, limit_s: float, cost: int):
+    def _repair_part(self, routes: list[list[int]], removed: set[int], near: list[int], sp: int, heavy: bool,
+                     limit_s: float, cost: int) -> tuple[list[list[int]], int] | None:
         """Repair the routes around the ruin in a sub-model; ``cost`` is the
         objective of ``routes``. Returns (routes, their cost) or None."""
         data, costs = self.data, self.costs
@@ -433,9 +452,9 @@ class _RuinAndRecreate:
         scope += empty[:SCOPE_EMPTY_CREWS]
         if not scope:
             return None
-        served = {data.nodes[n].visit for route in routes for n in route}
-        visits = [data.nodes[n].visit for v in scope for n in routes[v]]
-        left_out = {data.nodes[n].visit for n in near[:SCOPE_VISITS]} - served
+        served = {_visit_of(data, n) for route in routes for n in route}
+        visits = [_visit_of(data, n) for v in scope for n in routes[v]]
+        left_out = {_visit_of(data, n) for n in near[:SCOPE_VISITS]} - served
         visits += sorted(left_out)
         before = sum(costs.route(data, v, routes[v]) for v in scope) + sum(costs.drop[vi] for vi in left_out)
 
@@ -443,6 +462,7 @@ class _RuinAndRecreate:
         preferred = None
         if any(entering is not None for entering in costs.entering):
             # the day prices stability (small enough): so does the sub-model
+            assert self.preferred_vehicle is not None  # only preferred crews price stability (_price)
             crew = {v: k for k, v in enumerate(scope)}
             preferred = {k: crew.get(self.preferred_vehicle[n], -1)
                          for k, n in enumerate(node_map) if n in self.preferred_vehicle}
@@ -456,14 +476,15 @@ class _RuinAndRecreate:
         candidate = list(routes)
         for k, route in enumerate(_routes_of(model, solution)):
             candidate[scope[k]] = [node_map[n] for n in route]
-        served_after = {data.nodes[n].visit for v in scope for n in candidate[v]}
+        served_after = {_visit_of(data, n) for v in scope for n in candidate[v]}
         after = (sum(costs.route(data, v, candidate[v]) for v in scope)
                  + sum(costs.drop[vi] for vi in visits if vi not in served_after))
         return candidate, cost - before + after
 
 
 def polish(data: RoutingData, routes: list[list[int]], budget_s: float, *, seed: int = 0,
-           feasible: Callable[[int, list[int]], bool] | None = None):
+           feasible: Callable[[int, list[int]], bool] | None = None,
+           ) -> tuple[list[list[int]], int | None, tuple[int, int]]:
     """Improve a day's ``routes`` (visit nodes per crew, feasible) by ruin and
     recreate in sub-models for ``budget_s`` seconds, without a model of the
     whole day: for days solved in parts (:mod:`solver.territories`), whose
@@ -479,13 +500,13 @@ def polish(data: RoutingData, routes: list[list[int]], budget_s: float, *, seed:
     return best, cost, (rr.iterations, rr.improvements)
 
 
-def _node_matrix(data: RoutingData, values: np.ndarray) -> np.ndarray:
+def _node_matrix(data: RoutingData, values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """``values`` (point × point) between ``data``'s nodes; an open end (no
     point) is 0 to and from everywhere. Costs O(nodes²) whatever the size of
     ``values``: a sub-model of a large day reads only its own rows."""
     open_end = np.array([node.point is None for node in data.nodes], dtype=bool)
     index = np.array([0 if node.point is None else node.point for node in data.nodes])
-    matrix = values[np.ix_(index, index)]
+    matrix: npt.NDArray[np.int64] = values[np.ix_(index, index)]
     if open_end.any():
         matrix[open_end, :] = 0
         matrix[:, open_end] = 0
@@ -514,7 +535,7 @@ def _price(data: RoutingData, preferred_vehicle: dict[int, int] | None, stabilit
 
 
 def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, stability_cost: int,
-                 *, schedule: bool = True):
+                 *, schedule: bool = True) -> _Model:
     """The OR-Tools model of ``data`` (not yet closed), with what the
     read-back needs: see :class:`_Model`. Without ``schedule`` the solutions'
     times are any feasible ones (no finalizer chooses them): for repairs,
@@ -592,7 +613,7 @@ def _build_model(data: RoutingData, preferred_vehicle: dict[int, int] | None, st
     node_visit_transit = [0] * routing.Size()
     for index in range(routing.Size()):
         node_visit_transit[index] = int(service[manager.IndexToNode(index)])
-    break_vars: dict[int, list] = {}
+    break_vars: dict[int, list[Any]] = {}
     for v, veh in enumerate(data.vehicles):
         intervals = []
         for k, ((lo, hi), duration) in enumerate(veh.breaks):
@@ -719,7 +740,7 @@ def search(
         while not routing.IsEnd(index):
             node = manager.IndexToNode(index)
             stops.append(RawStop(node, solution.Value(time_dim.CumulVar(index))))
-            visited.add(data.nodes[node].visit)  # type: ignore[arg-type]
+            visited.add(data.nodes[node].visit)
             index = solution.Value(routing.NextVar(index))
         end = solution.Value(time_dim.CumulVar(index))
         breaks = [break_values[b.Name()] for b in break_vars.get(v, []) if b.Name() in break_values]

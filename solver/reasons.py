@@ -18,9 +18,11 @@ closest are examined, so explanations stay fast on days of a thousand visits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from solver.compile import RoutingData, Vehicle
 from solver.engine import RawSolution
+from solver.model import Visit
 from solver.timing import simulate
 
 #: Crews examined per dropped visit (those whose routes pass closest).
@@ -40,12 +42,19 @@ class Insertion:
     node: int | None = None  # the address node that fits (for a fit without displacement)
 
 
+def _visit_at(data: RoutingData, node: int) -> Visit:
+    """The visit a stop's node serves."""
+    index = data.nodes[node].visit
+    assert index is not None, node  # stops are visit nodes
+    return data.problem.visits[index]
+
+
 def _feasible(data: RoutingData, vehicle: int, sequence: list[int]) -> bool:
     veh = data.vehicles[vehicle]
     if len(sequence) > veh.max_visits:
         return False
     if veh.capacity is not None:
-        load = sum(data.problem.visits[data.nodes[n].visit].load for n in sequence)  # type: ignore[index]
+        load = sum(_visit_at(data, n).load for n in sequence)
         if load > veh.capacity:
             return False
     return simulate(data.route_timing(vehicle, sequence)) is not None
@@ -65,8 +74,11 @@ def best_insertion(
     options = data.visit_nodes[visit_index]
     candidates: list[tuple[int, int]] = []  # (vehicle, node)
     for n in options:
-        crews = data.nodes[n].vehicles or range(len(data.vehicles))
-        for v in crews:
+        # NOTE: this rebinds the ``crews`` parameter (an int) to the node's crews, so the
+        # ``len(nearest) == crews`` test below never holds and every crew is examined.
+        # Kept as is here (typing only, no change of behaviour); see the typing branch report.
+        crews = data.nodes[n].vehicles or range(len(data.vehicles))  # type: ignore[assignment]
+        for v in crews:  # type: ignore[attr-defined]
             candidates.append((v, n))
 
     def closeness(item: tuple[int, int]) -> int:
@@ -108,8 +120,9 @@ def best_insertion(
             continue
         # the cheapest single displacement, in place of (or next to) the visit given up
         for j, other in enumerate(sequence):
-            other_visit = data.problem.visits[data.nodes[other].visit]  # type: ignore[index]
-            if other_visit.is_hard or (swap is not None and other_visit.priority > swap.displaced_priority):
+            other_visit = _visit_at(data, other)
+            if other_visit.is_hard or (swap is not None and swap.displaced_priority is not None
+                                       and other_visit.priority > swap.displaced_priority):
                 continue
             rest = sequence[:j] + sequence[j + 1:]
             for p in sorted({max(0, j - 1), j, min(len(rest), j + 1)}):
@@ -125,7 +138,7 @@ def best_insertion(
 
 def explain_dropped(
     data: RoutingData, raw: RawSolution, visit_index: int, *, detailed: bool = True
-) -> tuple[str, dict]:
+) -> tuple[str, dict[str, Any]]:
     """Reason text and details for a visit the search left out (``detailed``
     False skips the route analysis, for when the time budget is spent)."""
     visit = data.problem.visits[visit_index]

@@ -82,10 +82,11 @@ def search_by_territory(data: RoutingData, time_limit_s: float) -> RawSolution:
     # most important visits first, each to the nearest territory with room left
     for vi in sorted(data.visit_nodes, key=lambda i: -data.penalties[i]):
         options = data.visit_nodes[vi]
-        eligible = set()
+        eligible: set[int] = set()
         for n in options:
             eligible.update(data.nodes[n].vehicles or range(len(data.vehicles)))
         point = data.nodes[options[0]].point
+        assert point is not None  # visit nodes have a place
 
         def distance(k: int, point: int = point) -> int:
             return min(int(matrix[s, point]) for s in starts[k])
@@ -193,6 +194,7 @@ def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float) -> int:
             vehicle = vehicle_of[fit.agent_id]
             route = by_vehicle[vehicle]
             sequence = [s.node for s in route.stops]
+            assert fit.node is not None  # a fit names the address node
             sequence.insert(fit.position - 1, fit.node)
             if not _retime(data, route, sequence):
                 continue

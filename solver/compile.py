@@ -15,7 +15,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 from zoneinfo import ZoneInfo
 
 from solver.model import Agent, Location, Place, PlanFlag, Problem, TravelMode, Unassigned, Visit
@@ -29,10 +29,19 @@ Interval = tuple[int, int]
 Progress = Callable[[str, float], None]
 
 
+class Geocoded(Protocol):
+    """What a :class:`Geocoder` answers: at least a WGS-84 ``location`` (a
+    :class:`~solver.geo.results.GeocodeResult` also carries confidence,
+    precision, attempts...)."""
+
+    @property
+    def location(self) -> Location: ...
+
+
 class Geocoder(Protocol):
     """Anything that turns address text into a WGS-84 location (or None)."""
 
-    def geocode(self, text: str): ...  # returns an object with .location, or None
+    def geocode(self, text: str) -> Geocoded | None: ...  # returns an object with .location, or None
 
 
 @dataclass
@@ -209,10 +218,18 @@ class _Points:
         key = (round(loc.lat, 7), round(loc.lon, 7))
         if key not in self._index:
             self._index[key] = len(self.points)
-            self.points.append(Location(lat=loc.lat, lon=loc.lon))
+            self.points.append(Location(lat=loc.lat, lon=loc.lon, crs="wgs84"))
         index = self._index[key]
         self.owners.setdefault(index, []).append(owner)
         return index
+
+
+class _FlagOwner(TypedDict):
+    """Whose place a :class:`~solver.model.PlanFlag` is about."""
+
+    visit_id: str | None
+    agent_id: str | None
+    address_index: int | None
 
 
 def _resolve(
@@ -221,7 +238,7 @@ def _resolve(
     """The WGS-84 point of ``place``: its location, or its geocoded text.
     A failed or low-confidence geocode is flagged for the dispatcher."""
     visit_id, agent_id, address_index = owner
-    where = {"visit_id": visit_id, "agent_id": agent_id, "address_index": address_index}
+    where: _FlagOwner = {"visit_id": visit_id, "agent_id": agent_id, "address_index": address_index}
     if place.location is not None:
         if place.location.crs == "wgs84":
             return place.location
@@ -389,6 +406,7 @@ def compile_problem(
             if legal is not None:
                 windows = intersect(windows, legal)
                 if not windows:
+                    assert rules is not None  # legal hours come from the rule set
                     reasons.append(("outside_hours", f"{label}: its hours fall outside the legal visiting "
                                                      f"hours of rule set {rules.name}"))
                     continue
@@ -414,7 +432,7 @@ def compile_problem(
     report("matrix", 0.0)
     t0 = time.perf_counter()
     modes = sorted({v.mode for v in vehicles})
-    matrices = {}
+    matrices: dict[str, TravelMatrix] = {}
     for k, mode in enumerate(modes):
         matrices[mode] = travel.matrix(pts.points, mode)
         report("matrix", (k + 1) / len(modes))
@@ -441,7 +459,7 @@ def compile_problem(
     return data
 
 
-def _flag_off_road(travel: TravelModel, pts: _Points, modes: list[str], flags: list[PlanFlag]) -> None:
+def _flag_off_road(travel: TravelModel, pts: _Points, modes: Sequence[str], flags: list[PlanFlag]) -> None:
     """Flag points too far from any street for the travel model (they are
     priced in a straight line)."""
     snap = getattr(travel, "snap", None)
@@ -493,6 +511,7 @@ def _screen_reachability(data: RoutingData) -> None:
                 veh = data.vehicles[c]
                 matrix = data.matrices[veh.mode]
                 s = data.nodes[veh.start_node].point
+                assert s is not None and node.point is not None  # starts and visits have a place
                 if not matrix.is_reachable(s, node.point):
                     unreachable += 1
                     continue

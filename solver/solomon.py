@@ -38,7 +38,7 @@ def _at(minutes: float) -> dt.datetime:
 
 
 def _loc(x: float, y: float) -> Location:
-    return Location(lat=y / COORDINATE_SCALE, lon=x / COORDINATE_SCALE)
+    return Location(lat=y / COORDINATE_SCALE, lon=x / COORDINATE_SCALE, crs="wgs84")
 
 
 def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: str = "distance") -> Problem:

@@ -217,7 +217,7 @@ class SQLiteGeocodeCache(GeocodeCache):
             return None
         lat, lon, confidence, precision, matched, house_number, provider, flagged, at = row
         return GeocodeResult(
-            location=Location(lat=lat, lon=lon),
+            location=Location(lat=lat, lon=lon, crs="wgs84"),
             confidence=confidence,
             precision=precision,
             matched=matched,

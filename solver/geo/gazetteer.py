@@ -365,7 +365,7 @@ class Gazetteer:
             for alias in place.aliases:
                 place_names.setdefault(alias, place.name)
             if place.is_district:
-                area_names.setdefault(place.name, Location(lat=place.lat, lon=place.lon))
+                area_names.setdefault(place.name, Location(lat=place.lat, lon=place.lon, crs="wgs84"))
         self._districts: dict[str, Location] = {**area_names, **dict(districts or {})}
 
         if not self._streets and not self._houses and not self._places:
@@ -492,7 +492,7 @@ class Gazetteer:
             coords = np.array([self._graph_nodes[n] for n in sorted(nodes, key=str)], dtype=float)
             cluster = _largest_cluster(coords, _JUNCTION_CLUSTER_M)
             lat, lon = coords[cluster].mean(axis=0)
-            junctions[pair] = Location(lat=float(lat), lon=float(lon))
+            junctions[pair] = Location(lat=float(lat), lon=float(lon), crs="wgs84")
         return junctions
 
     # ------------------------------------------------------------------ #
@@ -559,7 +559,7 @@ class Gazetteer:
         if gaps[i, j] > NEAR_INTERSECTION_M:
             return None
         mid = (pa[i] + pb[j]) / 2
-        return Location(lat=float(mid[0]), lon=float(mid[1])), False
+        return Location(lat=float(mid[0]), lon=float(mid[1]), crs="wgs84"), False
 
     def fraction_for_number(self, street: str, number: int) -> float:
         """Where house number ``number`` lies along ``street``'s spine.
@@ -600,14 +600,14 @@ class Gazetteer:
         """
         spine = np.asarray(self.street(name).spine, dtype=float)
         if len(spine) == 1:
-            return Location(lat=float(spine[0, 0]), lon=float(spine[0, 1]))
+            return Location(lat=float(spine[0, 0]), lon=float(spine[0, 1]), crs="wgs84")
         cumulative = np.concatenate([[0.0], np.cumsum(_segment_lengths_m(spine))])
         target = min(1.0, max(0.0, float(fraction))) * cumulative[-1]
         k = int(np.clip(np.searchsorted(cumulative, target, side="right") - 1, 0, len(spine) - 2))
         span = cumulative[k + 1] - cumulative[k]
         t = 0.0 if span <= 0 else (target - cumulative[k]) / span
         lat, lon = spine[k] + t * (spine[k + 1] - spine[k])
-        return Location(lat=float(lat), lon=float(lon))
+        return Location(lat=float(lat), lon=float(lon), crs="wgs84")
 
     def match_street(self, text: str) -> tuple[str, float] | None:
         """Find the street a piece of text names.
@@ -725,7 +725,7 @@ class Gazetteer:
                     lat = sum(p[0] for p in points) / len(points)
                     lon = sum(p[1] for p in points) / len(points)
                     return self._result(
-                        Location(lat=lat, lon=lon), EXACT_CONFIDENCE * quality, "exact", name, house_number
+                        Location(lat=lat, lon=lon, crs="wgs84"), EXACT_CONFIDENCE * quality, "exact", name, house_number
                     )
             between = self._between_houses(name, number, has_spine=name in self._streets)
             if between is not None:
@@ -734,7 +734,7 @@ class Gazetteer:
         if name not in self._streets:
             # A street known only from its houses: their centre.
             points = np.array([p for pts in (houses or {}).values() for p in pts], dtype=float)
-            location = Location(lat=float(points[:, 0].mean()), lon=float(points[:, 1].mean()))
+            location = Location(lat=float(points[:, 0].mean()), lon=float(points[:, 1].mean()), crs="wgs84")
             return self._result(location, STREET_CONFIDENCE * 0.8 * quality, "street", name, house_number)
         if number is not None:
             location = self.point_on_street(name, self.fraction_for_number(name, number))
@@ -767,25 +767,25 @@ class Gazetteer:
             lat, lon = points[lo] + t * (points[hi] - points[lo])
             near = numbers[hi] - numbers[lo] <= 2 * _NEAR_NUMBERS
             confidence = BETWEEN_HOUSES_CONFIDENCE if near else STREET_NUMBER_CONFIDENCE
-            return Location(lat=float(lat), lon=float(lon)), confidence
+            return Location(lat=float(lat), lon=float(lon), crs="wgs84"), confidence
         if has_spine:
             return None
         nearest = int(np.argmin(np.abs(numbers - number)))
         lat, lon = points[nearest]
-        return Location(lat=float(lat), lon=float(lon)), STREET_CONFIDENCE
+        return Location(lat=float(lat), lon=float(lon), crs="wgs84"), STREET_CONFIDENCE
 
     def _place_result(self, name: str, quality: float) -> GeocodeResult:
         """The place called ``name``; a name shared by places far apart is flagged as ambiguous."""
         places = self._places[name]
-        first = Location(lat=places[0].lat, lon=places[0].lon)
-        spread = max(haversine_m(first, Location(lat=p.lat, lon=p.lon)) for p in places)
+        first = Location(lat=places[0].lat, lon=places[0].lon, crs="wgs84")
+        spread = max(haversine_m(first, Location(lat=p.lat, lon=p.lon, crs="wgs84")) for p in places)
         if places[0].is_district:
             return self._result(first, DISTRICT_CONFIDENCE * quality, "district", name)
         if spread > _SAME_PLACE_M:
             return self._result(first, AMBIGUOUS_PLACE_CONFIDENCE * quality, "exact", name)
         lat = sum(p.lat for p in places) / len(places)
         lon = sum(p.lon for p in places) / len(places)
-        return self._result(Location(lat=lat, lon=lon), PLACE_CONFIDENCE * quality, "exact", name)
+        return self._result(Location(lat=lat, lon=lon, crs="wgs84"), PLACE_CONFIDENCE * quality, "exact", name)
 
     def _district_fallback(self, parsed: ParsedAddress) -> GeocodeResult | None:
         """The most specific known district named in the prefixes or the text."""
@@ -878,7 +878,7 @@ def configured_districts(settings: Mapping[str, Any] | None = None) -> dict[str,
     out: dict[str, Location] = {}
     for city in table.values():
         for district, (lat, lon) in city.items():
-            out.setdefault(district, Location(lat=float(lat), lon=float(lon)))
+            out.setdefault(district, Location(lat=float(lat), lon=float(lon), crs="wgs84"))
     return out
 
 

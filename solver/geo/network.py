@@ -214,7 +214,7 @@ class Snap:
     @property
     def projection(self) -> Location:
         """The point on the street where the access leg ends."""
-        return Location(lat=self.lat, lon=self.lon)
+        return Location(lat=self.lat, lon=self.lon, crs="wgs84")
 
 
 @dataclass(frozen=True)
@@ -751,7 +751,7 @@ class RoadNetwork:
 
     def node_location(self, node: int) -> Location:
         """The WGS-84 point of network node ``node`` (an index, as in :class:`Snap`)."""
-        return Location(lat=float(self.lats[node]), lon=float(self.lons[node]))
+        return Location(lat=float(self.lats[node]), lon=float(self.lons[node]), crs="wgs84")
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:

@@ -229,7 +229,7 @@ class SyntheticCity:
             if draw < 0.1 and crossing_names:
                 pair = crossing_names[int(rng.integers(len(crossing_names)))]
                 node = crossings[pair]
-                loc = Location(lat=self.graph.nodes[node]["y"], lon=self.graph.nodes[node]["x"])
+                loc = Location(lat=self.graph.nodes[node]["y"], lon=self.graph.nodes[node]["x"], crs="wgs84")
                 a, b = pair if rng.random() < 0.5 else pair[::-1]
                 text = f"{a}与{b}交叉口" if rng.random() < 0.7 else f"{a}{b}路口".replace("路路口", "路口")
                 if text.endswith("路口") and "与" not in text:
@@ -284,7 +284,7 @@ def _crossings(streets: dict[str, list[int]]) -> dict[tuple[str, str], int]:
 def _to_location(xy: np.ndarray, lat0: float) -> Location:
     lat = math.degrees(float(xy[1]) / EARTH_RADIUS_M)
     lon = math.degrees(float(xy[0]) / (EARTH_RADIUS_M * math.cos(math.radians(lat0))))
-    return Location(lat=lat, lon=lon)
+    return Location(lat=lat, lon=lon, crs="wgs84")
 
 
 def _base_names(count: int, rng: np.random.Generator) -> list[str]:
@@ -453,5 +453,5 @@ def synthetic_city(
         y = -ns * ys[-1] / 2
         x = ew * xs[-1] / 2
         districts[name] = _to_location(np.array([x, y]), lat0)
-        districts[name] = Location(lat=districts[name].lat + lat0, lon=districts[name].lon + lon0)
+        districts[name] = Location(lat=districts[name].lat + lat0, lon=districts[name].lon + lon0, crs="wgs84")
     return SyntheticCity(graph=graph, streets=streets, districts=districts, seed=seed)

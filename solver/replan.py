@@ -44,9 +44,9 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
     for visit_id, agent_id in state.in_progress.items():
         if agent_id not in agent_ids:
             raise ValueError(f"state.in_progress.{visit_id}: unknown agent {agent_id!r}")
-    for crew in state.crews:
-        if crew.agent_id not in agent_ids:
-            raise ValueError(f"state.crews: unknown agent {crew.agent_id!r}")
+    for reported in state.crews:
+        if reported.agent_id not in agent_ids:
+            raise ValueError(f"state.crews: unknown agent {reported.agent_id!r}")
     added_ids = [v.id for v in state.added]
     clash = sorted(set(added_ids) & known)
     if clash:
@@ -62,8 +62,8 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
         if visit.id in gone:
             continue
         data = visit.model_dump()
-        if visit.id in stops and stops[visit.id][1].slot is not None:
-            slot = stops[visit.id][1].slot
+        slot = stops[visit.id][1].slot if visit.id in stops else None
+        if slot is not None:
             data["appointment"] = {"start": slot.start, "end": slot.end}  # a promise made
         visits.append(data)
     visits += [v.model_dump() for v in state.added]
@@ -138,7 +138,8 @@ def reoptimize(
     data = compile_problem(rest, travel, geocoder=default_geocoder() if needs_geocoder else None)
 
     vehicle_of = {veh.agent.id: v for v, veh in enumerate(data.vehicles)}
-    node_of = {(rest.visits[n.visit].id, n.address): i for i, n in enumerate(data.nodes) if n.kind == "visit"}
+    node_of = {(rest.visits[n.visit].id, n.address): i for i, n in enumerate(data.nodes)
+               if n.kind == "visit" and n.visit is not None}
     initial: list[list[int]] = [[] for _ in data.vehicles]
     preferred: dict[int, int] = {}
     for route in plan.routes:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import TYPE_CHECKING
 
-from solver.compile import Progress, RoutingData, compile_problem
+from solver.compile import Geocoder, Progress, RoutingData, compile_problem
 from solver.engine import RawRoute, RawSolution, search
 from solver.model import (
     Plan,
@@ -28,6 +29,9 @@ from solver.territories import DECOMPOSE_ABOVE, search_by_territory
 from solver.timing import Schedule, assign_slots, latest_start, simulate
 from solver.travel import TravelModel
 
+if TYPE_CHECKING:
+    from solver.geo.chain import GeocodingChain
+
 #: Share of the time limit the territory searches get on a decomposed day.
 TERRITORY_TIME_SHARE = 0.8
 
@@ -40,7 +44,7 @@ def default_travel() -> TravelModel:
 
 
 @functools.cache
-def default_geocoder():
+def default_geocoder() -> GeocodingChain:
     """The configured geocoding chain (cache, then online providers if any are
     enabled, then the offline gazetteer of the bundled map), built once."""
     from solver.geo.chain import GeocodingChain
@@ -52,7 +56,7 @@ def solve(
     problem: Problem,
     travel: TravelModel | None = None,
     *,
-    geocoder=None,
+    geocoder: Geocoder | None = None,
     progress: Progress | None = None,
 ) -> Plan:
     """Plan the day described by ``problem``.
@@ -172,7 +176,10 @@ def timed_route(
     return _route_from_schedule(data, vehicle, sequence, schedule, ranges, slots)
 
 
-def _route_from_schedule(data, vehicle, sequence, schedule: Schedule, ranges, slots) -> Route:
+def _route_from_schedule(
+    data: RoutingData, vehicle: int, sequence: list[int], schedule: Schedule, ranges: list[tuple[int, int]],
+    slots: list[tuple[int, int]] | None,
+) -> Route:
     problem = data.problem
     veh = data.vehicles[vehicle]
     mode = veh.mode
@@ -180,17 +187,18 @@ def _route_from_schedule(data, vehicle, sequence, schedule: Schedule, ranges, sl
     prev_node = veh.start_node
     for k, n in enumerate(sequence):
         node = data.nodes[n]
-        visit = problem.visits[node.visit]  # type: ignore[index]
-        address = visit.addresses[node.address]  # type: ignore[index]
+        assert node.visit is not None and node.address is not None and node.point is not None  # a visit node
+        visit = problem.visits[node.visit]
+        address = visit.addresses[node.address]
         start, arrival = schedule.starts[k], schedule.arrivals[k]
         earliest, latest = ranges[k]
         stops.append(
             Stop(
                 visit_id=visit.id,
-                address_index=node.address,  # type: ignore[arg-type]
+                address_index=node.address,
                 address_kind=address.kind,
                 address_text=address.text,
-                location=data.points[node.point],  # type: ignore[index]
+                location=data.points[node.point],
                 arrival=problem.clock(arrival),
                 start=problem.clock(start),
                 end=problem.clock(start + node.service_s),
@@ -204,11 +212,13 @@ def _route_from_schedule(data, vehicle, sequence, schedule: Schedule, ranges, sl
             )
         )
         prev_node = n
+    start_point = data.nodes[veh.start_node].point
+    assert start_point is not None  # a crew starts somewhere
     end_point = data.nodes[veh.end_node].point
     return Route(
         agent_id=veh.agent.id,
         travel_mode=mode,
-        start_location=data.points[data.nodes[veh.start_node].point],  # type: ignore[index]
+        start_location=data.points[start_point],
         end_location=None if end_point is None else data.points[end_point],
         start=problem.clock(schedule.leave),
         end=problem.clock(schedule.end),

@@ -22,9 +22,10 @@ import re
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TypedDict
 
 from solver.geo.address import normalize_text
-from solver.geo.results import GeocodeResult, utc_now
+from solver.geo.results import GeocodeResult, Precision, utc_now
 from solver.model import Location
 
 __all__ = ["GeocodeCache", "MemoryGeocodeCache", "SQLiteGeocodeCache", "cache_key"]
@@ -100,7 +101,7 @@ class GeocodeCache(abc.ABC):
             it has none.
         """
         if result.geocoded_at is None:
-            result = GeocodeResult(**{**_fields(result), "geocoded_at": utc_now()})
+            result = GeocodeResult(**(_fields(result) | {"geocoded_at": utc_now()}))
         self._put(cache_key(text), result)
 
     @abc.abstractmethod
@@ -120,7 +121,20 @@ class GeocodeCache(abc.ABC):
         """Remove every entry."""
 
 
-def _fields(result: GeocodeResult) -> dict:
+class _StoredFields(TypedDict):
+    """The fields of a :class:`GeocodeResult` a cache keeps."""
+
+    location: Location
+    confidence: float
+    precision: Precision
+    matched: str
+    house_number: str | None
+    provider: str
+    flagged: bool
+    geocoded_at: dt.datetime | None
+
+
+def _fields(result: GeocodeResult) -> _StoredFields:
     """The stored fields of a result (no attempts, not marked cached)."""
     return {
         "location": result.location,

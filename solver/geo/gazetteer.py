@@ -171,7 +171,8 @@ def _segment_lengths_m(coords: np.ndarray) -> np.ndarray:
     lat = np.radians(coords[:, 0])
     lon = np.radians(coords[:, 1])
     h = np.sin(np.diff(lat) / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(np.diff(lon) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    lengths: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    return lengths
 
 
 def _metres_xy(coords: np.ndarray, lat0: float) -> np.ndarray:
@@ -320,7 +321,7 @@ class Gazetteer:
         if flag_below is None:
             flag_below = float(defaults().get("geocoding", {}).get("flag_below_confidence", DEFAULT_FLAG_BELOW))
         self.flag_below = float(flag_below)
-        pieces: dict[str, dict[frozenset, tuple[Any, Any, list[tuple[float, float]], float]]] = {}
+        pieces: dict[str, dict[frozenset[Any], tuple[Any, Any, list[tuple[float, float]], float]]] = {}
         node_names: dict[Any, set[str]] = {}
         for u, v, data in graph.edges(data=True):
             for name in _edge_names(data.get("name")):
@@ -419,7 +420,9 @@ class Gazetteer:
         )
 
     @staticmethod
-    def _build_street(name: str, edges: dict[frozenset, tuple[Any, Any, list, float]]) -> Street:
+    def _build_street(
+        name: str, edges: dict[frozenset[Any], tuple[Any, Any, list[tuple[float, float]], float]]
+    ) -> Street:
         """Merge a street's edges into polylines and choose its spine."""
         g = nx.Graph()
         for u, v, coords, length in edges.values():
@@ -428,12 +431,13 @@ class Gazetteer:
         loops = [(u, coords, length) for u, v, coords, length in edges.values() if u == v]
 
         def oriented(a: Any, b: Any) -> list[tuple[float, float]]:
-            tail, coords = g.edges[a, b]["coords"]
+            edge: tuple[Any, list[tuple[float, float]]] = g.edges[a, b]["coords"]  # networkx is untyped
+            tail, coords = edge
             return coords if tail == a else coords[::-1]
 
         # Polylines: maximal runs through nodes of degree two.
         lines: list[tuple[tuple[float, float], ...]] = []
-        seen: set[frozenset] = set()
+        seen: set[frozenset[Any]] = set()
         for start in sorted(g.nodes, key=lambda n: (g.degree(n) == 2, str(n))):
             for nxt in sorted(g.neighbors(start), key=str):
                 if frozenset((start, nxt)) in seen:
@@ -466,7 +470,8 @@ class Gazetteer:
                 coords = oriented(a, b)
                 spine.extend(coords if not spine else coords[1:])
         else:
-            spine = list(max((c for _, c, _ in loops), key=len))
+            longest = max((c for _, c, _ in loops), key=len)
+            spine = list(longest)
         spine_arr = np.asarray(spine, dtype=float)
         if _runs_backwards(spine_arr):
             spine_arr = spine_arr[::-1]
@@ -733,8 +738,9 @@ class Gazetteer:
                 return self._result(location, confidence * quality, "street", name, house_number)
         if name not in self._streets:
             # A street known only from its houses: their centre.
-            points = np.array([p for pts in (houses or {}).values() for p in pts], dtype=float)
-            location = Location(lat=float(points[:, 0].mean()), lon=float(points[:, 1].mean()), crs="wgs84")
+            house_points = np.array([p for pts in (houses or {}).values() for p in pts], dtype=float)
+            location = Location(lat=float(house_points[:, 0].mean()), lon=float(house_points[:, 1].mean()),
+                                crs="wgs84")
             return self._result(location, STREET_CONFIDENCE * 0.8 * quality, "street", name, house_number)
         if number is not None:
             location = self.point_on_street(name, self.fraction_for_number(name, number))
@@ -829,8 +835,8 @@ def _runs_backwards(spine: np.ndarray) -> bool:
     d_lat = spine[-1, 0] - spine[0, 0]
     d_lon = (spine[-1, 1] - spine[0, 1]) * math.cos(math.radians(spine[0, 0]))
     if abs(d_lon) >= abs(d_lat):
-        return d_lon > 0  # starts in the west
-    return d_lat < 0  # starts in the north
+        return bool(d_lon > 0)  # starts in the west
+    return bool(d_lat < 0)  # starts in the north
 
 
 def _largest_cluster(coords: np.ndarray, radius_m: float) -> np.ndarray:

@@ -21,6 +21,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -30,6 +31,14 @@ __all__ = ["MatrixCache", "matrix_key"]
 
 #: Points are hashed at this many decimal places of a degree (about 1 cm).
 _DECIMALS = 7
+
+
+class _Arrays(TypedDict):
+    """The arrays of a :class:`~solver.travel.TravelMatrix` as stored in a ``.npz`` file."""
+
+    durations: np.ndarray
+    distances: np.ndarray
+    reachable: NotRequired[np.ndarray]
 
 
 def matrix_key(network_id: str, mode: str, lats: np.ndarray, lons: np.ndarray) -> str:
@@ -155,7 +164,7 @@ class MatrixCache:
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        arrays = {"durations": stored.durations, "distances": stored.distances}
+        arrays: _Arrays = {"durations": stored.durations, "distances": stored.distances}
         if stored.reachable is not None:
             arrays["reachable"] = stored.reachable
         handle, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")

@@ -265,7 +265,8 @@ class _ModeGraph:
 
     def piece_length(self, piece: np.ndarray) -> np.ndarray:
         """Geometric length of pieces, metres."""
-        return self.vert_cum[self.vert_start[piece + 1] - 1]
+        lengths: np.ndarray = self.vert_cum[self.vert_start[piece + 1] - 1]
+        return lengths
 
 
 @dataclass(frozen=True)
@@ -1221,7 +1222,8 @@ def _haversine_pairs_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, 
     """Great-circle metres between ``a[i]`` and ``b[i]``."""
     pa, la, pb, lb = (np.radians(np.asarray(v, dtype=float)) for v in (lat_a, lon_a, lat_b, lon_b))
     h = np.sin((pb - pa) / 2) ** 2 + np.cos(pa) * np.cos(pb) * np.sin((lb - la) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    metres: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    return metres
 
 
 def _haversine_block_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, lon_b: np.ndarray) -> np.ndarray:
@@ -1229,7 +1231,8 @@ def _haversine_block_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, 
     pa, la = np.radians(lat_a)[:, None], np.radians(lon_a)[:, None]
     pb, lb = np.radians(lat_b)[None, :], np.radians(lon_b)[None, :]
     h = np.sin((pb - pa) / 2) ** 2 + np.cos(pa) * np.cos(pb) * np.sin((lb - la) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    metres: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    return metres
 
 
 def _sq(p: tuple[float, float], q: tuple[float, float]) -> float:

@@ -120,7 +120,8 @@ class SyntheticCity:
     @property
     def edge_count(self) -> int:
         """Number of directed edges."""
-        return self.graph.number_of_edges()
+        edges: int = self.graph.number_of_edges()  # networkx is untyped
+        return edges
 
     def _street_xy(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Local metres of a street's nodes in numbering order, and cumulative lengths."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypedDict
 from zoneinfo import ZoneInfo
 
-from solver.model import Agent, Location, Place, PlanFlag, Problem, TravelMode, Unassigned, Visit
+from solver.model import Agent, Location, Place, PlanFlag, Problem, ReasonCode, TravelMode, Unassigned, Visit
 from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
 from solver.timing import RouteTiming, Task
 from solver.travel import TravelMatrix, TravelModel
@@ -373,7 +373,7 @@ def compile_problem(
             hours = visiting_interval(rules, problem.date, zone, problem.seconds)
             legal = [hours] if hours else None
         alternatives: list[int] = []
-        reasons: list[tuple[str, str]] = []  # (code, text)
+        reasons: list[tuple[ReasonCode, str]] = []  # (code, text)
         for ai, address in enumerate(visit.addresses):
             label = f"address {ai} ({address.kind})"
             if not address.usable:
@@ -421,7 +421,7 @@ def compile_problem(
         if not alternatives:
             codes = {c for c, _ in reasons}
             code = codes.pop() if len(codes) == 1 else "no_usable_address"
-            unassigned.append(Unassigned(visit_id=visit.id, code=code,  # type: ignore[arg-type]
+            unassigned.append(Unassigned(visit_id=visit.id, code=code,
                                          reason="; ".join(t for _, t in reasons)))
             continue
         visit_nodes[vi] = alternatives

@@ -63,6 +63,7 @@ from solver.model import (
     Place,
     Problem,
     TimeWindow,
+    TravelMode,
     Visit,
 )
 
@@ -209,7 +210,7 @@ def _window(start_min: int, end_min: int) -> TimeWindow:
     return TimeWindow(start=_hhmm(start_min), end=_hhmm(end_min))
 
 
-def _minutes(value: dt.time) -> int:
+def _minutes(value: dt.time | dt.datetime) -> int:
     return value.hour * 60 + value.minute
 
 
@@ -289,7 +290,8 @@ def _agents(rng: random.Random, streets: _Streets, crews: int) -> list[Agent]:
     n_drive = 1 if crews < 10 else 2
     n_walk = max(1, round(crews * 0.15)) if crews >= 3 else 0
     evening = set(order[:n_evening])
-    modes = ["drive"] * n_drive + ["walk"] * n_walk
+    modes: list[TravelMode] = ["drive"] * n_drive
+    modes += ["walk"] * n_walk
     modes += ["ebike"] * (crews - len(modes))
     rng.shuffle(modes)
     skills = _crew_skills(rng, crews)
@@ -311,7 +313,7 @@ def _agents(rng: random.Random, streets: _Streets, crews: int) -> list[Agent]:
                 start=branches[k % len(branches)].model_copy(deep=True),
                 skills=skills[k],
                 max_visits=rng.randint(8, 12),
-                travel_mode=modes[k],  # type: ignore[arg-type]
+                travel_mode=modes[k],
             )
         )
     return agents
@@ -382,7 +384,7 @@ def _slots(visit: Visit) -> list[TimeWindow]:
         for address in visit.addresses:
             if not address.usable:
                 continue
-            windows = [(_minutes(w.start), _minutes(w.end)) for w in address.time_windows]  # type: ignore[arg-type]
+            windows = [(_minutes(w.start), _minutes(w.end)) for w in address.time_windows]
             if not windows or any(lo <= start and start + 60 <= hi for lo, hi in windows):
                 out.append(_window(start, start + 60))
                 break

@@ -149,7 +149,9 @@ def reoptimize(
             if n is None:
                 continue
             if v is not None:
-                for alt in data.visit_nodes.get(data.nodes[n].visit, []):  # type: ignore[arg-type]
+                visit_index = data.nodes[n].visit
+                assert visit_index is not None  # node_of holds visit nodes
+                for alt in data.visit_nodes.get(visit_index, []):
                     preferred[alt] = v
                 initial[v].append(n)
     raw = search(data, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)

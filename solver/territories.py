@@ -42,9 +42,9 @@ POLISH_SHARE = 0.2
 
 def _territories(data: RoutingData) -> list[list[int]]:
     """Crew groups (vehicle indices), by start place, merged to size."""
-    by_start: dict[int, list[int]] = {}
+    by_start: dict[int | None, list[int]] = {}
     for v, veh in enumerate(data.vehicles):
-        by_start.setdefault(data.nodes[veh.start_node].point, []).append(v)  # type: ignore[arg-type]
+        by_start.setdefault(data.nodes[veh.start_node].point, []).append(v)
     groups = list(by_start.values())
     wanted = max(1, round(len(data.visit_nodes) / VISITS_PER_TERRITORY))
     mode = data.vehicles[0].mode

@@ -232,7 +232,7 @@ class _ModeGraph:
     ``vert_latlon``, with cumulative lengths ``vert_cum`` from ``a``.
     """
 
-    mode: str
+    mode: TravelMode
     nodes: np.ndarray  # (n,) int64, network node indices
     local: np.ndarray  # (N,) int64, network index -> local index or -1
     times: csr_matrix  # (n, n) seconds
@@ -590,7 +590,7 @@ class RoadNetwork:
             speed = float(table.get(highway, table.get(_base_class(highway), _UNKNOWN_CLASS_DRIVE_KMH)))
         return speed * float(self.speeds.get("drive_traffic_factor", 1.0))
 
-    def _build_mode(self, mode: str, access_mps: float) -> _ModeGraph:
+    def _build_mode(self, mode: TravelMode, access_mps: float) -> _ModeGraph:
         """Derive the routable graph of ``mode`` (edge times, component, snapping index)."""
         n_all = len(self.node_ids)
         speeds = np.array(
@@ -1022,7 +1022,7 @@ class RoadNetwork:
             off = np.flatnonzero(~on)
             line = StraightLineTravel(speeds_kmh={g.mode: g.fallback_kmh}, detour_factor=self.detour_factor)
             metres = _haversine_block_m(lat[off], lon[off], lat, lon) * line.detour_factor
-            seconds = metres / line.speed_mps(g.mode)  # type: ignore[arg-type]
+            seconds = metres / line.speed_mps(g.mode)
             durations[off, :], durations[:, off] = seconds, seconds.T
             distances[off, :], distances[:, off] = metres, metres.T
             reachable[off, :] = reachable[:, off] = True

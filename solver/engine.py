@@ -524,7 +524,7 @@ def _price(data: RoutingData, preferred_vehicle: dict[int, int] | None, stabilit
     arcs = {}
     for mode, matrix in data.matrices.items():
         arcs[mode] = _node_matrix(data, matrix.durations if options.objective == "time" else matrix.distances)
-    entering: list[np.ndarray | None] = [None] * n_vehicles
+    entering: list[npt.NDArray[np.int64] | None] = [None] * n_vehicles
     if preferred_vehicle and stability_cost and n_nodes * n_nodes * n_vehicles <= STABILITY_MATRIX_LIMIT:
         for v in range(n_vehicles):
             entering[v] = np.array([stability_cost if preferred_vehicle.get(j, v) != v else 0

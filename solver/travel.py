@@ -41,9 +41,9 @@ class TravelMatrix:
     ``reachable[i, j]`` is False where no path exists (the duration then holds
     a large sentinel)."""
 
-    durations: np.ndarray
-    distances: np.ndarray
-    reachable: np.ndarray | None = None
+    durations: npt.NDArray[np.int64]
+    distances: npt.NDArray[np.int64]
+    reachable: npt.NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         n = self.durations.shape[0]

@@ -53,6 +53,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
@@ -166,16 +167,16 @@ class Street:
 # --------------------------------------------------------------------------- #
 # Geometry helpers
 # --------------------------------------------------------------------------- #
-def _segment_lengths_m(coords: np.ndarray) -> np.ndarray:
+def _segment_lengths_m(coords: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Great-circle lengths of consecutive segments of ``(lat, lon)`` rows."""
     lat = np.radians(coords[:, 0])
     lon = np.radians(coords[:, 1])
     h = np.sin(np.diff(lat) / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(np.diff(lon) / 2) ** 2
-    lengths: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    lengths: npt.NDArray[np.float64] = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
     return lengths
 
 
-def _metres_xy(coords: np.ndarray, lat0: float) -> np.ndarray:
+def _metres_xy(coords: npt.NDArray[np.float64], lat0: float) -> npt.NDArray[np.float64]:
     """Local equirectangular metres of ``(lat, lon)`` rows."""
     return np.column_stack(
         [
@@ -345,7 +346,7 @@ class Gazetteer:
             street = normalize_text(point.street)
             by_number = self._houses.setdefault(street, {})
             by_number.setdefault(housenumber_key(point.housenumber), []).append((point.lat, point.lon))
-        self._house_numbers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._house_numbers: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         for street, by_number in self._houses.items():
             numbered = sorted(
                 (int(m.group(0)), pts[0]) for k, pts in by_number.items() if (m := _LEADING_INT.match(k))
@@ -824,7 +825,7 @@ def _farthest(graph: nx.Graph, source: Any) -> tuple[Any, list[Any]]:
     return target, paths[target]
 
 
-def _runs_backwards(spine: np.ndarray) -> bool:
+def _runs_backwards(spine: npt.NDArray[np.float64]) -> bool:
     """Whether a spine starts at the wrong end for numbering.
 
     East–west streets are numbered from their east end, north–south streets
@@ -839,7 +840,7 @@ def _runs_backwards(spine: np.ndarray) -> bool:
     return bool(d_lat < 0)  # starts in the north
 
 
-def _largest_cluster(coords: np.ndarray, radius_m: float) -> np.ndarray:
+def _largest_cluster(coords: npt.NDArray[np.float64], radius_m: float) -> npt.NDArray[np.intp]:
     """Indices of the largest single-linkage group of points within ``radius_m``."""
     if len(coords) == 1:
         return np.array([0])

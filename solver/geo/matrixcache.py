@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NotRequired, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from solver.travel import TravelMatrix
 
@@ -36,12 +37,12 @@ _DECIMALS = 7
 class _Arrays(TypedDict):
     """The arrays of a :class:`~solver.travel.TravelMatrix` as stored in a ``.npz`` file."""
 
-    durations: np.ndarray
-    distances: np.ndarray
-    reachable: NotRequired[np.ndarray]
+    durations: npt.NDArray[np.int64]
+    distances: npt.NDArray[np.int64]
+    reachable: NotRequired[npt.NDArray[np.bool_]]
 
 
-def matrix_key(network_id: str, mode: str, lats: np.ndarray, lons: np.ndarray) -> str:
+def matrix_key(network_id: str, mode: str, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]) -> str:
     """The content address of a matrix.
 
     Parameters

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 
 from solver.geo.osmfile import AddressPoint
 from solver.model import Location
@@ -114,7 +115,7 @@ class SyntheticCity:
     districts: dict[str, Location]
     city: str = _CITY
     seed: int = 0
-    _lengths: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _lengths: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict, repr=False)
 
     # -------------------------------------------------------------- #
     @property
@@ -123,7 +124,7 @@ class SyntheticCity:
         edges: int = self.graph.number_of_edges()  # networkx is untyped
         return edges
 
-    def _street_xy(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def _street_xy(self, name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Local metres of a street's nodes in numbering order, and cumulative lengths."""
         nodes = self.streets[name]
         lat0 = self.graph.graph["lat0"]
@@ -282,7 +283,7 @@ def _crossings(streets: dict[str, list[int]]) -> dict[tuple[str, str], int]:
     return out
 
 
-def _to_location(xy: np.ndarray, lat0: float) -> Location:
+def _to_location(xy: npt.NDArray[np.float64], lat0: float) -> Location:
     lat = math.degrees(float(xy[1]) / EARTH_RADIUS_M)
     lon = math.degrees(float(xy[0]) / (EARTH_RADIUS_M * math.cos(math.radians(lat0))))
     return Location(lat=lat, lon=lon, crs="wgs84")

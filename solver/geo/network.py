@@ -56,10 +56,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
@@ -165,6 +166,38 @@ _SOURCE_BATCH = 256
 #: in a sparse matrix as "no edge", so zero-length edges get this instead.
 _MIN_EDGE_S = 1e-6
 
+#: Array types (element dtypes as the arrays are built).
+_Ints = npt.NDArray[np.int64]
+_Floats = npt.NDArray[np.float64]
+
+
+class _Pieces(TypedDict):
+    """The street-piece fields of a :class:`_ModeGraph` (see there)."""
+
+    piece_a: _Ints
+    piece_b: _Ints
+    piece_fwd: _Ints
+    piece_bwd: _Ints
+    vert_start: _Ints
+    vert_xy: _Floats
+    vert_latlon: _Floats
+    vert_cum: _Floats
+    seg_vertex: _Ints
+    seg_piece: _Ints
+    seg_tree: shapely.STRtree
+
+
+class _Snapped(TypedDict):
+    """Points projected onto their nearest street piece: the piece, the
+    fraction along it, the projection's WGS-84 coordinates and its distance
+    from the point (metres)."""
+
+    piece: _Ints
+    fraction: _Floats
+    lat: _Floats
+    lon: _Floats
+    gap: _Floats
+
 _MPH_KMH = 1.609344
 _KNOTS_KMH = 1.852
 
@@ -233,23 +266,23 @@ class _ModeGraph:
     """
 
     mode: TravelMode
-    nodes: np.ndarray  # (n,) int64, network node indices
-    local: np.ndarray  # (N,) int64, network index -> local index or -1
+    nodes: _Ints  # (n,) int64, network node indices
+    local: _Ints  # (N,) int64, network index -> local index or -1
     times: csr_matrix  # (n, n) seconds
-    edge_keys: np.ndarray  # (m,) int64 sorted tail * n + head
-    edge_length_m: np.ndarray  # (m,) float64
-    edge_time_s: np.ndarray  # (m,) float64
-    edge_source: np.ndarray  # (m,) int64, index into the network's raw edge list
-    piece_a: np.ndarray  # (p,) int64 local
-    piece_b: np.ndarray  # (p,) int64 local
-    piece_fwd: np.ndarray  # (p,) int64 edge position or -1
-    piece_bwd: np.ndarray  # (p,) int64 edge position or -1
-    vert_start: np.ndarray  # (p + 1,) int64
-    vert_xy: np.ndarray  # (V, 2) float64 metres
-    vert_latlon: np.ndarray  # (V, 2) float64 degrees
-    vert_cum: np.ndarray  # (V,) float64 metres from the piece's start
-    seg_vertex: np.ndarray  # (s,) int64: segment k runs from vertex seg_vertex[k] to seg_vertex[k] + 1
-    seg_piece: np.ndarray  # (s,) int64
+    edge_keys: _Ints  # (m,) int64 sorted tail * n + head
+    edge_length_m: _Floats  # (m,) float64
+    edge_time_s: _Floats  # (m,) float64
+    edge_source: _Ints  # (m,) int64, index into the network's raw edge list
+    piece_a: _Ints  # (p,) int64 local
+    piece_b: _Ints  # (p,) int64 local
+    piece_fwd: _Ints  # (p,) int64 edge position or -1
+    piece_bwd: _Ints  # (p,) int64 edge position or -1
+    vert_start: _Ints  # (p + 1,) int64
+    vert_xy: _Floats  # (V, 2) float64 metres
+    vert_latlon: _Floats  # (V, 2) float64 degrees
+    vert_cum: _Floats  # (V,) float64 metres from the piece's start
+    seg_vertex: _Ints  # (s,) int64: segment k runs from vertex seg_vertex[k] to seg_vertex[k] + 1
+    seg_piece: _Ints  # (s,) int64
     seg_tree: shapely.STRtree
     access_mps: float
     fallback_kmh: float
@@ -258,14 +291,14 @@ class _ModeGraph:
     def size(self) -> int:
         return int(self.nodes.shape[0])
 
-    def edge_index(self, tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    def edge_index(self, tails: _Ints, heads: _Ints) -> _Ints:
         """Positions of edges ``tails[i] → heads[i]`` (local indices) in the edge arrays."""
         keys = tails.astype(np.int64) * self.size + heads.astype(np.int64)
         return np.searchsorted(self.edge_keys, keys)
 
-    def piece_length(self, piece: np.ndarray) -> np.ndarray:
+    def piece_length(self, piece: _Ints) -> _Floats:
         """Geometric length of pieces, metres."""
-        lengths: np.ndarray = self.vert_cum[self.vert_start[piece + 1] - 1]
+        lengths: _Floats = self.vert_cum[self.vert_start[piece + 1] - 1]
         return lengths
 
 
@@ -279,14 +312,14 @@ class _Attachments:
     the projection in ``entry_time[i, k]`` / ``entry_len[i, k]``.
     """
 
-    piece: np.ndarray  # (k,)
-    fraction: np.ndarray  # (k,)
-    exit_node: np.ndarray  # (k, 2)
-    exit_time: np.ndarray
-    exit_len: np.ndarray
-    entry_node: np.ndarray  # (k, 2)
-    entry_time: np.ndarray
-    entry_len: np.ndarray
+    piece: _Ints  # (k,)
+    fraction: _Floats  # (k,)
+    exit_node: _Ints  # (k, 2)
+    exit_time: _Floats
+    exit_len: _Floats
+    entry_node: _Ints  # (k, 2)
+    entry_time: _Floats
+    entry_len: _Floats
 
 
 #: Packed Dijkstra weights (see :func:`_pack`): time quantum, length quantum
@@ -297,7 +330,7 @@ _LENGTH_BITS = 26
 _TIME_BITS = 53 - _LENGTH_BITS
 
 
-def _pack(seconds: np.ndarray, metres: np.ndarray) -> np.ndarray:
+def _pack(seconds: _Floats, metres: _Floats) -> _Floats:
     """Pack times and lengths into one float64 weight ordered by (time, length).
 
     Times are counted in 1/1024 s and lengths in 1/64 m, the time in the bits
@@ -311,7 +344,7 @@ def _pack(seconds: np.ndarray, metres: np.ndarray) -> np.ndarray:
     return np.maximum(t * 2.0**_LENGTH_BITS + length, 1.0)
 
 
-def _unpack(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _unpack(packed: _Floats) -> tuple[_Floats, _Floats]:
     """Seconds and metres of packed path weights (inf stays inf)."""
     finite = np.isfinite(packed)
     safe = np.where(finite, packed, 0.0)
@@ -326,11 +359,11 @@ def _unpack(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Augmented:
     """A mode graph with per-point source and target nodes, edges sorted by key."""
 
-    keys: np.ndarray  # (e,) int64 tail * size + head, sorted
-    tail: np.ndarray
-    head: np.ndarray
-    seconds: np.ndarray
-    length: np.ndarray
+    keys: _Ints  # (e,) int64 tail * size + head, sorted
+    tail: _Ints
+    head: _Ints
+    seconds: _Floats
+    length: _Floats
     size: int
 
     def seconds_graph(self) -> csr_matrix:
@@ -547,7 +580,7 @@ class RoadNetwork:
         """
         return cls(load_osm_graph(path), **options)
 
-    def _project(self, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    def _project(self, lats: _Floats, lons: _Floats) -> _Floats:
         """Equirectangular projection around the graph centre, metres, shape (k, 2)."""
         lat0, lon0 = self._centre
         x = np.radians(np.asarray(lons, dtype=float) - lon0) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
@@ -653,8 +686,8 @@ class RoadNetwork:
         )
 
     def _build_pieces(
-        self, n: int, nodes: np.ndarray, lt: np.ndarray, lh: np.ndarray, edge_source: np.ndarray
-    ) -> dict[str, Any]:
+        self, n: int, nodes: _Ints, lt: _Ints, lh: _Ints, edge_source: _Ints
+    ) -> _Pieces:
         """Street pieces (unordered node pairs), their polylines and the segment index."""
         position = np.arange(lt.size, dtype=np.int64)
         a, b = np.minimum(lt, lh), np.maximum(lt, lh)
@@ -669,7 +702,7 @@ class RoadNetwork:
 
         # Geometry: the forward edge's when it exists, else the backward edge's.
         shape_edge = np.where(fwd >= 0, fwd, bwd)
-        shapes: dict[int, np.ndarray] = {}
+        shapes: dict[int, _Floats] = {}
         for q in range(p):
             geometry = self._edge_data[int(edge_source[shape_edge[q]])].get("geometry")
             if geometry is None:
@@ -790,7 +823,7 @@ class RoadNetwork:
     # ------------------------------------------------------------------ #
     # Snapping
     # ------------------------------------------------------------------ #
-    def _snap_arrays(self, g: _ModeGraph, lats: np.ndarray, lons: np.ndarray) -> dict[str, np.ndarray]:
+    def _snap_arrays(self, g: _ModeGraph, lats: _Floats, lons: _Floats) -> _Snapped:
         """Project WGS-84 points onto the nearest street segment of ``g``."""
         xy = self._project(lats, lons)
         found = g.seg_tree.query_nearest(shapely.points(xy), all_matches=False)
@@ -854,7 +887,7 @@ class RoadNetwork:
         return snaps
 
     @staticmethod
-    def _attach(g: _ModeGraph, piece: np.ndarray, fraction: np.ndarray) -> _Attachments:
+    def _attach(g: _ModeGraph, piece: _Ints, fraction: _Floats) -> _Attachments:
         """Exits from and entries to each projection along its piece's edges."""
         fwd, bwd = g.piece_fwd[piece], g.piece_bwd[piece]
         has_f, has_b = fwd >= 0, bwd >= 0
@@ -876,7 +909,7 @@ class RoadNetwork:
         )
 
     @staticmethod
-    def _same_piece_links(g: _ModeGraph, att: _Attachments) -> tuple[np.ndarray, ...]:
+    def _same_piece_links(g: _ModeGraph, att: _Attachments) -> tuple[_Ints, _Ints, _Floats, _Floats]:
         """Direct ways between points on the same piece: (from, to, seconds, metres)."""
         order = np.argsort(att.piece, kind="stable")
         sorted_piece = att.piece[order]
@@ -988,7 +1021,7 @@ class RoadNetwork:
         self.matrix_cache.put(key, result)
         return result
 
-    def _compute_matrix(self, g: _ModeGraph, lats: np.ndarray, lons: np.ndarray) -> TravelMatrix:
+    def _compute_matrix(self, g: _ModeGraph, lats: _Floats, lons: _Floats) -> TravelMatrix:
         n_points = lats.size
         if n_points == 0:
             empty = np.zeros((0, 0), dtype=np.int64)
@@ -1036,7 +1069,7 @@ class RoadNetwork:
             reachable=reachable[full],
         )
 
-    def _point_to_point(self, g: _ModeGraph, att: _Attachments) -> tuple[np.ndarray, np.ndarray]:
+    def _point_to_point(self, g: _ModeGraph, att: _Attachments) -> tuple[_Floats, _Floats]:
         """Fastest seconds between projections along the streets, and their metres (inf if none).
 
         Each Dijkstra runs on *packed* weights (:func:`_pack`): whole
@@ -1169,8 +1202,8 @@ class RoadNetwork:
 
 
 def _tree_lengths(
-    keys: np.ndarray, edge_length: np.ndarray, size: int, pred: np.ndarray, targets: np.ndarray
-) -> np.ndarray:
+    keys: _Ints, edge_length: _Floats, size: int, pred: npt.NDArray[np.int32], targets: _Ints
+) -> _Floats:
     """Length from each tree's root to the ``targets`` along shortest-path trees.
 
     Parameters
@@ -1218,20 +1251,20 @@ def _tree_lengths(
     return acc[:, targets]
 
 
-def _haversine_pairs_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, lon_b: np.ndarray) -> np.ndarray:
+def _haversine_pairs_m(lat_a: _Floats, lon_a: _Floats, lat_b: _Floats, lon_b: _Floats) -> _Floats:
     """Great-circle metres between ``a[i]`` and ``b[i]``."""
     pa, la, pb, lb = (np.radians(np.asarray(v, dtype=float)) for v in (lat_a, lon_a, lat_b, lon_b))
     h = np.sin((pb - pa) / 2) ** 2 + np.cos(pa) * np.cos(pb) * np.sin((lb - la) / 2) ** 2
-    metres: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    metres: _Floats = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
     return metres
 
 
-def _haversine_block_m(lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, lon_b: np.ndarray) -> np.ndarray:
+def _haversine_block_m(lat_a: _Floats, lon_a: _Floats, lat_b: _Floats, lon_b: _Floats) -> _Floats:
     """Great-circle metres from each point ``a`` (rows) to each point ``b`` (columns)."""
     pa, la = np.radians(lat_a)[:, None], np.radians(lon_a)[:, None]
     pb, lb = np.radians(lat_b)[None, :], np.radians(lon_b)[None, :]
     h = np.sin((pb - pa) / 2) ** 2 + np.cos(pa) * np.cos(pb) * np.sin((lb - la) / 2) ** 2
-    metres: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    metres: _Floats = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
     return metres
 
 

@@ -354,7 +354,9 @@ def _home(rng: random.Random, streets: _Streets, weekend: bool) -> Address:
     if rng.random() < 0.4 and street.endswith(("路", "街")):
         text = f"{CITY_PREFIX}{street}{number}弄{rng.randint(1, 30)}号{rng.randint(1, 6)}0{rng.randint(1, 4)}室"
     windows = _weighted(rng, _HOME_WEEKEND if weekend else _HOME_WEEKDAY)
-    return Address(text=text, location=location, kind="home", time_windows=[_window(a, b) for a, b in windows])  # type: ignore[call-arg]  # see module note
+    return Address(  # type: ignore[call-arg]  # see module note
+        text=text, location=location, kind="home", time_windows=[_window(a, b) for a, b in windows]
+    )
 
 
 def _work(rng: random.Random, streets: _Streets, usable: bool) -> Address:

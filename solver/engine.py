@@ -740,7 +740,7 @@ def search(
         while not routing.IsEnd(index):
             node = manager.IndexToNode(index)
             stops.append(RawStop(node, solution.Value(time_dim.CumulVar(index))))
-            visited.add(data.nodes[node].visit)
+            visited.add(_visit_of(data, node))
             index = solution.Value(routing.NextVar(index))
         end = solution.Value(time_dim.CumulVar(index))
         breaks = [break_values[b.Name()] for b in break_vars.get(v, []) if b.Name() in break_values]

@@ -72,8 +72,9 @@ def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: Obj
             )
         )
     agents = [
-        Agent(id=f"v{k + 1}", shift=TimeWindow(start=_at(0), end=_at(horizon)), start=depot_place,  # type: ignore[call-arg]  # see module note
-              capacity=capacity)
+        Agent(  # type: ignore[call-arg]  # see module note
+            id=f"v{k + 1}", shift=TimeWindow(start=_at(0), end=_at(horizon)), start=depot_place, capacity=capacity
+        )
         for k in range(fleet)
     ]
     return Problem(  # type: ignore[call-arg]  # see module note
@@ -81,5 +82,7 @@ def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: Obj
         timezone="UTC",
         visits=visits,
         agents=agents,
-        options=Options(time_limit_s=time_limit_s, objective=objective, slot_minutes=0),  # type: ignore[call-arg]  # see module note
+        options=Options(  # type: ignore[call-arg]  # see module note
+            time_limit_s=time_limit_s, objective=objective, slot_minutes=0
+        ),
     )

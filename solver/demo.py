@@ -69,8 +69,6 @@ from solver.model import (
 
 # Typing note: solver/model.py gives defaults positionally (``Field(None, ...)``), which
 # mypy's dataclass_transform support does not read, so it takes those fields for required.
-# The ``type: ignore[call-arg]`` comments below can go once pyproject.toml enables the
-# pydantic mypy plugin (``plugins = ["pydantic.mypy"]``); mypy will then report them unused.
 
 __all__ = [
     "DEFAULT_DATE",
@@ -305,7 +303,7 @@ def _agents(rng: random.Random, streets: _Streets, crews: int) -> list[Agent]:
             shift = _window(start, start + 9 * 60)
             breaks = [Break(window=_window(11 * 60 + 30, 13 * 60 + 30), duration_min=rng.choice((45, 60)))]
         agents.append(
-            Agent(  # type: ignore[call-arg]  # see module note
+            Agent(
                 id=f"crew-{k + 1:02d}",
                 members=[_person(rng), _person(rng)],
                 shift=shift,
@@ -354,7 +352,7 @@ def _home(rng: random.Random, streets: _Streets, weekend: bool) -> Address:
     if rng.random() < 0.4 and street.endswith(("路", "街")):
         text = f"{CITY_PREFIX}{street}{number}弄{rng.randint(1, 30)}号{rng.randint(1, 6)}0{rng.randint(1, 4)}室"
     windows = _weighted(rng, _HOME_WEEKEND if weekend else _HOME_WEEKDAY)
-    return Address(  # type: ignore[call-arg]  # see module note
+    return Address(
         text=text, location=location, kind="home", time_windows=[_window(a, b) for a, b in windows]
     )
 
@@ -406,7 +404,7 @@ def _visit(rng: random.Random, streets: _Streets, index: int, case_number: int, 
     skills: list[str] = []
     if rng.random() < 0.2:
         skills = [_weighted(rng, ((0.4, "lang:wuu"), (0.25, "sme"), (0.2, "legal"), (0.15, "female")))]
-    return Visit(  # type: ignore[call-arg]  # see module note
+    return Visit(
         id=f"V{index + 1:04d}",
         case_id=f"C{year}-{case_number:06d}",
         priority=priority_from(days, amount, broken),
@@ -485,12 +483,12 @@ def generate_day(
     catalogue = set(default_skill_catalogue())
     held = set().union(*(a.skills for a in agents))
     assert all(set(v.skills) <= catalogue & held for v in day), "a visit asks for a skill no crew holds"
-    problem = Problem(  # type: ignore[call-arg]  # see module note
+    problem = Problem(
         date=date,
         timezone="Asia/Shanghai",
         visits=day,
         agents=agents,
-        options=Options(seed=seed, rule_set="cn-cba-2026"),  # type: ignore[call-arg]  # see module note
+        options=Options(seed=seed, rule_set="cn-cba-2026"),
     )
     # validate the whole as an API payload would be
     return Problem.model_validate(problem.model_dump(mode="json"))

@@ -74,11 +74,8 @@ def best_insertion(
     options = data.visit_nodes[visit_index]
     candidates: list[tuple[int, int]] = []  # (vehicle, node)
     for n in options:
-        # NOTE: this rebinds the ``crews`` parameter (an int) to the node's crews, so the
-        # ``len(nearest) == crews`` test below never holds and every crew is examined.
-        # Kept as is here (typing only, no change of behaviour); see the typing branch report.
-        crews = data.nodes[n].vehicles or range(len(data.vehicles))  # type: ignore[assignment]
-        for v in crews:  # type: ignore[attr-defined]
+        allowed = data.nodes[n].vehicles or range(len(data.vehicles))
+        for v in allowed:
             candidates.append((v, n))
 
     def closeness(item: tuple[int, int]) -> int:

@@ -24,8 +24,6 @@ from solver.travel import PlanarTravel
 
 # Typing note: solver/model.py gives defaults positionally (``Field(None, ...)``), which
 # mypy's dataclass_transform support does not read, so it takes those fields for required.
-# The ``type: ignore[call-arg]`` comments below can go once pyproject.toml enables the
-# pydantic mypy plugin (``plugins = ["pydantic.mypy"]``); mypy will then report them unused.
 
 #: Coordinates are stored divided by this, to stay inside latitude bounds.
 COORDINATE_SCALE = 10.0
@@ -55,34 +53,34 @@ def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: Obj
     table = [r for r in rows if r[0].isdigit() and len(r) == 7]
     depot = table[0]
     horizon = float(depot[5])
-    depot_place = Place(location=_loc(float(depot[1]), float(depot[2])))  # type: ignore[call-arg]  # see module note
+    depot_place = Place(location=_loc(float(depot[1]), float(depot[2])))
     visits = []
     for r in table[1:]:
         cid, x, y, demand, ready, due, service = r
         visits.append(
-            Visit(  # type: ignore[call-arg]  # see module note
+            Visit(
                 id=cid,
                 priority=100,
                 required=True,
                 duration_min=int(float(service)),
                 load=int(float(demand)),
-                addresses=[Address(location=_loc(float(x), float(y)),  # type: ignore[call-arg]  # see module note
+                addresses=[Address(location=_loc(float(x), float(y)),
                                    time_windows=[TimeWindow(start=_at(float(ready)),
                                                              end=_at(max(float(due), float(ready) + 1e-3)))])],
             )
         )
     agents = [
-        Agent(  # type: ignore[call-arg]  # see module note
+        Agent(
             id=f"v{k + 1}", shift=TimeWindow(start=_at(0), end=_at(horizon)), start=depot_place, capacity=capacity
         )
         for k in range(fleet)
     ]
-    return Problem(  # type: ignore[call-arg]  # see module note
+    return Problem(
         date=_DATE,
         timezone="UTC",
         visits=visits,
         agents=agents,
-        options=Options(  # type: ignore[call-arg]  # see module note
+        options=Options(
             time_limit_s=time_limit_s, objective=objective, slot_minutes=0
         ),
     )

@@ -40,7 +40,8 @@ read in the same store round trip as the token (:meth:`Store.get_token_and_count
 
 Every response of a view that needs a token carries ``Cache-Control:
 no-store``: those responses may hold borrower data (itineraries, plans,
-visits) or secrets (a new token).
+visits) or secrets (a new token). A view that sets its own ``Cache-Control``
+(the street network GeoJSON of the web pages, no personal data) keeps it.
 """
 
 from __future__ import annotations
@@ -235,7 +236,9 @@ def install(app: Flask) -> None:
 
     @app.after_request
     def _no_store(response: Response) -> Response:
-        if _roles_of(app.view_functions.get(request.endpoint or "")) is not None:
+        # a view that chose its own caching (the street network: no personal data) keeps it
+        if _roles_of(app.view_functions.get(request.endpoint or "")) is not None and \
+                "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -17,6 +17,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -170,3 +171,74 @@ def test_a_locked_sqlite_answers_503_then_works(make_app, payload, tmp_path):
     store = app.extensions["doorstep"].store
     assert store.list_outcomes(DAY, visit) == []  # the refused write left nothing behind
     assert client.post(f"/v1/visits/{visit}/outcome", json={"date": DAY, "status": "arrived"}).status_code == 201
+
+
+class CuttingProxy:
+    """A TCP proxy to the test Redis that, once armed, forwards the next
+    ``EXEC`` and then drops the connection before the reply comes back: the
+    transaction ran, but the client cannot know."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.armed = False
+        self.cutting = False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, to_redis: bool) -> None:
+        cut = False
+        try:
+            while data := source.recv(65536):
+                if to_redis and self.armed and b"EXEC" in data:
+                    self.armed, self.cutting, cut = False, True, True
+                if not to_redis and self.cutting:  # the reply to EXEC: swallowed
+                    continue
+                target.sendall(data)
+                if cut:
+                    time.sleep(0.2)  # let Redis run it, then cut before the reply
+                    source.shutdown(socket.SHUT_RDWR)
+                    target.shutdown(socket.SHUT_RDWR)
+                    self.cutting = False
+                    return
+        except OSError:
+            pass
+        finally:
+            source.close()
+            target.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_transaction_whose_reply_was_lost_is_reported_not_repeated(redis_prefix):
+    from urllib.parse import urlsplit
+
+    from app.store.redis import RedisStore
+    from tests.conftest import REDIS_URL
+
+    parts = urlsplit(REDIS_URL)
+    proxy = CuttingProxy(parts.port or 6379)
+    store = RedisStore(f"redis://127.0.0.1:{proxy.port}{parts.path}", prefix=redis_prefix, socket_timeout_s=2)
+    direct = RedisStore(REDIS_URL, prefix=redis_prefix)
+    try:
+        assert store.publish_plan(DAY, "{}", "{}") == 1
+        proxy.armed = True
+        with pytest.raises(redis.exceptions.ConnectionError):
+            store.publish_plan(DAY, '{"second": true}', "{}")  # ran, but the answer was lost: not retried
+        assert [v.version for v in direct.list_versions(DAY)] == [1, 2]  # once, not twice
+        assert store.publish_plan(DAY, "{}", "{}") == 3  # the connection is re-opened
+    finally:
+        store.close()
+        direct.close()
+        proxy.close()

@@ -128,6 +128,16 @@ def _encode_delivery(delivery: Delivery) -> tuple[dict[str, str], list[str]]:
     return present, absent
 
 
+def _conflict_only(exc: WatchError) -> None:
+    """Return for a real conflict (a watched key changed: retry the
+    transaction); raise ``ConnectionError`` when redis-py turned a lost
+    connection into a WatchError. Then whether ``EXEC`` ran is unknown, and
+    retrying here could apply a write twice: the caller answers 503 and its
+    client retries (with an Idempotency-Key where the endpoint takes one)."""
+    if "occurred while watching" in str(exc):
+        raise redis.exceptions.ConnectionError("the connection to Redis was lost during a transaction") from exc
+
+
 def _decode_job(data: dict[str, str]) -> Job:
     values: dict[str, Any] = {}
     for name in Job.__dataclass_fields__:
@@ -219,7 +229,8 @@ class RedisStore(Store):
                     pipe.hgetall(key)
                     data = pipe.execute()[-1]
                     return _decode_job(data)
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
 
     def active_jobs(self) -> list[Job]:
@@ -266,7 +277,8 @@ class RedisStore(Store):
                     self._xadd(pipe, new_events)
                     pipe.execute()
                     return version
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
 
     def get_plan(self, date: str, version: int | None = None) -> PlanVersion | None:
@@ -421,7 +433,8 @@ class RedisStore(Store):
                 pipe.set(cursor_key, cursor)
                 pipe.execute()
                 return True
-            except WatchError:
+            except WatchError as exc:
+                _conflict_only(exc)
                 return False
 
     def claim_deliveries(self, now: float, lease_s: float, lease: str, limit: int = 20) -> list[Delivery]:
@@ -449,7 +462,8 @@ class RedisStore(Store):
                         pipe.zrem(self._k("outbox", "due"), delivery.id)
                     pipe.execute()
                     return True
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
 
     def get_delivery(self, delivery_id: str) -> Delivery | None:
@@ -486,7 +500,8 @@ class RedisStore(Store):
                     pipe.zadd(self._k("outbox", "due"), {delivery_id: now})
                     pipe.execute()
                     break
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
         return self.get_delivery(delivery_id)
 
@@ -551,7 +566,8 @@ class RedisStore(Store):
                     first = 2 + len(write.followups)
                     ids = results[first : first + len(added)]
                     return None, [Event(str(i), *rest) for i, rest in zip(ids, added)]
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
 
     def list_outcomes(self, date: str, visit_id: str) -> list[str]:

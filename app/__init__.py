@@ -38,6 +38,8 @@ Config keys (``create_app({...})``; environment variables in brackets):
 ``WEBHOOK_MAX_ATTEMPTS`` (8), ``WEBHOOK_BACKOFF_S`` (30), ``WEBHOOK_BACKOFF_MAX_S`` (1800), ``WEBHOOK_POLL_S`` (1)
     Retry schedule: ``backoff · 2^(n-1)`` capped, with jitter, then ``dead``
     (8 attempts span about an hour); how often the deliverer looks for work.
+``WEBHOOK_KEEP_DAYS`` (7)
+    Delivered outbox rows are deleted after this many days (dead ones are kept).
 ``WEBHOOK_DELIVERER``
     ``"thread"`` (default: a background deliverer in this process) or ``"off"``
     (another process runs ``doorstep deliver`` or ``doorstep worker``).
@@ -114,6 +116,7 @@ def default_config() -> dict[str, Any]:
         "WEBHOOK_BACKOFF_MAX_S": 1800.0,
         "WEBHOOK_POLL_S": 1.0,
         "WEBHOOK_DELIVERER": "thread",
+        "WEBHOOK_KEEP_DAYS": 7,
         "AUTH_FAIL_LIMIT": 20,
         "AUTH_FAIL_WINDOW_S": 60,
         "PROXY_HOPS": int(env.get("DOORSTEP_PROXY_HOPS") or 0),

@@ -23,7 +23,8 @@ and POSTs them:
    at ``backoff_max_s``, times a random 0.5–1.0), and after ``max_attempts``
    the row is ``dead`` until someone retries it
    (``POST /v1/webhooks/deliveries/{id}/retry``). The outcome is stored only
-   if the row is still held with the same lease.
+   if the row is still held with the same lease. Delivered rows are deleted
+   after ``keep_delivered_s`` (``WEBHOOK_KEEP_DAYS``, 7); dead ones are kept.
 
 Delivery is at least once: a receiver that timed out after processing gets
 the event again, with the same ``Doorstep-Event-Id`` to deduplicate on.
@@ -108,6 +109,8 @@ class Settings:
     poll_s: float = 1.0
     batch: int = 20
     endpoint: str = DEFAULT_ENDPOINT
+    keep_delivered_s: float = 7 * 86400.0
+    prune_every_s: float = 600.0
 
     @property
     def lease_s(self) -> float:
@@ -128,6 +131,7 @@ def settings_from(config: Mapping[str, Any]) -> Settings | None:
         backoff_s=float(config.get("WEBHOOK_BACKOFF_S") or 30.0),
         backoff_max_s=float(config.get("WEBHOOK_BACKOFF_MAX_S") or 1800.0),
         poll_s=float(config.get("WEBHOOK_POLL_S") or 1.0),
+        keep_delivered_s=float(config.get("WEBHOOK_KEEP_DAYS") or 7) * 86400.0,
     )
 
 
@@ -181,6 +185,7 @@ class Deliverer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
+        self._pruned_at = 0.0
         if not settings.secret:
             log.warning("webhook %s: no WEBHOOK_SECRET set, deliveries are not signed", self._where)
 
@@ -235,6 +240,9 @@ class Deliverer:
         """Fan new events out, then attempt the due deliveries; returns the
         number of attempts made."""
         self.fan_out()
+        if time.monotonic() - self._pruned_at >= self.settings.prune_every_s:
+            self._pruned_at = time.monotonic()
+            self.store.prune_deliveries(time.time() - self.settings.keep_delivered_s)
         return self.deliver_due()
 
     def fan_out(self) -> int:

@@ -242,3 +242,25 @@ def test_deliver_command_runs_one_pass(make_app, receiver, tmp_path):
     assert result.exit_code == 0, result.output
     assert hook.ok() == Counter({"cli": 1})
     assert verify(SECRET, hook.requests[0]["headers"]["Doorstep-Signature"], hook.requests[0]["body"])
+
+
+def test_delivered_rows_are_pruned_dead_and_pending_are_kept(make_app, receiver, backend):
+    hook = receiver()
+    hook.always = 500
+    app = make_app(redis=backend == "redis", WEBHOOK_URL=hook.url, WEBHOOK_DELIVERER="off", **FAST)
+    store = app.extensions["doorstep"].store
+    store.append_events([NewEvent("slot.booked", {"n": i}, event_id=f"p{i}") for i in range(3)])
+    deliverer = Deliverer(store, Settings(url=hook.url, secret=SECRET, max_attempts=1))
+    assert deliverer.run_once() == 3
+    assert {d.status for d in store.list_deliveries()} == {"dead"}
+    hook.always = None
+    for d in store.list_deliveries():
+        if d.event_id != "p0":
+            assert store.retry_delivery(d.id, time.time()) is not None
+    assert deliverer.deliver_due() == 2
+    store.append_events([NewEvent("slot.booked", {"n": 3}, event_id="p3")])
+    deliverer.fan_out()
+    assert len(store.claim_deliveries(time.time(), 60, "elsewhere")) == 1  # p3: pending, held by another process
+    assert store.prune_deliveries(time.time() - 3600) == 0  # delivered just now: kept
+    assert store.prune_deliveries(time.time() + 1) == 2
+    assert {(d.event_id, d.status) for d in store.list_deliveries()} == {("p0", "dead"), ("p3", "pending")}

@@ -431,6 +431,11 @@ class Store(ABC):
         """The newest deliveries first (of one status when given)."""
 
     @abstractmethod
+    def prune_deliveries(self, delivered_before: float) -> int:
+        """Delete deliveries delivered before ``delivered_before`` (epoch
+        seconds); pending and dead ones stay. Returns how many."""
+
+    @abstractmethod
     def retry_delivery(self, delivery_id: str, now: float) -> Delivery | None:
         """Make a ``dead`` delivery pending again, due at ``now``, with a new
         attempt budget (history kept); None when it is unknown or not dead."""

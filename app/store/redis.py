@@ -15,6 +15,7 @@ Keys live under a prefix (``doorstep:`` by default; tests use one per test):
 ``{p}outbox:d:{id}``               hash: a webhook delivery's fields
 ``{p}outbox:due``                  sorted set: pending deliveries by next attempt
 ``{p}outbox:all``                  sorted set: every delivery by creation time
+``{p}outbox:delivered``            sorted set: delivered ones by delivery time (pruning)
 ``{p}outbox:cursor:{endpoint}``    string: the last event fanned out to it
 ``{p}visit:{date}:{visit_id}``     hash: status, result, agent_id, updated_at
 ``{p}outcomes:{date}:{visit_id}``  list: outcome records (JSON)
@@ -460,6 +461,8 @@ class RedisStore(Store):
                         pipe.zadd(self._k("outbox", "due"), {delivery.id: delivery.next_attempt_at})
                     else:
                         pipe.zrem(self._k("outbox", "due"), delivery.id)
+                    if delivery.status == "delivered":
+                        pipe.zadd(self._k("outbox", "delivered"), {delivery.id: time.time()})
                     pipe.execute()
                     return True
                 except WatchError as exc:
@@ -484,6 +487,17 @@ class RedisStore(Store):
             found += [d for d in map(_decode_delivery, filter(None, rows)) if status is None or d.status == status]
             start += batch
         return found[:limit]
+
+    def prune_deliveries(self, delivered_before: float) -> int:
+        ids = self.redis.zrangebyscore(self._k("outbox", "delivered"), "-inf", repr(delivered_before))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*(self._k("outbox", "d", d) for d in chunk))
+                pipe.zrem(self._k("outbox", "all"), *chunk)
+                pipe.zrem(self._k("outbox", "delivered"), *chunk)
+                pipe.execute()
+        return len(ids)
 
     def retry_delivery(self, delivery_id: str, now: float) -> Delivery | None:
         key = self._k("outbox", "d", delivery_id)

@@ -13,6 +13,7 @@ nothing is ever half-written; the ``(date, version)`` primary key guards it too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import time
@@ -507,6 +508,13 @@ class SQLiteStore(Store):
                 rows = conn.execute("SELECT * FROM outbox WHERE status = ? ORDER BY seq DESC LIMIT ?",
                                     (status, int(limit))).fetchall()
         return [self._delivery(r) for r in rows]
+
+    def prune_deliveries(self, delivered_before: float) -> int:
+        cutoff = dt.datetime.fromtimestamp(delivered_before, dt.timezone.utc)
+        iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._connect() as conn:
+            return conn.execute("DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?",
+                                (iso,)).rowcount
 
     def retry_delivery(self, delivery_id: str, now: float) -> Delivery | None:
         with self._transaction() as conn:

@@ -231,3 +231,27 @@ def test_sqlite_store_lists_and_finds_tokens(tmp_path):
     store.save_token(a)
     assert store.get_token("ab" * 32) == a and store.find_token(a.token_id) == a
     assert store.find_token("tok_000000000000") is None and store.find_token("nope") is None
+
+
+def test_token_and_delivery_operations_are_in_the_openapi_document(client):
+    from openapi_spec_validator import validate
+
+    from app.api import schemas
+
+    document = client.get("/v1/openapi.json").get_json()
+    validate(document)
+    paths = document["paths"]
+
+    def ref(path, method, status=None):
+        op = paths[path][method]
+        content = (op["requestBody"] if status is None else op["responses"][status])["content"]["application/json"]
+        return content["schema"]["$ref"].rsplit("/", 1)[-1]
+
+    assert ref("/v1/tokens", "get", "200") == "TokenList"
+    assert ref("/v1/tokens", "post") == "TokenCreate" and ref("/v1/tokens", "post", "201") == "TokenCreated"
+    assert "204" in paths["/v1/tokens/{token_id}"]["delete"]["responses"]
+    assert ref("/v1/webhooks/deliveries", "get", "200") == "DeliveryList"
+    assert ref("/v1/webhooks/deliveries/{delivery_id}/retry", "post", "200") == "DeliveryView"
+    assert "409" in paths["/v1/webhooks/deliveries/{delivery_id}/retry"]["post"]["responses"]
+    assert set(document["components"]["schemas"]["OutcomeView"]["properties"]) == \
+        set(schemas.OutcomeView.model_json_schema()["properties"]) >= {"actor"}

@@ -471,6 +471,10 @@ class SQLiteStore(Store):
         return True
 
     def claim_deliveries(self, now: float, lease_s: float, lease: str, limit: int = 20) -> list[Delivery]:
+        with self._connect() as conn:  # a read first: an idle deliverer does not take the write lock every poll
+            if conn.execute("SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? LIMIT 1",
+                            (now,)).fetchone() is None:
+                return []
         with self._transaction() as conn:
             rows = conn.execute(
                 "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "

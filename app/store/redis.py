@@ -169,7 +169,8 @@ class RedisStore(Store):
         self.prefix = prefix
         self.redis: redis.Redis = client or redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),  # one quick retry, then the caller's 503
+            # one quick retry of a dropped connection (a restarted server); a timeout is not waited out twice
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(redis.exceptions.ConnectionError,)),
         )
         self._touch = self.redis.register_script(_TOUCH)
         self._claim = self.redis.register_script(_CLAIM)

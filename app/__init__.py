@@ -32,7 +32,25 @@ Config keys (``create_app({...})``; environment variables in brackets):
 ``SYSTEM_SEES_PII``
     Whether ``system`` tokens see borrower contact in itineraries (default False).
 ``WEBHOOK_URL`` [``DOORSTEP_WEBHOOK_URL``], ``WEBHOOK_TIMEOUT_S`` (default 2)
-    Where events are POSTed as JSON (optional).
+    Where events are POSTed as JSON (optional), from the store's outbox.
+``WEBHOOK_SECRET`` [``DOORSTEP_WEBHOOK_SECRET``]
+    HMAC-SHA256 key of the ``Doorstep-Signature`` header (unsigned without it: a warning).
+``WEBHOOK_MAX_ATTEMPTS`` (8), ``WEBHOOK_BACKOFF_S`` (30), ``WEBHOOK_BACKOFF_MAX_S`` (1800), ``WEBHOOK_POLL_S`` (1)
+    Retry schedule: ``backoff · 2^(n-1)`` capped, with jitter, then ``dead``
+    (8 attempts span about an hour); how often the deliverer looks for work.
+``WEBHOOK_KEEP_DAYS`` (7)
+    Delivered outbox rows are deleted after this many days (dead ones are kept).
+``WEBHOOK_DELIVERER``
+    ``"thread"`` (default: a background deliverer in this process) or ``"off"``
+    (another process runs ``doorstep deliver`` or ``doorstep worker``).
+``AUTH_FAIL_LIMIT`` (20), ``AUTH_FAIL_WINDOW_S`` (60)
+    Requests with a wrong token per client address and window before 429.
+``PROXY_HOPS`` [``DOORSTEP_PROXY_HOPS``]
+    Reverse proxies in front of the service whose ``X-Forwarded-For`` is
+    trusted for the client address (default 0: the socket's address).
+``REDIS_TIMEOUT_S`` (2), ``SQLITE_TIMEOUT_S`` (30)
+    Socket timeouts of the Redis client; how long SQLite waits for a lock.
+    Past them a request answers 503 ``store_unavailable`` with ``Retry-After``.
 ``FOLLOWUP_RULES``
     Path of the follow-up rules (default ``config/followups.toml``).
 """
@@ -47,6 +65,7 @@ from typing import Any
 from flask import Flask
 
 from app.events import Webhook
+from app.webhooks import Deliverer, settings_from
 from app.followups import Rules, load_rules
 from app.jobs import JobRunner, RQJobRunner, ThreadJobRunner, TravelProvider
 from app.store import Store, make_store
@@ -91,6 +110,18 @@ def default_config() -> dict[str, Any]:
         "SYSTEM_SEES_PII": False,
         "WEBHOOK_URL": env.get("DOORSTEP_WEBHOOK_URL") or None,
         "WEBHOOK_TIMEOUT_S": 2.0,
+        "WEBHOOK_SECRET": env.get("DOORSTEP_WEBHOOK_SECRET") or None,
+        "WEBHOOK_MAX_ATTEMPTS": 8,
+        "WEBHOOK_BACKOFF_S": 30.0,
+        "WEBHOOK_BACKOFF_MAX_S": 1800.0,
+        "WEBHOOK_POLL_S": 1.0,
+        "WEBHOOK_DELIVERER": "thread",
+        "WEBHOOK_KEEP_DAYS": 7,
+        "AUTH_FAIL_LIMIT": 20,
+        "AUTH_FAIL_WINDOW_S": 60,
+        "PROXY_HOPS": int(env.get("DOORSTEP_PROXY_HOPS") or 0),
+        "REDIS_TIMEOUT_S": 2.0,
+        "SQLITE_TIMEOUT_S": 30.0,
         "FOLLOWUP_RULES": None,
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
     }
@@ -107,6 +138,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store = make_store(cfg)
     travel = TravelProvider(cfg["TRAVEL"])
     webhook = Webhook(cfg["WEBHOOK_URL"], cfg["WEBHOOK_TIMEOUT_S"])
+    webhook_settings = settings_from(cfg)
+    if webhook_settings is not None:
+        deliverer = Deliverer(store, webhook_settings)
+        deliverer.setup()  # before any request: events from now on are delivered
+        webhook.deliverer = deliverer
+        if cfg["WEBHOOK_DELIVERER"] == "thread":
+            deliverer.start()
     jobs_kind = cfg["JOBS"] or ("rq" if getattr(store, "backend", "") == "redis" else "thread")
     jobs: JobRunner
     if jobs_kind == "rq":
@@ -130,4 +168,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.web import bp as web_pages; app.register_blueprint(web_pages)  # noqa: E702  /web pages (docs/web.md)
     register_error_handlers(app)
     auth.install(app)
+    if cfg["PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(cfg["PROXY_HOPS"]))  # type: ignore[method-assign]
     return app

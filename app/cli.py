@@ -3,7 +3,8 @@
 ``doorstep demo`` plans the bundled demo day offline and writes the plan, the
 problem and a GeoJSON map; ``doorstep serve`` runs the web service;
 ``doorstep worker`` runs planning jobs from Redis (RQ); ``doorstep plan``
-plans a day from CSV or JSON files; ``doorstep token create`` makes an API token.
+plans a day from CSV or JSON files; ``doorstep token create|list|revoke``
+manages API tokens; ``doorstep deliver`` delivers webhooks from the outbox.
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ _PREFIX = click.option(
 )
 
 
+_WEBHOOK_URL = click.option("--webhook-url", envvar="DOORSTEP_WEBHOOK_URL", default=None,
+                            help="Deliver events here [env DOORSTEP_WEBHOOK_URL].")
+
+
 def _logging() -> None:
     import logging
 
@@ -196,17 +201,27 @@ def serve(host: str, port: int, data_dir: Path | None, redis_url: str | None, pr
               help="Load the bundled road network before taking jobs.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--name", default=None, help="Worker name [default: RQ's].")
+@_WEBHOOK_URL
 def worker(redis_url: str | None, prefix: str | None, queues: tuple[str, ...], heartbeat: int,
-           heartbeat_timeout: float, preload: bool, burst: bool, name: str | None) -> None:
-    """Run planning jobs from Redis (an RQ worker); run as many as you like, on any machine."""
+           heartbeat_timeout: float, preload: bool, burst: bool, name: str | None, webhook_url: str | None) -> None:
+    """Run planning jobs from Redis (an RQ worker); run as many as you like, on any machine.
+    With a webhook URL it also delivers webhooks from the outbox (a background thread)."""
     from app.jobs import run_worker
 
     if not redis_url:
         raise click.UsageError("a worker needs Redis: --redis-url or DOORSTEP_REDIS_URL")
     _logging()
     click.echo(f"doorstep worker: queues {', '.join(queues)}", err=True)
-    run_worker(redis_url, queues=list(queues), prefix=prefix, heartbeat_s=heartbeat,
-               heartbeat_timeout_s=heartbeat_timeout, preload=preload, burst=burst, name=name)
+    deliverer = None
+    if webhook_url:
+        deliverer = _deliverer(_open_store(None, redis_url, prefix), webhook_url).start()
+    try:
+        run_worker(redis_url, queues=list(queues), prefix=prefix, heartbeat_s=heartbeat,
+                   heartbeat_timeout_s=heartbeat_timeout, preload=preload, burst=burst, name=name)
+    finally:
+        if deliverer is not None:
+            deliverer.stop()
+            deliverer.store.close()
 
 
 @main.group()
@@ -214,31 +229,135 @@ def token() -> None:
     """API tokens."""
 
 
+def _open_store(data_dir: Path | None, redis_url: str | None, prefix: str | None):  # type: ignore[no-untyped-def]
+    from app import default_config
+    from app.store import make_store
+
+    return make_store({**default_config(), **_store_config(data_dir, redis_url, prefix)})
+
+
 @token.command("create")
 @click.option("--role", type=click.Choice(["dispatcher", "agent", "system"]), required=True)
 @click.option("--agent", "agent_id", default=None, help="The crew (agent id) an agent token is bound to.")
+@click.option("--member", default=None,
+              help="The crew member holding an agent token (one token per person: outcomes record who).")
+@click.option("--expires-in", default=None, help="Lifetime: 30d, 12h, 90m, 2w [default: no expiry].")
 @click.option("--label", default=None, help="A note to tell tokens apart (who holds it).")
 @_DATA_DIR
 @_REDIS_URL
 @_PREFIX
-def token_create(role: str, agent_id: str | None, label: str | None, data_dir: Path | None,
-                 redis_url: str | None, prefix: str | None) -> None:
+def token_create(role: str, agent_id: str | None, member: str | None, expires_in: str | None, label: str | None,
+                 data_dir: Path | None, redis_url: str | None, prefix: str | None) -> None:
     """Create a bearer token and print it (once: only its hash is stored)."""
-    from app import default_config
-    from app.auth import create_token
-    from app.store import make_store
+    from app.auth import issue_token, parse_lifetime
 
     if role == "agent" and not agent_id:
         raise click.UsageError("an agent token needs --agent <crew id>")
     if role != "agent" and agent_id:
         raise click.UsageError("--agent is only for --role agent")
-    store = make_store({**default_config(), **_store_config(data_dir, redis_url, prefix)})
+    if role != "agent" and member:
+        raise click.UsageError("--member is only for --role agent")
+    lifetime = None
+    if expires_in is not None:
+        try:
+            lifetime = parse_lifetime(expires_in)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--expires-in") from None
+    store = _open_store(data_dir, redis_url, prefix)
     try:
-        click.echo(create_token(store, role, agent_id, label))
+        secret, record = issue_token(store, role, agent_id, label, member=member, expires_in=lifetime)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     finally:
         store.close()
-    click.echo(f"{role} token created" + (f" for {agent_id}" if agent_id else "") +
+    click.echo(secret)
+    click.echo(f"{role} token {record.token_id} created" + (f" for {agent_id}" if agent_id else "") +
+               (f" ({member})" if member else "") +
+               (f", expires {record.expires_at}" if record.expires_at else "") +
                "; it is shown only now: keep it secret", err=True)
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@_DATA_DIR
+@_REDIS_URL
+@_PREFIX
+def token_list(as_json: bool, data_dir: Path | None, redis_url: str | None, prefix: str | None) -> None:
+    """List tokens: id, role, crew, member, label, created, expires, last used (never the secret)."""
+    from app.api.tokens import token_view
+
+    store = _open_store(data_dir, redis_url, prefix)
+    try:
+        views = [token_view(r) for r in store.list_tokens()]
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"tokens": views}, ensure_ascii=False, indent=2))
+        return
+    header = f"{'id':<16} {'role':<10} {'agent':<10} {'member':<12} {'expires':<24} {'last used':<24} label"
+    click.echo(header)
+    for v in views:
+        expires = (v["expires_at"] or "never") + (" (expired)" if v["expired"] else "")
+        click.echo(f"{v['id']:<16} {v['role']:<10} {v['agent_id'] or '-':<10} {v['member'] or '-':<12} "
+                   f"{expires:<24} {v['last_used_at'] or '-':<24} {v['label'] or ''}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@_DATA_DIR
+@_REDIS_URL
+@_PREFIX
+def token_revoke(token_id: str, data_dir: Path | None, redis_url: str | None, prefix: str | None) -> None:
+    """Revoke the token with this id (tok_…): refused from the next request on."""
+    store = _open_store(data_dir, redis_url, prefix)
+    try:
+        record = store.find_token(token_id)
+        if record is None or not store.delete_token(record.token_hash):
+            click.echo(f"error: no token {token_id!r} (see `doorstep token list`)", err=True)
+            sys.exit(1)
+    finally:
+        store.close()
+    click.echo(f"token {token_id} revoked", err=True)
+
+
+def _deliverer(store, webhook_url: str):  # type: ignore[no-untyped-def]
+    from app import default_config
+    from app.webhooks import Deliverer, settings_from
+
+    settings = settings_from({**default_config(), "WEBHOOK_URL": webhook_url})
+    assert settings is not None
+    deliverer = Deliverer(store, settings)
+    deliverer.setup()
+    return deliverer
+
+
+@main.command()
+@_DATA_DIR
+@_REDIS_URL
+@_PREFIX
+@_WEBHOOK_URL
+@click.option("--once", is_flag=True, help="One pass (fan out new events, attempt the due deliveries), then stop.")
+def deliver(data_dir: Path | None, redis_url: str | None, prefix: str | None, webhook_url: str | None,
+            once: bool) -> None:
+    """Deliver webhooks from the store's outbox (signed with DOORSTEP_WEBHOOK_SECRET,
+    retried with backoff). Any number may run with the web service: each delivery
+    is claimed with a lease by one process at a time."""
+    if not webhook_url:
+        raise click.UsageError("--webhook-url or DOORSTEP_WEBHOOK_URL is required")
+    _logging()
+    store = _open_store(data_dir, redis_url, prefix)
+    deliverer = _deliverer(store, webhook_url)
+    try:
+        if once:
+            click.echo(f"{deliverer.run_once()} attempt(s)", err=True)
+        else:
+            click.echo("doorstep deliver: delivering webhooks (Ctrl-C stops)", err=True)
+            try:
+                deliverer.run_forever()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        store.close()
 
 
 @main.command()

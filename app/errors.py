@@ -4,21 +4,33 @@ never an HTML page or a traceback.
 
 Logs name request paths, ids and counts only; exception messages (which can
 quote the input, e.g. a borrower's phone) stay out of them.
+
+When the store cannot answer — Redis down or hung past the client's socket
+timeout (``redis.ConnectionError`` / ``TimeoutError``), SQLite still locked
+after its busy timeout — a request answers 503 ``store_unavailable`` with
+``Retry-After``: nothing was acknowledged, and a write may be retried (with
+its ``Idempotency-Key`` where the endpoint takes one).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import traceback
 from collections import Counter
 from typing import Any
 
 from flask import Flask, jsonify, request
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("doorstep.app")
+
+#: ``Retry-After`` (seconds) of a 503 when the store is unavailable.
+STORE_RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
@@ -156,6 +168,22 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
+
+    def _store_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+        log.warning("store unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        body = {"error": "store_unavailable",
+                "message": "the data store is not answering; nothing was saved by this request, retry later"}
+        return jsonify(body), 503, {"Retry-After": str(STORE_RETRY_AFTER_S)}
+
+    app.register_error_handler(RedisConnectionError, _store_unavailable)
+    app.register_error_handler(RedisTimeoutError, _store_unavailable)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _sqlite(exc: sqlite3.OperationalError):  # type: ignore[no-untyped-def]
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return _store_unavailable(exc)
+        return _unexpected(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]

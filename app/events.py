@@ -16,22 +16,17 @@ Event types (``data`` never holds borrower names or phones):
 Events are appended by the store in the same atomic step as the change (Redis:
 ``XADD`` to the stream ``doorstep:events``; SQLite: the ``events`` table), so an
 event exists exactly when its change does; ``GET /v1/events?after=`` reads
-them. When ``WEBHOOK_URL`` is configured each stored event is also POSTed there
-as JSON with a short timeout; a failing webhook is logged (type and status
-only) and never fails the request or the job.
+them. When ``WEBHOOK_URL`` is configured each stored event is also delivered
+there from a durable outbox, signed and retried with backoff
+(:mod:`app.webhooks`); a failing webhook never fails the request or the job.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import json
 import logging
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from app.store.base import Event, NewEvent
 from solver.model import Plan
@@ -125,49 +120,28 @@ def event_json(event: Event) -> dict[str, Any]:
 
 
 class Webhook:
-    """POSTs events as JSON to a configured URL; failures are logged, not raised."""
+    """The job code's and the views' handle on webhooks (``send(events)``).
+
+    Events reach the webhook through the store's outbox (:mod:`app.webhooks`):
+    they are stored with their change, and a :class:`app.webhooks.Deliverer`
+    fans them out and delivers them, signed, with retries. :meth:`send` only
+    wakes the deliverer of this process, if it runs one, so that a new event
+    goes out at once rather than at the next poll; in a process without one
+    (an RQ work horse) it does nothing and a deliverer elsewhere picks the
+    events up from the store. Nothing is lost when this process dies.
+    """
 
     def __init__(self, url: str | None, timeout_s: float = 2.0) -> None:
         self.url = url or None
         self.timeout_s = float(timeout_s)
-        self._pool: cf.ThreadPoolExecutor | None = None
-        parts = urlsplit(self.url or "")
-        self._where = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"  # no path/query: may hold secrets
+        self.deliverer: Any = None  # app.webhooks.Deliverer, attached by create_app
 
     def send(self, events: Sequence[Event], *, background: bool = True) -> None:
-        if not self.url or not events:
-            return
-        if background:
-            if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="doorstep-webhook")
-            self._pool.submit(self._post_all, list(events))
-        else:
-            self._post_all(events)
-
-    def _post_all(self, events: Sequence[Event]) -> None:
-        for event in events:
-            self._post(event)
-
-    def _post(self, event: Event) -> bool:
-        payload = {"event_id": event.event_id, "type": event.type, "at": event.at, "data": event.data}
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        req = urllib.request.Request(
-            self.url,  # type: ignore[arg-type]
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "doorstep-webhook/1"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as response:  # noqa: S310 - configured URL
-                response.read(1024)
-            return True
-        except urllib.error.HTTPError as exc:
-            log.warning("webhook %s answered %d to event %s (%s)", self._where, exc.code, event.event_id, event.type)
-        except Exception as exc:  # timeouts, refused connections, DNS …
-            log.warning("webhook %s failed for event %s (%s): %s", self._where, event.event_id, event.type,
-                        type(exc).__name__)
-        return False
+        """Wake the deliverer (the events are already in the store)."""
+        if self.deliverer is not None and events:
+            self.deliverer.wake()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        if self.deliverer is not None:
+            self.deliverer.stop()
+            self.deliverer = None

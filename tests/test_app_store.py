@@ -7,6 +7,7 @@ events, tokens, outcomes with idempotency and follow-ups.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -402,3 +403,60 @@ def test_the_app_keeps_its_database_in_the_configured_data_dir(tmp_path, monkeyp
         assert app.extensions["doorstep"].store.path == tmp_path / "var" / "doorstep.sqlite3"
     finally:
         app.extensions["doorstep"].close()
+
+
+# --------------------------------------------------------------------------- #
+# Token lists, counters, webhook outbox
+# --------------------------------------------------------------------------- #
+def test_tokens_are_listed_found_by_id_and_touched(store, backend):
+    from app.store.base import token_id_of
+
+    a = TokenRecord(token_hash="ab" * 32, role="agent", agent_id="crew-a", member="张伟",
+                    created_at="2026-01-01T00:00:00.000Z", expires_at="2027-01-01T00:00:00.000Z")
+    b = TokenRecord(token_hash="cd" * 32, role="system", created_at="2026-01-02T00:00:00.000Z")
+    store.save_token(b)
+    store.save_token(a)
+    assert store.list_tokens() == [a, b]  # oldest first
+    assert backend().find_token(token_id_of("ab" * 32)) == a
+    assert store.find_token("tok_" + "ef" * 6) is None
+    store.touch_token("ab" * 32, "2026-06-01T00:00:00.000Z")
+    assert store.get_token("ab" * 32).last_used_at == "2026-06-01T00:00:00.000Z"
+    assert store.delete_token("ab" * 32)
+    store.touch_token("ab" * 32, "2026-06-02T00:00:00.000Z")  # revoked meanwhile: not brought back
+    assert store.get_token("ab" * 32) is None and store.list_tokens() == [b]
+
+
+def test_fixed_window_counters_are_shared(store, backend):
+    assert store.count_hit("k", 60, add=0)[0] == 0
+    assert store.count_hit("k", 60)[0] == 1
+    count, left = backend().count_hit("k", 60, add=2)  # another process
+    assert count == 3 and 0 < left <= 60
+    assert store.count_hit("other", 60, add=0)[0] == 0
+    record, hits, _ = store.get_token_and_count("none", "k", 60)
+    assert record is None and hits == 3
+
+
+def test_outbox_fan_out_is_a_compare_and_set_and_rows_are_unique(store, backend):
+    from app.store import Delivery
+
+    row = Delivery(id="dlv_1", endpoint="default", event_id="e1", event_type="t", body="{}", next_attempt_at=0.0)
+    assert store.outbox_cursor("default") is None
+    assert store.advance_outbox("default", None, "", [])
+    assert not backend().advance_outbox("default", None, "5", [row])  # someone else set it up: refused
+    assert store.advance_outbox("default", "", "5", [row])
+    assert not store.advance_outbox("default", "", "6", [row])  # stale cursor
+    assert store.advance_outbox("default", "5", "6", [row])  # the same id again: one row
+    assert [d.id for d in store.list_deliveries()] == ["dlv_1"] and store.outbox_cursor("default") == "6"
+    (claimed,) = store.claim_deliveries(10.0, 30.0, "lease-a")
+    assert claimed.lease == "lease-a" and claimed.next_attempt_at == 40.0
+    assert backend().claim_deliveries(39.0, 30.0, "lease-b") == []
+    assert not store.finish_attempt(claimed, "lease-b")
+    done = dataclasses.replace(claimed, status="dead", attempts=1, last_status=500, history=({"at": "x"},))
+    assert store.finish_attempt(done, "lease-a")
+    got = store.get_delivery("dlv_1")
+    assert (got.status, got.attempts, got.last_status, got.lease, got.history) == ("dead", 1, 500, None,
+                                                                                  ({"at": "x"},))
+    assert store.claim_deliveries(1e12, 30.0, "lease-c") == []  # dead rows are not due
+    assert store.retry_delivery("dlv_1", 50.0).status == "pending"
+    assert store.retry_delivery("dlv_1", 50.0) is None  # not dead any more
+    assert [d.id for d in store.claim_deliveries(50.0, 30.0, "lease-d")] == ["dlv_1"]

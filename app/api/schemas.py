@@ -314,6 +314,12 @@ class FollowupList(_Out):
     followups: list[Followup]
 
 
+class Actor(_Out):
+    role: str
+    token_id: str | None = Field(description="Public id of the token used (None with auth off)")
+    member: str | None = Field(description="The crew member named on an agent token")
+
+
 class OutcomeView(_Out):
     outcome_id: str
     date: str
@@ -327,6 +333,7 @@ class OutcomeView(_Out):
     at: dt.datetime
     recorded_at: str
     followups: list[Followup]
+    actor: Actor = Field(description="Who recorded it: role, token id and (agent tokens) the crew member")
 
 
 # --------------------------------------------------------------------------- #
@@ -377,3 +384,69 @@ class Booking(_Out):
     slot: SlotView | None
     stop: Stop
     links: dict[str, str]
+
+
+# --------------------------------------------------------------------------- #
+# Tokens
+# --------------------------------------------------------------------------- #
+class TokenCreate(_In):
+    role: Literal["dispatcher", "agent", "system"]
+    agent_id: str | None = Field(None, max_length=100, description="The crew an agent token is bound to")
+    member: str | None = Field(None, max_length=100,
+                               description="The crew member holding an agent token (recorded with their writes)")
+    label: str | None = Field(None, max_length=200, description="A note to tell tokens apart")
+    expires_in: str | None = Field(None, description="Lifetime such as 30d, 12h, 90m, 2w (default: no expiry)")
+
+
+class TokenView(_Out):
+    id: str = Field(description="Public id (tok_…): names the token in lists and revocations; not the secret")
+    role: str
+    agent_id: str | None
+    member: str | None
+    label: str | None
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None = Field(description="Updated at most once a minute")
+    expired: bool
+
+
+class TokenCreated(TokenView):
+    token: str = Field(description="The bearer token: shown only in this answer")
+
+
+class TokenList(_Out):
+    tokens: list[TokenView]
+
+
+# --------------------------------------------------------------------------- #
+# Webhook deliveries
+# --------------------------------------------------------------------------- #
+class DeliveryAttempt(_Out):
+    at: str
+    status: int | None = Field(description="HTTP status the receiver answered (None: no answer)")
+    error: str | None = Field(description="Why the attempt failed without an HTTP answer (error class)")
+    ms: int
+
+
+class DeliveryView(_Out):
+    id: str
+    endpoint: str
+    event_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int = Field(description="Attempts since created (or since the last manual retry)")
+    next_attempt_at: str | None = Field(description="When a pending delivery is tried next (UTC)")
+    last_status: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+    history: list[DeliveryAttempt]
+
+
+class DeliveryList(_Out):
+    deliveries: list[DeliveryView]
+
+
+class DeliveriesQuery(_In):
+    status: Literal["pending", "delivered", "dead"] | None = None
+    limit: int = Field(100, ge=1, le=1000)

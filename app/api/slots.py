@@ -11,7 +11,7 @@ from app.api.common import current_day, dump, parse_body, services
 from app.api.openapi import doc
 from app.api.plans import not_implemented, solver_has
 from app.api.schemas import Booking, BookingRequest, ErrorBody, OfferList, OfferRequest
-from app.auth import roles
+from app.auth import principal, roles
 from app.errors import ApiError, conflict
 from app.events import new_event, plan_events
 from app.store.base import Event, NewEvent, VersionConflict
@@ -122,7 +122,8 @@ def book():  # type: ignore[no-untyped-def]
     try:
         new_version = services().store.publish_plan(
             date, new_plan.model_dump_json(), new_problem.model_dump_json(),
-            meta={"reason": "booking", "visit_id": req.visit.id, "summary": new_plan.summary.model_dump(mode="json")},
+            meta={"reason": "booking", "visit_id": req.visit.id, "summary": new_plan.summary.model_dump(mode="json"),
+                  "actor": principal().actor()},
             expect_version=version, events=events,
         )
     except VersionConflict as exc:

@@ -124,12 +124,14 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         "outcome_id": outcome_id, "date": date, "visit_id": visit_id, "agent_id": agent_id,
         "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
         "promised_date": outcome.promised_date, "at": at, "recorded_at": now, "followups": followups,
+        "actor": who.actor(),
     })
     record = {**body, "note": outcome.note, "recorded_by": who.role}
     event = new_event("outcome.recorded", {
         "date": date, "visit_id": visit_id, "case_id": visit.case_id, "agent_id": agent_id,
         "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
         "promised_date": body["promised_date"], "outcome_id": outcome_id,
+        "actor": {"role": who.role, "token_id": who.token_id},  # the token id names the person; no names in events
         "followups": [{"id": f["id"], "kind": f["kind"], "date": f["date"]} for f in followups],
     })
     write = OutcomeWrite(
@@ -155,8 +157,8 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         ) from None
     if replayed is not None:
         return _replay(replayed)
-    log.info("outcome %s recorded for visit %s on %s: %s %s, %d follow-up(s)", outcome_id, visit_id, date,
-             outcome.status, outcome.result or "", len(followups))
+    log.info("outcome %s recorded for visit %s on %s by %s: %s %s, %d follow-up(s)", outcome_id, visit_id, date,
+             who.token_id or who.role, outcome.status, outcome.result or "", len(followups))
     services().webhook.send(events)
     return jsonify(body), 201
 

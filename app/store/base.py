@@ -17,8 +17,11 @@ small dataclasses — so a backend never imports the solver's models:
   turns a publish into a compare-and-set;
 * *events* (plan published, itinerary changed, outcome recorded …) are appended
   in the same atomic step as the change they describe;
-* *tokens* (only their sha256), *visit states and outcomes*, *idempotency
-  records* and *follow-ups*.
+* *tokens* (only their sha256, with a short public id derived from it),
+  *visit states and outcomes*, *idempotency records* and *follow-ups*;
+* *counters* (fixed-window, shared by every process: the failed-auth throttle);
+* the webhook *outbox*: one :class:`Delivery` per event and endpoint, claimed
+  with a lease by whichever process delivers it (:mod:`app.webhooks`).
 """
 
 from __future__ import annotations
@@ -137,15 +140,45 @@ class Event:
 EventsFor = Callable[[int], Sequence[NewEvent]]
 
 
+#: Length of the hex prefix of the token's sha256 that makes its public id.
+TOKEN_ID_HEX = 12
+
+
+def token_id_of(token_hash: str) -> str:
+    """The public id of a token: ``tok_`` + the first 12 hex digits of its
+    sha256. It names the token in lists, logs and outcome records; it cannot
+    be turned back into the token (it is part of a one-way hash of 256 random
+    bits), and records stored before ids existed get theirs without migration."""
+    return "tok_" + token_hash[:TOKEN_ID_HEX]
+
+
 @dataclass(frozen=True)
 class TokenRecord:
-    """A bearer token as stored: its sha256 only."""
+    """A bearer token as stored: its sha256 only.
+
+    ``member`` names the person holding an agent token (a crew has two or
+    more); ``expires_at`` (UTC ISO, None: never) ends it; ``last_used_at`` is
+    updated at most once a minute (:data:`app.auth.TOUCH_EVERY_S`)."""
 
     token_hash: str
     role: str
     agent_id: str | None = None
     label: str | None = None
     created_at: str = field(default_factory=utcnow)
+    member: str | None = None
+    expires_at: str | None = None
+    last_used_at: str | None = None
+
+    @property
+    def token_id(self) -> str:
+        return token_id_of(self.token_hash)
+
+    def expired(self, now: str | None = None) -> bool:
+        return self.expires_at is not None and parse_utc(self.expires_at) <= parse_utc(now or utcnow())
+
+
+#: Fields of :class:`TokenRecord` after ``token_hash``, in order.
+TOKEN_FIELDS: tuple[str, ...] = tuple(f for f in TokenRecord.__dataclass_fields__ if f != "token_hash")
 
 
 @dataclass(frozen=True)
@@ -185,6 +218,41 @@ class OutcomeWrite:
     followups: Sequence[tuple[str, str, str]] = ()  # (id, date, record JSON)
     events: Sequence[NewEvent] = ()
     idempotency: Idempotency | None = None  # with the response to replay
+
+
+#: Delivery statuses: waiting for an attempt, delivered (2xx), given up.
+DELIVERY_STATUSES: tuple[str, ...] = ("pending", "delivered", "dead")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event to deliver to one webhook endpoint (a row of the outbox).
+
+    ``id`` is derived from endpoint and event id, so fanning an event out
+    twice (two processes, a retry) makes one row. ``next_attempt_at`` is also
+    the lease: a process claiming the row moves it ``lease_s`` ahead and sets
+    ``lease``; if the process dies, the row is due again when the lease ends.
+    ``history`` lists the attempts (at, HTTP status or error class, ms)."""
+
+    id: str
+    endpoint: str
+    event_id: str
+    event_type: str
+    body: str  # the JSON POSTed (events hold no borrower data)
+    created_at: str = field(default_factory=utcnow)
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: float = 0.0  # epoch seconds
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: str | None = None
+    lease: str | None = None
+    history: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["history"] = list(self.history)
+        return data
 
 
 class NotFound(KeyError):
@@ -300,6 +368,77 @@ class Store(ABC):
     @abstractmethod
     def delete_token(self, token_hash: str) -> bool:
         """Revoke a token; False when unknown."""
+
+    @abstractmethod
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token record, oldest first."""
+
+    def get_token_and_count(self, token_hash: str, key: str, window_s: int) -> tuple[TokenRecord | None, int, float]:
+        """:meth:`get_token` and the counter ``key`` (:meth:`count_hit` with
+        ``add=0``) together — one round trip where the backend allows (the
+        request path of every authenticated call)."""
+        count, left = self.count_hit(key, window_s, add=0)
+        return self.get_token(token_hash), count, left
+
+    def find_token(self, token_id: str) -> TokenRecord | None:
+        """The token with this public id (:func:`token_id_of`), or None."""
+        if not token_id.startswith("tok_") or len(token_id) != 4 + TOKEN_ID_HEX:
+            return None
+        return next((t for t in self.list_tokens() if t.token_id == token_id), None)
+
+    @abstractmethod
+    def touch_token(self, token_hash: str, at: str) -> None:
+        """Set the token's ``last_used_at`` (nothing when it was revoked meanwhile)."""
+
+    # -- counters ------------------------------------------------------------ #
+    @abstractmethod
+    def count_hit(self, key: str, window_s: int, *, add: int = 1) -> tuple[int, float]:
+        """Add ``add`` (0: just read) to the counter ``key`` of the current
+        fixed window of ``window_s`` seconds; return the window's count and
+        the seconds left in it. Windows expire on their own."""
+
+    # -- webhook outbox ------------------------------------------------------ #
+    @abstractmethod
+    def outbox_cursor(self, endpoint: str) -> str | None:
+        """The event id up to which events were fanned out to ``endpoint``
+        ("" from the start; None when the endpoint was never set up)."""
+
+    @abstractmethod
+    def advance_outbox(self, endpoint: str, expect: str | None, cursor: str, deliveries: Sequence[Delivery]) -> bool:
+        """Atomically: if the endpoint's cursor is still ``expect``, insert the
+        deliveries (an id already present is kept as is) and set the cursor;
+        else change nothing and return False (another process did it)."""
+
+    @abstractmethod
+    def claim_deliveries(self, now: float, lease_s: float, lease: str, limit: int = 20) -> list[Delivery]:
+        """Pending deliveries due at ``now`` (epoch seconds), at most ``limit``,
+        each moved ``lease_s`` ahead and marked with ``lease`` atomically, so
+        two processes never claim the same row at once."""
+
+    @abstractmethod
+    def finish_attempt(self, delivery: Delivery, lease: str) -> bool:
+        """Store the outcome of an attempt (status, attempts, next_attempt_at,
+        last_status, last_error, delivered_at, history of ``delivery``) if the
+        row is still held with ``lease``; False otherwise (the lease ended and
+        another process took it)."""
+
+    @abstractmethod
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        """One delivery, or None."""
+
+    @abstractmethod
+    def list_deliveries(self, status: str | None = None, limit: int = 100) -> list[Delivery]:
+        """The newest deliveries first (of one status when given)."""
+
+    @abstractmethod
+    def prune_deliveries(self, delivered_before: float) -> int:
+        """Delete deliveries delivered before ``delivered_before`` (epoch
+        seconds); pending and dead ones stay. Returns how many."""
+
+    @abstractmethod
+    def retry_delivery(self, delivery_id: str, now: float) -> Delivery | None:
+        """Make a ``dead`` delivery pending again, due at ``now``, with a new
+        attempt budget (history kept); None when it is unknown or not dead."""
 
     # -- visits, outcomes, follow-ups ----------------------------------------- #
     @abstractmethod

@@ -9,7 +9,14 @@ Keys live under a prefix (``doorstep:`` by default; tests use one per test):
 ``{p}plan:{date}:v:{n}``           hash: plan_json, problem_json, meta, created_at
 ``{p}plan:{date}:versions``        list: the version numbers, oldest first
 ``{p}events``                      stream: events (``doorstep:events``)
-``{p}token:{sha256}``              hash: role, agent_id, label, created_at
+``{p}token:{sha256}``              hash: role, agent_id, label, created_at,
+                                   member, expires_at, last_used_at
+``{p}count:{key}@{window}``        string: a fixed-window counter (expires)
+``{p}outbox:d:{id}``               hash: a webhook delivery's fields
+``{p}outbox:due``                  sorted set: pending deliveries by next attempt
+``{p}outbox:all``                  sorted set: every delivery by creation time
+``{p}outbox:delivered``            sorted set: delivered ones by delivery time (pruning)
+``{p}outbox:cursor:{endpoint}``    string: the last event fanned out to it
 ``{p}visit:{date}:{visit_id}``     hash: status, result, agent_id, updated_at
 ``{p}outcomes:{date}:{visit_id}``  list: outcome records (JSON)
 ``{p}followups:{date}``            list: follow-up records (JSON)
@@ -25,21 +32,30 @@ the same transaction that makes it current, and versions are never changed
 afterwards, a reader sees the old version or the new one, never a mix.
 Recording an outcome watches the visit's state and the idempotency key the
 same way.
+
+The client has socket timeouts (``socket_timeout_s``): a Redis that is down or
+hung makes a call raise ``redis.ConnectionError`` / ``TimeoutError`` within
+that time, which the web service answers with 503 (:mod:`app.errors`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import WatchError
+from redis.retry import Retry
 
 from app.store.base import (
     ACTIVE,
+    TOKEN_FIELDS,
+    Delivery,
     JOB_FLOAT_FIELDS,
     JOB_INT_FIELDS,
     Event,
@@ -64,6 +80,63 @@ DEFAULT_PREFIX = "doorstep:"
 #: Events kept in the stream (approximately: XADD MAXLEN ~).
 EVENTS_MAXLEN = 100_000
 _CURSOR = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+#: Default socket timeouts of the client (seconds): a hung Redis fails a request, never hangs it.
+SOCKET_TIMEOUT_S = 2.0
+
+_TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1]) end
+return 0
+"""
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], ARGV[3], id)
+  redis.call('HSET', ARGV[5] .. id, 'next_attempt_at', ARGV[3], 'lease', ARGV[4])
+end
+return ids
+"""
+_DELIVERY_INT = frozenset({"attempts", "last_status"})
+
+
+def _decode_delivery(data: dict[str, str]) -> Delivery:
+    values: dict[str, Any] = {}
+    for name in Delivery.__dataclass_fields__:
+        if name not in data:
+            continue
+        raw = data[name]
+        if name in _DELIVERY_INT:
+            values[name] = int(raw)
+        elif name == "next_attempt_at":
+            values[name] = float(raw)
+        elif name == "history":
+            values[name] = tuple(json.loads(raw))
+        else:
+            values[name] = raw
+    return Delivery(**values)
+
+
+def _encode_delivery(delivery: Delivery) -> tuple[dict[str, str], list[str]]:
+    """(fields to set, fields to delete) of a delivery's hash."""
+    present: dict[str, str] = {}
+    absent: list[str] = []
+    for name, value in delivery.to_dict().items():
+        if value is None:
+            absent.append(name)
+        elif name == "history":
+            present[name] = json.dumps(value)
+        else:
+            present[name] = repr(value) if isinstance(value, float) else str(value)
+    return present, absent
+
+
+def _conflict_only(exc: WatchError) -> None:
+    """Return for a real conflict (a watched key changed: retry the
+    transaction); raise ``ConnectionError`` when redis-py turned a lost
+    connection into a WatchError. Then whether ``EXEC`` ran is unknown, and
+    retrying here could apply a write twice: the caller answers 503 and its
+    client retries (with an Idempotency-Key where the endpoint takes one)."""
+    if "occurred while watching" in str(exc):
+        raise redis.exceptions.ConnectionError("the connection to Redis was lost during a transaction") from exc
 
 
 def _decode_job(data: dict[str, str]) -> Job:
@@ -90,10 +163,17 @@ class RedisStore(Store):
 
     backend = "redis"
 
-    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, client: redis.Redis | None = None) -> None:
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, client: redis.Redis | None = None,
+                 socket_timeout_s: float = SOCKET_TIMEOUT_S) -> None:
         self.url = url
         self.prefix = prefix
-        self.redis: redis.Redis = client or redis.Redis.from_url(url, decode_responses=True)
+        self.redis: redis.Redis = client or redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s,
+            # one quick retry of a dropped connection (a restarted server); a timeout is not waited out twice
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+        )
+        self._touch = self.redis.register_script(_TOUCH)
+        self._claim = self.redis.register_script(_CLAIM)
         self.redis.ping()
 
     def __repr__(self) -> str:
@@ -151,7 +231,8 @@ class RedisStore(Store):
                     pipe.hgetall(key)
                     data = pipe.execute()[-1]
                     return _decode_job(data)
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
 
     def active_jobs(self) -> list[Job]:
@@ -198,7 +279,8 @@ class RedisStore(Store):
                     self._xadd(pipe, new_events)
                     pipe.execute()
                     return version
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
 
     def get_plan(self, date: str, version: int | None = None) -> PlanVersion | None:
@@ -269,14 +351,174 @@ class RedisStore(Store):
         values = {k: v for k, v in vars(record).items() if v is not None and k != "token_hash"}
         self.redis.hset(self._k("token", record.token_hash), mapping=values)
 
-    def get_token(self, token_hash: str) -> TokenRecord | None:
-        data = self.redis.hgetall(self._k("token", token_hash))
-        if not data:
+    def _token(self, token_hash: str, data: dict[str, str]) -> TokenRecord | None:
+        if not data.get("role"):
             return None
-        return TokenRecord(token_hash=token_hash, **{k: data.get(k) for k in ("role", "agent_id", "label", "created_at")})
+        return TokenRecord(token_hash=token_hash, **{k: data.get(k) for k in TOKEN_FIELDS})  # type: ignore[arg-type]
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        return self._token(token_hash, self.redis.hgetall(self._k("token", token_hash)))
 
     def delete_token(self, token_hash: str) -> bool:
         return bool(self.redis.delete(self._k("token", token_hash)))
+
+    def get_token_and_count(self, token_hash: str, key: str, window_s: int) -> tuple[TokenRecord | None, int, float]:
+        now = time.time()
+        window = int(now // window_s)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k("token", token_hash))
+            pipe.get(self._k("count", f"{key}@{window}"))
+            data, count = pipe.execute()
+        return self._token(token_hash, data), int(count or 0), (window + 1) * window_s - now
+
+    def _scan_tokens(self, match_hash: str = "") -> list[TokenRecord]:
+        start = len(self._k("token", ""))
+        keys = sorted(self.redis.scan_iter(match=self._glob(self._k("token", match_hash)) + "*", count=500))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            rows = pipe.execute()
+        found = [self._token(key[start:], row) for key, row in zip(keys, rows)]
+        return sorted((t for t in found if t is not None), key=lambda t: (t.created_at, t.token_hash))
+
+    def list_tokens(self) -> list[TokenRecord]:
+        return self._scan_tokens()
+
+    def find_token(self, token_id: str) -> TokenRecord | None:
+        hex_part = token_id[4:]
+        if not token_id.startswith("tok_") or not re.fullmatch(r"[0-9a-f]{12}", hex_part):
+            return None
+        return next((t for t in self._scan_tokens(hex_part) if t.token_id == token_id), None)
+
+    def touch_token(self, token_hash: str, at: str) -> None:
+        self._touch(keys=[self._k("token", token_hash)], args=[at])
+
+    # -- counters ------------------------------------------------------------ #
+    def count_hit(self, key: str, window_s: int, *, add: int = 1) -> tuple[int, float]:
+        now = time.time()
+        window = int(now // window_s)
+        slot = self._k("count", f"{key}@{window}")
+        if add:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incrby(slot, add)
+                pipe.expire(slot, window_s * 2)
+                count = int(pipe.execute()[0])
+        else:
+            count = int(self.redis.get(slot) or 0)
+        return count, (window + 1) * window_s - now
+
+    # -- webhook outbox ------------------------------------------------------ #
+    def _glob(self, text: str) -> str:
+        return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+    def outbox_cursor(self, endpoint: str) -> str | None:
+        return self.redis.get(self._k("outbox", "cursor", endpoint))
+
+    def advance_outbox(self, endpoint: str, expect: str | None, cursor: str, deliveries: Sequence[Delivery]) -> bool:
+        cursor_key = self._k("outbox", "cursor", endpoint)
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(cursor_key)
+                if pipe.get(cursor_key) != expect:
+                    pipe.unwatch()
+                    return False
+                exists = [bool(pipe.exists(self._k("outbox", "d", d.id))) for d in deliveries]
+                base = time.time()
+                pipe.multi()
+                for i, (delivery, present) in enumerate(zip(deliveries, exists)):
+                    if present:
+                        continue
+                    fields, _absent = _encode_delivery(delivery)
+                    pipe.hset(self._k("outbox", "d", delivery.id), mapping=fields)
+                    pipe.zadd(self._k("outbox", "due"), {delivery.id: delivery.next_attempt_at})
+                    pipe.zadd(self._k("outbox", "all"), {delivery.id: base + i * 1e-6})
+                pipe.set(cursor_key, cursor)
+                pipe.execute()
+                return True
+            except WatchError as exc:
+                _conflict_only(exc)
+                return False
+
+    def claim_deliveries(self, now: float, lease_s: float, lease: str, limit: int = 20) -> list[Delivery]:
+        ids = self._claim(keys=[self._k("outbox", "due")],
+                          args=[repr(now), int(limit), repr(now + lease_s), lease, self._k("outbox", "d", "")])
+        return [d for d in (self.get_delivery(i) for i in ids) if d is not None]
+
+    def finish_attempt(self, delivery: Delivery, lease: str) -> bool:
+        key = self._k("outbox", "d", delivery.id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    held, status = pipe.hmget(key, "lease", "status")
+                    if held != lease or status != "pending":
+                        pipe.unwatch()
+                        return False
+                    fields, absent = _encode_delivery(delivery)
+                    pipe.multi()
+                    pipe.hset(key, mapping=fields)
+                    pipe.hdel(key, *absent, "lease")
+                    if delivery.status == "pending":
+                        pipe.zadd(self._k("outbox", "due"), {delivery.id: delivery.next_attempt_at})
+                    else:
+                        pipe.zrem(self._k("outbox", "due"), delivery.id)
+                    if delivery.status == "delivered":
+                        pipe.zadd(self._k("outbox", "delivered"), {delivery.id: time.time()})
+                    pipe.execute()
+                    return True
+                except WatchError as exc:
+                    _conflict_only(exc)
+                    continue
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        data = self.redis.hgetall(self._k("outbox", "d", delivery_id))
+        return _decode_delivery(data) if data else None
+
+    def list_deliveries(self, status: str | None = None, limit: int = 100) -> list[Delivery]:
+        found: list[Delivery] = []
+        start, batch = 0, max(limit, 100)
+        while len(found) < limit:
+            ids = self.redis.zrevrange(self._k("outbox", "all"), start, start + batch - 1)
+            if not ids:
+                break
+            with self.redis.pipeline(transaction=False) as pipe:
+                for i in ids:
+                    pipe.hgetall(self._k("outbox", "d", i))
+                rows = pipe.execute()
+            found += [d for d in map(_decode_delivery, filter(None, rows)) if status is None or d.status == status]
+            start += batch
+        return found[:limit]
+
+    def prune_deliveries(self, delivered_before: float) -> int:
+        ids = self.redis.zrangebyscore(self._k("outbox", "delivered"), "-inf", repr(delivered_before))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*(self._k("outbox", "d", d) for d in chunk))
+                pipe.zrem(self._k("outbox", "all"), *chunk)
+                pipe.zrem(self._k("outbox", "delivered"), *chunk)
+                pipe.execute()
+        return len(ids)
+
+    def retry_delivery(self, delivery_id: str, now: float) -> Delivery | None:
+        key = self._k("outbox", "d", delivery_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if pipe.hget(key, "status") != "dead":
+                        pipe.unwatch()
+                        return None
+                    pipe.multi()
+                    pipe.hset(key, mapping={"status": "pending", "attempts": "0", "next_attempt_at": repr(now)})
+                    pipe.hdel(key, "lease")
+                    pipe.zadd(self._k("outbox", "due"), {delivery_id: now})
+                    pipe.execute()
+                    break
+                except WatchError as exc:
+                    _conflict_only(exc)
+                    continue
+        return self.get_delivery(delivery_id)
 
     # -- visits, outcomes, follow-ups ----------------------------------------- #
     def _state(self, data: dict[str, str], date: str, visit_id: str) -> VisitState:
@@ -339,7 +581,8 @@ class RedisStore(Store):
                     first = 2 + len(write.followups)
                     ids = results[first : first + len(added)]
                     return None, [Event(str(i), *rest) for i, rest in zip(ids, added)]
-                except WatchError:
+                except WatchError as exc:
+                    _conflict_only(exc)
                     continue
 
     def list_outcomes(self, date: str, visit_id: str) -> list[str]:
@@ -351,7 +594,7 @@ class RedisStore(Store):
     # -- housekeeping ------------------------------------------------------- #
     def drop_all(self) -> int:
         """Delete every key under the prefix (tests; never the default prefix by accident)."""
-        keys = list(self.redis.scan_iter(match=self.prefix.replace("*", r"\*") + "*", count=500))
+        keys = list(self.redis.scan_iter(match=self._glob(self.prefix) + "*", count=500))
         for i in range(0, len(keys), 500):
             self.redis.delete(*keys[i : i + 500])
         return len(keys)

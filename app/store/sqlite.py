@@ -13,6 +13,7 @@ nothing is ever half-written; the ``(date, version)`` primary key guards it too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import time
@@ -24,6 +25,8 @@ from typing import Any
 
 from app.store.base import (
     ACTIVE,
+    TOKEN_FIELDS,
+    Delivery,
     Event,
     EventsFor,
     Idempotency,
@@ -86,7 +89,37 @@ CREATE TABLE IF NOT EXISTS tokens (
     role        TEXT NOT NULL,
     agent_id    TEXT,
     label       TEXT,
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    member      TEXT,
+    expires_at  TEXT,
+    last_used_at TEXT
+);
+CREATE TABLE IF NOT EXISTS counters (
+    key         TEXT PRIMARY KEY,
+    count       INTEGER NOT NULL,
+    expires     REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    endpoint        TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    delivered_at    TEXT,
+    lease           TEXT,
+    history         TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS outbox_cursors (
+    endpoint    TEXT PRIMARY KEY,
+    cursor      TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS visit_states (
     date        TEXT NOT NULL,
@@ -133,7 +166,11 @@ _JOB_EXTRA_COLUMNS = {
     "stage_started_at": "TEXT",
 }
 
+#: Columns added to ``tokens`` after the first release (token ids need none: they derive from the hash).
+_TOKEN_EXTRA_COLUMNS = {"member": "TEXT", "expires_at": "TEXT", "last_used_at": "TEXT"}
+
 _JOB_COLUMNS = tuple(Job.__dataclass_fields__)
+_DELIVERY_COLUMNS = tuple(Delivery.__dataclass_fields__)
 
 
 class SQLiteStore(Store):
@@ -155,6 +192,10 @@ class SQLiteStore(Store):
             for name, decl in _JOB_EXTRA_COLUMNS.items():  # files from before these columns
                 if name not in have:
                     conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+            have = {row["name"] for row in conn.execute("PRAGMA table_info(tokens)")}
+            for name, decl in _TOKEN_EXTRA_COLUMNS.items():  # files from before these columns
+                if name not in have:
+                    conn.execute(f"ALTER TABLE tokens ADD COLUMN {name} {decl}")
 
     def _wal(self) -> None:
         """Switch the file to WAL (persistent: stored in the file). Switching
@@ -172,8 +213,8 @@ class SQLiteStore(Store):
                 time.sleep(0.01)
 
     @classmethod
-    def in_dir(cls, data_dir: str | Path) -> SQLiteStore:
-        return cls(Path(data_dir) / FILENAME)
+    def in_dir(cls, data_dir: str | Path, *, timeout_s: float = 30.0) -> SQLiteStore:
+        return cls(Path(data_dir) / FILENAME, timeout_s=timeout_s)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -346,10 +387,11 @@ class SQLiteStore(Store):
 
     # -- tokens -------------------------------------------------------------- #
     def save_token(self, record: TokenRecord) -> None:
+        columns = ("token_hash", *TOKEN_FIELDS)
         with self._connect() as conn:
             conn.execute(
-                "INSERT INTO tokens (token_hash, role, agent_id, label, created_at) VALUES (?, ?, ?, ?, ?)",
-                (record.token_hash, record.role, record.agent_id, record.label, record.created_at),
+                f"INSERT INTO tokens ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [getattr(record, c) for c in columns],
             )
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
@@ -360,6 +402,133 @@ class SQLiteStore(Store):
     def delete_token(self, token_hash: str) -> bool:
         with self._connect() as conn:
             return conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)).rowcount > 0
+
+    def get_token_and_count(self, token_hash: str, key: str, window_s: int) -> tuple[TokenRecord | None, int, float]:
+        now = time.time()
+        window = int(now // window_s)
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,)).fetchone()
+            hit = conn.execute("SELECT count FROM counters WHERE key = ?", (f"{key}@{window}",)).fetchone()
+        record = None if row is None else TokenRecord(**dict(row))
+        return record, (int(hit[0]) if hit else 0), (window + 1) * window_s - now
+
+    def list_tokens(self) -> list[TokenRecord]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM tokens ORDER BY created_at, token_hash").fetchall()
+        return [TokenRecord(**dict(r)) for r in rows]
+
+    def touch_token(self, token_hash: str, at: str) -> None:
+        with self._connect() as conn:
+            conn.execute("UPDATE tokens SET last_used_at = ? WHERE token_hash = ?", (at, token_hash))
+
+    # -- counters ------------------------------------------------------------ #
+    def count_hit(self, key: str, window_s: int, *, add: int = 1) -> tuple[int, float]:
+        now = time.time()
+        window = int(now // window_s)
+        ends = (window + 1) * window_s
+        slot = f"{key}@{window}"
+        with self._transaction() as conn:
+            if add:
+                conn.execute(
+                    "INSERT INTO counters (key, count, expires) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET count = count + excluded.count",
+                    (slot, add, ends),
+                )
+                conn.execute("DELETE FROM counters WHERE expires < ?", (now - window_s,))
+            row = conn.execute("SELECT count FROM counters WHERE key = ?", (slot,)).fetchone()
+        return (int(row[0]) if row else 0), ends - now
+
+    # -- webhook outbox ------------------------------------------------------ #
+    @staticmethod
+    def _delivery(row: sqlite3.Row) -> Delivery:
+        values = {c: row[c] for c in _DELIVERY_COLUMNS}
+        values["history"] = tuple(json.loads(values["history"] or "[]"))
+        return Delivery(**values)
+
+    def outbox_cursor(self, endpoint: str) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT cursor FROM outbox_cursors WHERE endpoint = ?", (endpoint,)).fetchone()
+        return None if row is None else row[0]
+
+    def advance_outbox(self, endpoint: str, expect: str | None, cursor: str, deliveries: Sequence[Delivery]) -> bool:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT cursor FROM outbox_cursors WHERE endpoint = ?", (endpoint,)).fetchone()
+            if (None if row is None else row[0]) != expect:
+                return False
+            for d in deliveries:
+                values = d.to_dict()
+                values["history"] = json.dumps(values["history"])
+                conn.execute(
+                    f"INSERT OR IGNORE INTO outbox ({', '.join(_DELIVERY_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})",
+                    [values[c] for c in _DELIVERY_COLUMNS],
+                )
+            conn.execute(
+                "INSERT INTO outbox_cursors (endpoint, cursor) VALUES (?, ?) "
+                "ON CONFLICT (endpoint) DO UPDATE SET cursor = excluded.cursor",
+                (endpoint, cursor),
+            )
+        return True
+
+    def claim_deliveries(self, now: float, lease_s: float, lease: str, limit: int = 20) -> list[Delivery]:
+        with self._connect() as conn:  # a read first: an idle deliverer does not take the write lock every poll
+            if conn.execute("SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? LIMIT 1",
+                            (now,)).fetchone() is None:
+                return []
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, seq LIMIT ?",
+                (now, int(limit)),
+            ).fetchall()
+            ids = [r[0] for r in rows]
+            claimed = []
+            for delivery_id in ids:
+                conn.execute("UPDATE outbox SET next_attempt_at = ?, lease = ? WHERE id = ?",
+                             (now + lease_s, lease, delivery_id))
+                claimed.append(self._delivery(conn.execute("SELECT * FROM outbox WHERE id = ?",
+                                                           (delivery_id,)).fetchone()))
+        return claimed
+
+    def finish_attempt(self, delivery: Delivery, lease: str) -> bool:
+        with self._connect() as conn:
+            return conn.execute(
+                "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, "
+                "delivered_at = ?, history = ?, lease = NULL WHERE id = ? AND lease = ? AND status = 'pending'",
+                (delivery.status, delivery.attempts, delivery.next_attempt_at, delivery.last_status,
+                 delivery.last_error, delivery.delivered_at, json.dumps(list(delivery.history)), delivery.id, lease),
+            ).rowcount > 0
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (delivery_id,)).fetchone()
+        return None if row is None else self._delivery(row)
+
+    def list_deliveries(self, status: str | None = None, limit: int = 100) -> list[Delivery]:
+        with self._connect() as conn:
+            if status is None:
+                rows = conn.execute("SELECT * FROM outbox ORDER BY seq DESC LIMIT ?", (int(limit),)).fetchall()
+            else:
+                rows = conn.execute("SELECT * FROM outbox WHERE status = ? ORDER BY seq DESC LIMIT ?",
+                                    (status, int(limit))).fetchall()
+        return [self._delivery(r) for r in rows]
+
+    def prune_deliveries(self, delivered_before: float) -> int:
+        cutoff = dt.datetime.fromtimestamp(delivered_before, dt.timezone.utc)
+        iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._connect() as conn:
+            return conn.execute("DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?",
+                                (iso,)).rowcount
+
+    def retry_delivery(self, delivery_id: str, now: float) -> Delivery | None:
+        with self._transaction() as conn:
+            changed = conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, lease = NULL "
+                "WHERE id = ? AND status = 'dead'",
+                (now, delivery_id),
+            ).rowcount
+            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (delivery_id,)).fetchone()
+        return self._delivery(row) if changed else None
 
     # -- visits, outcomes, follow-ups ----------------------------------------- #
     @staticmethod

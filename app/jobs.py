@@ -87,10 +87,10 @@ class TravelProvider:
         if self._travel is None:
             with self._lock:
                 if self._travel is None:
-                    from solver.geo.network import load_bundled_network
+                    from solver.geo.routing import travel_model_from_config
 
                     started = time.perf_counter()
-                    self._travel = load_bundled_network()
+                    self._travel = travel_model_from_config()
                     log.info("bundled road network loaded in %.1f s", time.perf_counter() - started)
         return self._travel  # type: ignore[return-value]
 

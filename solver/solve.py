@@ -37,10 +37,12 @@ TERRITORY_TIME_SHARE = 0.8
 
 
 def default_travel() -> TravelModel:
-    """The bundled demo city's road network (loaded once per process)."""
-    from solver.geo.network import load_bundled_network
+    """The travel model ``[routing] provider`` names: by default the bundled
+    demo city's road network (loaded once per process); see
+    :func:`solver.geo.routing.travel_model_from_config`."""
+    from solver.geo.routing import travel_model_from_config
 
-    return load_bundled_network()
+    return travel_model_from_config()
 
 
 @functools.cache

@@ -56,6 +56,38 @@ def summary_table(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def flag_lines(problem: Problem, plan: Plan) -> list[str]:
+    """One line per plan flag (doubtful geocodes, off-road points): the code,
+    the visit id and address index (with the address text as given) or the
+    crew, and the message. Never borrower names or phone numbers."""
+    visits = {v.id: v for v in problem.visits}
+    lines = []
+    for flag in plan.flags:
+        if flag.visit_id is not None:
+            where = f"visit {flag.visit_id}"
+            if flag.address_index is not None:
+                where += f" address {flag.address_index}"
+                visit = visits.get(flag.visit_id)
+                if visit is not None and 0 <= flag.address_index < len(visit.addresses):
+                    text = visit.addresses[flag.address_index].text
+                    if text:
+                        where += f" {json.dumps(text, ensure_ascii=False)}"
+        elif flag.agent_id is not None:
+            where = f"crew {flag.agent_id}"
+        else:
+            where = "plan"
+        lines.append(f"flag {flag.code}: {where}: {flag.message}")
+    return lines
+
+
+def _echo_flags(problem: Problem, plan: Plan) -> None:
+    lines = flag_lines(problem, plan)
+    if lines:
+        click.echo(f"{len(lines)} flag(s) to confirm:", err=True)
+        for line in lines:
+            click.echo(f"  {line}", err=True)
+
+
 @click.group()
 @click.version_option(package_name="doorstep", message="%(prog)s %(version)s")
 def main() -> None:
@@ -115,6 +147,7 @@ def demo(seed: int, visits: int, crews: int, time_limit: float | None, out_dir: 
         sys.exit(1)
 
     click.echo(summary_table(plan))
+    _echo_flags(problem, plan)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "plan.json").write_text(plan.model_dump_json(indent=2) + "\n", encoding="utf-8")
     (out_dir / "problem.json").write_text(problem.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -367,11 +400,16 @@ def deliver(data_dir: Path | None, redis_url: str | None, prefix: str | None, we
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True, max=3600), default=None,
               help="Search time limit in seconds [default: 10].")
 @click.option("--travel", type=click.Choice(["network", "straight"]), default="network", show_default=True,
-              help="Road travel times on the bundled map, or straight lines.")
+              help="Road travel times as [routing] provider says (the bundled map by default, or an "
+                   "OSRM/Valhalla server), or straight lines.")
+@click.option("--min-precision", type=click.Choice(["exact", "rooftop", "house", "street", "intersection",
+                                                    "district", "city", "any"]),
+              default=None, help="Leave out visits whose addresses are geocoded less precisely "
+                                 "[default: [geocoding] min_precision, street].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("plan.json"),
               show_default=True, help="Where to write the plan JSON ('-': standard output).")
 def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_limit: float | None, travel: str,
-         out: Path) -> None:
+         min_precision: str | None, out: Path) -> None:
     """Plan a day from files: visits.csv agents.csv (or .json lists), or one
     problem.json. Checks the plan, prints a summary and writes the plan JSON.
 
@@ -380,6 +418,7 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
     from app.jobs import TravelProvider
     from solver import solve
     from solver.check import check_plan
+    from solver.geo.routing import TravelUnavailable
 
     if date is not None:
         import datetime as _dt
@@ -398,7 +437,11 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
         f"time limit {problem.options.time_limit_s:g} s",
         err=True,
     )
-    model = TravelProvider(travel).get()
+    try:
+        model = TravelProvider(travel).get()
+    except ValueError as exc:  # a bad [routing] section
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     with click.progressbar(length=1000, label="planning", show_percent=True, file=sys.stderr) as bar:
         done = [0]
         stages = ("geocoding", "matrix", "solving")
@@ -412,7 +455,11 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
                 bar.update(target - done[0])
                 done[0] = target
 
-        result = solve(problem, model, progress=progress)
+        try:
+            result = solve(problem, model, progress=progress, min_precision=min_precision)
+        except TravelUnavailable as exc:
+            click.echo(f"\nerror: {exc}", err=True)
+            sys.exit(3)
         bar.update(1000 - done[0])
     report = check_plan(problem, result, model)
     if not report.ok:
@@ -422,6 +469,7 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
         sys.exit(1)
     to_stdout = str(out) == "-"
     click.echo(summary_table(result), err=to_stdout)  # the plan alone on standard output with --out -
+    _echo_flags(problem, result)
     text = result.model_dump_json(indent=2) + "\n"
     if to_stdout:
         click.echo(text, nl=False)

@@ -71,6 +71,8 @@ CODES: dict[str, str] = {
     "agent_unknown": "a route belongs to a crew the problem does not have",
     "agent_duplicated": "two routes belong to the same crew",
     "hard_visit_dropped": "a required visit or booked appointment is unassigned as mere lower priority",
+    "imprecise_but_located": "a visit is unassigned as geocode_imprecise although every usable address "
+                             "has a given location (a given point is exact)",
     "summary_mismatch": "a summary figure disagrees with the routes",
     # places
     "address_invalid": "a stop's address_index is not an index of the visit's addresses",
@@ -311,6 +313,12 @@ class _Checker:
     def check_unassigned(self) -> None:
         for entry in self.plan.unassigned:
             visit = self.visits.get(entry.visit_id)
+            if visit is not None and entry.code == "geocode_imprecise":
+                usable = [a for a in visit.addresses if a.usable]
+                if usable and all(a.location is not None for a in usable):
+                    self.add("imprecise_but_located",
+                             "unassigned as geocode_imprecise, but every usable address has a given location",
+                             visit=visit.id)
             if visit is not None and visit.is_hard and entry.code == "lower_priority":
                 what = "booked appointment" if visit.appointment is not None else "required visit"
                 self.add(

@@ -15,7 +15,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 from zoneinfo import ZoneInfo
 
 from solver.model import Agent, Location, Place, PlanFlag, Problem, ReasonCode, TravelMode, Unassigned, Visit
@@ -232,42 +232,95 @@ class _FlagOwner(TypedDict):
     address_index: int | None
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    """Where a place is and how precisely: a given location counts as ``exact``."""
+
+    location: Location | None
+    precision: str = "exact"
+    confidence: float = 1.0
+    matched: str | None = None
+
+    @property
+    def imprecise(self) -> bool:
+        """Set by :func:`_resolve`: located, but below the plan's minimum precision."""
+        return False
+
+
+@dataclass(frozen=True)
+class _Imprecise(_Resolved):
+    """A geocoded point below ``[geocoding] min_precision``: not routed."""
+
+    @property
+    def imprecise(self) -> bool:
+        return True
+
+
+#: How a dispatcher confirms a point, said wherever an imprecise geocode is reported.
+CONFIRM_HOW = ("confirm the point by sending the address again with its location "
+               "(addresses[{index}].location: lat, lon), which is taken as exact")
+
+
 def _resolve(
-    place: Place, geocoder: Geocoder | None, flags: list[PlanFlag], owner: tuple[str | None, str | None, int | None]
-) -> Location | None:
+    place: Place,
+    geocoder: Geocoder | None,
+    flags: list[PlanFlag],
+    owner: tuple[str | None, str | None, int | None],
+    min_precision: str | None = None,
+) -> _Resolved:
     """The WGS-84 point of ``place``: its location, or its geocoded text.
-    A failed or low-confidence geocode is flagged for the dispatcher."""
+    A failed or low-confidence geocode is flagged for the dispatcher; with
+    ``min_precision``, a geocode below it is returned as :class:`_Imprecise`
+    (its flag says the visit waits for a confirmed point)."""
+    from solver.geo.results import meets_precision
+
     visit_id, agent_id, address_index = owner
     where: _FlagOwner = {"visit_id": visit_id, "agent_id": agent_id, "address_index": address_index}
     if place.location is not None:
         if place.location.crs == "wgs84":
-            return place.location
+            return _Resolved(place.location)
         from solver.geo.coords import to_wgs84
 
-        return to_wgs84(place.location)
+        return _Resolved(to_wgs84(place.location))
     if geocoder is None or place.text is None:
-        return None
+        return _Resolved(None)
     try:
         result = geocoder.geocode(place.text)
     except (ValueError, OSError) as exc:  # a provider failure must not stop the plan
         flags.append(PlanFlag(code="geocode_failed", message=f"geocoding failed: {type(exc).__name__}", **where))
-        return None
+        return _Resolved(None)
     if result is None:
-        return None
+        return _Resolved(None)
     for attempt in getattr(result, "attempts", ()) or ():
         if getattr(attempt, "status", None) in ("failed", "timeout"):
             flags.append(PlanFlag(code="geocode_provider_failed", **where,
                                   message=f"geocoder {attempt.provider} {attempt.status}; a later one answered"))
-    confidence = getattr(result, "confidence", 1.0)
-    precision = getattr(result, "precision", "exact")
-    if getattr(result, "flagged", False) or precision == "district":
-        flags.append(PlanFlag(
-            code="geocode_low_confidence", **where,
-            message=f"placed at {precision} level with confidence {confidence:.2f}: please confirm the point",
-            details={"confidence": confidence, "precision": precision,
-                     "provider": getattr(result, "provider", None), "matched": getattr(result, "matched", None)},
-        ))
-    return result.location
+    confidence = float(getattr(result, "confidence", 1.0))
+    precision = str(getattr(result, "precision", "exact"))
+    matched = getattr(result, "matched", None)
+    below = min_precision is not None and not meets_precision(precision, min_precision)
+    if getattr(result, "flagged", False) or precision == "district" or below:
+        message = f"placed at {precision} level with confidence {confidence:.2f}: "
+        if below:
+            message += (f"left out, below [geocoding] min_precision = {min_precision!r}; "
+                        + CONFIRM_HOW.format(index=address_index))
+        else:
+            message += "please confirm the point"
+        details = {"confidence": confidence, "precision": precision,
+                   "provider": getattr(result, "provider", None), "matched": matched}
+        if below:
+            details["left_out"] = True
+        flags.append(PlanFlag(code="geocode_low_confidence", **where, message=message, details=details))
+    kind = _Imprecise if below else _Resolved
+    return kind(result.location, precision, confidence, matched)
+
+
+def configured_min_precision() -> str:
+    """``[geocoding] min_precision`` of the configuration in force (default ``"street"``)."""
+    from solver.config import defaults
+    from solver.geo.results import DEFAULT_MIN_PRECISION
+
+    return str(defaults().get("geocoding", {}).get("min_precision", DEFAULT_MIN_PRECISION))
 
 
 def _skilled(visit: Visit, agents: Sequence[Agent]) -> tuple[list[int], str]:
@@ -300,8 +353,42 @@ def compile_problem(
     *,
     geocoder: Geocoder | None = None,
     progress: Progress | None = None,
+    min_precision: str | None = None,
 ) -> RoutingData:
-    """Turn ``problem`` into :class:`RoutingData` for the engine."""
+    """Turn ``problem`` into :class:`RoutingData` for the engine.
+
+    Parameters
+    ----------
+    problem : solver.model.Problem
+        The validated day.
+    travel : solver.travel.TravelModel
+        Prices travel between the resolved points.
+    geocoder : Geocoder, optional
+        Resolves address text without a location.
+    progress : callable, optional
+        ``progress(stage, fraction)`` for ``geocoding`` and ``matrix``.
+    min_precision : str, optional
+        Visit addresses geocoded less precisely than this
+        (:data:`solver.geo.results.MIN_PRECISION_LEVELS`) are not routed; a
+        visit left with none is unassigned as ``geocode_imprecise``. Default:
+        ``[geocoding] min_precision`` of the configuration (``"street"``).
+        Crew start and end places are only flagged.
+
+    Returns
+    -------
+    RoutingData
+
+    Raises
+    ------
+    ValueError
+        When a crew's start or end cannot be geocoded, or on an unknown
+        ``min_precision``.
+    """
+    from solver.geo.results import min_precision_rank
+
+    if min_precision is None:
+        min_precision = configured_min_precision()
+    min_precision_rank(min_precision)  # fail early on an unknown level
     report = progress or (lambda stage, fraction: None)
     warnings: list[str] = []
     flags: list[PlanFlag] = []
@@ -314,11 +401,11 @@ def compile_problem(
     nodes: list[Node] = []
     vehicles: list[Vehicle] = []
     for a in agents:
-        start_loc = _resolve(a.start, geocoder, flags, (None, a.id, None))
+        start_loc = _resolve(a.start, geocoder, flags, (None, a.id, None)).location
         if start_loc is None:
             raise ValueError(f"agents[{a.id}].start: address could not be geocoded")
         end_place = a.end or a.start
-        end_loc = None if a.open_end else _resolve(end_place, geocoder, flags, (None, a.id, None))
+        end_loc = None if a.open_end else _resolve(end_place, geocoder, flags, (None, a.id, None)).location
         if not a.open_end and end_loc is None:
             raise ValueError(f"agents[{a.id}].end: address could not be geocoded")
         shift = problem.window_seconds(a.shift)
@@ -374,6 +461,7 @@ def compile_problem(
             legal = [hours] if hours else None
         alternatives: list[int] = []
         reasons: list[tuple[ReasonCode, str]] = []  # (code, text)
+        imprecise: list[dict[str, Any]] = []  # addresses located below min_precision
         for ai, address in enumerate(visit.addresses):
             label = f"address {ai} ({address.kind})"
             if not address.usable:
@@ -391,9 +479,19 @@ def compile_problem(
                 reasons.append(("crew_too_small", f"{label} needs a crew of {need}; "
                                                   f"the largest crew with the skills has {largest}"))
                 continue
-            loc = _resolve(address, geocoder, flags, (visit.id, None, ai))
+            resolved = _resolve(address, geocoder, flags, (visit.id, None, ai), min_precision)
+            loc = resolved.location
             if loc is None:
                 reasons.append(("not_geocoded", f"{label} could not be geocoded"))
+                continue
+            if resolved.imprecise:
+                found = f" ({resolved.matched})" if resolved.matched else ""
+                reasons.append(("geocode_imprecise",
+                                f"{label} was found only at {resolved.precision} level{found}, below "
+                                f"[geocoding] min_precision = {min_precision!r}: "
+                                + CONFIRM_HOW.format(index=ai)))
+                imprecise.append({"address_index": ai, "precision": resolved.precision,
+                                  "confidence": resolved.confidence, "matched": resolved.matched})
                 continue
             # service must start where a crew can still finish it inside its shift
             shift_starts = merge([(vehicles[c].shift[0], vehicles[c].shift[1] - service) for c in crews
@@ -420,9 +518,16 @@ def compile_problem(
             nodes.append(node)
         if not alternatives:
             codes = {c for c, _ in reasons}
-            code = codes.pop() if len(codes) == 1 else "no_usable_address"
+            code: ReasonCode
+            if imprecise and codes <= {"geocode_imprecise", "no_usable_address", "not_geocoded"}:
+                code = "geocode_imprecise"  # a confirmed point is what would get the visit planned
+            else:
+                code = codes.pop() if len(codes) == 1 else "no_usable_address"
+            details: dict[str, Any] = {}
+            if code == "geocode_imprecise":
+                details = {"min_precision": min_precision, "addresses": imprecise}
             unassigned.append(Unassigned(visit_id=visit.id, code=code,
-                                         reason="; ".join(t for _, t in reasons)))
+                                         reason="; ".join(t for _, t in reasons), details=details))
             continue
         visit_nodes[vi] = alternatives
         penalties[vi] = drop_penalty(visit.priority, visit.is_hard)

@@ -417,6 +417,7 @@ ReasonCode = Literal[
     "crew_too_small",
     "outside_hours",
     "not_geocoded",
+    "geocode_imprecise",
     "unreachable",
     "window_unreachable",
     "frequency_limit",

@@ -60,6 +60,7 @@ def solve(
     *,
     geocoder: Geocoder | None = None,
     progress: Progress | None = None,
+    min_precision: str | None = None,
 ) -> Plan:
     """Plan the day described by ``problem``.
 
@@ -75,6 +76,10 @@ def solve(
     progress
         Called as ``progress(stage, fraction)`` with stages ``geocoding``,
         ``matrix`` and ``solving``.
+    min_precision
+        Visit addresses geocoded less precisely than this are not routed
+        (a visit left with none is unassigned as ``geocode_imprecise``);
+        default: ``[geocoding] min_precision`` (``"street"``).
 
     Returns
     -------
@@ -88,7 +93,7 @@ def solve(
     )
     if geocoder is None and needs_geocoder:
         geocoder = default_geocoder()
-    data = compile_problem(problem, travel, geocoder=geocoder, progress=progress)
+    data = compile_problem(problem, travel, geocoder=geocoder, progress=progress, min_precision=min_precision)
     if progress:
         progress("solving", 0.0)
     if len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:

@@ -24,12 +24,16 @@ from solver.model import Location
 
 __all__ = [
     "DEFAULT_FLAG_BELOW",
+    "DEFAULT_MIN_PRECISION",
+    "MIN_PRECISION_LEVELS",
     "PRECISIONS",
     "Attempt",
     "AttemptStatus",
     "GeocodeOutcome",
     "GeocodeResult",
     "Precision",
+    "meets_precision",
+    "min_precision_rank",
     "utc_now",
 ]
 
@@ -38,6 +42,68 @@ Precision = Literal["exact", "street", "intersection", "district"]
 
 #: The precisions, best first.
 PRECISIONS: tuple[Precision, ...] = ("exact", "street", "intersection", "district")
+
+#: How fine each precision is, for the ``[geocoding] min_precision`` policy:
+#: a junction of two streets is as good as a point on the street.
+PRECISION_RANK: dict[str, int] = {"exact": 3, "intersection": 2, "street": 2, "district": 1}
+
+#: Names ``[geocoding] min_precision`` accepts, with the rank a result must
+#: reach: ``rooftop``/``house``/``exact`` > ``street`` (or ``intersection``)
+#: > ``district`` > ``city``/``any`` (every result; a city-level answer is
+#: recorded as ``district``).
+MIN_PRECISION_LEVELS: dict[str, int] = {
+    "exact": 3, "rooftop": 3, "house": 3, "street": 2, "intersection": 2, "district": 1, "city": 0, "any": 0,
+}
+
+#: Visits whose only usable addresses are located less precisely than this
+#: are left out until a dispatcher confirms a point.
+DEFAULT_MIN_PRECISION = "street"
+
+
+def min_precision_rank(level: str) -> int:
+    """The rank a result must reach under ``[geocoding] min_precision = level``.
+
+    Parameters
+    ----------
+    level : str
+        A key of :data:`MIN_PRECISION_LEVELS` (case-insensitive).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        On an unknown level.
+    """
+    try:
+        return MIN_PRECISION_LEVELS[str(level).strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown min_precision {level!r}; use one of {', '.join(MIN_PRECISION_LEVELS)}") from None
+
+
+def meets_precision(precision: str, level: str) -> bool:
+    """Whether a result of ``precision`` is precise enough under ``min_precision = level``.
+
+    Parameters
+    ----------
+    precision : str
+        A result's :data:`Precision`.
+    level : str
+        A ``min_precision`` level (:data:`MIN_PRECISION_LEVELS`).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> meets_precision("street", "street"), meets_precision("district", "street")
+    (True, False)
+    """
+    return PRECISION_RANK.get(precision, 0) >= min_precision_rank(level)
+
 
 #: Results whose confidence is below this are flagged for the dispatcher,
 #: unless the configuration (``[geocoding] flag_below_confidence``) says

@@ -394,6 +394,13 @@
       const visit = S.index.visits.get(u.visit_id) || {};
       const d = u.details || {};
       let suggestion = null;
+      if (u.code === "geocode_imprecise") {
+        // the address was located only roughly (a district centre): not routed until a point is confirmed
+        suggestion = el("div", { class: "suggestion imprecise" },
+          (d.addresses || []).map((a) => `Address ${a.address_index} found only at ${a.precision} level` +
+            (a.matched ? ` (${a.matched})` : "") + ". ").join(""),
+          "Confirm a point: send the visit again with the address's location (lat, lon).");
+      }
       if (d.agent_id) {
         const extra = d.extra_travel_s !== undefined ? Math.round(d.extra_travel_s / 60) : null;
         const travel = extra === null ? "" : ` (${extra >= 0 ? "+" : "−"}${Math.abs(extra)} min travel)`;

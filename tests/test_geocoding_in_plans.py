@@ -25,6 +25,7 @@ def test_text_addresses_are_geocoded_and_doubtful_ones_flagged():
     assert "street" in planned
     codes = {u.visit_id: u.code for u in plan.unassigned}
     assert codes.get("nowhere") == "not_geocoded"
+    assert codes.get("district") == "geocode_imprecise"  # [geocoding] min_precision = "street"
     flags = {(f.visit_id, f.code) for f in plan.flags}
     assert ("district", "geocode_low_confidence") in flags
     assert ("far", "off_road") in flags

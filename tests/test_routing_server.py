@@ -276,3 +276,59 @@ def test_the_configuration_chooses_the_travel_model(osrm):
         travel_model_from_config({"routing": {"provider": "osrm"}})
     with pytest.raises(ValueError, match="unknown"):
         travel_model_from_config({"routing": {"provider": "graphhopper"}})
+
+
+def _config_with(tmp_path, monkeypatch, **routing: object) -> None:
+    """A copy of the configuration folder with these [routing] keys, in force."""
+    import re
+    import shutil
+
+    from solver.config import config_dir
+
+    folder = tmp_path / "config"
+    shutil.copytree(config_dir(), folder)
+    text = (folder / "defaults.toml").read_text(encoding="utf-8")
+    for key, value in routing.items():
+        text, n = re.subn(rf"^{key} = .*$", f"{key} = {json.dumps(value)}", text, count=1, flags=re.M)
+        assert n == 1, key
+    (folder / "defaults.toml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("DOORSTEP_CONFIG_DIR", str(folder))
+
+
+def test_jobs_and_the_cli_use_the_configured_server(osrm, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from app.cli import main
+    from app.jobs import TravelProvider
+
+    _config_with(tmp_path, monkeypatch, provider="osrm", url=osrm.url, max_table_size=10)
+    model = TravelProvider(None).get()
+    assert isinstance(model, RoutingServerTravel) and model.url == osrm.url
+
+    (tmp_path / "visits.csv").write_text("id,lat,lon\n" + "".join(
+        f"v{i},{p.lat},{p.lon}\n" for i, p in enumerate(_points(12))), encoding="utf-8")
+    (tmp_path / "agents.csv").write_text("id,shift,start_lat,start_lon,travel_mode\n"
+                                         "c,08:00-18:00,31.2305,121.4737,walk\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(tmp_path / "visits.csv"), str(tmp_path / "agents.csv"),
+                                       "--date", "2026-12-01", "--time-limit", "1", "--out", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output
+    assert {r["mode"] for r in osrm.requests} == {"walk"}
+    assert max(r["coordinates"] for r in osrm.requests) <= 10  # 13 points: asked in blocks
+
+
+def test_the_cli_says_when_the_server_is_down(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    url = f"http://127.0.0.1:{_free_port()}"
+    _config_with(tmp_path, monkeypatch, provider="osrm", url=url, retry_wait_s=0.05)
+    (tmp_path / "visits.csv").write_text("id,lat,lon\nv1,31.23,121.48\n", encoding="utf-8")
+    (tmp_path / "agents.csv").write_text("id,shift,start_lat,start_lon\nc,08:00-18:00,31.2305,121.4737\n",
+                                         encoding="utf-8")
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["plan", str(tmp_path / "visits.csv"), str(tmp_path / "agents.csv"),
+                                       "--date", "2026-12-01", "--time-limit", "1"])
+    assert result.exit_code == 3, result.output
+    assert f"error: routing_unavailable: OSRM at {url} did not answer" in result.stderr
+    assert time.perf_counter() - started < 5

@@ -9,6 +9,8 @@ manages API tokens; ``doorstep deliver`` delivers webhooks from the outbox.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ import click
 from solver.model import Plan, Problem, Route
 
 
-def _hhmm(value) -> str:  # noqa: ANN001 - aware datetime or None
+def _hhmm(value: dt.datetime | None) -> str:
     return "-" if value is None else value.strftime("%H:%M")
 
 
@@ -123,7 +125,8 @@ def demo(seed: int, visits: int, crews: int, time_limit: float | None, out_dir: 
 
     problem: Problem = generate_day(seed=seed, visits=visits, crews=crews)
     if time_limit is not None:
-        problem = problem.model_copy(update={"options": problem.options.model_copy(update={"time_limit_s": time_limit})})
+        options = problem.options.model_copy(update={"time_limit_s": time_limit})
+        problem = problem.model_copy(update={"options": options})
     click.echo(
         f"demo day {problem.date}: {len(problem.visits)} visits, {len(problem.agents)} crews, "
         f"time limit {problem.options.time_limit_s:g} s",
@@ -385,10 +388,8 @@ def deliver(data_dir: Path | None, redis_url: str | None, prefix: str | None, we
             click.echo(f"{deliverer.run_once()} attempt(s)", err=True)
         else:
             click.echo("doorstep deliver: delivering webhooks (Ctrl-C stops)", err=True)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 deliverer.run_forever()
-            except KeyboardInterrupt:
-                pass
     finally:
         store.close()
 
@@ -421,10 +422,8 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
     from solver.geo.routing import TravelUnavailable
 
     if date is not None:
-        import datetime as _dt
-
         try:
-            date = _dt.date.fromisoformat(date).isoformat()
+            date = dt.date.fromisoformat(date).isoformat()
         except ValueError:
             raise click.BadParameter(f"{date!r} is not a date as YYYY-MM-DD", param_hint="--date") from None
     try:

@@ -234,26 +234,14 @@ class _FlagOwner(TypedDict):
 
 @dataclass(frozen=True)
 class _Resolved:
-    """Where a place is and how precisely: a given location counts as ``exact``."""
+    """Where a place is and how precisely: a given location counts as ``exact``.
+    ``imprecise``: geocoded below ``[geocoding] min_precision``, not to be routed."""
 
     location: Location | None
     precision: str = "exact"
     confidence: float = 1.0
     matched: str | None = None
-
-    @property
-    def imprecise(self) -> bool:
-        """Set by :func:`_resolve`: located, but below the plan's minimum precision."""
-        return False
-
-
-@dataclass(frozen=True)
-class _Imprecise(_Resolved):
-    """A geocoded point below ``[geocoding] min_precision``: not routed."""
-
-    @property
-    def imprecise(self) -> bool:
-        return True
+    imprecise: bool = False
 
 
 #: How a dispatcher confirms a point, said wherever an imprecise geocode is reported.
@@ -270,8 +258,8 @@ def _resolve(
 ) -> _Resolved:
     """The WGS-84 point of ``place``: its location, or its geocoded text.
     A failed or low-confidence geocode is flagged for the dispatcher; with
-    ``min_precision``, a geocode below it is returned as :class:`_Imprecise`
-    (its flag says the visit waits for a confirmed point)."""
+    ``min_precision``, a geocode below it comes back ``imprecise`` (its flag
+    says the address waits for a confirmed point)."""
     from solver.geo.results import meets_precision
 
     visit_id, agent_id, address_index = owner
@@ -311,8 +299,7 @@ def _resolve(
         if below:
             details["left_out"] = True
         flags.append(PlanFlag(code="geocode_low_confidence", **where, message=message, details=details))
-    kind = _Imprecise if below else _Resolved
-    return kind(result.location, precision, confidence, matched)
+    return _Resolved(result.location, precision, confidence, matched, imprecise=below)
 
 
 def configured_min_precision() -> str:

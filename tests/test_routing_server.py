@@ -23,7 +23,7 @@ from solver.compile import compile_problem
 from solver.geo.network import load_bundled_network
 from solver.geo.routing import RoutingServerTravel, TravelUnavailable, travel_model_from_config
 from solver.model import Location
-from solver.travel import StraightLineTravel, TravelModel
+from solver.travel import UNREACHABLE_S, StraightLineTravel, TravelModel
 from tests.factories import problem
 
 OSRM_MODES = {"car": "drive", "bike": "ebike", "foot": "walk"}
@@ -38,6 +38,7 @@ class RoutingStub:
     def __init__(self, model: TravelModel, max_table_size: int = 100) -> None:
         self.model = model
         self.max_table_size = max_table_size
+        self.fail_next = 0  # answer this many requests with 503 first
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         stub = self
@@ -98,6 +99,9 @@ class RoutingStub:
         with self.lock:
             self.requests.append({"mode": mode, "coordinates": len(coords), "sources": len(sources),
                                   "targets": len(targets)})
+            if self.fail_next:
+                self.fail_next -= 1
+                return 503, {"code": "Unavailable", "message": "busy"}
         if len(coords) > self.max_table_size or len(sources) * len(targets) > self.max_table_size ** 2:
             return 400, {"code": "TooBig", "message": "Too many table coordinates"}
         if sorted(annotations) != ["distance", "duration"]:
@@ -230,6 +234,47 @@ def test_a_server_that_hangs_times_out():
         assert time.perf_counter() - started < 3.0
     finally:
         listener.close()
+
+
+def test_a_busy_server_is_retried_a_bounded_number_of_times(osrm, network, recwarn):
+    points = _points(4)
+    travel = RoutingServerTravel(osrm.url, retries=2, retry_wait_s=0.01)
+    osrm.fail_next = 2
+    matrix = travel.matrix(points, "drive")  # 503, 503, then the answer
+    np.testing.assert_array_equal(matrix.durations, network.matrix(points, "drive").durations)
+    assert len(osrm.requests) == 3
+    assert not [w for w in recwarn if "Server down" in str(w.message)]  # routingpy's own retry is off
+
+    osrm.fail_next = 3
+    with pytest.raises(TravelUnavailable, match=r"did not answer \(HTTP 503 after 3 tries\)"):
+        travel.matrix(_points(4, seed=9), "drive")
+    assert len(osrm.requests) == 6
+
+
+class _Island:
+    """Straight-line travel, except that nothing reaches or leaves ``island``."""
+
+    def __init__(self, island: Location) -> None:
+        self.island = island
+
+    def matrix(self, points, mode):
+        from solver.travel import TravelMatrix
+
+        base = StraightLineTravel().matrix(points, mode)
+        cut = np.array([abs(p.lat - self.island.lat) < 1e-6 and abs(p.lon - self.island.lon) < 1e-6
+                        for p in points])
+        reachable = ~(cut[:, None] ^ cut[None, :])
+        return TravelMatrix(base.durations, base.distances, reachable)
+
+
+def test_pairs_without_a_route_are_unreachable():
+    points = _points(5)
+    with RoutingStub(_Island(points[2])) as stub:
+        matrix = RoutingServerTravel(stub.url).matrix(points, "walk")
+    assert matrix.reachable is not None
+    assert not matrix.is_reachable(0, 2) and not matrix.is_reachable(2, 4) and matrix.is_reachable(0, 4)
+    assert matrix.is_reachable(2, 2) and matrix.durations[2, 2] == 0
+    assert matrix.durations[0, 2] == UNREACHABLE_S
 
 
 def test_a_refused_request_is_not_retried(osrm):

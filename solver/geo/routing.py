@@ -50,7 +50,6 @@ import functools
 import json
 import threading
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -446,23 +445,25 @@ class RoutingServerTravel:
 def _single_try_client() -> Any:
     """routingpy's HTTP client with its own retry loop taken out.
 
-    routingpy retries a 503 (and a 429 when asked to) until a time budget
-    runs out, sleeping between tries; here the first 503 is raised as
-    :class:`routingpy.exceptions.RouterServerError` and the bounded retries
-    of :meth:`RoutingServerTravel._ask` decide what happens next.
+    routingpy retries a 503 until a time budget runs out, sleeping and
+    warning between tries; here a 503 is raised at once as
+    :class:`routingpy.exceptions.RouterServerError` (from a response hook
+    of the client's HTTP session, before routingpy sees the answer) and the
+    bounded retries of :meth:`RoutingServerTravel._ask` decide what happens
+    next.
     """
     from routingpy import exceptions as rexc
     from routingpy.client_default import Client
 
+    def busy(response: Any, *args: Any, **kwargs: Any) -> Any:
+        if response.status_code == 503:
+            raise rexc.RouterServerError(503, response.text[:200])
+        return response
+
     class SingleTryClient(Client):  # type: ignore[misc]  # routingpy is untyped
-        def _request(self, url: str, get_params: Any = None, post_params: Any = None,
-                     first_request_time: Any = None, retry_counter: int = 0, dry_run: Any = None) -> Any:
-            if retry_counter:
-                raise rexc.RouterServerError(503, "Service Unavailable")
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Server down", category=UserWarning)
-                return super()._request(url, {} if get_params is None else get_params, post_params,
-                                        first_request_time, retry_counter, dry_run)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._session.hooks["response"].append(busy)
 
     return SingleTryClient
 

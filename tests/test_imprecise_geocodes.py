@@ -145,3 +145,18 @@ def test_an_unknown_level_is_refused():
     p = problem([{"id": "v", "addresses": [{"text": PRECISE}]}], [CREW], time_limit_s=1)
     with pytest.raises(ValueError, match="unknown min_precision"):
         solve(p, load_bundled_network(), min_precision="building")
+
+
+def test_through_the_api_a_dispatcher_confirms_the_point(client, payload):
+    body = payload()
+    body["visits"][0]["addresses"] = [{"text": NOT_IN_EXTRACT}]
+    response = client.post("/v1/plans?wait=60", json=body)
+    assert response.status_code == 201, response.get_json()
+    plan = response.get_json()["plan"]
+    (entry,) = [u for u in plan["unassigned"] if u["visit_id"] == "v0"]
+    assert entry["code"] == "geocode_imprecise" and "location" in entry["reason"]
+
+    body["visits"][0]["addresses"] = [{"text": NOT_IN_EXTRACT, "location": {"lat": 31.2365, "lon": 121.4800}}]
+    plan = client.post("/v1/plans?wait=60", json=body).get_json()["plan"]
+    assert "v0" in {s["visit_id"] for r in plan["routes"] for s in r["stops"]}
+    assert not [f for f in plan["flags"] if f["visit_id"] == "v0"]

@@ -93,10 +93,13 @@ class JobView(_Out):
     date: str
     progress: JobProgress
     error: str | None
+    error_code: str | None = Field(
+        None, description="Why a failed job failed: solver_crashed, memory_limit, time_limit, worker_lost, "
+        "shutdown or job_error")
     version: int | None = Field(description="The plan version published on success")
     visits: int
     agents: int
-    runner: Literal["thread", "rq"]
+    runner: Literal["process", "thread", "rq"]
     created_at: str
     updated_at: str
     heartbeat_at: str | None = None

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     heartbeat_at TEXT,
     best_cost   REAL,
     time_limit_s REAL,
-    stage_started_at TEXT
+    stage_started_at TEXT,
+    error_code  TEXT
 );
 CREATE TABLE IF NOT EXISTS plan_versions (
     date         TEXT NOT NULL,
@@ -131,6 +132,7 @@ _JOB_EXTRA_COLUMNS = {
     "best_cost": "REAL",
     "time_limit_s": "REAL",
     "stage_started_at": "TEXT",
+    "error_code": "TEXT",
 }
 
 _JOB_COLUMNS = tuple(Job.__dataclass_fields__)

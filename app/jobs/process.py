@@ -138,6 +138,9 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
     peak resident memory (kB) on ``report`` before it ends."""
     _die_with_parent()
     apply_process_limits(int(spec.get("memory_mb", 0)), int(spec.get("nice", 0)))
+    if not logging.getLogger().handlers:  # as the parent logs (a job's logs name ids and counts only)
+        logging.basicConfig(level=int(spec.get("log_level", logging.WARNING)),
+                            format="%(asctime)s %(levelname)s %(name)s[job process]: %(message)s")
     code = 0
     store = open_store(spec["store"])
     try:
@@ -251,6 +254,7 @@ class ProcessJobRunner(JobRunner):
             "webhook_timeout_s": self.webhook.timeout_s,
             "memory_mb": self.limits.memory_mb,
             "nice": self.limits.nice,
+            "log_level": logging.getLogger("doorstep").getEffectiveLevel(),
         }
         with self._cond:
             self._pending.append((job.id, spec, job.time_limit_s))

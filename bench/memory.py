@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                 peak = f"{result.peak_rss_mb:.0f}" if result.peak_rss_mb else "?"
                 print(f"{travel:<9} {visits:>6} {crews:>5} {_locations(problem):>9} {peak:>11} {wall:>7.1f}  "
                       f"{result.outcome}", flush=True)
+                if result.outcome != "ok" and result.job is not None and result.job.error:
+                    print(f"{'':<9} {'':>6}   ({result.job.error[:160]})", flush=True)
     return 0
 
 

@@ -35,8 +35,9 @@ class _Faulty:
             ctypes.string_at(0)  # reads address 0: SIGSEGV
         elif self.fault == "memory":
             hoard = []
-            while True:  # 64 MB at a time, touched, until the cap stops it
+            for _ in range(64):  # 64 MB at a time, touched, until the cap stops it (4 GB: the cap did not)
                 hoard.append(b"x" * (64 << 20))
+            raise AssertionError("4 GB allocated: no memory cap in this job process")
         elif self.fault == "sleep":
             time.sleep(600)
         return StraightLineTravel().matrix(points, mode)

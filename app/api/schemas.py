@@ -40,6 +40,20 @@ class ErrorBody(_Out):
     errors: list[FieldError] | None = None
 
 
+class SizeLimit(_Out):
+    field: str = Field(description="visits, agents, locations or options.time_limit_s")
+    max: float = Field(description="The largest value accepted")
+    got: float = Field(description="The request's value")
+
+
+class TooLargeBody(_Out):
+    """413: the request is bigger than a limit of the service."""
+
+    error: Literal["too_large"]
+    message: str
+    limit: SizeLimit
+
+
 # --------------------------------------------------------------------------- #
 # Query strings and headers
 # --------------------------------------------------------------------------- #

@@ -12,9 +12,11 @@ still ``running``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +147,10 @@ def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int:
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if isinstance(exc, MemoryError):  # its message is empty or a size: say which cap
             message = "MemoryError: the job needed more memory than the job memory cap"
+            # free what the failed frames hold (the traceback keeps their locals alive): recording the
+            # failure needs memory too (SQLite maps its WAL index)
+            traceback.clear_frames(exc.__traceback__)
+            gc.collect()
         log.error("job %s failed after %.1f s: %s", job_id, time.perf_counter() - started, describe_exception(exc))
         try:
             store.update_job(job_id, if_status=tuple(ACTIVE), status="failed", error=message[:MAX_ERROR_CHARS],

@@ -24,7 +24,7 @@ from typing import Any
 import solver
 from app.errors import describe_exception
 from app.events import Webhook, plan_events
-from app.jobs.failure import code_for_exception
+from app.jobs.failure import TIME_LIMIT, code_for_exception
 from app.jobs.owner import process_owner
 from app.store.base import ACTIVE, Event, NewEvent, Store, VersionConflict, utcnow
 from solver.check import check_plan
@@ -145,6 +145,9 @@ def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int:
         raise
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        code = code_for_exception(exc)
+        if code == TIME_LIMIT:  # e.g. RQ's JobTimeoutException in a work horse
+            message = f"{type(exc).__name__}: the job ran past its wall-clock cap ({exc})"
         if isinstance(exc, MemoryError):  # its message is empty or a size: say which cap
             message = "MemoryError: the job needed more memory than the job memory cap"
             # free what the failed frames hold (the traceback keeps their locals alive): recording the
@@ -154,7 +157,7 @@ def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int:
         log.error("job %s failed after %.1f s: %s", job_id, time.perf_counter() - started, describe_exception(exc))
         try:
             store.update_job(job_id, if_status=tuple(ACTIVE), status="failed", error=message[:MAX_ERROR_CHARS],
-                             error_code=code_for_exception(exc))
+                             error_code=code)
         except Exception as store_exc:
             log.error("job %s: failure not recorded: %s", job_id, type(store_exc).__name__)
         raise

@@ -130,6 +130,24 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+class _PipeHandler(logging.Handler):
+    """Sends a job process's log records to its parent, which logs them."""
+
+    def __init__(self, connection: multiprocessing.connection.Connection) -> None:
+        super().__init__()
+        self.connection = connection
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            data = dict(record.__dict__)
+            data.update(msg=record.getMessage(), args=None, exc_info=None, exc_text=None, stack_info=None)
+            data["processName"] = "job process"
+            with self.lock:  # type: ignore[union-attr]
+                self.connection.send(("log", data))
+        except Exception:  # noqa: S110 - never fail a job for a log line
+            pass
+
+
 def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connection | None = None) -> None:
     """The job process: limits, store, travel by name, :func:`run_job`.
 
@@ -138,9 +156,12 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
     peak resident memory (kB) on ``report`` before it ends."""
     _die_with_parent()
     apply_process_limits(int(spec.get("memory_mb", 0)), int(spec.get("nice", 0)))
-    if not logging.getLogger().handlers:  # as the parent logs (a job's logs name ids and counts only)
-        logging.basicConfig(level=int(spec.get("log_level", logging.WARNING)),
-                            format="%(asctime)s %(levelname)s %(name)s[job process]: %(message)s")
+    if report is not None:  # log through the parent's handlers (a job's logs name ids and counts only)
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(_PipeHandler(report))
+        root.setLevel(int(spec.get("log_level", logging.INFO)))
     code = 0
     store = open_store(spec["store"])
     try:
@@ -161,7 +182,7 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
         finally:
             if report is not None:
                 try:
-                    report.send({"peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
+                    report.send(("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
                     report.close()
                 except Exception:  # noqa: S110 - the report is best effort
                     pass
@@ -254,7 +275,7 @@ class ProcessJobRunner(JobRunner):
             "webhook_timeout_s": self.webhook.timeout_s,
             "memory_mb": self.limits.memory_mb,
             "nice": self.limits.nice,
-            "log_level": logging.getLogger("doorstep").getEffectiveLevel(),
+            "log_level": logging.DEBUG if logging.getLogger("doorstep").isEnabledFor(logging.DEBUG) else logging.INFO,
         }
         with self._cond:
             self._pending.append((job.id, spec, job.time_limit_s))
@@ -319,7 +340,23 @@ class ProcessJobRunner(JobRunner):
         log.info("job %s: process %d started (wall-clock cap %.0f s, memory cap %s MB)", job_id, process.pid, wall,
                  self.limits.memory_mb or "no")
 
+    def _drain(self, child: _Child) -> None:
+        """Log what the child logged; note its peak memory when it sends it."""
+        try:
+            while child.report.poll(0):
+                kind, data = child.report.recv()
+                if kind == "log":
+                    record = logging.makeLogRecord(data)
+                    logger = logging.getLogger(record.name)
+                    if logger.isEnabledFor(record.levelno):
+                        logger.handle(record)
+                elif kind == "peak":
+                    child.peak_rss_kb = max(child.peak_rss_kb, int(data))
+        except (EOFError, OSError, ValueError, TypeError):
+            pass
+
     def _check(self, child: _Child) -> None:
+        self._drain(child)
         if child.process.exitcode is not None:
             self._finish(child)
             return
@@ -362,11 +399,7 @@ class ProcessJobRunner(JobRunner):
         process = child.process
         process.join(timeout=1.0)
         exitcode = process.exitcode
-        try:
-            if child.report.poll(0):
-                child.peak_rss_kb = max(child.peak_rss_kb, int(child.report.recv().get("peak_rss_kb", 0)))
-        except (EOFError, OSError, ValueError):
-            pass
+        self._drain(child)
         child.report.close()
         code: str | None = None
         if child.kill_code is not None:

@@ -18,6 +18,7 @@ Usage::
     python bench/memory.py                          # 1,000 / 5,000 / 20,000 visits, straight and network
     python bench/memory.py --visits 1000 --travel straight --time-limit 2
     python bench/memory.py --memory-mb 4096          # measure above the default cap
+    python bench/memory.py --spawn 10 --visits       # only the cost of starting a job process
 """
 
 from __future__ import annotations
@@ -39,14 +40,57 @@ def _locations(problem) -> int:  # noqa: ANN001
     return sum(len(v.addresses) for v in problem.visits) + 2 * len(problem.agents)
 
 
+def spawn_overhead(jobs: int, data_dir: Path) -> None:
+    """Print how long a job takes from submission to running in its own
+    process (the forkserver warm: the first job also starts the server)."""
+    import statistics
+
+    from app.events import Webhook
+    from app.jobs import ProcessJobRunner, TravelProvider
+    from app.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(data_dir / "spawn.sqlite3")
+    runner = ProcessJobRunner(store, TravelProvider("straight"), Webhook(None), workers=1,
+                              limits=JobLimits.from_config().replace(poll_s=0.01))
+    problem = generate_day(seed=1, visits=5, crews=1)
+    problem = problem.model_copy(update={"options": problem.options.model_copy(update={"time_limit_s": 0.1})})
+    to_running: list[float] = []
+    whole: list[float] = []
+    try:
+        for _ in range(jobs + 1):
+            asked = time.perf_counter()
+            job = runner.submit(problem)
+            running = None
+            while True:
+                current = store.get_job(job.id)
+                if running is None and current.status != "queued":
+                    running = time.perf_counter() - asked
+                if current.finished and job.id in runner.reports:
+                    break
+                time.sleep(0.002)
+            to_running.append(running or 0.0)
+            whole.append(time.perf_counter() - asked)
+    finally:
+        runner.shutdown()
+        store.close()
+    print(f"first job (starts the forkserver): submit -> running {to_running[0] * 1000:.0f} ms, "
+          f"whole job {whole[0]:.2f} s")
+    print(f"next {jobs} jobs: submit -> running median {statistics.median(to_running[1:]) * 1000:.0f} ms "
+          f"(max {max(to_running[1:]) * 1000:.0f} ms); whole 5-visit job median {statistics.median(whole[1:]):.2f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--visits", type=int, nargs="+", default=[1000, 5000, 20000])
+    parser.add_argument("--visits", type=int, nargs="*", default=[1000, 5000, 20000])
     parser.add_argument("--travel", nargs="+", default=["straight", "network"])
     parser.add_argument("--time-limit", type=float, default=3.0, help="search time limit per job, s")
     parser.add_argument("--memory-mb", type=int, default=None, help="cap of the child [default: [jobs] memory_mb]")
     parser.add_argument("--wall-clock", type=float, default=900.0, help="wall-clock cap per job, s")
+    parser.add_argument("--spawn", type=int, default=0, help="first measure starting N job processes")
     args = parser.parse_args(argv)
+    if args.spawn:
+        with tempfile.TemporaryDirectory() as tmp:
+            spawn_overhead(args.spawn, Path(tmp))
 
     limits = JobLimits.from_config()
     if args.memory_mb is not None:

@@ -123,18 +123,32 @@ def test_a_fault_in_a_job_process_fails_that_job_only(make_app, payload, travel,
     print(f"{travel}: job process ended after {runner.reports[failed['job_id']].seconds:.1f} s")
 
 
-def test_closing_the_app_stops_its_job_processes(make_app, payload):
-    app = make_app(TRAVEL="tests.faults:sleeping")
+def test_jobs_past_job_workers_wait_queued_and_closing_the_app_stops_its_job_processes(make_app, payload):
+    app = make_app(TRAVEL="tests.faults:sleeping", JOB_WORKERS=1)
     client = app.test_client()
     job_id = client.post("/v1/plans", json=payload()).get_json()["job_id"]
+    queued_id = client.post("/v1/plans", json=payload()).get_json()["job_id"]
     running = _poll(client, job_id, lambda j: j["status"] == "running" or _finished(j))
     assert running["status"] == "running"
+    time.sleep(0.5)
+    assert client.get(f"/v1/jobs/{queued_id}").get_json()["status"] == "queued"  # one job at a time
     pid = app.extensions["doorstep"].jobs.running_pids()[job_id]
+    assert pid != os.getpid()
     app.extensions["doorstep"].close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    job = app.extensions["doorstep"].store.get_job(job_id)
-    assert (job.status, job.error_code) == ("failed", "shutdown")
+    store = app.extensions["doorstep"].store
+    for ended in (store.get_job(job_id), store.get_job(queued_id)):
+        assert (ended.status, ended.error_code) == ("failed", "shutdown")
+
+
+def test_the_web_process_never_loads_the_road_network_for_jobs(make_app, payload):
+    app = make_app(TRAVEL=None)  # the bundled road network: loaded by the job process
+    response = app.test_client().post(f"/v1/plans?wait={WAIT}", json=payload())
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["plan"]["summary"]["visits_planned"] == 6
+    provider = app.extensions["doorstep"].travel
+    assert provider.name == "network" and provider._travel is None  # not loaded here
 
 
 def test_a_day_bigger_than_the_limits_is_refused_at_once_with_413(make_app, payload):

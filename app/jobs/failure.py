@@ -37,6 +37,16 @@ JOB_ERROR = "job_error"
 #: Every code a failed job may carry.
 ERROR_CODES: tuple[str, ...] = (SOLVER_CRASHED, MEMORY_LIMIT, TIME_LIMIT, WORKER_LOST, SHUTDOWN, JOB_ERROR)
 
+#: What a job process that died of a signal most likely met.
+_SIGNAL_CAUSES: dict[int, str] = {
+    int(signal.SIGABRT): "a native abort (e.g. an OR-Tools check failed)",
+    int(signal.SIGSEGV): "a segmentation fault",
+    int(signal.SIGBUS): "a bus error",
+    int(signal.SIGILL): "an illegal instruction",
+    int(signal.SIGFPE): "an arithmetic fault",
+    int(signal.SIGKILL): "SIGKILL (e.g. the system's out-of-memory killer)",
+}
+
 #: Exception class names (any module) that mean the job ran out of time.
 _TIMEOUT_EXCEPTIONS = frozenset({"JobTimeoutException", "TimeoutError", "WallClockExceeded"})
 
@@ -65,15 +75,8 @@ def describe_exit(exitcode: int | None) -> tuple[str, str]:
     if exitcode is not None and exitcode < 0:
         signo = -exitcode
         name = signal_name(signo)
-        what = {
-            signal.SIGABRT: "a native abort (e.g. an OR-Tools check failed)",
-            signal.SIGSEGV: "a segmentation fault",
-            signal.SIGBUS: "a bus error",
-            signal.SIGILL: "an illegal instruction",
-            signal.SIGFPE: "an arithmetic fault",
-            signal.SIGKILL: "SIGKILL (e.g. the system's out-of-memory killer)",
-        }.get(signo, name)
-        return SOLVER_CRASHED, f"the solver process died of {what} ({name})"
+        what = _SIGNAL_CAUSES.get(signo, name)
+        return SOLVER_CRASHED, f"the solver process died of {what}" + (f" ({name})" if what != name else "")
     return SOLVER_CRASHED, f"the solver process exited with status {exitcode} before the job finished"
 
 

@@ -69,11 +69,11 @@ BEAT_S = 1.0
 #: Seconds a child gets to end after SIGTERM at shutdown before SIGKILL.
 TERMINATE_GRACE_S = 2.0
 
-_CONTEXT: multiprocessing.context.BaseContext | None = None
+_CONTEXT: Any = None
 _CONTEXT_LOCK = threading.Lock()
 
 
-def job_context() -> multiprocessing.context.BaseContext:
+def job_context() -> Any:
     """The start method of job processes: forkserver with the solver
     preloaded where available (Linux, macOS), else spawn."""
     global _CONTEXT

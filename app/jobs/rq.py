@@ -153,7 +153,7 @@ def rq_on_failure(job: Any, connection: Any, type_: Any, value: Any, traceback: 
         _fail_rq_job(job, connection, f"{name}: {value}" if str(value) else name, JOB_ERROR)
 
 
-def make_worker_class():  # type: ignore[no-untyped-def]
+def make_worker_class() -> Any:
     """:class:`DoorstepWorker` (built lazily so importing app.jobs needs no rq)."""
     from rq import Worker
 
@@ -188,7 +188,7 @@ def make_worker_class():  # type: ignore[no-untyped-def]
             super().main_work_horse(job, queue)
 
         def handle_work_horse_killed(self, job, retpid, ret_val, rusage):  # type: ignore[no-untyped-def]
-            super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+            super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[no-untyped-call]
             signal_no = os.WTERMSIG(ret_val) if ret_val and os.WIFSIGNALED(ret_val) else None
             how = f"killed by signal {signal_no}" if signal_no else f"exited with status {ret_val}"
             code, what = describe_wait_status(ret_val or 0)
@@ -202,7 +202,7 @@ def make_worker_class():  # type: ignore[no-untyped-def]
             _fail_rq_job(job, self.connection, f"WorkerLost: the work horse running the job was {how}; {what}", code)
 
         def run_maintenance_tasks(self):  # type: ignore[no-untyped-def]
-            super().run_maintenance_tasks()
+            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
             reaper = getattr(self, "doorstep_reaper", None)
             if reaper is not None:
                 try:

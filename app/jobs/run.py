@@ -206,7 +206,8 @@ def _publish(
     )
 
 
-def _run_plan(env, job_id, spec, travel, progress, published):  # type: ignore[no-untyped-def]
+def _run_plan(env: JobEnv, job_id: str, spec: dict[str, Any], travel: TravelModel, progress: _Progress,
+              published: list[NewEvent]) -> tuple[int, Plan, Problem]:
     problem = Problem.model_validate_json(spec["problem_json"])
     plan = solver.solve(problem, travel, progress=progress)
     _check_still_running(env.store, job_id, "checking")
@@ -215,7 +216,8 @@ def _run_plan(env, job_id, spec, travel, progress, published):  # type: ignore[n
     return version, plan, problem
 
 
-def _run_reoptimize(env, job_id, spec, travel, progress, published):  # type: ignore[no-untyped-def]
+def _run_reoptimize(env: JobEnv, job_id: str, spec: dict[str, Any], travel: TravelModel, progress: _Progress,
+                    published: list[NewEvent]) -> tuple[int, Plan, Problem]:
     store: Store = env.store
     date: str = spec["date"]
     base: int = int(spec["base_version"])
@@ -226,7 +228,7 @@ def _run_reoptimize(env, job_id, spec, travel, progress, published):  # type: ig
         base_meta = base_stored.meta if base_stored is not None else {}
         progress("solving", 0.0)
         # the rest of the day: done, under way and cancelled visits leave the problem, absent crews too
-        result = solver.reoptimize(old_problem, old_plan, state, travel)  # type: ignore[attr-defined]
+        result = solver.reoptimize(old_problem, old_plan, state, travel)
         if isinstance(result, tuple):
             problem, plan = result
         else:  # a solver that re-plans the whole day keeps the day's problem (plus added visits)

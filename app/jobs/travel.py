@@ -37,7 +37,7 @@ def build_travel(name: str) -> TravelModel:
         started = time.perf_counter()
         network = load_bundled_network()
         log.info("bundled road network loaded in %.1f s", time.perf_counter() - started)
-        return network  # type: ignore[return-value]
+        return network
     module_name, sep, attr = name.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"unknown travel model {name!r}: use 'network', 'straight' or 'package.module:factory'")

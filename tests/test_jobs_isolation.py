@@ -66,7 +66,7 @@ def test_a_plan_runs_in_a_capped_child_process_and_its_progress_moves(make_app, 
             else:
                 assert nice >= os.nice(0) + 10
                 cap = next(line for line in limits.splitlines() if line.startswith("Max address space"))
-                assert str(2048 * 1024 * 1024) in cap
+                assert str(app.extensions["doorstep"].jobs.limits.memory_mb * 1024 * 1024) in cap
         if job.status == "running" and job.stage == "solving":
             fractions.append(job.fraction)
         if job.finished:

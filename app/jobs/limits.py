@@ -68,9 +68,9 @@ class JobLimits:
     wall_clock_factor: float = 1.5
     wall_clock_extra_s: float = 120.0
     nice: int = 10
-    max_visits: int = 3000
+    max_visits: int = 2500
     max_agents: int = 300
-    max_locations: int = 4800
+    max_locations: int = 4000
     max_time_limit_s: float = 600.0
     poll_s: float = 0.2
 

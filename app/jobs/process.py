@@ -118,8 +118,26 @@ def open_store(ref: dict[str, Any]) -> Store:
 _PR_SET_PDEATHSIG = 1
 
 
+def _release_forkserver() -> None:
+    """Close the forkserver's "alive" pipe that a forked child inherits: the
+    forkserver ends when the web process does only once no one else holds it
+    (and this process, dying with the forkserver, must not keep it alive)."""
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver  # type: ignore[attr-defined]
+        fd = getattr(server, "_forkserver_alive_fd", None)
+        if fd is not None:
+            os.close(fd)
+            server._forkserver_alive_fd = None
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - another Python
+        pass
+
+
 def _die_with_parent() -> None:
-    """Have the kernel SIGKILL this process when its parent ends (Linux)."""
+    """Have the kernel SIGKILL this process when its parent ends (Linux). The
+    parent is the forkserver, which ends with the web process."""
+    _release_forkserver()
     parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)

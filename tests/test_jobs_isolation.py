@@ -228,3 +228,45 @@ def test_rq_work_horse_faults_fail_the_job_with_their_code(make_app, payload, tm
             conn.delete(key)
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "Borrower 1" not in text and "13800000001" not in text
+
+
+def _dead(pid: int) -> bool:
+    try:
+        state = _proc_field(pid, "stat").rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_job_processes_die_with_a_killed_web_process(tmp_path, payload):
+    import json
+
+    script = tmp_path / "web.py"
+    script.write_text(
+        "import json, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from app import create_app\n"
+        "if __name__ == '__main__':  # job processes import the main module, as multiprocessing does\n"
+        f"    app = create_app({{'DATA_DIR': {str(tmp_path / 'data')!r}, 'TRAVEL': 'tests.faults:sleeping', "
+        "'AUTH': False})\n"
+        "    job = app.test_client().post('/v1/plans', json=json.loads(sys.argv[1])).get_json()['job_id']\n"
+        "    while job not in app.extensions['doorstep'].jobs.running_pids():\n"
+        "        time.sleep(0.05)\n"
+        "    print(app.extensions['doorstep'].jobs.running_pids()[job], flush=True)\n"
+        "    time.sleep(600)\n",
+        encoding="utf-8",
+    )
+    web = subprocess.Popen([sys.executable, str(script), json.dumps(payload())], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        child = int(web.stdout.readline())
+        assert not _dead(child)
+        os.kill(web.pid, signal.SIGKILL)  # the web server dies hard: its job processes must not live on
+        web.wait()
+        deadline = time.monotonic() + 15
+        while not _dead(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _dead(child)
+    finally:
+        if web.poll() is None:
+            web.kill()
+            web.wait()

@@ -125,11 +125,11 @@ def _release_forkserver() -> None:
     try:
         from multiprocessing import forkserver
 
-        server = forkserver._forkserver  # type: ignore[attr-defined]
+        server = getattr(forkserver, "_forkserver")
         fd = getattr(server, "_forkserver_alive_fd", None)
         if fd is not None:
             os.close(fd)
-            server._forkserver_alive_fd = None
+            setattr(server, "_forkserver_alive_fd", None)
     except (ImportError, AttributeError, OSError):  # pragma: no cover - another Python
         pass
 
@@ -267,6 +267,7 @@ class ProcessJobRunner(JobRunner):
         self._store_ref = store_ref(store)
         self._pending: collections.deque[tuple[str, dict[str, Any], float | None]] = collections.deque()
         self._running: dict[str, _Child] = {}
+        self._starting: set[str] = set()
         self._cond = threading.Condition()
         self._closed = False
         #: How the last jobs' processes ended, by job id (newest last).
@@ -302,7 +303,7 @@ class ProcessJobRunner(JobRunner):
     # -- reading ------------------------------------------------------------ #
     def _mine(self, job_id: str) -> bool:
         with self._cond:
-            return job_id in self._running or any(p[0] == job_id for p in self._pending)
+            return job_id in self._running or job_id in self._starting or any(p[0] == job_id for p in self._pending)
 
     def reap(self, job: Job) -> Job:
         if self._mine(job.id):  # supervised here: the supervisor records how it ends
@@ -320,11 +321,20 @@ class ProcessJobRunner(JobRunner):
             with self._cond:
                 if self._closed:
                     return
-                while self._pending and len(self._running) < self.workers:
-                    job_id, spec, time_limit_s = self._pending.popleft()
-                    self._launch(job_id, spec, time_limit_s)
+                starting = []
+                while self._pending and len(self._running) + len(self._starting) < self.workers:
+                    starting.append(self._pending.popleft())
+                    self._starting.add(starting[-1][0])
+            for job_id, spec, time_limit_s in starting:  # outside the lock: the first start takes a while
+                child = self._launch(job_id, spec, time_limit_s)
+                with self._cond:
+                    self._starting.discard(job_id)
+                    if child is not None:
+                        self._running[job_id] = child
+            with self._cond:
                 if not self._running:
-                    self._cond.wait()
+                    if not self._pending and not self._closed:
+                        self._cond.wait()
                     continue
                 children = list(self._running.values())
             for child in children:
@@ -336,7 +346,7 @@ class ProcessJobRunner(JobRunner):
                 if not self._closed:
                     self._cond.wait(self.limits.poll_s)
 
-    def _launch(self, job_id: str, spec: dict[str, Any], time_limit_s: float | None) -> None:
+    def _launch(self, job_id: str, spec: dict[str, Any], time_limit_s: float | None) -> _Child | None:
         ctx = job_context()
         asked = time.monotonic()
         receive, send = ctx.Pipe(duplex=False)
@@ -349,14 +359,14 @@ class ProcessJobRunner(JobRunner):
             send.close()
             log.error("job %s: the job process did not start: %s", job_id, type(exc).__name__)
             self._fail(job_id, SOLVER_CRASHED, f"the job process did not start ({type(exc).__name__})")
-            return
+            return None
         send.close()  # the child holds its end
         started = time.monotonic()
         wall = self.limits.wall_clock_for(time_limit_s)
-        self._running[job_id] = _Child(job_id, process, receive, started, started + wall, time_limit_s,
-                                       last_beat=started, start_s=started - asked)
         log.info("job %s: process %d started (wall-clock cap %.0f s, memory cap %s MB)", job_id, process.pid, wall,
                  self.limits.memory_mb or "no")
+        return _Child(job_id, process, receive, started, started + wall, time_limit_s, last_beat=started,
+                      start_s=started - asked)
 
     def _drain(self, child: _Child) -> None:
         """Log what the child logged; note its peak memory when it sends it."""

@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.jobs.limits import JobLimits  # noqa: E402
-from app.jobs.process import measure_plan_job  # noqa: E402
-from solver.demo import generate_day  # noqa: E402
+from app.jobs.limits import JobLimits
+from app.jobs.process import measure_plan_job
+from solver.demo import generate_day
 
 
-def _locations(problem) -> int:  # noqa: ANN001
+def _locations(problem) -> int:
     return sum(len(v.addresses) for v in problem.visits) + 2 * len(problem.agents)
 
 

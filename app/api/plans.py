@@ -13,11 +13,11 @@ from app.api.jobs import job_view
 from app.api.openapi import doc
 from app.api.schemas import (
     ErrorBody,
-    TooLargeBody,
     JobAccepted,
     JobView,
     PlanCreated,
     PlanVersionView,
+    TooLargeBody,
     VersionList,
     VersionQuery,
     WaitQuery,
@@ -32,8 +32,8 @@ bp = Blueprint("plans", __name__)
 #: Longest ``?wait=`` accepted, seconds.
 MAX_WAIT_S = 300.0
 
-_TOO_LARGE = (TooLargeBody, "Bigger than a limit of the service (visits, agents, locations, time limit): "
-                            "the body names it; nothing was queued")
+_TOO_LARGE = (TooLargeBody, ("Bigger than a limit of the service (visits, agents, locations, time limit): "
+                             "the body names it; nothing was queued"))
 
 _JOB_RESPONSES = {
     "HTTP_201": (PlanCreated, "Finished within ?wait=: the published plan"),

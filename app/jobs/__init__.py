@@ -27,8 +27,23 @@ from app.jobs.failure import ERROR_CODES
 from app.jobs.limits import JobLimits, SizeViolation
 from app.jobs.owner import dead_reason, owner_alive, process_owner
 from app.jobs.process import ProcessJobRunner
-from app.jobs.rq import DEFAULT_QUEUE, RQJobRunner, make_worker_class, rq_connection, rq_entry, rq_on_failure, run_worker
-from app.jobs.run import MAX_ERROR_CHARS, REOPTIMIZE_ATTEMPTS, JobEnv, JobLost, closed_visits, run_job
+from app.jobs.rq import (
+    DEFAULT_QUEUE,
+    RQJobRunner,
+    make_worker_class,
+    rq_connection,
+    rq_entry,
+    rq_on_failure,
+    run_worker,
+)
+from app.jobs.run import (
+    MAX_ERROR_CHARS,
+    REOPTIMIZE_ATTEMPTS,
+    JobEnv,
+    JobLost,
+    closed_visits,
+    run_job,
+)
 from app.jobs.runner import JobRunner
 from app.jobs.travel import TravelProvider, build_travel, worker_travel
 

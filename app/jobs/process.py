@@ -51,7 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from app.events import Webhook
-from app.jobs.failure import MEMORY_LIMIT, SHUTDOWN, SOLVER_CRASHED, TIME_LIMIT, describe_exit
+from app.jobs.failure import (
+    MEMORY_LIMIT,
+    SHUTDOWN,
+    SOLVER_CRASHED,
+    TIME_LIMIT,
+    describe_exit,
+)
 from app.jobs.limits import JobLimits, apply_process_limits
 from app.jobs.run import MAX_ERROR_CHARS, JobEnv, JobLost, run_job
 from app.jobs.runner import JobRunner
@@ -125,12 +131,12 @@ def _release_forkserver() -> None:
     try:
         from multiprocessing import forkserver
 
-        server = getattr(forkserver, "_forkserver")
+        server: Any = vars(forkserver)["_forkserver"]
         fd = getattr(server, "_forkserver_alive_fd", None)
         if fd is not None:
             os.close(fd)
-            setattr(server, "_forkserver_alive_fd", None)
-    except (ImportError, AttributeError, OSError):  # pragma: no cover - another Python
+            server._forkserver_alive_fd = None
+    except (ImportError, AttributeError, KeyError, OSError):  # pragma: no cover - another Python
         pass
 
 
@@ -162,7 +168,7 @@ class _PipeHandler(logging.Handler):
             data["processName"] = "job process"
             with self.lock:  # type: ignore[union-attr]
                 self.connection.send(("log", data))
-        except Exception:  # noqa: S110 - never fail a job for a log line
+        except Exception:  # noqa: BLE001, S110 - never fail a job for a log line
             pass
 
 
@@ -192,7 +198,7 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
         run_job(env, spec["job_id"], spec)
     except JobLost:
         code = 0
-    except BaseException:  # recorded on the job by run_job; no traceback on stderr (it may quote the input)
+    except BaseException:  # noqa: BLE001 - recorded on the job by run_job; no traceback on stderr (it may quote the input)
         code = 1
     finally:
         try:
@@ -202,7 +208,7 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
                 try:
                     report.send(("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
                     report.close()
-                except Exception:  # noqa: S110 - the report is best effort
+                except Exception:  # noqa: BLE001, S110 - the report is best effort
                     pass
     sys.stdout.flush()
     sys.exit(code)
@@ -340,7 +346,7 @@ class ProcessJobRunner(JobRunner):
             for child in children:
                 try:
                     self._check(child)
-                except Exception as exc:  # never let the supervisor die
+                except Exception as exc:  # noqa: BLE001 - never let the supervisor die
                     log.error("job %s: supervising failed: %s", child.job_id, type(exc).__name__)
             with self._cond:
                 if not self._closed:
@@ -354,7 +360,7 @@ class ProcessJobRunner(JobRunner):
             process = ctx.Process(target=child_main, args=(spec, send), name=f"doorstep-job-{job_id[:8]}",
                                   daemon=False)
             process.start()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             receive.close()
             send.close()
             log.error("job %s: the job process did not start: %s", job_id, type(exc).__name__)
@@ -464,7 +470,7 @@ class ProcessJobRunner(JobRunner):
         try:
             updated = self.store.update_job(job_id, if_status=tuple(ACTIVE), status="failed",
                                             error=message[:MAX_ERROR_CHARS], error_code=code)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             log.error("job %s: failure not recorded: %s", job_id, type(exc).__name__)
             return None
         if updated is None:

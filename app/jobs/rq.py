@@ -33,7 +33,13 @@ import time
 from typing import Any
 
 from app.events import Webhook
-from app.jobs.failure import JOB_ERROR, MEMORY_LIMIT, TIME_LIMIT, WORKER_LOST, describe_wait_status
+from app.jobs.failure import (
+    JOB_ERROR,
+    MEMORY_LIMIT,
+    TIME_LIMIT,
+    WORKER_LOST,
+    describe_wait_status,
+)
 from app.jobs.limits import JobLimits, apply_process_limits
 from app.jobs.run import MAX_ERROR_CHARS, JobEnv, run_job
 from app.jobs.runner import JobRunner
@@ -84,7 +90,7 @@ class RQJobRunner(JobRunner):
             "app.jobs.rq.rq_entry",
             spec,
             job_id=job.id,
-            job_timeout=max(1, int(round(wall))),  # the job's wall-clock cap: RQ stops the work horse past it
+            job_timeout=max(1, round(wall)),  # the job's wall-clock cap: RQ stops the work horse past it
             result_ttl=3600,
             failure_ttl=7 * 86400,
             on_failure=Callback(rq_on_failure),
@@ -131,7 +137,7 @@ def _fail_rq_job(rq_job: Any, connection: Any, reason: str, code: str) -> None:
         if store.update_job(job_id, if_status=tuple(ACTIVE), status="failed", error=reason[:MAX_ERROR_CHARS],
                             error_code=code):
             log.warning("job %s failed: %s", job_id, code)
-    except Exception as exc:  # the job record may be gone
+    except Exception as exc:  # noqa: BLE001 - the job record may be gone
         log.error("job %s: failure not recorded: %s", job_id, type(exc).__name__)
     finally:
         store.close()
@@ -176,7 +182,7 @@ def make_worker_class() -> Any:
                     elapsed = time.time() - parse_utc(current.stage_started_at).timestamp()
                     changes["fraction"] = round(min(0.99, max(current.fraction, elapsed / current.time_limit_s)), 4)
                 store.update_job(job_id, if_status=("running",), **changes)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001
                 self.log.warning("doorstep heartbeat of job %s not saved: %s", job_id, type(exc).__name__)
             finally:
                 store.close()
@@ -207,7 +213,7 @@ def make_worker_class() -> Any:
             if reaper is not None:
                 try:
                     reaper()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     self.log.warning("doorstep reaper failed: %s", type(exc).__name__)
 
     return DoorstepWorker

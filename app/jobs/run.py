@@ -75,7 +75,7 @@ class _Progress:
             changes["best_cost"] = float(best)
         try:
             updated = self.store.update_job(self.job_id, if_status=("running",), **changes)
-        except Exception as exc:  # progress is best effort; never fail the solve for it
+        except Exception as exc:  # noqa: BLE001 - progress is best effort; never fail the solve for it
             log.warning("job %s: progress not saved: %s", self.job_id, type(exc).__name__)
             return
         if updated is None:
@@ -158,7 +158,7 @@ def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int:
         try:
             store.update_job(job_id, if_status=tuple(ACTIVE), status="failed", error=message[:MAX_ERROR_CHARS],
                              error_code=code)
-        except Exception as store_exc:
+        except Exception as store_exc:  # noqa: BLE001
             log.error("job %s: failure not recorded: %s", job_id, type(store_exc).__name__)
         raise
     log.info(

@@ -113,5 +113,5 @@ class JobRunner:
                 return job
             time.sleep(min(poll_s, remaining))
 
-    def shutdown(self, wait: bool = True) -> None:  # noqa: B027
+    def shutdown(self, wait: bool = True) -> None:
         """Stop starting jobs (and, for runners that own processes, stop them)."""

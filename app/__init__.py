@@ -17,14 +17,21 @@ Config keys (``create_app({...})``; environment variables in brackets):
 ``REDIS_PREFIX`` [``DOORSTEP_REDIS_PREFIX``]
     Key prefix in Redis (default ``doorstep:``; the event stream is ``{prefix}events``).
 ``JOBS``
-    ``"thread"`` (in-process pool) or ``"rq"``; default: rq with the Redis store.
+    ``"process"`` (a child process per job, embedded; ``"thread"`` is an old
+    name of it) or ``"rq"``; default: rq with the Redis store.
 ``RQ_QUEUE`` [``DOORSTEP_RQ_QUEUE``]
     RQ queue name (default ``doorstep``).
 ``TRAVEL``
-    A :class:`solver.travel.TravelModel` (tests inject ``StraightLineTravel()``),
-    or "straight"; None loads the bundled road network once, on first use.
+    The travel model by name: "network" (None: the bundled road network),
+    "straight", or "package.module:factory" (see :mod:`app.jobs.travel`); or
+    ``StraightLineTravel()``. Jobs build it from its name in their own process.
 ``JOB_WORKERS``
-    Planning jobs run at the same time in this process (thread runner; default 1).
+    Planning jobs run at the same time by this process (embedded; default 1);
+    further jobs wait, queued.
+``JOB_LIMITS``
+    Overrides of :class:`app.jobs.limits.JobLimits` (memory cap, wall-clock
+    cap, niceness, largest request), over ``[jobs]`` of the config and the
+    ``DOORSTEP_JOBS_<FIELD>`` environment variables.
 ``HEARTBEAT_TIMEOUT_S``
     An RQ job whose worker has not beaten for this long is failed (default 30).
 ``AUTH``
@@ -67,7 +74,7 @@ from flask import Flask
 from app.events import Webhook
 from app.webhooks import Deliverer, settings_from
 from app.followups import Rules, load_rules
-from app.jobs import JobRunner, RQJobRunner, ThreadJobRunner, TravelProvider
+from app.jobs import JobLimits, JobRunner, ProcessJobRunner, RQJobRunner, TravelProvider
 from app.store import Store, make_store
 from solver.config import defaults
 
@@ -105,6 +112,7 @@ def default_config() -> dict[str, Any]:
         "RQ_QUEUE": env.get("DOORSTEP_RQ_QUEUE") or "doorstep",
         "TRAVEL": None,
         "JOB_WORKERS": 1,
+        "JOB_LIMITS": None,
         "HEARTBEAT_TIMEOUT_S": 30.0,
         "AUTH": True,
         "SYSTEM_SEES_PII": False,
@@ -145,17 +153,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         webhook.deliverer = deliverer
         if cfg["WEBHOOK_DELIVERER"] == "thread":
             deliverer.start()
-    jobs_kind = cfg["JOBS"] or ("rq" if getattr(store, "backend", "") == "redis" else "thread")
+    limits = JobLimits.from_config(cfg["JOB_LIMITS"])
+    jobs_kind = cfg["JOBS"] or ("rq" if getattr(store, "backend", "") == "redis" else "process")
     jobs: JobRunner
     if jobs_kind == "rq":
         if getattr(store, "backend", "") != "redis":
             raise ValueError("JOBS 'rq' needs the Redis store (REDIS_URL)")
         jobs = RQJobRunner(store, travel, webhook, redis_url=cfg["REDIS_URL"], queue=cfg["RQ_QUEUE"],
-                           heartbeat_timeout_s=cfg["HEARTBEAT_TIMEOUT_S"])
-    elif jobs_kind == "thread":
-        jobs = ThreadJobRunner(store, travel, webhook, cfg["JOB_WORKERS"], heartbeat_timeout_s=cfg["HEARTBEAT_TIMEOUT_S"])
+                           heartbeat_timeout_s=cfg["HEARTBEAT_TIMEOUT_S"], limits=limits)
+    elif jobs_kind in ("process", "thread"):
+        jobs = ProcessJobRunner(store, travel, webhook, cfg["JOB_WORKERS"], heartbeat_timeout_s=cfg["HEARTBEAT_TIMEOUT_S"],
+                                limits=limits)
     else:
-        raise ValueError(f"unknown JOBS {jobs_kind!r}; use thread or rq")
+        raise ValueError(f"unknown JOBS {jobs_kind!r}; use process or rq")
     app.extensions["doorstep"] = Services(
         store=store, jobs=jobs, travel=travel, webhook=webhook, followup_rules=load_rules(cfg["FOLLOWUP_RULES"])
     )

@@ -202,7 +202,7 @@ def _store_config(data_dir: Path | None, redis_url: str | None, prefix: str | No
 @_REDIS_URL
 @_PREFIX
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Planning jobs at once in this process (embedded mode; with Redis, run `doorstep worker`).")
+              help="Planning jobs at once, each in a child process (embedded mode; with Redis, run `doorstep worker`).")
 @click.option("--webhook-url", envvar="DOORSTEP_WEBHOOK_URL", default=None, help="POST events here (JSON).")
 @click.option("--no-auth", is_flag=True, help="Accept requests without a token, as a dispatcher (local use only).")
 def serve(host: str, port: int, data_dir: Path | None, redis_url: str | None, prefix: str | None, workers: int,
@@ -237,12 +237,16 @@ def serve(host: str, port: int, data_dir: Path | None, redis_url: str | None, pr
               help="Load the bundled road network before taking jobs.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--name", default=None, help="Worker name [default: RQ's].")
+@click.option("--memory-mb", type=click.IntRange(min=0), envvar="DOORSTEP_JOBS_MEMORY_MB", default=None,
+              help="Memory cap of each work horse, MB (0: none) [env DOORSTEP_JOBS_MEMORY_MB; default: "
+                   "[jobs] memory_mb of the config].")
 @_WEBHOOK_URL
 def worker(redis_url: str | None, prefix: str | None, queues: tuple[str, ...], heartbeat: int,
-           heartbeat_timeout: float, preload: bool, burst: bool, name: str | None, webhook_url: str | None) -> None:
+           heartbeat_timeout: float, preload: bool, burst: bool, name: str | None, memory_mb: int | None,
+           webhook_url: str | None) -> None:
     """Run planning jobs from Redis (an RQ worker); run as many as you like, on any machine.
     With a webhook URL it also delivers webhooks from the outbox (a background thread)."""
-    from app.jobs import run_worker
+    from app.jobs import JobLimits, run_worker
 
     if not redis_url:
         raise click.UsageError("a worker needs Redis: --redis-url or DOORSTEP_REDIS_URL")
@@ -251,9 +255,10 @@ def worker(redis_url: str | None, prefix: str | None, queues: tuple[str, ...], h
     deliverer = None
     if webhook_url:
         deliverer = _deliverer(_open_store(None, redis_url, prefix), webhook_url).start()
+    limits = JobLimits.from_config({} if memory_mb is None else {"memory_mb": memory_mb})
     try:
         run_worker(redis_url, queues=list(queues), prefix=prefix, heartbeat_s=heartbeat,
-                   heartbeat_timeout_s=heartbeat_timeout, preload=preload, burst=burst, name=name)
+                   heartbeat_timeout_s=heartbeat_timeout, preload=preload, burst=burst, name=name, limits=limits)
     finally:
         if deliverer is not None:
             deliverer.stop()

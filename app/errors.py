@@ -50,11 +50,13 @@ class ApiError(Exception):
         self.message = message
         self.errors = errors
         self.headers: dict[str, str] = {}
+        self.extra: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.error, "message": self.message}
         if self.errors is not None:
             body["errors"] = self.errors
+        body.update(self.extra)
         return body
 
 
@@ -65,6 +67,14 @@ def bad_request(field: str, message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
+
+
+def too_large(field: str, maximum: float, got: float, message: str) -> ApiError:
+    """413: the request is bigger than a limit of the service;
+    ``limit`` names it: ``{"field", "max", "got"}``."""
+    error = ApiError(413, "too_large", message)
+    error.extra["limit"] = {"field": field, "max": maximum, "got": got}
+    return error
 
 
 def conflict(error: str, message: str) -> ApiError:

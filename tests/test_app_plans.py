@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-import solver
 DAY = "2026-12-01"  # the date of the conftest payload
 
 WAIT = 60  # generous: a solve takes about its 1 s time limit
@@ -75,7 +74,7 @@ def test_post_without_wait_returns_202_and_the_job_can_be_polled(client, payload
     assert job["version"] == 1 and job["error"] is None
     assert (job["progress"]["stage"], job["progress"]["fraction"]) == ("done", 1.0)
     assert job["progress"]["best_cost"] is not None  # the solver's objective
-    assert (job["kind"], job["runner"]) == ("plan", "thread")
+    assert (job["kind"], job["runner"]) == ("plan", "process")  # embedded: a child process per job
     assert (job["visits"], job["agents"]) == (6, 2)
     assert job["links"]["plan"] == f"/v1/plans/{DAY}?version=1"
     plan = client.get(job["links"]["plan"])
@@ -139,21 +138,20 @@ def test_no_plan_for_a_date_is_a_json_404(client):
         assert response.get_json()["error"] == "not_found"
 
 
-def test_a_failed_solve_fails_the_job_and_keeps_the_previous_plan_current(client, payload, monkeypatch, caplog):
+def test_a_failed_solve_fails_the_job_and_keeps_the_previous_plan_current(make_app, client, payload, caplog):
+    from tests.faults import EXPLOSION
+
     first = _publish(client, payload())
     visit = payload()["visits"][1]
-    message = f"engine exploded for {visit['borrower']['name']} at {visit['borrower']['phone']}"
-
-    def broken(problem, travel=None, **kwargs):
-        raise RuntimeError(message)
-
-    monkeypatch.setattr(solver, "solve", broken)
+    assert visit["borrower"]["name"] in EXPLOSION and visit["borrower"]["phone"] in EXPLOSION
+    # the same data, served by an app whose job processes' solver raises (tests/faults.py)
+    broken = make_app(TRAVEL="tests.faults:exploding_solver").test_client()
     with caplog.at_level(logging.INFO):
-        response = client.post(f"/v1/plans?wait={WAIT}", json=payload())
+        response = broken.post(f"/v1/plans?wait={WAIT}", json=payload())
     assert response.status_code == 200  # finished in time, without a plan
     failed = response.get_json()
     assert failed["status"] == "failed" and failed["version"] is None
-    assert "engine exploded" in failed["error"]
+    assert "engine exploded" in failed["error"] and failed["error_code"] == "job_error"
 
     job = client.get(f"/v1/jobs/{failed['job_id']}").get_json()
     assert job["status"] == "failed" and job["error"].startswith("RuntimeError: engine exploded")
@@ -168,16 +166,9 @@ def test_a_failed_solve_fails_the_job_and_keeps_the_previous_plan_current(client
     assert visit["borrower"]["phone"] not in logged and visit["borrower"]["name"] not in logged
 
 
-def test_the_checker_keeps_an_invalid_plan_from_being_published(client, payload, monkeypatch):
-    real_solve = solver.solve
-
-    def wrong_order(problem, travel=None, **kwargs):
-        plan = real_solve(problem, travel, **kwargs)
-        route = next(r for r in plan.routes if len(r.stops) >= 2)
-        route.stops.reverse()  # times no longer follow the order: the checker must refuse it
-        return plan
-
-    monkeypatch.setattr(solver, "solve", wrong_order)
+def test_the_checker_keeps_an_invalid_plan_from_being_published(make_app, payload):
+    # job processes whose solver reverses a route (tests/faults.py): the checker must refuse the plan
+    client = make_app(TRAVEL="tests.faults:reversing_solver").test_client()
     response = client.post(f"/v1/plans?wait={WAIT}", json=payload())
     assert response.status_code == 200
     body = response.get_json()

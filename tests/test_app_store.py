@@ -76,6 +76,10 @@ def test_job_round_trip(store, backend):
     with pytest.raises(ValueError):
         store.update_job("j1", status="exploded")
 
+    store.save_job(Job(id="j3", date=DAY))  # a failed job's error code (app.jobs.failure)
+    store.update_job("j3", status="failed", error="the solver process died", error_code="solver_crashed")
+    assert backend().get_job("j3").error_code == "solver_crashed" and store.get_job("j1").error_code is None
+
 
 def test_job_update_can_be_a_compare_and_set_on_the_status(store):
     store.save_job(Job(id="j2", date=DAY))
@@ -380,6 +384,9 @@ def test_an_older_sqlite_file_gets_the_new_job_columns(tmp_path):
     store = SQLiteStore(path)
     old = store.get_job("old")
     assert old is not None and (old.kind, old.runner, old.owner) == ("plan", "thread", None)
+    assert old.error_code is None
+    failed = store.update_job("old", status="failed", error="x", error_code="solver_crashed")
+    assert failed is not None and store.get_job("old").error_code == "solver_crashed"
 
 
 def test_make_store_picks_the_backend(tmp_path, redis_prefix):

@@ -33,6 +33,7 @@ def job_view(job: Job) -> dict[str, Any]:
             "stage_started_at": job.stage_started_at,
         },
         "error": job.error,
+        "error_code": job.error_code,
         "version": job.version,
         "visits": job.visits,
         "agents": job.agents,

@@ -17,12 +17,13 @@ from app.api.schemas import (
     JobView,
     PlanCreated,
     PlanVersionView,
+    TooLargeBody,
     VersionList,
     VersionQuery,
     WaitQuery,
 )
 from app.auth import roles
-from app.errors import ApiError, not_found
+from app.errors import ApiError, not_found, too_large
 from app.store.base import Job
 from solver.model import DayState, Plan, Problem
 
@@ -30,6 +31,9 @@ bp = Blueprint("plans", __name__)
 
 #: Longest ``?wait=`` accepted, seconds.
 MAX_WAIT_S = 300.0
+
+_TOO_LARGE = (TooLargeBody, ("Bigger than a limit of the service (visits, agents, locations, time limit): "
+                             "the body names it; nothing was queued"))
 
 _JOB_RESPONSES = {
     "HTTP_201": (PlanCreated, "Finished within ?wait=: the published plan"),
@@ -66,18 +70,48 @@ def job_answer(job: Job, wait: float | None):  # type: ignore[no-untyped-def]
     return jsonify(body), 202, {"Location": body["links"]["job"]}
 
 
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+def check_size(visits: list[Any], agents: int, time_limit_s: Any) -> None:
+    """413 when a day is bigger than the job limits allow
+    (:meth:`app.jobs.limits.JobLimits.check_size`); ``visits`` are Visit
+    models or their JSON objects. Cheap: counts only."""
+    locations = 2 * agents
+    for visit in visits:
+        addresses = visit.get("addresses") if isinstance(visit, dict) else getattr(visit, "addresses", None)
+        locations += _count(addresses)
+    limit = float(time_limit_s) if isinstance(time_limit_s, (int, float)) and not isinstance(time_limit_s, bool) \
+        else None
+    violation = services().jobs.limits.check_size(visits=len(visits), agents=agents, locations=locations,
+                                                  time_limit_s=limit)
+    if violation is not None:
+        what = {"visits": "visits", "agents": "crews", "locations": "locations (visit addresses plus crew start "
+                "and end points)", "options.time_limit_s": "seconds of search time limit"}[violation.field]
+        raise too_large(violation.field, violation.max, violation.got,
+                        f"the request has {violation.got:g} {what}; this service plans at most {violation.max:g}")
+
+
 @bp.post("/plans")
 @roles("dispatcher", "system")
 @doc(tags=("plans",), json=Problem, query=WaitQuery, ok=_JOB_RESPONSES,
-     errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field")})
+     errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field"), "HTTP_413": _TOO_LARGE})
 def create_plan():  # type: ignore[no-untyped-def]
     """Plan a day.
 
     The body is a Problem. Answers 202 with a job id; with ?wait=S, the plan
     (201) when the job finishes within S seconds. A failed job publishes
-    nothing: the date's previous plan stays current."""
+    nothing: the date's previous plan stays current. A day bigger than the
+    service's limits is refused at once with 413 naming the limit."""
     wait = query_seconds("wait", MAX_WAIT_S)
-    problem = Problem.model_validate(json_object_body())  # ValidationError → 422
+    body = json_object_body()
+    visits = body.get("visits")
+    options = body.get("options")
+    # counted on the raw JSON, before the (costly) validation of a huge day
+    check_size(visits if isinstance(visits, list) else [], _count(body.get("agents")),
+               options.get("time_limit_s") if isinstance(options, dict) else None)
+    problem = Problem.model_validate(body)  # ValidationError → 422
     return job_answer(services().jobs.submit(problem), wait)
 
 
@@ -198,7 +232,7 @@ def not_implemented(what: str) -> ApiError:
 @bp.post("/plans/<date>/reoptimize")
 @roles("dispatcher", "system")
 @doc(tags=("plans",), json=DayState, query=WaitQuery, ok=_JOB_RESPONSES,
-     errors={"HTTP_422": (ErrorBody, "Invalid day state: names the field"),
+     errors={"HTTP_422": (ErrorBody, "Invalid day state: names the field"), "HTTP_413": _TOO_LARGE,
              "HTTP_501": (ErrorBody, "Re-planning is not available")})
 def reoptimize(date: str):  # type: ignore[no-untyped-def]
     """Re-plan the rest of a day from the current plan.
@@ -216,6 +250,7 @@ def reoptimize(date: str):  # type: ignore[no-untyped-def]
     version, plan, problem = current_day(date)
     state = with_recorded_outcomes(date, version, plan, state)
     check_day_state(problem, state)
+    check_size([*problem.visits, *state.added], len(problem.agents), problem.options.time_limit_s)
     if not solver_has("reoptimize"):
         raise not_implemented("re-planning (solver.reoptimize)")
     return job_answer(services().jobs.submit_reoptimize(problem, version, state), wait)

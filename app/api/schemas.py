@@ -40,6 +40,20 @@ class ErrorBody(_Out):
     errors: list[FieldError] | None = None
 
 
+class SizeLimit(_Out):
+    field: str = Field(description="visits, agents, locations or options.time_limit_s")
+    max: float = Field(description="The largest value accepted")
+    got: float = Field(description="The request's value")
+
+
+class TooLargeBody(_Out):
+    """413: the request is bigger than a limit of the service."""
+
+    error: Literal["too_large"]
+    message: str
+    limit: SizeLimit
+
+
 # --------------------------------------------------------------------------- #
 # Query strings and headers
 # --------------------------------------------------------------------------- #
@@ -93,10 +107,13 @@ class JobView(_Out):
     date: str
     progress: JobProgress
     error: str | None
+    error_code: str | None = Field(
+        None, description="Why a failed job failed: solver_crashed, memory_limit, time_limit, worker_lost, "
+        "shutdown or job_error")
     version: int | None = Field(description="The plan version published on success")
     visits: int
     agents: int
-    runner: Literal["thread", "rq"]
+    runner: Literal["process", "thread", "rq"]
     created_at: str
     updated_at: str
     heartbeat_at: str | None = None

@@ -64,12 +64,13 @@ class Job:
     created_at: str = field(default_factory=utcnow)
     updated_at: str = field(default_factory=utcnow)
     kind: str = "plan"  # plan | reoptimize
-    runner: str = "thread"  # thread (in the web process) | rq (a `doorstep worker`)
+    runner: str = "thread"  # process (a child of the web process; "thread" before) | rq (a `doorstep worker`)
     owner: str | None = None  # "host:pid[:start]" of the process running it
     heartbeat_at: str | None = None  # last sign of life of the process running it
     best_cost: float | None = None  # the solver's objective, when known
     time_limit_s: float | None = None
     stage_started_at: str | None = None
+    error_code: str | None = None  # why a failed job failed (app.jobs.failure), machine-readable
 
     @property
     def finished(self) -> bool:
@@ -85,7 +86,8 @@ class Job:
 
 #: The fields :meth:`Store.update_job` may change.
 JOB_MUTABLE_FIELDS: frozenset[str] = frozenset(
-    {"status", "stage", "fraction", "error", "version", "owner", "heartbeat_at", "best_cost", "stage_started_at"}
+    {"status", "stage", "fraction", "error", "version", "owner", "heartbeat_at", "best_cost", "stage_started_at",
+     "error_code"}
 )
 JOB_INT_FIELDS = frozenset({"version", "visits", "agents"})
 JOB_FLOAT_FIELDS = frozenset({"fraction", "best_cost", "time_limit_s"})

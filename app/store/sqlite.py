@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     heartbeat_at TEXT,
     best_cost   REAL,
     time_limit_s REAL,
-    stage_started_at TEXT
+    stage_started_at TEXT,
+    error_code  TEXT
 );
 CREATE TABLE IF NOT EXISTS plan_versions (
     date         TEXT NOT NULL,
@@ -164,6 +165,7 @@ _JOB_EXTRA_COLUMNS = {
     "best_cost": "REAL",
     "time_limit_s": "REAL",
     "stage_started_at": "TEXT",
+    "error_code": "TEXT",
 }
 
 #: Columns added to ``tokens`` after the first release (token ids need none: they derive from the hash).

@@ -154,6 +154,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if cfg["WEBHOOK_DELIVERER"] == "thread":
             deliverer.start()
     limits = JobLimits.from_config(cfg["JOB_LIMITS"])
+    travel.job_travel()  # fail at start, not on the first plan: jobs build their travel model by name
     jobs_kind = cfg["JOBS"] or ("rq" if getattr(store, "backend", "") == "redis" else "process")
     jobs: JobRunner
     if jobs_kind == "rq":

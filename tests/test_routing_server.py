@@ -284,9 +284,11 @@ def test_a_refused_request_is_not_retried(osrm):
     assert len(osrm.requests) == 1
 
 
-def test_a_job_fails_with_routing_unavailable_when_the_server_is_down(make_app, payload):
+def test_a_job_fails_with_routing_unavailable_when_the_server_is_down(make_app, payload, tmp_path, monkeypatch):
+    # the configured server is down: the job process, which builds the configured travel, fails the job clearly
     url = f"http://127.0.0.1:{_free_port()}"
-    app = make_app(TRAVEL=RoutingServerTravel(url, retries=1, retry_wait_s=0.05))
+    _config_with(tmp_path, monkeypatch, provider="osrm", url=url, retries=1, retry_wait_s=0.05)
+    app = make_app(TRAVEL="network")
     client = app.test_client()
     job = client.post("/v1/plans", json=payload()).get_json()
     deadline = time.monotonic() + 30

@@ -172,6 +172,22 @@ class _PipeHandler(logging.Handler):
             pass
 
 
+def doorstep_environ() -> dict[str, str]:
+    """This process's ``DOORSTEP_*`` environment variables (the configuration
+    folder, limits, routing): a job runs with the settings of the process that
+    submitted it, not those the forkserver had when it started."""
+    return {key: value for key, value in os.environ.items() if key.startswith("DOORSTEP_")}
+
+
+def adopt_environ(environ: dict[str, str] | None) -> None:
+    """Make this process's ``DOORSTEP_*`` variables exactly ``environ`` (None: keep them)."""
+    if environ is None:
+        return
+    for key in [k for k in os.environ if k.startswith("DOORSTEP_") and k not in environ]:
+        del os.environ[key]
+    os.environ.update(environ)
+
+
 def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connection | None = None) -> None:
     """The job process: limits, store, travel by name, :func:`run_job`.
 
@@ -179,6 +195,7 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
     :func:`run_job` raised (the failure is recorded on the job). Sends its
     peak resident memory (kB) on ``report`` before it ends."""
     _die_with_parent()
+    adopt_environ(spec.get("environ"))
     apply_process_limits(int(spec.get("memory_mb", 0)), int(spec.get("nice", 0)))
     if report is not None:  # log through the parent's handlers (a job's logs name ids and counts only)
         root = logging.getLogger()
@@ -301,6 +318,7 @@ class ProcessJobRunner(JobRunner):
             "memory_mb": self.limits.memory_mb,
             "nice": self.limits.nice,
             "log_level": logging.DEBUG if logging.getLogger("doorstep").isEnabledFor(logging.DEBUG) else logging.INFO,
+            "environ": doorstep_environ(),
         }
         with self._cond:
             self._pending.append((job.id, spec, job.time_limit_s))

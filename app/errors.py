@@ -4,6 +4,11 @@ never an HTML page or a traceback.
 
 Logs name request paths, ids and counts only; exception messages (which can
 quote the input, e.g. a borrower's phone) stay out of them.
+
+Answers never echo the input at length: a quoted value longer than
+:data:`ECHO_LIMIT` characters in a message is cut with "…" (see :func:`clip`),
+and a whole message is cut at :data:`MESSAGE_LIMIT` characters, whatever view
+raised it (:meth:`ApiError.body`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,28 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("doorstep.app")
+
+#: Longest piece of the caller's input quoted back in an error message.
+ECHO_LIMIT = 80
+#: Longest error message.
+MESSAGE_LIMIT = 1000
+#: A quoted value in a message ('…' or "…", as repr() writes them).
+_QUOTED = re.compile(r"'((?:[^'\\\n]|\\.){%d,})'|\"((?:[^\"\\\n]|\\.){%d,})\"" % (ECHO_LIMIT + 1, ECHO_LIMIT + 1))
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, ending with "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tidy_message(message: str) -> str:
+    """A message with every long quoted value clipped and the whole capped."""
+
+    def _cut(match: re.Match[str]) -> str:
+        quote = "'" if match.group(1) is not None else '"'
+        return quote + clip(match.group(1) if match.group(1) is not None else match.group(2)) + quote
+
+    return clip(_QUOTED.sub(_cut, message), MESSAGE_LIMIT)
 
 
 class ApiError(Exception):
@@ -40,9 +67,13 @@ class ApiError(Exception):
         self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error, "message": self.message}
+        """The JSON answer, with echoed input clipped (:func:`tidy_message`)."""
+        body: dict[str, Any] = {"error": self.error, "message": tidy_message(self.message)}
         if self.errors is not None:
-            body["errors"] = self.errors
+            body["errors"] = [
+                {"field": clip(str(e.get("field", "")), 200), "message": tidy_message(str(e.get("message", "")))}
+                for e in self.errors
+            ]
         return body
 
 
@@ -151,7 +182,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
-        response = jsonify({"error": _snake(exc.name or "error"), "message": exc.description or exc.name})
+        response = jsonify({"error": _snake(exc.name or "error"),
+                            "message": tidy_message(str(exc.description or exc.name))})
         response.status_code = exc.code or 500
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)

@@ -14,7 +14,7 @@ from app.api.common import current_day, parse_date, services
 from app.api.negotiation import CALENDAR, GEOJSON, JSON, acceptable, not_acceptable, preferred
 from app.api.openapi import doc
 from app.api.render import itinerary, itinerary_ical, plan_geojson
-from app.api.schemas import ErrorBody, GeoJSON, Itinerary, ItineraryQuery
+from app.api.schemas import ErrorBody, Itinerary, ItineraryQuery
 from app.auth import Principal, forbidden, principal, roles
 from app.errors import bad_request, not_found
 
@@ -67,7 +67,7 @@ def _leg_paths() -> Any:
 
 @bp.get("/agents/<agent_id>/itinerary")
 @roles("dispatcher", "agent", "system")
-@doc(tags=("itineraries",), query=ItineraryQuery, ok={"HTTP_200": (Itinerary, "JSON; text/calendar with Accept")},
+@doc(tags=("itineraries",), query=ItineraryQuery, ok={"HTTP_200": (Itinerary, "JSON; text/calendar or application/geo+json (GeoJSON) with Accept or ?format=")},
      errors={"HTTP_406": (ErrorBody, "Accept allows neither JSON, text/calendar nor application/geo+json")})
 def get_itinerary(agent_id: str):  # type: ignore[no-untyped-def]
     """One crew's day: ordered stops with slot, address, navigation link,

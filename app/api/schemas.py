@@ -231,11 +231,35 @@ class Itinerary(_Out):
     totals: ItineraryTotals
 
 
+class GeoPoint(_Out):
+    """A GeoJSON Point: ``[lon, lat]`` in WGS-84 (RFC 7946)."""
+
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=2, description="[longitude, latitude]")
+
+
+class GeoLineString(_Out):
+    """A GeoJSON LineString: the route's legs, ``[lon, lat]`` positions."""
+
+    type: Literal["LineString"]
+    coordinates: list[list[float]] = Field(min_length=2)
+
+
+class GeoFeature(_Out):
+    """A route (LineString), a stop or an unassigned visit (Point; null when not geocoded)."""
+
+    type: Literal["Feature"]
+    geometry: GeoPoint | GeoLineString | None
+    properties: dict[str, Any] = Field(
+        description="kind (route, stop, unassigned), agent_id, colour, sequence, visit_id, times, reason …"
+    )
+
+
 class GeoJSON(_Out):
-    """A GeoJSON FeatureCollection (route LineString, stop Points)."""
+    """A GeoJSON FeatureCollection (RFC 7946): the route LineString and a Point per stop."""
 
     type: Literal["FeatureCollection"]
-    features: list[dict[str, Any]]
+    features: list[GeoFeature]
 
 
 # --------------------------------------------------------------------------- #

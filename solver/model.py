@@ -77,6 +77,20 @@ def check_id(value: str) -> str:
     return value
 
 
+def check_sane_date(value: dt.date) -> dt.date:
+    """A date between :data:`MIN_DATE` and :data:`MAX_DATE`."""
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
+    return value
+
+
+def check_sane_datetime(value: dt.datetime) -> dt.datetime:
+    """An aware datetime whose date lies between :data:`MIN_DATE` and
+    :data:`MAX_DATE` (so converting it to any zone cannot overflow)."""
+    check_sane_date(value.date())
+    return value
+
+
 def check_name(value: str) -> str:
     """A display name (crew member): no control characters, not blank."""
     if not value.strip():
@@ -238,6 +252,11 @@ class Contact(_Model):
     at: AwareDatetime
     kind: Literal["visit", "call"] = "visit"
 
+    @field_validator("at")
+    @classmethod
+    def _sane_at(cls, value: dt.datetime) -> dt.datetime:
+        return check_sane_datetime(value)
+
     @property
     def case_key(self) -> str:
         return self.case_id
@@ -335,9 +354,7 @@ class Problem(_Model):
     @field_validator("date")
     @classmethod
     def _sane_date(cls, value: dt.date) -> dt.date:
-        if not MIN_DATE <= value <= MAX_DATE:
-            raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
-        return value
+        return check_sane_date(value)
 
     def _datetime_errors(self) -> list[str]:
         """``path: reason`` for absolute datetimes off the plan's day.
@@ -601,6 +618,11 @@ class DayState(_Model):
     )
     cancelled: list[Id] = Field(default_factory=list, max_length=20000, description="Visit ids no longer to be made")
     added: list[Visit] = Field(default_factory=list, max_length=20000, description="New visits (e.g. urgent) to fit in")
+
+    @field_validator("now")
+    @classmethod
+    def _sane_now(cls, value: dt.datetime) -> dt.datetime:
+        return check_sane_datetime(value)
 
 
 class SlotOffer(_Model):

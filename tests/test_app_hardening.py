@@ -296,3 +296,41 @@ def test_odd_paths_and_methods(client, planned):
     assert options.status_code == 204 and "GET" in options.headers["Allow"] and not options.get_data()
     head = client.head(f"/v1/plans/{DAY}")
     assert head.status_code == 200 and head.mimetype == "application/json" and not head.get_data()
+
+
+# --------------------------------------------------------------------------- #
+# Found by probing: dates that overflowed after validation, new visits that
+# failed in the job instead of the request
+# --------------------------------------------------------------------------- #
+def test_outcome_dates_out_of_range_are_422(client, planned):
+    promise = {"date": DAY, "status": "completed", "result": "promise_to_pay", "amount": 5, "promised_date": "9999-12-31"}
+    assert "between 2000-01-01 and 2100-12-31" in _fields(client.post("/v1/visits/v0/outcome", json=promise))[
+        "promised_date"]
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        errors = _fields(client.post("/v1/visits/v1/outcome", json={"date": DAY, "status": "arrived", "at": at}))
+        assert list(errors) == ["at"]
+
+
+def test_reoptimize_refuses_a_now_out_of_range_and_added_visits_off_the_day(client, planned):
+    errors = _fields(client.post(f"/v1/plans/{DAY}/reoptimize", json={"now": "0001-01-01T00:00:00+14:00"}))
+    assert list(errors) == ["now"]
+    far = {"start": "2126-11-01T08:00:00+08:00", "end": "2126-11-01T09:00:00+08:00"}
+    added = [{"id": "n1", "appointment": far, "addresses": [{"location": {"lat": 31.2, "lon": 121.4}}]},
+             {"id": "n2", "skills": ["telepathy"], "addresses": [{"location": {"lat": 31.2, "lon": 121.4}}]}]
+    response = client.post(f"/v1/plans/{DAY}/reoptimize", json={"now": f"{DAY}T10:00:00+08:00", "added": added})
+    errors = _fields(response)  # answered up front; before, a job was queued and failed
+    assert "not within the plan's day" in errors["added.0.appointment.start"]
+    assert "telepathy" in errors["added.1.skills"]
+
+
+def test_offers_name_the_new_visit_field(client, planned):
+    visit = {"id": "n", "time_windows": [{"start": "2026-11-01T08:00:00+08:00", "end": "2026-11-01T09:00:00+08:00"}],
+             "pinned_agent": "crew-z", "addresses": [{"location": {"lat": 31.2, "lon": 121.4}}]}
+    errors = _fields(client.post("/v1/slots/offers", json={"date": DAY, "visit": visit}))
+    assert set(errors) == {"visit.time_windows.0.start", "visit.time_windows.0.end", "visit.pinned_agent"}
+    assert "crew-z" in errors["visit.pinned_agent"]
+
+
+def test_a_limit_beyond_the_maximum_is_a_400(client):
+    body = _error(client.get("/v1/events?limit=" + "9" * 30), 400)
+    assert body["errors"] == [{"field": "limit", "message": "must be at most 1000"}]

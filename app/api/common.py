@@ -6,14 +6,15 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 from flask import current_app, request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from app.errors import ApiError, bad_request, not_found
-from solver.model import Plan, Problem
+from app.errors import ApiError, bad_request, not_found, validation_errors
+from solver.model import Plan, Problem, Visit
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -50,11 +51,13 @@ def parse_date(value: str | None, field: str = "date") -> str:
         raise bad_request(field, f"{value!r} is not a valid calendar date") from None
 
 
-def query_int(name: str, minimum: int = 1, maximum: int = MAX_QUERY_INT) -> int | None:
-    """An integer ``minimum <= N`` from the query string; 400 naming ``name``
-    otherwise. A number above ``maximum`` (no such version, no such limit)
-    answers 404, so that it never reaches the store (SQLite and Redis keep
-    64-bit integers)."""
+def query_int(name: str, minimum: int = 1, maximum: int = MAX_QUERY_INT, *, beyond_is_missing: bool = False
+              ) -> int | None:
+    """An integer ``minimum <= N <= maximum`` from the query string; 400
+    naming ``name`` otherwise, so that no number beyond 64 bits reaches the
+    store (SQLite and Redis keep 64-bit integers). With ``beyond_is_missing``
+    (an id such as a plan version) a number above ``maximum`` is a 404: no
+    such thing exists."""
     value = request.args.get(name)
     if value is None:
         return None
@@ -65,7 +68,9 @@ def query_int(name: str, minimum: int = 1, maximum: int = MAX_QUERY_INT) -> int 
     if number < minimum:
         raise bad_request(name, f"must be at least {minimum}")
     if number > maximum:
-        raise not_found(f"{name} {clip_number(value)} does not exist (at most {maximum})")
+        if beyond_is_missing:
+            raise not_found(f"{name} {clip_number(value)} does not exist (at most {maximum})")
+        raise bad_request(name, f"must be at most {maximum}")
     return number
 
 
@@ -178,3 +183,30 @@ def current_day(date: str) -> tuple[int, Plan, Problem]:
 def dump(model: type[BaseModel], data: Any) -> dict[str, Any]:
     """``data`` through the response model (the OpenAPI contract) as JSON."""
     return model.model_validate(data).model_dump(mode="json")
+
+
+_VISIT_FIELD = re.compile(r"^visits\.(\d+)((?:\..*)?)$")
+
+
+def new_visit_errors(problem: Problem, visits: Sequence[Visit], name: Callable[[int], str]) -> list[dict[str, str]]:
+    """What the day's problem refuses in new visits (offers, bookings, a
+    re-plan's ``added``), as field errors named ``name(i)`` + the sub-field:
+    unknown skills, an unknown pinned crew, windows or appointments off the
+    plan's day. Checked up front, so that the request answers 422 instead of
+    a job failing later."""
+    if not visits:
+        return []
+    data = problem.model_dump()
+    data["visits"] = [visit.model_dump() for visit in visits]
+    try:
+        Problem.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for error in validation_errors(exc):
+            match = _VISIT_FIELD.match(error["field"])
+            if match:
+                errors.append({"field": name(int(match.group(1))) + match.group(2), "message": error["message"]})
+            elif error["field"] != "visits":  # duplicate ids among the new visits are checked by the caller
+                errors.append(error)
+        return errors
+    return []

@@ -11,9 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from solver.model import Location, Plan, PlanSummary, SlotOffer, Stop, Visit
+from solver.model import (
+    Location,
+    Plan,
+    PlanSummary,
+    SlotOffer,
+    Stop,
+    Visit,
+    check_sane_date,
+    check_sane_datetime,
+)
 
 
 class _Out(BaseModel):
@@ -285,6 +294,16 @@ class OutcomeRequest(_In):
     promised_date: dt.date | None = Field(None, description="promise_to_pay: when the borrower will pay")
     note: str | None = Field(None, max_length=1000, description="Free text (kept; never logged)")
     at: AwareDatetime | None = Field(None, description="When it happened (default: when received)")
+
+    @field_validator("date", "promised_date")
+    @classmethod
+    def _sane_dates(cls, value: dt.date | None) -> dt.date | None:
+        return None if value is None else check_sane_date(value)
+
+    @field_validator("at")
+    @classmethod
+    def _sane_at(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else check_sane_datetime(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

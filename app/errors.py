@@ -30,7 +30,8 @@ ECHO_LIMIT = 80
 #: Longest error message.
 MESSAGE_LIMIT = 1000
 #: A quoted value in a message ('…' or "…", as repr() writes them).
-_QUOTED = re.compile(r"'((?:[^'\\\n]|\\.){%d,})'|\"((?:[^\"\\\n]|\\.){%d,})\"" % (ECHO_LIMIT + 1, ECHO_LIMIT + 1))
+_LONG = ECHO_LIMIT + 1
+_QUOTED = re.compile(rf"'((?:[^'\\\n]|\\.){{{_LONG},}})'|\"((?:[^\"\\\n]|\\.){{{_LONG},}})\"")
 
 
 def clip(text: str, limit: int = ECHO_LIMIT) -> str:

@@ -102,7 +102,12 @@ def check_name(value: str) -> str:
 
 
 #: A visit, crew, case or skill id (see :func:`check_id`).
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(check_id)]
+Id = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID_LENGTH,
+          description="1 to 128 characters; no '/', no control characters, no leading or trailing whitespace"),
+    AfterValidator(check_id),
+]
 #: A person's name in a crew.
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_name)]
 

@@ -11,7 +11,14 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request
 
 from app.api.common import current_day, parse_date, services
-from app.api.negotiation import CALENDAR, GEOJSON, JSON, acceptable, not_acceptable, preferred
+from app.api.negotiation import (
+    CALENDAR,
+    GEOJSON,
+    JSON,
+    acceptable,
+    not_acceptable,
+    preferred,
+)
 from app.api.openapi import doc
 from app.api.render import itinerary, itinerary_ical, plan_geojson
 from app.api.schemas import ErrorBody, Itinerary, ItineraryQuery
@@ -107,8 +114,6 @@ def get_itinerary(agent_id: str):  # type: ignore[no-untyped-def]
 
 
 def _json(data: Any, mimetype: str) -> Response:
-    response: Response = current_app.json.response(data)
-    response.mimetype = mimetype
-    return response
+    return current_app.response_class(current_app.json.dumps(data) + "\n", mimetype=mimetype)
 
 

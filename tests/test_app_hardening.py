@@ -334,3 +334,11 @@ def test_offers_name_the_new_visit_field(client, planned):
 def test_a_limit_beyond_the_maximum_is_a_400(client):
     body = _error(client.get("/v1/events?limit=" + "9" * 30), 400)
     assert body["errors"] == [{"field": "limit", "message": "must be at most 1000"}]
+
+
+@pytest.mark.parametrize("redis", [False, True])
+def test_an_event_cursor_with_unicode_digits_is_a_400(make_app, redis):
+    client = make_app(redis=redis).test_client()
+    for after in ("\u00b2", "1\u00b2", "\u0661\u0662", "\u0661-\u0661", "9" * 100):
+        body = _error(client.get("/v1/events", query_string={"after": after}), 400)  # was a 500 (found by the fuzz)
+        assert body["errors"] == [{"field": "after", "message": "not an event id from this service"}]

@@ -38,9 +38,9 @@ from tests.conftest import _PAYLOAD
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 #: Generated examples per operation (valid and invalid ones together);
 #: ``DOORSTEP_FUZZ_EXAMPLES=200`` digs deeper locally (and lifts the time budget).
-MAX_EXAMPLES = int(os.environ.get("DOORSTEP_FUZZ_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("DOORSTEP_FUZZ_EXAMPLES", "15"))
 #: The whole fuzz must stay well within this (CI shares two cores).
-BUDGET_S = 40.0 * max(1.0, MAX_EXAMPLES / 20)
+BUDGET_S = 40.0 * max(1.0, MAX_EXAMPLES / 15)
 DAY = "2026-12-01"
 
 
@@ -135,12 +135,11 @@ def test_every_answer_conforms_to_the_document(served):
         ("GET /v1/agents/{agent_id}/itinerary",
          {"path_parameters": {"agent_id": "crew-a"}, "query": {"date": DAY}, "headers": {"Accept": "image/png"}}),
         ("POST /v1/slots/offers", {"body": {"date": DAY, "visit": visit, "max_offers": 2}, "media_type": "application/json"}),
-        ("POST /v1/visits/{visit_id}/outcome", {"path_parameters": {"visit_id": "v0"}, "media_type": "application/json",
+        ("POST /v1/visits/{visit_id}/outcome", {"path_parameters": {"visit_id": "v3"}, "media_type": "application/json",
                                                "body": {"date": DAY, "status": "arrived"}}),
         ("GET /v1/followups", {"query": {"date": DAY}}),
         ("GET /v1/events", {"query": {"limit": 5}}),
         ("POST /v1/plans", {"query": {"wait": 30}, "body": copy.deepcopy(_PAYLOAD), "media_type": "application/json"}),
-        ("POST /v1/plans", {"body": copy.deepcopy(_PAYLOAD), "media_type": "application/json"}),
     ]
     for label, parts in curated:
         case = find[label].Case(**parts)

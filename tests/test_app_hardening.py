@@ -342,3 +342,11 @@ def test_an_event_cursor_with_unicode_digits_is_a_400(make_app, redis):
     for after in ("\u00b2", "1\u00b2", "\u0661\u0662", "\u0661-\u0661", "9" * 100):
         body = _error(client.get("/v1/events", query_string={"after": after}), 400)  # was a 500 (found by the fuzz)
         assert body["errors"] == [{"field": "after", "message": "not an event id from this service"}]
+
+
+def test_a_body_over_the_size_limit_is_a_json_413(make_app, payload):
+    client = make_app(MAX_CONTENT_LENGTH=2000).test_client()
+    body = payload()
+    body["visits"] *= 10
+    body = _error(client.post("/v1/plans", json=body), 413)
+    assert body["error"] == "request_entity_too_large"

@@ -15,6 +15,13 @@ time-zone-aware datetimes.
 Validation errors name the field (pydantic's ``loc``) and the reason, for
 example ``visits.3.addresses.0.time_windows.0: end (08:00) is before start
 (09:00)``.
+
+Validation also keeps out what the solver cannot hold: ids (:data:`Id`: no
+``/``, no control characters, no surrounding whitespace, at most
+:data:`MAX_ID_LENGTH` characters), plan dates outside :data:`MIN_DATE` …
+:data:`MAX_DATE`, datetimes off the plan's day (a shift starts on the plan
+date and may run into the next day; see :meth:`Problem._datetime_errors`),
+and counts beyond what OR-Tools takes as 64-bit integers.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def _leg_paths() -> Any:
 
 @bp.get("/agents/<agent_id>/itinerary")
 @roles("dispatcher", "agent", "system")
-@doc(tags=("itineraries",), query=ItineraryQuery, ok={"HTTP_200": (Itinerary, "JSON; text/calendar or application/geo+json (GeoJSON) with Accept or ?format=")},
+@doc(tags=("itineraries",), query=ItineraryQuery,
+     ok={"HTTP_200": (Itinerary, "JSON; text/calendar or application/geo+json (GeoJSON) with Accept or ?format=")},
      errors={"HTTP_406": (ErrorBody, "Accept allows neither JSON, text/calendar nor application/geo+json")})
 def get_itinerary(agent_id: str):  # type: ignore[no-untyped-def]
     """One crew's day: ordered stops with slot, address, navigation link,

@@ -350,3 +350,15 @@ def test_a_body_over_the_size_limit_is_a_json_413(make_app, payload):
     body["visits"] *= 10
     body = _error(client.post("/v1/plans", json=body), 413)
     assert body["error"] == "request_entity_too_large"
+
+
+@pytest.mark.parametrize("crew", ["crew\na", 'crew"; x=1', "外访一组", "équipe 1", "🚗"])
+def test_the_ics_file_name_header_is_safe_for_any_crew_id(crew):
+    """Plans stored before ids were validated may hold any crew id: the header stays ASCII, one line."""
+    from app.api.agents import content_disposition
+
+    header = content_disposition(f"doorstep-{crew}-{DAY}.ics")
+    assert header.isascii() and "\n" not in header and "\r" not in header
+    fallback = header.split('filename="', 1)[1].split('"', 1)[0]
+    assert fallback.endswith(f"-{DAY}.ics") and '"' not in fallback
+    assert header.endswith("filename*=UTF-8''" + quote(f"doorstep-{crew}-{DAY}.ics", safe=""))

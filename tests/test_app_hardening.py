@@ -47,7 +47,13 @@ def planned(client, payload):
 # --------------------------------------------------------------------------- #
 # The probes of the issue
 # --------------------------------------------------------------------------- #
-def test_a_version_beyond_64_bits_is_a_404_naming_the_version(client, planned):
+@pytest.mark.parametrize("redis", [False, True])
+def test_a_version_beyond_64_bits_is_a_404_naming_the_version(make_app, payload, redis):
+    client = make_app(redis=redis).test_client()
+    assert client.post("/v1/plans?wait=60", json=payload()).status_code == 201
+    for huge in (2**53 - 1, 2**63 - 1, 2**63, 10**19):
+        body = _error(client.get(f"/v1/plans/{DAY}?version={huge}"), 404)
+        assert "version" in body["message"]
     body = _error(client.get(f"/v1/plans/{DAY}?version=99999999999999999999"), 404)
     assert "version" in body["message"] and "does not exist" in body["message"]
     body = _error(client.get(f"/v1/plans/{DAY}?version=" + "9" * 5000), 400)

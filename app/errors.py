@@ -10,6 +10,11 @@ timeout (``redis.ConnectionError`` / ``TimeoutError``), SQLite still locked
 after its busy timeout — a request answers 503 ``store_unavailable`` with
 ``Retry-After``: nothing was acknowledged, and a write may be retried (with
 its ``Idempotency-Key`` where the endpoint takes one).
+
+Answers never echo the input at length: a quoted value longer than
+:data:`ECHO_LIMIT` characters in a message is cut with "…" (see :func:`clip`),
+and a whole message is cut at :data:`MESSAGE_LIMIT` characters, whatever view
+raised it (:meth:`ApiError.body`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,29 @@ log = logging.getLogger("doorstep.app")
 #: ``Retry-After`` (seconds) of a 503 when the store is unavailable.
 STORE_RETRY_AFTER_S = 5
 
+#: Longest piece of the caller's input quoted back in an error message.
+ECHO_LIMIT = 80
+#: Longest error message.
+MESSAGE_LIMIT = 1000
+#: A quoted value in a message ('…' or "…", as repr() writes them).
+_LONG = ECHO_LIMIT + 1
+_QUOTED = re.compile(rf"'((?:[^'\\\n]|\\.){{{_LONG},}})'|\"((?:[^\"\\\n]|\\.){{{_LONG},}})\"")
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, ending with "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tidy_message(message: str) -> str:
+    """A message with every long quoted value clipped and the whole capped."""
+
+    def _cut(match: re.Match[str]) -> str:
+        quote = "'" if match.group(1) is not None else '"'
+        return quote + clip(match.group(1) if match.group(1) is not None else match.group(2)) + quote
+
+    return clip(_QUOTED.sub(_cut, message), MESSAGE_LIMIT)
+
 
 class ApiError(Exception):
     """An error answered as JSON with a status code."""
@@ -53,9 +81,13 @@ class ApiError(Exception):
         self.extra: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error, "message": self.message}
+        """The JSON answer, with echoed input clipped (:func:`tidy_message`)."""
+        body: dict[str, Any] = {"error": self.error, "message": tidy_message(self.message)}
         if self.errors is not None:
-            body["errors"] = self.errors
+            body["errors"] = [
+                {"field": clip(str(e.get("field", "")), 200), "message": tidy_message(str(e.get("message", "")))}
+                for e in self.errors
+            ]
         body.update(self.extra)
         return body
 
@@ -173,7 +205,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
-        response = jsonify({"error": _snake(exc.name or "error"), "message": exc.description or exc.name})
+        response = jsonify({"error": _snake(exc.name or "error"),
+                            "message": tidy_message(str(exc.description or exc.name))})
         response.status_code = exc.code or 500
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)

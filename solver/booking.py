@@ -7,14 +7,27 @@ wherever in its slot the crew arrives, and the new visit gets a slot of its
 own with the same guarantee. :func:`insert_visit` books one offer: the visit
 joins the problem as an appointment pinned to the crew, and the crew's route
 is re-timed with every earlier slot kept as it was.
+
+Offers and bookings run the same feasibility test, :func:`books`: the new
+visit's service-start windows narrowed to the slot (and to the crew's
+shift), as the booked appointment narrows them when the problem is compiled
+again, then the slots of the whole route with every promise and the new slot
+fixed. An offer is made only when that test passes, so every offer returned
+at a plan version books at that version. (Before, offers trusted
+:func:`solver.timing.latest_start`, whose binary search assumes that every
+start before a feasible one is feasible too; a break that fits before a late
+start but not after an early one breaks that assumption, and a slot could
+reach into starts the booking then refused.)
 """
 
 from __future__ import annotations
 
-from solver.compile import RoutingData, compile_problem
+from dataclasses import replace
+
+from solver.compile import RoutingData, compile_problem, intersect
 from solver.model import Plan, Problem, Route, SlotOffer, Visit
 from solver.solve import default_geocoder, default_travel, summarize, timed_route
-from solver.timing import assign_slots, simulate
+from solver.timing import Interval, RouteTiming, Task, assign_slots, simulate
 from solver.travel import TravelModel
 
 
@@ -58,6 +71,35 @@ def promises(problem: Problem, route: Route) -> dict[int, tuple[int, int]]:
 
 def _shifted(fixed: dict[int, tuple[int, int]], position: int) -> dict[int, tuple[int, int]]:
     return {(k + 1 if k >= position else k): slot for k, slot in fixed.items()}
+
+
+def booked_timing(timing: RouteTiming, position: int, slot: Interval) -> RouteTiming | None:
+    """``timing`` with the task at ``position`` as a booking compiles it: its
+    service-start windows narrowed to ``slot`` and to the crew's shift (the
+    service must end inside it). None when nothing is left."""
+    task = timing.tasks[position]
+    shift_starts = [(timing.shift[0], timing.shift[1] - task.service_s)]
+    windows = intersect(intersect(list(task.windows), [slot]), shift_starts)
+    if not windows:
+        return None
+    tasks = list(timing.tasks)
+    tasks[position] = Task(windows=tuple(windows), service_s=task.service_s)
+    return replace(timing, tasks=tuple(tasks))
+
+
+def books(timing: RouteTiming, position: int, slot: Interval, fixed: dict[int, Interval]) -> bool:
+    """Whether booking ``slot`` for the task at ``position`` succeeds: the test
+    :func:`insert_visit` makes (via :func:`solver.solve.timed_route`), with
+    ``fixed`` the promises already made (positions as in ``timing``)."""
+    if slot[1] <= slot[0]:  # an appointment is a window with end after start
+        return False
+    booked = booked_timing(timing, position, slot)
+    if booked is None:
+        return False
+    earliest = simulate(booked)
+    if earliest is None:
+        return False
+    return assign_slots(booked, earliest.starts, 0, 60, {**fixed, position: slot}) is not None
 
 
 def offer_slots(
@@ -104,10 +146,16 @@ def offer_slots(
                 earliest = simulate(timing)
                 if earliest is None:
                     continue
-                slots = assign_slots(timing, earliest.starts, width, align, _shifted(fixed, position))
+                promised = _shifted(fixed, position)
+                slots = assign_slots(timing, earliest.starts, width, align, promised)
                 if slots is None:
                     continue
                 a, b = slots[position]
+                # the slot ends at the latest start that books, on the alignment
+                while b > a and not books(timing, position, (a, b), promised):
+                    b = (b - 1) // align * align if b % align == 0 else b - b % align
+                if b <= a:
+                    continue
                 extra = sum(timing.travel) - base_travel
                 candidates.append(SlotOffer(
                     agent_id=route.agent_id,

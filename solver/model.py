@@ -15,16 +15,25 @@ time-zone-aware datetimes.
 Validation errors name the field (pydantic's ``loc``) and the reason, for
 example ``visits.3.addresses.0.time_windows.0: end (08:00) is before start
 (09:00)``.
+
+Validation also keeps out what the solver cannot hold: ids (:data:`Id`: no
+``/``, no control characters, no surrounding whitespace, at most
+:data:`MAX_ID_LENGTH` characters), plan dates outside :data:`MIN_DATE` …
+:data:`MAX_DATE`, datetimes off the plan's day (a shift starts on the plan
+date and may run into the next day; see :meth:`Problem._datetime_errors`),
+and counts beyond what OR-Tools takes as 64-bit integers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections import Counter
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -42,6 +51,72 @@ Objective = Literal["time", "distance"]
 Clock = dt.time | AwareDatetime
 
 TRAVEL_MODES: tuple[TravelMode, ...] = ("drive", "ebike", "walk")
+
+#: Longest id (visit, crew, case, skill) accepted.
+MAX_ID_LENGTH = 128
+#: Plan dates accepted: a sane range, so that date arithmetic never overflows.
+MIN_DATE = dt.date(2000, 1, 1)
+MAX_DATE = dt.date(2100, 12, 31)
+#: Absolute datetimes of a day lie within this many days from the plan date's
+#: local midnight: the plan date itself and the next day (night shifts).
+DAY_SPAN_DAYS = 2
+
+
+def check_id(value: str) -> str:
+    """An id as the API accepts it (visit, crew, case and skill ids).
+
+    Ids appear in URL paths, file names and calendar UIDs, so: 1 to
+    :data:`MAX_ID_LENGTH` characters, no ``/``, no control or separator
+    characters (newlines, NUL, U+2028 …), no leading or trailing whitespace.
+    Unicode letters are fine (``外访一组``).
+    """
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"at most {MAX_ID_LENGTH} characters (got {len(value)})")
+    if value != value.strip():
+        raise ValueError("no leading or trailing whitespace")
+    if "/" in value:
+        raise ValueError("must not contain '/'")
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in "\ufeff\u200e\u200f":
+            raise ValueError(f"must not contain control characters (U+{ord(ch):04X})")
+    return value
+
+
+def check_sane_date(value: dt.date) -> dt.date:
+    """A date between :data:`MIN_DATE` and :data:`MAX_DATE`."""
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
+    return value
+
+
+def check_sane_datetime(value: dt.datetime) -> dt.datetime:
+    """An aware datetime whose date lies between :data:`MIN_DATE` and
+    :data:`MAX_DATE` (so converting it to any zone cannot overflow)."""
+    check_sane_date(value.date())
+    return value
+
+
+def check_name(value: str) -> str:
+    """A display name (crew member): no control characters, not blank."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise ValueError(f"must not contain control characters (U+{ord(ch):04X})")
+    return value
+
+
+#: A visit, crew, case or skill id (see :func:`check_id`).
+Id = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID_LENGTH,
+          description="1 to 128 characters; no '/', no control characters, no leading or trailing whitespace"),
+    AfterValidator(check_id),
+]
+#: A person's name in a crew.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_name)]
 
 
 class _Model(BaseModel):
@@ -139,24 +214,24 @@ class Borrower(_Model):
 class Visit(_Model):
     """One field visit to a borrower, to be made at most once at one of its addresses."""
 
-    id: str = Field(min_length=1, max_length=100)
-    case_id: str | None = Field(None, max_length=100)
+    id: Id
+    case_id: Id | None = None
     priority: int = Field(50, ge=0, le=100, description="0 (lowest) to 100 (highest)")
     required: bool = Field(False, description="Must be planned; if impossible, the plan says why")
     duration_min: int = Field(30, ge=0, le=24 * 60, description="Service time on site, minutes")
     addresses: list[Address] = Field(min_length=1, max_length=10)
-    skills: list[str] = Field(default_factory=list, description="Every one must be held by the crew")
+    skills: list[Id] = Field(default_factory=list, max_length=50, description="Every one must be held by the crew")
     time_windows: list[TimeWindow] = Field(
         default_factory=list,
         description="When the visit may happen at any address (intersected with each address's windows)",
     )
     crew_size: int = Field(1, ge=1, le=10, description="Minimum people in the crew")
     appointment: TimeWindow | None = Field(None, description="Booked window: hard, the visit must start inside it")
-    pinned_agent: str | None = Field(None, description="Only this crew may make the visit")
-    load: int = Field(0, ge=0, description="Generic capacity use (e.g. benchmarks); 0 for field visits")
+    pinned_agent: Id | None = Field(None, description="Only this crew may make the visit")
+    load: int = Field(0, ge=0, le=10**9, description="Generic capacity use (e.g. benchmarks); 0 for field visits")
     borrower: Borrower | None = None
     purpose: str | None = Field(None, max_length=200)
-    timezone: str | None = Field(None, description="Borrower's IANA time zone for visiting-hour rules")
+    timezone: str | None = Field(None, max_length=64, description="Borrower's IANA time zone for visiting-hour rules")
 
     @field_validator("timezone")
     @classmethod
@@ -177,17 +252,22 @@ class Visit(_Model):
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        raise ValueError(f"unknown time zone {value[:64]!r}; use an IANA name such as Asia/Shanghai") from None
     return value
 
 
 class Contact(_Model):
     """A past contact with a case, for frequency limits."""
 
-    case_id: str = Field(min_length=1, max_length=100)
+    case_id: Id
     at: AwareDatetime
     kind: Literal["visit", "call"] = "visit"
+
+    @field_validator("at")
+    @classmethod
+    def _sane_at(cls, value: dt.datetime) -> dt.datetime:
+        return check_sane_datetime(value)
 
     @property
     def case_key(self) -> str:
@@ -204,18 +284,18 @@ class Break(_Model):
 class Agent(_Model):
     """A crew: one or more field agents working together for the day."""
 
-    id: str = Field(min_length=1, max_length=100)
-    members: list[str] = Field(default_factory=list, max_length=10, description="People in the crew")
+    id: Id
+    members: list[Name] = Field(default_factory=list, max_length=10, description="People in the crew")
     shift: TimeWindow
     breaks: list[Break] = Field(default_factory=list, max_length=5)
     start: Place
     end: Place | None = Field(None, description="Where the day ends; default: back at start")
     open_end: bool = Field(False, description="The day ends at the last visit")
-    skills: list[str] = Field(default_factory=list)
-    max_visits: int | None = Field(None, ge=0)
-    max_work_min: int | None = Field(None, ge=1, description="Upper bound on the working span")
+    skills: list[Id] = Field(default_factory=list, max_length=50)
+    max_visits: int | None = Field(None, ge=0, le=20000)
+    max_work_min: int | None = Field(None, ge=1, le=DAY_SPAN_DAYS * 24 * 60, description="Upper bound on the working span")
     travel_mode: TravelMode = "drive"
-    capacity: int | None = Field(None, ge=0, description="Generic capacity for Visit.load")
+    capacity: int | None = Field(None, ge=0, le=10**12, description="Generic capacity for Visit.load")
 
     @property
     def crew_size(self) -> int:
@@ -244,12 +324,12 @@ class Options(_Model):
     objective: Objective = Field("time", description="Minimise travel time or travel distance")
     slot_minutes: int = Field(60, ge=0, le=480, description="Width of published appointment slots; 0: none")
     slot_align_minutes: int = Field(15, ge=1, le=120)
-    rule_set: str | None = Field(None, description="Jurisdiction rule set name from config/rules/")
+    rule_set: str | None = Field(None, max_length=64, description="Jurisdiction rule set name from config/rules/")
     balance: Literal["none", "visits", "time"] = Field(
         "none", description="Spread the work fairly: by number of visits or by working time"
     )
-    seed: int = 0
-    snap_max_m: float = Field(500.0, gt=0, description="Farther than this from a road: straight-line fallback")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    snap_max_m: float = Field(500.0, gt=0, le=100_000, description="Farther than this from a road: straight-line fallback")
 
 
     @field_validator("rule_set")
@@ -268,13 +348,13 @@ class Options(_Model):
 class Problem(_Model):
     """One day's planning problem."""
 
-    date: dt.date
-    timezone: str = Field("Asia/Shanghai", description="IANA time zone of the visits")
+    date: dt.date = Field(description=f"The plan date, {MIN_DATE} to {MAX_DATE}")
+    timezone: str = Field("Asia/Shanghai", max_length=64, description="IANA time zone of the visits")
     visits: list[Visit] = Field(default_factory=list, max_length=20000)
     agents: list[Agent] = Field(min_length=1, max_length=2000)
     options: Options = Field(default_factory=Options)
-    skills: list[str] | None = Field(
-        None, description="Skill catalogue; default: the configured catalogue plus every agent's skills"
+    skills: list[Id] | None = Field(
+        None, max_length=1000, description="Skill catalogue; default: the configured catalogue plus every agent's skills"
     )
     history: list[Contact] = Field(default_factory=list, description="Past contacts, for frequency limits")
 
@@ -283,9 +363,55 @@ class Problem(_Model):
     def _known_zone(cls, value: str) -> str:
         return _check_zone(value)
 
+    @field_validator("date")
+    @classmethod
+    def _sane_date(cls, value: dt.date) -> dt.date:
+        return check_sane_date(value)
+
+    def _datetime_errors(self) -> list[str]:
+        """``path: reason`` for absolute datetimes off the plan's day.
+
+        The rule: a shift starts on the plan date (local time) and ends at
+        the latest at midnight after the next day, so night shifts may cross
+        midnight; break windows, visit and address windows and appointments
+        given as datetimes lie within the same two days. (Times of day are
+        on the plan date by construction.)
+        """
+        first = self.midnight
+        day_end = first + dt.timedelta(days=1)
+        last = first + dt.timedelta(days=DAY_SPAN_DAYS)
+        errors: list[str] = []
+        span = f"{self.date} 00:00 to {(self.date + dt.timedelta(days=DAY_SPAN_DAYS))} 00:00 in {self.timezone}"
+
+        def within(path: str, window: TimeWindow | None) -> None:
+            if window is None or isinstance(window.start, dt.time):
+                return
+            for name in ("start", "end"):
+                value: dt.datetime = getattr(window, name)
+                if not first <= value <= last:
+                    errors.append(f"{path}.{name}: {value.isoformat()} is not within the plan's day ({span})")
+
+        for i, agent in enumerate(self.agents):
+            shift = agent.shift
+            if isinstance(shift.start, dt.datetime) and not first <= shift.start < day_end:
+                errors.append(f"agents.{i}.shift.start: {shift.start.isoformat()} is not on the plan date "
+                              f"{self.date} in {self.timezone}")
+            else:
+                within(f"agents.{i}.shift", shift)
+            for j, brk in enumerate(agent.breaks):
+                within(f"agents.{i}.breaks.{j}.window", brk.window)
+        for i, visit in enumerate(self.visits):
+            for j, window in enumerate(visit.time_windows):
+                within(f"visits.{i}.time_windows.{j}", window)
+            within(f"visits.{i}.appointment", visit.appointment)
+            for k, address in enumerate(visit.addresses):
+                for j, window in enumerate(address.time_windows):
+                    within(f"visits.{i}.addresses.{k}.time_windows.{j}", window)
+        return errors
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        errors: list[str] = []
+        errors: list[str] = self._datetime_errors()
         for label, ids in (("visits", [v.id for v in self.visits]), ("agents", [a.id for a in self.agents])):
             dup = sorted(i for i, n in Counter(ids).items() if n > 1)
             if dup:
@@ -489,7 +615,7 @@ class Plan(_Model):
 class CrewState(_Model):
     """Where a crew is now, for a mid-day re-plan."""
 
-    agent_id: str
+    agent_id: Id
     location: Location | None = Field(None, description="Current position; default: where the plan has it now")
     absent: bool = Field(False, description="Crew out for the rest of the day (e.g. ill)")
 
@@ -498,22 +624,27 @@ class DayState(_Model):
     """What has happened so far today, for :func:`solver.reoptimize`."""
 
     now: AwareDatetime
-    crews: list[CrewState] = Field(default_factory=list)
-    completed: list[str] = Field(default_factory=list, description="Visit ids finished (or closed) already")
-    in_progress: dict[str, str] = Field(
+    crews: list[CrewState] = Field(default_factory=list, max_length=2000)
+    completed: list[Id] = Field(default_factory=list, max_length=20000, description="Visit ids finished (or closed) already")
+    in_progress: dict[Id, Id] = Field(
         default_factory=dict, description="Visit id -> agent id of visits under way now; finished first"
     )
-    cancelled: list[str] = Field(default_factory=list, description="Visit ids no longer to be made")
-    added: list[Visit] = Field(default_factory=list, description="New visits (e.g. urgent) to fit in")
+    cancelled: list[Id] = Field(default_factory=list, max_length=20000, description="Visit ids no longer to be made")
+    added: list[Visit] = Field(default_factory=list, max_length=20000, description="New visits (e.g. urgent) to fit in")
+
+    @field_validator("now")
+    @classmethod
+    def _sane_now(cls, value: dt.datetime) -> dt.datetime:
+        return check_sane_datetime(value)
 
 
 class SlotOffer(_Model):
     """An appointment slot a new visit can be given without breaking any promise."""
 
-    agent_id: str
-    position: int = Field(description="Index in the crew's stops where the visit would go")
-    address_index: int
+    agent_id: Id
+    position: int = Field(ge=0, le=20000, description="Index in the crew's stops where the visit would go")
+    address_index: int = Field(ge=0, le=9)
     start: dt.datetime = Field(description="Slot start: arriving from here ...")
     end: dt.datetime = Field(description="... to here keeps the whole route feasible")
-    extra_travel_s: int = Field(description="Added travel for the crew")
-    score: float = Field(description="Lower is better")
+    extra_travel_s: int = Field(ge=-10**9, le=10**9, description="Added travel for the crew")
+    score: float = Field(allow_inf_nan=False, description="Lower is better")

@@ -73,7 +73,7 @@ def test_validation_errors_do_not_echo_the_input(client, payload):
     ("data", "content_type"),
     [
         ('{"date": "2026-12-01", ', "application/json"),
-        ("date=2026-12-01", "application/x-www-form-urlencoded"),
+        ('{"date": "2026-12-01"}' + "]" * 3, "application/json"),
         ("", "application/json"),
         ("[1, 2]", "application/json"),
         ('{"date": NaN}', "application/json"),

@@ -94,3 +94,40 @@ def test_the_docs_page_works_offline(client):
     for path in ("/v1/plans", "/v1/slots/bookings", "/v1/visits/{visit_id}/outcome", "/v1/events"):
         assert path in text
     assert "OutcomeRequest" in text and "PlanCreated" in text
+
+
+def test_every_status_the_api_answers_is_documented(client, payload):
+    document = client.get("/v1/openapi.json").get_json()
+    validate(document)
+    for path, methods in document["paths"].items():
+        for method, op in methods.items():
+            codes = set(op["responses"])
+            assert "406" in codes, (path, method)
+            if op.get("security") == []:
+                continue
+            assert {"400", "401", "403", "404", "429", "503"} <= codes, (path, method)
+            if "requestBody" in op:
+                assert {"413", "415", "422"} <= codes, (path, method)
+            for code in codes - {"200", "201", "202"}:
+                assert op["responses"][code]["content"]["application/json"]["schema"]["$ref"].endswith(
+                    "/ErrorBody"), (path, method, code)
+    for path in ("/v1/plans/{date}", "/v1/plans/{date}/versions", "/v1/plans/{date}/reoptimize"):
+        op = next(iter(document["paths"][path].values()))
+        date = next(p for p in op["parameters"] if p["in"] == "path")
+        assert date["schema"] == {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
+
+
+def test_the_geojson_itinerary_is_documented_and_served_as_documented(client, payload):
+    document = client.get("/v1/openapi.json").get_json()
+    content = document["paths"]["/v1/agents/{agent_id}/itinerary"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"application/json", "text/calendar", "application/geo+json"}
+    assert content["application/geo+json"]["schema"] == {"$ref": "#/components/schemas/GeoJSON"}
+    geojson = document["components"]["schemas"]["GeoJSON"]
+    assert geojson["properties"]["type"]["const"] == "FeatureCollection"
+    assert {"GeoFeature", "GeoPoint", "GeoLineString"} <= set(document["components"]["schemas"])
+    assert client.post("/v1/plans?wait=60", json=payload()).status_code == 201
+    served = client.get(f"/v1/agents/crew-a/itinerary?date={DAY}", headers={"Accept": "application/geo+json"})
+    assert served.mimetype == "application/geo+json"
+    collection = schemas.GeoJSON.model_validate(served.get_json())
+    kinds = [f.properties["kind"] for f in collection.features]
+    assert kinds[0] == "route" and set(kinds[1:]) == {"stop"}

@@ -27,10 +27,9 @@ def list_events():  # type: ignore[no-untyped-def]
     configured, and to the webhook when one is configured."""
     store = services().store
     after = request.args.get("after") or None
-    if after is not None and not store.valid_cursor(after):
+    # ASCII only: str.isdigit() and \d also take "²" or "١", which int() and Redis refuse
+    if after is not None and not (after.isascii() and len(after) <= 64 and store.valid_cursor(after)):
         raise bad_request("after", "not an event id from this service")
-    limit = query_int("limit") or 100
-    if limit > MAX_LIMIT:
-        raise bad_request("limit", f"at most {MAX_LIMIT}")
+    limit = query_int("limit", maximum=MAX_LIMIT) or 100
     events = store.list_events(after, limit)
     return jsonify({"events": [event_json(e) for e in events], "next_after": events[-1].id if events else after})

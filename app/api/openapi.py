@@ -22,7 +22,7 @@ from flask import Flask
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 
-from app.api.schemas import ErrorBody
+from app.api.schemas import ErrorBody, GeoJSON
 
 TITLE = "Doorstep API"
 
@@ -40,11 +40,25 @@ spec = SpecTree(
     security={"bearer": []},
 )
 
+#: Every operation: the Accept header allows nothing it can send.
+_NEGOTIATION = {
+    "HTTP_406": (ErrorBody, "Accept allows none of the media types the operation sends: the error lists them"),
+}
+#: Every authenticated operation (429 and 503 are generic: throttling and an outage of the store).
 _ERRORS = {
     "HTTP_400": (ErrorBody, "Malformed request (bad JSON, bad query parameter): names the field"),
     "HTTP_401": (ErrorBody, "No or unknown bearer token"),
     "HTTP_403": (ErrorBody, "The token's role may not do this"),
     "HTTP_404": (ErrorBody, "Unknown id or date"),
+    **_NEGOTIATION,
+    "HTTP_429": (ErrorBody, "Too many requests (e.g. failed authentications): retry after the Retry-After header"),
+    "HTTP_503": (ErrorBody, "A backing service (the store) is unavailable: retry later"),
+}
+#: Every operation with a JSON request body.
+_BODY_ERRORS = {
+    "HTTP_413": (ErrorBody, "The request body is larger than the service accepts"),
+    "HTTP_415": (ErrorBody, "The request body is not sent as application/json"),
+    "HTTP_422": (ErrorBody, "Invalid body: one error per field, naming it"),
 }
 
 
@@ -58,10 +72,18 @@ def doc(
     errors: dict[str, Any] | None = None,
     public: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Describe a view in the OpenAPI document (validation stays in the view)."""
+    """Describe a view in the OpenAPI document (validation stays in the view).
+
+    Every operation documents the error statuses it can answer: 406 always;
+    400, 401, 403, 404, 429 and 503 when authenticated; 413, 415 and 422 with
+    a JSON body; ``errors`` adds or overrides (409, 501 …)."""
     codes: dict[str, Any] = dict(ok or {})
-    if not public:
-        codes.update({k: v for k, v in _ERRORS.items() if k not in codes})
+    generic = dict(_NEGOTIATION) if public else dict(_ERRORS)
+    if json is not None:
+        generic.update(_BODY_ERRORS)
+    if query is not None and not public:
+        generic.setdefault("HTTP_422", (ErrorBody, "Invalid parameter: names the field"))
+    codes.update({k: v for k, v in generic.items() if k not in codes})
     codes.update(errors or {})
     return spec.validate(
         json=json,
@@ -80,10 +102,33 @@ _document: dict[str, Any] | None = None
 #: Extra content types spectree cannot declare (responses that are not JSON).
 _EXTRA_CONTENT = {
     ("/v1/agents/{agent_id}/itinerary", "get", "200"): {
-        "text/calendar": {"schema": {"type": "string", "description": "iCalendar (RFC 5545), one VEVENT per stop"}}
+        "text/calendar": {"schema": {"type": "string", "description": "iCalendar (RFC 5545), one VEVENT per stop"}},
+        "application/geo+json": {"schema": {"$ref": "#/components/schemas/GeoJSON"}},
     },
     ("/v1/docs", "get", "200"): {"text/html": {"schema": {"type": "string"}}},
 }
+#: Models only named in :data:`_EXTRA_CONTENT`, added to the components.
+_EXTRA_MODELS = (GeoJSON,)
+#: Path parameters with a format: ``{date}`` is a calendar date.
+_PATH_FORMATS = {"date": {"type": "string", "format": "date", "description": "YYYY-MM-DD"}}
+
+
+def _add_models(document: dict[str, Any]) -> None:
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in _EXTRA_MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components[model.__name__] = schema
+
+
+def _format_path_parameters(document: dict[str, Any]) -> None:
+    for methods in document.get("paths", {}).values():
+        for op in methods.values():
+            for parameter in op.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") in _PATH_FORMATS:
+                    parameter["schema"] = dict(_PATH_FORMATS[parameter["name"]])
+                    parameter["description"] = parameter["schema"]["description"]
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:
@@ -93,6 +138,8 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         if _document is None:
             with app.app_context():
                 document = spec._generate_spec()  # noqa: SLF001 - spectree's generator without its UI routes
+            _add_models(document)
+            _format_path_parameters(document)
             for (path, method, status), content in _EXTRA_CONTENT.items():
                 response = document["paths"].get(path, {}).get(method, {}).get("responses", {}).get(status)
                 if response is not None:

@@ -8,7 +8,15 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from app.api.common import current_day, json_object_body, parse_date, query_int, query_seconds, services
+from app.api.common import (
+    current_day,
+    json_object_body,
+    new_visit_errors,
+    parse_date,
+    query_int,
+    query_seconds,
+    services,
+)
 from app.api.jobs import job_view
 from app.api.openapi import doc
 from app.api.schemas import (
@@ -121,7 +129,7 @@ def create_plan():  # type: ignore[no-untyped-def]
 def get_plan(date: str):  # type: ignore[no-untyped-def]
     """The current plan of a date (or ?version=N)."""
     date = parse_date(date)
-    version = query_int("version")
+    version = query_int("version", beyond_is_missing=True)
     store = services().store
     stored = store.get_plan(date, version)
     if stored is None:
@@ -191,6 +199,9 @@ def check_day_state(problem: Problem, state: DayState) -> None:
     for i, visit in enumerate(state.added):
         if visit.id in visits:
             errors.append({"field": f"added.{i}.id", "message": f"visit {visit.id!r} is already in the day"})
+    if len({v.id for v in state.added}) < len(state.added):
+        errors.append({"field": "added", "message": "duplicate visit id(s)"})
+    errors += new_visit_errors(problem, state.added, lambda i: f"added.{i}")
     if errors:
         raise ApiError(422, "validation_error", f"{len(errors)} validation error(s)", errors=errors)
 

@@ -11,9 +11,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from solver.model import Location, Plan, PlanSummary, SlotOffer, Stop, Visit
+from solver.model import (
+    Location,
+    Plan,
+    PlanSummary,
+    SlotOffer,
+    Stop,
+    Visit,
+    check_sane_date,
+    check_sane_datetime,
+)
 
 
 class _Out(BaseModel):
@@ -248,11 +264,35 @@ class Itinerary(_Out):
     totals: ItineraryTotals
 
 
+class GeoPoint(_Out):
+    """A GeoJSON Point: ``[lon, lat]`` in WGS-84 (RFC 7946)."""
+
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=2, description="[longitude, latitude]")
+
+
+class GeoLineString(_Out):
+    """A GeoJSON LineString: the route's legs, ``[lon, lat]`` positions."""
+
+    type: Literal["LineString"]
+    coordinates: list[list[float]] = Field(min_length=2)
+
+
+class GeoFeature(_Out):
+    """A route (LineString), a stop or an unassigned visit (Point; null when not geocoded)."""
+
+    type: Literal["Feature"]
+    geometry: GeoPoint | GeoLineString | None
+    properties: dict[str, Any] = Field(
+        description="kind (route, stop, unassigned), agent_id, colour, sequence, visit_id, times, reason …"
+    )
+
+
 class GeoJSON(_Out):
-    """A GeoJSON FeatureCollection (route LineString, stop Points)."""
+    """A GeoJSON FeatureCollection (RFC 7946): the route LineString and a Point per stop."""
 
     type: Literal["FeatureCollection"]
-    features: list[dict[str, Any]]
+    features: list[GeoFeature]
 
 
 # --------------------------------------------------------------------------- #
@@ -278,6 +318,16 @@ class OutcomeRequest(_In):
     promised_date: dt.date | None = Field(None, description="promise_to_pay: when the borrower will pay")
     note: str | None = Field(None, max_length=1000, description="Free text (kept; never logged)")
     at: AwareDatetime | None = Field(None, description="When it happened (default: when received)")
+
+    @field_validator("date", "promised_date")
+    @classmethod
+    def _sane_dates(cls, value: dt.date | None) -> dt.date | None:
+        return None if value is None else check_sane_date(value)
+
+    @field_validator("at")
+    @classmethod
+    def _sane_at(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else check_sane_datetime(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -7,7 +7,7 @@ import logging
 
 from flask import Blueprint, jsonify
 
-from app.api.common import current_day, dump, parse_body, services
+from app.api.common import current_day, dump, new_visit_errors, parse_body, services
 from app.api.openapi import doc
 from app.api.plans import not_implemented, solver_has
 from app.api.schemas import Booking, BookingRequest, ErrorBody, OfferList, OfferRequest
@@ -37,12 +37,8 @@ def _visit_error(exc: ValueError) -> ApiError:
 def _check_visit(problem: Problem, visit: Visit) -> None:
     if any(v.id == visit.id for v in problem.visits):
         raise conflict("visit_exists", f"visit {visit.id!r} is already in the plan's day")
-    errors = []
-    unknown = sorted(set(visit.skills) - problem.skill_catalogue())
-    if unknown:
-        errors.append({"field": "visit.skills", "message": f"unknown skill(s) {', '.join(map(repr, unknown))}"})
-    if visit.pinned_agent is not None and all(a.id != visit.pinned_agent for a in problem.agents):
-        errors.append({"field": "visit.pinned_agent", "message": f"no agent with id {visit.pinned_agent!r}"})
+    # unknown skills or pinned crew, windows off the plan's day: as the day's problem validates them
+    errors = new_visit_errors(problem, [visit], lambda _: "visit")
     if errors:
         raise ApiError(422, "validation_error", f"{len(errors)} validation error(s)", errors=errors)
 

@@ -94,6 +94,10 @@ def check_size(visits: list[Any], agents: int, time_limit_s: Any) -> None:
         else None
     violation = services().jobs.limits.check_size(visits=len(visits), agents=agents, locations=locations,
                                                   time_limit_s=limit)
+    if violation is not None and violation.field == "options.time_limit_s":  # a bound, not a size: 422
+        message = f"at most {violation.max:g} seconds on this service"
+        raise ApiError(422, "validation_error", "1 validation error(s)",
+                       errors=[{"field": violation.field, "message": message}])
     if violation is not None:
         what = {"visits": "visits", "agents": "crews", "locations": "locations (visit addresses plus crew start "
                 "and end points)", "options.time_limit_s": "seconds of search time limit"}[violation.field]

@@ -1,0 +1,396 @@
+"""The production HTTP server: gunicorn, run from ``doorstep serve``.
+
+``doorstep serve`` builds a :class:`DoorstepServer` (a
+:class:`gunicorn.app.base.BaseApplication`) from :class:`ServerSettings` and
+runs it in the foreground. ``doorstep serve --dev`` keeps Flask's own
+development server instead (for debugging only).
+
+Why gunicorn, and how it is set up:
+
+* **Worker model.** ``gthread`` workers (:class:`DoorstepWorker`): each worker
+  process runs a pool of ``threads`` request threads, and idle keep-alive
+  connections wait in the worker's selector without holding a thread, so a
+  few hundred keep-alive clients cost little. ``processes`` defaults to the
+  number of usable CPU cores. The app is *not* preloaded: every worker builds
+  its own app with :func:`app.create_app` after the fork, so no SQLite
+  connection, Redis pool or thread crosses a fork.
+* **Limits.** Request line, header count and header size are limited
+  (gunicorn answers 400 / 431 and closes); bodies above the app's
+  ``MAX_CONTENT_LENGTH`` get 413; each worker holds at most
+  ``worker_connections`` connections (so at most ``processes ×
+  worker_connections`` in all) and the listen backlog is bounded.
+* **Timeouts.** gunicorn's ``gthread`` worker reads a request with a
+  blocking socket and no deadline, and keeps an accepted connection that
+  never sends a byte for ever: a slow-loris client holds a thread, or a
+  connection slot, as long as it likes. :class:`DoorstepWorker` adds a
+  deadline: a request's line, headers and body must arrive within
+  ``request_timeout`` seconds of its first byte (a new connection must send
+  its first byte within that time too), otherwise the connection is closed.
+  Idle keep-alive connections are closed after ``keepalive`` seconds, and a
+  worker that stops answering the master for ``timeout`` seconds is
+  restarted.
+* **Graceful shutdown.** SIGTERM (or SIGINT) lets the workers finish the
+  requests in flight for up to ``graceful_timeout`` seconds; each worker then
+  closes its app's services (job runner, webhook, store). SIGHUP reloads the
+  workers one after the other.
+* **No version on the wire.** The ``Server`` header is ``doorstep`` (the
+  ``server_header`` setting), never a product version.
+* **No personal data in the access log.** The access log line holds the
+  method and the path *without* the query string (itinerary queries carry a
+  date, other queries may carry more), the status, the size and the time; no
+  referrer, no user agent, no headers.
+
+Settings come, in increasing precedence, from :data:`BUILTIN`, the
+``[server]`` table of ``config/defaults.toml``, ``DOORSTEP_SERVE_<NAME>``
+environment variables (``DOORSTEP_SERVE_PROCESSES=4``) and the options of
+``doorstep serve``.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import os
+import selectors
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from functools import partial
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi as gunicorn_wsgi
+from gunicorn.http.errors import NoMoreData
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from solver.config import defaults
+
+__all__ = [
+    "ACCESS_LOG_FORMAT",
+    "BUILTIN",
+    "DoorstepServer",
+    "DoorstepWorker",
+    "ServerSettings",
+    "usable_cores",
+]
+
+log = logging.getLogger("doorstep.server")
+
+#: Access log line: client, method, path without the query string, protocol,
+#: status, body bytes, milliseconds. Nothing else (no query, referrer or agent).
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+#: Environment variables ``DOORSTEP_SERVE_<NAME>`` override the settings.
+ENV_PREFIX = "DOORSTEP_SERVE_"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How ``doorstep serve`` runs gunicorn. Every field can be set in
+    ``[server]`` of the configuration and as ``DOORSTEP_SERVE_<FIELD>``."""
+
+    #: Address and port to listen on.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Worker processes; 0: one per usable CPU core.
+    processes: int = 0
+    #: Request threads per worker process.
+    threads: int = 8
+    #: Open connections per worker process (active and idle keep-alive);
+    #: more wait in the listen backlog.
+    worker_connections: int = 1000
+    #: Listen backlog (connections accepted by the kernel, not yet by a worker).
+    backlog: int = 2048
+    #: Seconds a request's line, headers and body may take to arrive, from
+    #: its first byte (and a new connection's wait for its first byte).
+    request_timeout: float = 30.0
+    #: Seconds an idle keep-alive connection is kept open.
+    keepalive: int = 5
+    #: Seconds a silent worker is given before the master restarts it.
+    timeout: int = 120
+    #: Seconds workers get to finish their requests on shutdown or reload.
+    graceful_timeout: int = 30
+    #: Longest request line (bytes; gunicorn answers 400 beyond it; max 8190).
+    limit_request_line: int = 4094
+    #: Most header fields in a request (431 beyond it).
+    limit_request_fields: int = 50
+    #: Longest header field (bytes, name and value; 431 beyond it).
+    limit_request_field_size: int = 8190
+    #: Restart a worker after this many requests (0: never), plus up to
+    #: ``max_requests_jitter`` more so workers do not restart together.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    #: Where the access log goes: "-" standard output, a file path, or "" none.
+    access_log: str = "-"
+    #: Error log: "-" standard error or a file path.
+    error_log: str = "-"
+    log_level: str = "info"
+    #: The ``Server`` response header.
+    server_header: str = "doorstep"
+    #: Reverse proxies in front that set X-Forwarded-For / -Proto (0: none,
+    #: the client address is the peer's). Only set it when every request
+    #: comes through those proxies.
+    proxy_hops: int = 0
+    #: Peers whose X-Forwarded-Proto gunicorn believes (comma-separated; "*" any).
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    # ------------------------------------------------------------------ #
+    @classmethod
+    def resolve(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> ServerSettings:
+        """Built-in values, then ``config`` (default: ``[server]`` of the
+        configuration), then ``DOORSTEP_SERVE_*`` from ``environ`` (default:
+        the process environment), then ``overrides`` whose value is not None.
+        Raises ValueError for an unknown key or a value of the wrong kind."""
+        environ = os.environ if environ is None else environ
+        config = defaults().get("server", {}) if config is None else config
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, value in config.items():
+            if name not in known:
+                raise ValueError(f"unknown [server] setting {name!r}")
+            values[name] = value
+        for key, text in environ.items():
+            if key.startswith(ENV_PREFIX):
+                name = key[len(ENV_PREFIX):].lower()
+                if name not in known:
+                    raise ValueError(f"unknown setting {key}; known: "
+                                     + ", ".join(ENV_PREFIX + n.upper() for n in known))
+                values[name] = text
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        typed: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in known:
+                raise ValueError(f"unknown server setting {name!r}")
+            kind = type(getattr(cls, name))
+            try:
+                typed[name] = kind(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"server setting {name}: {value!r} is not {kind.__name__}") from None
+        settings = replace(cls(), **typed)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise ValueError when a setting is out of range."""
+        positive = ("threads", "worker_connections", "backlog", "request_timeout", "timeout", "port")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"server setting {name} must be more than 0")
+        for name in ("processes", "keepalive", "graceful_timeout", "max_requests", "max_requests_jitter",
+                     "proxy_hops", "limit_request_fields", "limit_request_field_size"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"server setting {name} must not be negative")
+        if not 0 < self.limit_request_line <= 8190:
+            raise ValueError("server setting limit_request_line must be from 1 to 8190")
+        if self.worker_connections <= self.threads:
+            raise ValueError("server setting worker_connections must be more than threads (room for keep-alive)")
+        if not self.server_header or any(c in self.server_header for c in "\r\n"):
+            raise ValueError("server setting server_header must be a non-empty single line")
+
+    @property
+    def worker_processes(self) -> int:
+        """``processes``, or the number of usable cores when it is 0."""
+        return self.processes or usable_cores()
+
+    def gunicorn_options(self) -> dict[str, Any]:
+        """The gunicorn settings (``gunicorn.config``) these stand for."""
+        return {
+            "bind": [f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"],
+            "workers": self.worker_processes,
+            "worker_class": DoorstepWorker,
+            "threads": self.threads,
+            "worker_connections": self.worker_connections,
+            "backlog": self.backlog,
+            "keepalive": self.keepalive,
+            "timeout": self.timeout,
+            "graceful_timeout": self.graceful_timeout,
+            "limit_request_line": self.limit_request_line,
+            "limit_request_fields": self.limit_request_fields,
+            "limit_request_field_size": self.limit_request_field_size,
+            "max_requests": self.max_requests,
+            "max_requests_jitter": self.max_requests_jitter,
+            "accesslog": self.access_log or None,
+            "access_log_format": ACCESS_LOG_FORMAT,
+            "errorlog": self.error_log,
+            "loglevel": self.log_level,
+            "forwarded_allow_ips": self.forwarded_allow_ips,
+            "preload_app": False,  # every worker builds its own app after the fork
+            "sendfile": False,  # request sockets carry a timeout (see DoorstepWorker)
+            "proc_name": "doorstep",
+            "worker_exit": _worker_exit,
+        }
+
+
+# --------------------------------------------------------------------------- #
+# The worker: gthread with request deadlines
+# --------------------------------------------------------------------------- #
+class _DeadlineSocket:
+    """A client socket whose reads must finish by a deadline.
+
+    gunicorn's parser and the app's body reads call :meth:`recv`; when the
+    deadline passes, the read raises :class:`NoMoreData`, which gunicorn
+    treats as a client that went away (the connection is closed, quietly).
+    Writes get ``io_timeout`` seconds each. Everything else goes to the socket.
+    """
+
+    __slots__ = ("_sock", "deadline", "io_timeout")
+
+    def __init__(self, sock: socket.socket, io_timeout: float) -> None:
+        self._sock = sock
+        self.io_timeout = io_timeout
+        self.deadline = time.monotonic() + io_timeout
+
+    def start(self, seconds: float) -> None:
+        """A new request: its bytes must arrive within ``seconds``."""
+        self.deadline = time.monotonic() + seconds
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise NoMoreData(b"")
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv(size, *flags)
+        except TimeoutError:
+            logging.getLogger("gunicorn.error").info("request not received within the deadline: closed")
+            raise NoMoreData(b"") from None
+
+    def send(self, data: bytes, *flags: int) -> int:
+        self._sock.settimeout(self.io_timeout)
+        return self._sock.send(data, *flags)
+
+    def sendall(self, data: bytes, *flags: int) -> None:
+        self._sock.settimeout(self.io_timeout)
+        self._sock.sendall(data, *flags)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class DoorstepWorker(ThreadWorker):
+    """gunicorn's ``gthread`` worker with request deadlines.
+
+    * A new connection must send its first byte within ``request_timeout``
+      seconds, or it is closed (plain gthread keeps it open for ever).
+    * From a request's first byte, its line, headers and body must arrive
+      within ``request_timeout`` seconds (plain gthread waits for ever,
+      holding a thread: the slow-loris attack).
+    * The ``Server`` header is the ``server_header`` setting.
+    """
+
+    #: Set by :class:`DoorstepServer` from :class:`ServerSettings`.
+    request_timeout: float = ServerSettings.request_timeout
+    server_header: str = ServerSettings.server_header
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fresh: collections.deque[TConn] = collections.deque()
+
+    def init_process(self) -> None:
+        # gunicorn writes "Server: <gunicorn.http.wsgi.SERVER>" on every response
+        gunicorn_wsgi.SERVER = self.server_header  # type: ignore[attr-defined]
+        super().init_process()
+
+    def accept(self, server: Any, listener: socket.socket) -> None:
+        try:
+            sock, client = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        conn = TConn(self.cfg, sock, client, server)
+        conn.sock = _DeadlineSocket(sock, self.request_timeout)  # before the parser is made
+        conn.timeout = time.time() + self.request_timeout  # its first byte's deadline
+        self.nr_conns += 1
+        with self._lock:
+            self._fresh.append(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+
+    def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
+        if not conn.initialized:
+            with self._lock:
+                try:
+                    self._fresh.remove(conn)
+                except ValueError:  # closed by murder_keepalived meanwhile
+                    return
+        super().on_client_socket_readable(conn, client)
+
+    def enqueue_req(self, conn: TConn) -> None:
+        conn.sock.start(self.request_timeout)
+        super().enqueue_req(conn)
+
+    def murder_keepalived(self) -> None:
+        now = time.time()
+        while True:
+            with self._lock:
+                if not self._fresh or self._fresh[0].timeout > now:
+                    break
+                conn = self._fresh.popleft()
+                try:
+                    self.poller.unregister(conn.sock)
+                except (OSError, KeyError, ValueError):
+                    pass
+            self.nr_conns -= 1
+            conn.close()
+        super().murder_keepalived()
+
+
+# --------------------------------------------------------------------------- #
+# The application
+# --------------------------------------------------------------------------- #
+def _worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook: close the worker's app services (jobs, webhook, store)."""
+    app = getattr(worker, "wsgi", None)
+    flask_app = getattr(app, "doorstep_app", app)
+    services = getattr(flask_app, "extensions", {}).get("doorstep") if flask_app is not None else None
+    if services is not None:
+        try:
+            services.close()
+        except Exception:  # shutting down anyway
+            log.exception("closing the app's services")
+
+
+class DoorstepServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn running the app that ``factory`` builds, once per worker."""
+
+    def __init__(self, factory: Callable[[], Flask], settings: ServerSettings) -> None:
+        self.factory = factory
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.settings.gunicorn_options().items():
+            self.cfg.set(name, value)
+        DoorstepWorker.request_timeout = self.settings.request_timeout
+        DoorstepWorker.server_header = self.settings.server_header
+
+    def load(self) -> Any:
+        """The WSGI callable of a new app (called in each worker after the fork)."""
+        app = self.factory()
+        if self.settings.proxy_hops:
+            from werkzeug.middleware.proxy_fix import ProxyFix
+
+            hops = self.settings.proxy_hops
+            wrapped = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
+            app.wsgi_app = wrapped  # type: ignore[method-assign]
+        return app

@@ -373,6 +373,20 @@ class SQLiteStore(Store):
         with self._connect() as conn:
             return self._visit_state(conn, date, visit_id)
 
+    def get_visit_states(self, date: str, visit_ids: Sequence[str]) -> list[VisitState]:
+        if not visit_ids:
+            return []
+        found: dict[str, VisitState] = {}
+        with self._connect() as conn:
+            for start in range(0, len(visit_ids), 500):  # within SQLite's bound-parameter limit
+                chunk = list(dict.fromkeys(visit_ids[start:start + 500]))
+                rows = conn.execute(
+                    f"SELECT * FROM visit_states WHERE date = ? AND visit_id IN ({', '.join('?' for _ in chunk)})",
+                    (date, *chunk),
+                ).fetchall()
+                found.update((row["visit_id"], VisitState(**dict(row))) for row in rows)
+        return [found.get(visit_id) or VisitState(date, visit_id) for visit_id in visit_ids]
+
     def get_idempotency(self, scope: str, key: str) -> Idempotency | None:
         with self._connect() as conn:
             row = conn.execute(

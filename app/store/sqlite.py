@@ -1,8 +1,12 @@
 """The embedded store: one SQLite file, ``DATA_DIR/doorstep.sqlite3``.
 
-Each operation opens its own short-lived connection (opening a SQLite file
-costs microseconds), so the store is safe to share between threads and even
-between processes. The database runs in WAL mode: readers never block the
+Each thread of each process has its own connection, opened on first use and
+kept (opening one is cheap, but its first statement reads the schema, which
+costs more than the query of a hot read), so the store is safe to share
+between threads and even between processes: a process that inherits a store
+over ``fork`` opens new connections rather than use its parent's.
+Connections are in autocommit mode: each statement sees the latest committed
+state; writes open their transactions explicitly. The database runs in WAL mode: readers never block the
 writer, and a reader sees the database as of its transaction's start, so it
 sees a publish whole or not at all. Every write that touches several rows
 (publishing a version with its events, recording an outcome with its
@@ -14,7 +18,9 @@ nothing is ever half-written; the ``(date, version)`` primary key guards it too.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -43,6 +49,9 @@ from app.store.base import (
 )
 
 FILENAME = "doorstep.sqlite3"
+
+#: Connections inherited over fork: kept referenced, never used or closed in the child.
+_INHERITED: list[sqlite3.Connection] = []
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -145,6 +154,10 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._open: list[sqlite3.Connection] = []  # every connection this process opened (for close)
+        self._open_lock = threading.Lock()
+        self._open_pid = os.getpid()
         self._wal()
         # several processes may open a new file at once: create and migrate in one write transaction
         with self._transaction() as conn:
@@ -178,16 +191,45 @@ class SQLiteStore(Store):
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
+    def _thread_connection(self) -> sqlite3.Connection:
+        """This thread's connection (a new one in a forked child)."""
+        pid = os.getpid()
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == pid:
+            return held[1]  # type: ignore[no-any-return]
+        if held is not None:  # inherited over fork: never used (nor closed) here
+            _INHERITED.append(held[1])
+        # isolation_level=None: autocommit; transactions are opened explicitly.
+        # check_same_thread=False only so that close() may close it; one thread uses it.
+        conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL
+        self._local.held = (pid, conn)
+        with self._open_lock:
+            if self._open and self._open_pid != pid:
+                _INHERITED.extend(self._open)
+                self._open = []
+            self._open_pid = pid
+            self._open.append(conn)
+        return conn
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # isolation_level=None: autocommit; transactions are opened explicitly.
-        conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL
-            yield conn
-        finally:
-            conn.close()
+        conn = self._thread_connection()
+        if conn.in_transaction:  # left open by an interrupted write: start clean
+            conn.execute("ROLLBACK")
+        yield conn
+
+    def close(self) -> None:
+        """Close the connections this process opened (the store reopens on use)."""
+        with self._open_lock:
+            conns, self._open = (self._open, []) if getattr(self, "_open_pid", None) == os.getpid() else ([], [])
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,419 @@
+"""Load test of the hot read path: ``GET /v1/agents/{id}/itinerary``.
+
+It runs the service the way the README says, on this machine only
+(127.0.0.1):
+
+1. a temporary data dir (embedded SQLite store) and a dispatcher token made
+   with ``doorstep token create``;
+2. ``doorstep serve`` (gunicorn; ``python -m app.cli serve`` from this
+   checkout) with its defaults (one process per core, 8 threads each, access
+   log to a file);
+3. the demo day (``python -m solver.demo``), planned with
+   ``POST /v1/plans?wait=…``;
+4. every crew's itinerary pulled over keep-alive connections for a fixed
+   time at each concurrency level (50, 100, 200 connections by default), then
+   once more at the highest level while a day of 1,000 visits is planning
+   (submitted without waiting);
+5. per level: requests per second, latency p50 / p95 / p99, errors (socket
+   errors, timeouts, statuses other than 200) and the server's resident
+   memory (gunicorn master + workers, from ``/proc``).
+
+The client is ``wrk`` (Debian package ``wrk``; the script tries
+``apt-get install -y wrk`` when it is missing) with a Lua script that rotates
+the crews' paths and prints the percentiles; without it, a pure-Python
+asyncio client (raw sockets, keep-alive) does the same, slower: on a small
+machine it takes CPU from the server, so its figures are pessimistic.
+
+Every figure is printed and the whole output is written to
+``bench/results/load-<date>.txt``. The target of issue 11: p95 ≤ 50 ms at
+200 connections, no errors, ≥ 1,500 requests/s, also while planning.
+
+Usage::
+
+    python bench/load.py                          # 10 s per level
+    python bench/load.py --duration 5 --levels 50 200 --no-solve
+    python bench/load.py --client python          # without wrk
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+#: wrk script: rotate the paths, send the token, print percentiles as JSON.
+WRK_LUA = r"""
+local paths = {}
+local token = os.getenv("DOORSTEP_TOKEN")
+for line in io.lines(os.getenv("DOORSTEP_PATHS")) do paths[#paths + 1] = line end
+local counter = 0
+function request()
+  counter = counter + 1
+  local path = paths[(counter % #paths) + 1]
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. token})
+end
+local non200 = 0
+function response(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n',
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
+class Report:
+    """Prints lines and keeps them for the results file."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.lines.append(text)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- #
+# The service
+# --------------------------------------------------------------------------- #
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> str:
+    """``doorstep ARGS`` from this checkout; its standard output."""
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True)
+    return done.stdout
+
+
+def request(port: int, method: str, path: str, token: str, body: bytes | None = None,
+            timeout: float = 600) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"doorstep serve exited with {proc.returncode}")
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/v1/openapi.json")
+            if conn.getresponse().status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("doorstep serve did not answer in time")
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and its descendants, MB."""
+    total_kb = 0
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU seconds used so far by ``root`` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+@contextlib.contextmanager
+def service(data_dir: Path, port: int, extra: Sequence[str]) -> Iterator[subprocess.Popen[bytes]]:
+    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
+         "--access-log", str(data_dir / "access.log"), *extra],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(port, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+# --------------------------------------------------------------------------- #
+# Clients
+# --------------------------------------------------------------------------- #
+def ensure_wrk() -> str | None:
+    """The wrk binary, installed with apt-get when possible; None otherwise."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True)
+        found = shutil.which("wrk")
+    return found
+
+
+def run_wrk(wrk: str, port: int, token: str, paths_file: Path, connections: int, seconds: float,
+            work: Path) -> dict[str, Any]:
+    script = work / "itinerary.lua"
+    script.write_text(WRK_LUA, encoding="utf-8")
+    env = {**os.environ, "DOORSTEP_TOKEN": token, "DOORSTEP_PATHS": str(paths_file)}
+    threads = min(2, connections)
+    done = subprocess.run(
+        [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "5s",
+         "-s", str(script), f"http://127.0.0.1:{port}"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("WRKJSON "))
+    raw = json.loads(line.removeprefix("WRKJSON "))
+    errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"] + raw["status"]
+    return {
+        "requests": raw["requests"], "seconds": raw["duration_us"] / 1e6, "errors": errors,
+        "p50_ms": raw["p50_us"] / 1000, "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000, "raw": done.stdout.strip(),
+    }
+
+
+async def _python_connection(port: int, requests: list[bytes], until: float, latencies: list[float],
+                             errors: list[int], offset: int) -> None:
+    reader = writer = None
+    index = offset
+    while time.monotonic() < until:
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert reader is not None
+            started = time.perf_counter()
+            writer.write(requests[index % len(requests)])
+            index += 1
+            status_line = await asyncio.wait_for(reader.readline(), 5)
+            length, close = 0, False
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 5)
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "connection" and value.strip().lower() == "close":
+                    close = True
+            await asyncio.wait_for(reader.readexactly(length), 5)
+            latencies.append(time.perf_counter() - started)
+            if status_line.split()[1:2] != [b"200"]:
+                errors[0] += 1
+            if close:
+                writer.close()
+                reader = writer = None
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, IndexError, ValueError):
+            errors[0] += 1
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+            await asyncio.sleep(0.01)
+    if writer is not None:
+        writer.close()
+
+
+def run_python(port: int, token: str, paths: list[str], connections: int, seconds: float) -> dict[str, Any]:
+    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+                for p in paths]
+    latencies: list[float] = []
+    errors = [0]
+
+    async def main() -> float:
+        started = time.monotonic()
+        until = started + seconds
+        await asyncio.gather(*(_python_connection(port, requests, until, latencies, errors, i)
+                               for i in range(connections)))
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(main())
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
+
+    return {"requests": len(latencies), "seconds": elapsed, "errors": errors[0], "p50_ms": pct(0.50),
+            "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": 1000 * latencies[-1] if latencies else float("nan"),
+            "raw": ""}
+
+
+# --------------------------------------------------------------------------- #
+# The run
+# --------------------------------------------------------------------------- #
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", type=int, nargs="+", default=[50, 100, 200], help="concurrent connections")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per level (at most 60)")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--big-visits", type=int, default=1000, help="visits of the day planned in the last level")
+    parser.add_argument("--big-crews", type=int, default=60)
+    parser.add_argument("--big-time-limit", type=float, default=60.0)
+    parser.add_argument("--no-solve", action="store_true", help="skip the level run while planning")
+    parser.add_argument("--serve-arg", action="append", default=[], help="extra `doorstep serve` argument")
+    parser.add_argument("--out", type=Path, default=None, help="results file [bench/results/load-<date>.txt]")
+    args = parser.parse_args(argv)
+    seconds = min(60.0, max(1.0, args.duration))
+    out = args.out or RESULTS / f"load-{dt.date.today().isoformat()}.txt"
+    report = Report()
+
+    wrk = ensure_wrk() if args.client in ("auto", "wrk") else None
+    if args.client == "wrk" and wrk is None:
+        parser.error("wrk is not installed and could not be installed")
+    client = "wrk" if wrk else "python"
+    load1, _, _ = os.getloadavg()
+    report(f"doorstep load test {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {socket.gethostname()}: "
+           f"{os.cpu_count()} CPU(s), load average {load1:.2f} before the run; client {client}; "
+           f"{seconds:g} s per level")
+
+    with tempfile.TemporaryDirectory(prefix="doorstep-load-") as folder:
+        work = Path(folder)
+        token = cli("token", "create", "--role", "dispatcher", "--data-dir", str(work)).strip().splitlines()[-1]
+        port = free_port()
+        with service(work, port, args.serve_arg) as proc:
+            head = (work / "serve.log").read_text(encoding="utf-8", errors="replace").splitlines()
+            report("server: " + next((x for x in head if "listening" in x), "?"))
+            report(f"server RSS after start: {rss_mb(proc.pid):.0f} MB")
+
+            # the demo day, planned and published
+            subprocess.run([sys.executable, "-m", "solver.demo", str(work / "day.json")], cwd=ROOT, check=True,
+                           capture_output=True)
+            started = time.monotonic()
+            status, created = request(port, "POST", "/v1/plans?wait=300", token, (work / "day.json").read_bytes())
+            if status != 201:
+                raise RuntimeError(f"planning the demo day answered {status}: {created}")
+            plan = created["plan"]
+            date = plan["date"]
+            crews = [r["agent_id"] for r in plan["routes"]]
+            report(f"demo day {date}: {plan['summary']['visits_planned']} visits planned for {len(crews)} crews "
+                   f"in {time.monotonic() - started:.1f} s; RSS {rss_mb(proc.pid):.0f} MB")
+            paths = [f"/v1/agents/{crew}/itinerary?date={date}" for crew in crews]
+            paths_file = work / "paths.txt"
+            paths_file.write_text("\n".join(paths) + "\n", encoding="utf-8")
+            sizes = [len(json.dumps(request(port, "GET", p, token)[1])) for p in paths]
+            report(f"itinerary sizes {min(sizes)}-{max(sizes)} bytes")
+
+            def level(connections: int, label: str) -> dict[str, Any]:
+                cpu0 = cpu_seconds(proc.pid)
+                if wrk:
+                    result = run_wrk(wrk, port, token, paths_file, connections, seconds, work)
+                else:
+                    result = run_python(port, token, paths, connections, seconds)
+                result["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
+                result.update(connections=connections, label=label, rss_mb=rss_mb(proc.pid),
+                              rps=result["requests"] / result["seconds"])
+                if result["raw"]:
+                    (work / f"wrk-{label}-{connections}.txt").write_text(result["raw"], encoding="utf-8")
+                return result
+
+            results = [level(2, "warm-up")]
+            results += [level(n, "idle") for n in args.levels]
+            if not args.no_solve:
+                subprocess.run([sys.executable, "-m", "solver.demo", "--visits", str(args.big_visits), "--crews",
+                                str(args.big_crews), "--seed", "7", "--date", "2026-12-02", str(work / "big.json")],
+                               cwd=ROOT, check=True, capture_output=True)
+                big = json.loads((work / "big.json").read_text(encoding="utf-8"))
+                big["options"]["time_limit_s"] = args.big_time_limit
+                status, job = request(port, "POST", "/v1/plans", token, json.dumps(big).encode())
+                if status != 202:
+                    raise RuntimeError(f"submitting the big day answered {status}: {job}")
+                time.sleep(1.0)
+                before = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
+                results.append(level(max(args.levels), "planning"))
+                after = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
+                report(f"while planning {args.big_visits} visits / {args.big_crews} crews "
+                       f"(time limit {args.big_time_limit:g} s): job {before.get('status')} "
+                       f"{(before.get('progress') or {}).get('stage')} before the level, {after.get('status')} "
+                       f"{(after.get('progress') or {}).get('stage')} after")
+
+            report("")
+            report(f"{'level':<9} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+                   f"{'errors':>6} {'requests':>8} {'srv cpu s':>9} {'RSS MB':>7}")
+            for r in results:
+                report(f"{r['label']:<9} {r['connections']:>5} {r['rps']:>8.0f} {r['p50_ms']:>7.1f} "
+                       f"{r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.0f} {r['errors']:>6} "
+                       f"{r['requests']:>8} {r['server_cpu_s']:>9.1f} {r['rss_mb']:>7.0f}")
+            load1, _, _ = os.getloadavg()
+            report(f"load average after the run: {load1:.2f} (other processes on this machine count too)")
+            report("")
+            report("raw client output:")
+            for r in results:
+                if r["raw"]:
+                    report(f"--- {r['label']} {r['connections']} connections")
+                    report(r["raw"])
+            lines = (work / "access.log").read_text(encoding="utf-8", errors="replace").splitlines()
+            report(f"--- access log: {len(lines)} lines; the last one: {lines[-1] if lines else ''}")
+    report.save(out)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -242,26 +242,42 @@ class ServerSettings:
 # The worker: gthread with request deadlines
 # --------------------------------------------------------------------------- #
 class _DeadlineSocket:
-    """A client socket whose reads must finish by a deadline.
+    """A client socket with a deadline for the request being received.
 
-    gunicorn's parser and the app's body reads call :meth:`recv`; when the
-    deadline passes, the read raises :class:`NoMoreData`, which gunicorn
-    treats as a client that went away (the connection is closed, quietly).
-    Writes get ``io_timeout`` seconds each. Everything else goes to the socket.
+    The worker's event loop reads a request's head (line and headers) itself,
+    without blocking, into :attr:`pending`; gunicorn's parser, run on a
+    request thread once the head is whole, gets those bytes first. Reads
+    after that (the rest of a body) must finish by :attr:`deadline`: past it,
+    :meth:`recv` raises :class:`NoMoreData`, which gunicorn treats as a client
+    that went away (the connection is closed). Writes get ``io_timeout``
+    seconds each. Everything else goes to the socket.
     """
 
-    __slots__ = ("_sock", "deadline", "io_timeout")
+    __slots__ = ("_sock", "deadline", "io_timeout", "pending")
 
     def __init__(self, sock: socket.socket, io_timeout: float) -> None:
         self._sock = sock
         self.io_timeout = io_timeout
         self.deadline = time.monotonic() + io_timeout
+        self.pending = b""
 
     def start(self, seconds: float) -> None:
-        """A new request: its bytes must arrive within ``seconds``."""
+        """A new request began: its bytes must arrive within ``seconds``."""
         self.deadline = time.monotonic() + seconds
 
+    def read_now(self, size: int) -> bytes | None:
+        """What the (non-blocking) socket has now; b"" at end of stream, None when nothing yet."""
+        try:
+            return self._sock.recv(size, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""
+
     def recv(self, size: int, *flags: int) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending[:size], self.pending[size:]
+            return data
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise NoMoreData(b"")
@@ -269,7 +285,7 @@ class _DeadlineSocket:
         try:
             return self._sock.recv(size, *flags)
         except TimeoutError:
-            logging.getLogger("gunicorn.error").info("request not received within the deadline: closed")
+            logging.getLogger("gunicorn.error").info("request body not received within the deadline: closed")
             raise NoMoreData(b"") from None
 
     def send(self, data: bytes, *flags: int) -> int:
@@ -288,14 +304,25 @@ class _DeadlineSocket:
 
 
 class DoorstepWorker(ThreadWorker):
-    """gunicorn's ``gthread`` worker with request deadlines.
+    """gunicorn's ``gthread`` worker, hardened against slow clients.
 
-    * A new connection must send its first byte within ``request_timeout``
-      seconds, or it is closed (plain gthread keeps it open for ever).
-    * From a request's first byte, its line, headers and body must arrive
-      within ``request_timeout`` seconds (plain gthread waits for ever,
-      holding a thread: the slow-loris attack).
-    * The ``Server`` header is the ``server_header`` setting.
+    Plain ``gthread`` hands a connection to a request thread as soon as one
+    byte arrives, and the thread then waits for the rest with no deadline: a
+    handful of clients sending a few bytes now and then (slow-loris) hold
+    every thread, and connections that never send anything stay open for
+    ever. Here:
+
+    * the worker's event loop reads a request's line and headers itself, as
+      they come, and hands the connection to a thread only once they are
+      whole (or too big, for gunicorn to refuse), so slow clients hold no
+      thread;
+    * they must be whole within ``request_timeout`` seconds of their first
+      byte, and a new connection must send its first byte within
+      ``request_timeout`` seconds; otherwise the connection is closed;
+    * a body must arrive within the same deadline (reading it does hold a
+      thread; a reverse proxy that buffers bodies, as nginx does, makes that
+      moot);
+    * the ``Server`` header is the ``server_header`` setting.
     """
 
     #: Set by :class:`DoorstepServer` from :class:`ServerSettings`.
@@ -304,7 +331,11 @@ class DoorstepWorker(ThreadWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._fresh: collections.deque[TConn] = collections.deque()
+        # connections waiting for (the rest of) a request head, oldest deadline first
+        self._heads: collections.deque[TConn] = collections.deque()
+        cfg = self.cfg
+        self._max_head = cfg.limit_request_line + 4 + (cfg.limit_request_fields or 32768) * (
+            (cfg.limit_request_field_size or 8190) + 2) + 2
 
     def init_process(self) -> None:
         # gunicorn writes "Server: <gunicorn.http.wsgi.SERVER>" on every response
@@ -318,40 +349,73 @@ class DoorstepWorker(ThreadWorker):
             if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        conn = TConn(self.cfg, sock, client, server)
+        conn = TConn(self.cfg, sock, client, server)  # makes the socket non-blocking
         conn.sock = _DeadlineSocket(sock, self.request_timeout)  # before the parser is made
         conn.timeout = time.time() + self.request_timeout  # its first byte's deadline
         self.nr_conns += 1
         with self._lock:
-            self._fresh.append(conn)
+            self._heads.append(conn)
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
 
+    def _drop(self, conn: TConn) -> None:
+        """Close a connection waiting in the event loop (called on the loop's thread)."""
+        with self._lock:
+            try:
+                self.poller.unregister(conn.sock)
+            except (OSError, KeyError, ValueError):
+                pass
+            for queue in (self._heads, self._keep):
+                try:
+                    queue.remove(conn)
+                except ValueError:
+                    pass
+        self.nr_conns -= 1
+        conn.close()
+
     def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
-        if not conn.initialized:
+        sock: _DeadlineSocket = conn.sock
+        chunk = sock.read_now(65536)
+        if chunk is None:  # nothing after all
+            return
+        if not chunk:  # the client closed
+            self._drop(conn)
+            return
+        if not sock.pending:  # a request's first byte: its deadline starts
+            sock.start(self.request_timeout)
             with self._lock:
                 try:
-                    self._fresh.remove(conn)
-                except ValueError:  # closed by murder_keepalived meanwhile
-                    return
-        super().on_client_socket_readable(conn, client)
-
-    def enqueue_req(self, conn: TConn) -> None:
-        conn.sock.start(self.request_timeout)
-        super().enqueue_req(conn)
+                    self._keep.remove(conn)  # was an idle keep-alive connection
+                except ValueError:
+                    pass
+                try:
+                    self._heads.remove(conn)
+                except ValueError:
+                    pass
+                conn.timeout = time.time() + self.request_timeout
+                self._heads.append(conn)
+        sock.pending += chunk
+        if b"\r\n\r\n" not in sock.pending and len(sock.pending) <= self._max_head:
+            return  # wait for the rest of the head, without a thread
+        with self._lock:  # (murder_keepalived runs on this thread too: no race)
+            self.poller.unregister(client)
+            for queue in (self._heads, self._keep):
+                try:
+                    queue.remove(conn)
+                except ValueError:
+                    pass
+        self.enqueue_req(conn)
 
     def murder_keepalived(self) -> None:
         now = time.time()
         while True:
             with self._lock:
-                if not self._fresh or self._fresh[0].timeout > now:
+                if not self._heads or self._heads[0].timeout > now:
                     break
-                conn = self._fresh.popleft()
-                try:
-                    self.poller.unregister(conn.sock)
-                except (OSError, KeyError, ValueError):
-                    pass
-            self.nr_conns -= 1
-            conn.close()
+                conn = self._heads[0]
+            log_name = "request head" if conn.sock.pending else "first byte"
+            logging.getLogger("gunicorn.error").info("%s not received within %g s: closed", log_name,
+                                                     self.request_timeout)
+            self._drop(conn)
         super().murder_keepalived()
 
 

@@ -69,6 +69,13 @@ function request()
   local path = paths[(counter % #paths) + 1]
   return wrk.format("GET", path, {["Authorization"] = "Bearer " .. token})
 end
+-- paced runs: each connection waits about DOORSTEP_INTERVAL_MS between a
+-- response and its next request (uniform 0.5-1.5 x; 0: as fast as it can)
+local interval = tonumber(os.getenv("DOORSTEP_INTERVAL_MS") or "0")
+function delay()
+  if interval <= 0 then return 0 end
+  return interval * (0.5 + math.random())
+end
 local non200 = 0
 function response(status, headers, body)
   if status ~= 200 then non200 = non200 + 1 end
@@ -221,10 +228,13 @@ def ensure_wrk() -> str | None:
 
 
 def run_wrk(wrk: str, port: int, token: str, paths_file: Path, connections: int, seconds: float,
-            work: Path) -> dict[str, Any]:
+            work: Path, rate: float = 0.0) -> dict[str, Any]:
+    """wrk as fast as it can (``rate`` 0), or paced near ``rate`` requests/s in all."""
     script = work / "itinerary.lua"
     script.write_text(WRK_LUA, encoding="utf-8")
-    env = {**os.environ, "DOORSTEP_TOKEN": token, "DOORSTEP_PATHS": str(paths_file)}
+    interval_ms = 1000.0 * connections / rate if rate > 0 else 0.0
+    env = {**os.environ, "DOORSTEP_TOKEN": token, "DOORSTEP_PATHS": str(paths_file),
+           "DOORSTEP_INTERVAL_MS": f"{interval_ms:.3f}"}
     threads = min(2, connections)
     done = subprocess.run(
         [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "5s",
@@ -242,10 +252,14 @@ def run_wrk(wrk: str, port: int, token: str, paths_file: Path, connections: int,
 
 
 async def _python_connection(port: int, requests: list[bytes], until: float, latencies: list[float],
-                             errors: list[int], offset: int) -> None:
+                             errors: list[int], offset: int, interval_s: float) -> None:
+    import random
+
     reader = writer = None
     index = offset
     while time.monotonic() < until:
+        if interval_s > 0:
+            await asyncio.sleep(interval_s * (0.5 + random.random()))
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -281,7 +295,8 @@ async def _python_connection(port: int, requests: list[bytes], until: float, lat
         writer.close()
 
 
-def run_python(port: int, token: str, paths: list[str], connections: int, seconds: float) -> dict[str, Any]:
+def run_python(port: int, token: str, paths: list[str], connections: int, seconds: float,
+               rate: float = 0.0) -> dict[str, Any]:
     requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
                 for p in paths]
     latencies: list[float] = []
@@ -290,7 +305,8 @@ def run_python(port: int, token: str, paths: list[str], connections: int, second
     async def main() -> float:
         started = time.monotonic()
         until = started + seconds
-        await asyncio.gather(*(_python_connection(port, requests, until, latencies, errors, i)
+        interval = connections / rate if rate > 0 else 0.0
+        await asyncio.gather(*(_python_connection(port, requests, until, latencies, errors, i, interval)
                                for i in range(connections)))
         return time.monotonic() - started
 
@@ -313,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--levels", type=int, nargs="+", default=[50, 100, 200], help="concurrent connections")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per level (at most 60)")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--rate", type=float, default=1500.0,
+                        help="also run the highest level paced near this many requests/s in all (0: no)")
     parser.add_argument("--big-visits", type=int, default=1000, help="visits of the day planned in the last level")
     parser.add_argument("--big-crews", type=int, default=60)
     parser.add_argument("--big-time-limit", type=float, default=60.0)
@@ -360,21 +378,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             sizes = [len(json.dumps(request(port, "GET", p, token)[1])) for p in paths]
             report(f"itinerary sizes {min(sizes)}-{max(sizes)} bytes")
 
-            def level(connections: int, label: str) -> dict[str, Any]:
+            def level(connections: int, label: str, rate: float = 0.0) -> dict[str, Any]:
                 cpu0 = cpu_seconds(proc.pid)
                 if wrk:
-                    result = run_wrk(wrk, port, token, paths_file, connections, seconds, work)
+                    result = run_wrk(wrk, port, token, paths_file, connections, seconds, work, rate)
                 else:
-                    result = run_python(port, token, paths, connections, seconds)
+                    result = run_python(port, token, paths, connections, seconds, rate)
                 result["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
+                label = f"{label}@{rate:g}" if rate else label
                 result.update(connections=connections, label=label, rss_mb=rss_mb(proc.pid),
                               rps=result["requests"] / result["seconds"])
                 if result["raw"]:
                     (work / f"wrk-{label}-{connections}.txt").write_text(result["raw"], encoding="utf-8")
                 return result
 
+            top = max(args.levels)
             results = [level(2, "warm-up")]
             results += [level(n, "idle") for n in args.levels]
+            if args.rate:
+                results.append(level(top, "idle", args.rate))
             if not args.no_solve:
                 subprocess.run([sys.executable, "-m", "solver.demo", "--visits", str(args.big_visits), "--crews",
                                 str(args.big_crews), "--seed", "7", "--date", "2026-12-02", str(work / "big.json")],
@@ -386,7 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise RuntimeError(f"submitting the big day answered {status}: {job}")
                 time.sleep(1.0)
                 before = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
-                results.append(level(max(args.levels), "planning"))
+                if args.rate:
+                    results.append(level(top, "planning", args.rate))
+                results.append(level(top, "planning"))
                 after = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
                 report(f"while planning {args.big_visits} visits / {args.big_crews} crews "
                        f"(time limit {args.big_time_limit:g} s): job {before.get('status')} "
@@ -394,10 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                        f"{(after.get('progress') or {}).get('stage')} after")
 
             report("")
-            report(f"{'level':<9} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+            report(f"{'level':<14} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
                    f"{'errors':>6} {'requests':>8} {'srv cpu s':>9} {'RSS MB':>7}")
             for r in results:
-                report(f"{r['label']:<9} {r['connections']:>5} {r['rps']:>8.0f} {r['p50_ms']:>7.1f} "
+                report(f"{r['label']:<14} {r['connections']:>5} {r['rps']:>8.0f} {r['p50_ms']:>7.1f} "
                        f"{r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.0f} {r['errors']:>6} "
                        f"{r['requests']:>8} {r['server_cpu_s']:>9.1f} {r['rss_mb']:>7.0f}")
             load1, _, _ = os.getloadavg()

@@ -215,10 +215,25 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if getattr(self._local, "busy", False):
+            # nested in another operation of this thread (e.g. an events callback inside a
+            # publish): a connection of its own, as every operation had before, so it sees
+            # committed data only and never touches the outer transaction
+            conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+            try:
+                conn.row_factory = sqlite3.Row
+                yield conn
+            finally:
+                conn.close()
+            return
         conn = self._thread_connection()
         if conn.in_transaction:  # left open by an interrupted write: start clean
             conn.execute("ROLLBACK")
-        yield conn
+        self._local.busy = True
+        try:
+            yield conn
+        finally:
+            self._local.busy = False
 
     def close(self) -> None:
         """Close the connections this process opened (the store reopens on use)."""

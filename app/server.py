@@ -54,6 +54,7 @@ import logging
 import os
 import selectors
 import socket
+import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -241,6 +242,12 @@ class ServerSettings:
 # --------------------------------------------------------------------------- #
 # The worker: gthread with request deadlines
 # --------------------------------------------------------------------------- #
+def _timeval(seconds: float) -> bytes:
+    """A ``struct timeval`` for SO_RCVTIMEO / SO_SNDTIMEO (at least 1 ms: 0 means never)."""
+    whole = max(0.001, seconds)
+    return struct.pack("@ll", int(whole), int((whole - int(whole)) * 1_000_000))
+
+
 class _DeadlineSocket:
     """A client socket with a deadline for the request being received.
 
@@ -249,8 +256,9 @@ class _DeadlineSocket:
     request thread once the head is whole, gets those bytes first. Reads
     after that (the rest of a body) must finish by :attr:`deadline`: past it,
     :meth:`recv` raises :class:`NoMoreData`, which gunicorn treats as a client
-    that went away (the connection is closed). Writes get ``io_timeout``
-    seconds each. Everything else goes to the socket.
+    that went away (the connection is closed). A write that cannot proceed
+    for ``io_timeout`` seconds fails (the connection is closed). Everything
+    else goes to the socket.
     """
 
     __slots__ = ("_sock", "deadline", "io_timeout", "pending")
@@ -260,13 +268,17 @@ class _DeadlineSocket:
         self.io_timeout = io_timeout
         self.deadline = time.monotonic() + io_timeout
         self.pending = b""
+        # Timeouts are the kernel's (SO_SNDTIMEO / SO_RCVTIMEO on a blocking socket), not
+        # Python's: a Python socket timeout polls before every send and recv, two system
+        # calls and two GIL hand-offs where one does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(io_timeout))
 
     def start(self, seconds: float) -> None:
         """A new request began: its bytes must arrive within ``seconds``."""
         self.deadline = time.monotonic() + seconds
 
     def read_now(self, size: int) -> bytes | None:
-        """What the (non-blocking) socket has now; b"" at end of stream, None when nothing yet."""
+        """What the socket has now, without waiting; b"" at end of stream, None when nothing yet."""
         try:
             return self._sock.recv(size, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
@@ -281,19 +293,17 @@ class _DeadlineSocket:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise NoMoreData(b"")
-        self._sock.settimeout(left)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(left))
         try:
             return self._sock.recv(size, *flags)
-        except TimeoutError:
+        except (BlockingIOError, TimeoutError):  # the kernel's receive timeout
             logging.getLogger("gunicorn.error").info("request body not received within the deadline: closed")
             raise NoMoreData(b"") from None
 
     def send(self, data: bytes, *flags: int) -> int:
-        self._sock.settimeout(self.io_timeout)
         return self._sock.send(data, *flags)
 
     def sendall(self, data: bytes, *flags: int) -> None:
-        self._sock.settimeout(self.io_timeout)
         self._sock.sendall(data, *flags)
 
     def fileno(self) -> int:

@@ -313,7 +313,7 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-class DoorstepWorker(ThreadWorker):
+class DoorstepWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
     """gunicorn's ``gthread`` worker, hardened against slow clients.
 
     Plain ``gthread`` hands a connection to a request thread as soon as one
@@ -349,7 +349,7 @@ class DoorstepWorker(ThreadWorker):
 
     def init_process(self) -> None:
         # gunicorn writes "Server: <gunicorn.http.wsgi.SERVER>" on every response
-        gunicorn_wsgi.SERVER = self.server_header  # type: ignore[attr-defined]
+        gunicorn_wsgi.SERVER = self.server_header
         super().init_process()
 
     def accept(self, server: Any, listener: socket.socket) -> None:
@@ -433,10 +433,11 @@ class DoorstepWorker(ThreadWorker):
 # The application
 # --------------------------------------------------------------------------- #
 def _worker_exit(server: Any, worker: Any) -> None:
-    """gunicorn hook: close the worker's app services (jobs, webhook, store)."""
+    """gunicorn hook, in a worker that stops: close its app's services (job
+    runner, webhook, store). A planning job still running there is left to
+    the reaper of the next process (it is failed, never half-published)."""
     app = getattr(worker, "wsgi", None)
-    flask_app = getattr(app, "doorstep_app", app)
-    services = getattr(flask_app, "extensions", {}).get("doorstep") if flask_app is not None else None
+    services = getattr(app, "extensions", {}).get("doorstep")
     if services is not None:
         try:
             services.close()

@@ -11,10 +11,16 @@ It runs the service the way the README says, on this machine only
 3. the demo day (``python -m solver.demo``), planned with
    ``POST /v1/plans?wait=…``;
 4. every crew's itinerary pulled over keep-alive connections for a fixed
-   time at each concurrency level (50, 100, 200 connections by default), then
-   once more at the highest level while a day of 1,000 visits is planning
-   (submitted without waiting);
-5. per level: requests per second, latency p50 / p95 / p99, errors (socket
+   time at each concurrency level (50, 100, 200 connections by default), as
+   fast as the connections go (closed loop: latency then grows with the queue,
+   by Little's law about connections ÷ throughput) and paced near
+   ``--rate`` requests/s in all (1,500 by default: each connection waits
+   between its requests, as phones do);
+5. the highest level again while a day of 1,000 visits is planning: first
+   as a job of the service (embedded mode: a thread of one web process),
+   then as a separate process at nice 10 (``doorstep plan``), which is how
+   planning is meant to run beside the web processes;
+6. per level: requests per second, latency p50 / p95 / p99, errors (socket
    errors, timeouts, statuses other than 200) and the server's resident
    memory (gunicorn master + workers, from ``/proc``).
 
@@ -232,7 +238,8 @@ def run_wrk(wrk: str, port: int, token: str, paths_file: Path, connections: int,
     """wrk as fast as it can (``rate`` 0), or paced near ``rate`` requests/s in all."""
     script = work / "itinerary.lua"
     script.write_text(WRK_LUA, encoding="utf-8")
-    interval_ms = 1000.0 * connections / rate if rate > 0 else 0.0
+    # each connection also waits for its answers: aim 10 % higher so the total comes near ``rate``
+    interval_ms = 0.9 * 1000.0 * connections / rate if rate > 0 else 0.0
     env = {**os.environ, "DOORSTEP_TOKEN": token, "DOORSTEP_PATHS": str(paths_file),
            "DOORSTEP_INTERVAL_MS": f"{interval_ms:.3f}"}
     threads = min(2, connections)
@@ -305,7 +312,7 @@ def run_python(port: int, token: str, paths: list[str], connections: int, second
     async def main() -> float:
         started = time.monotonic()
         until = started + seconds
-        interval = connections / rate if rate > 0 else 0.0
+        interval = 0.9 * connections / rate if rate > 0 else 0.0
         await asyncio.gather(*(_python_connection(port, requests, until, latencies, errors, i, interval)
                                for i in range(connections)))
         return time.monotonic() - started
@@ -333,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also run the highest level paced near this many requests/s in all (0: no)")
     parser.add_argument("--big-visits", type=int, default=1000, help="visits of the day planned in the last level")
     parser.add_argument("--big-crews", type=int, default=60)
-    parser.add_argument("--big-time-limit", type=float, default=60.0)
+    parser.add_argument("--big-time-limit", type=float, default=40.0)
     parser.add_argument("--no-solve", action="store_true", help="skip the level run while planning")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra `doorstep serve` argument")
     parser.add_argument("--out", type=Path, default=None, help="results file [bench/results/load-<date>.txt]")
@@ -403,19 +410,44 @@ def main(argv: Sequence[str] | None = None) -> int:
                                cwd=ROOT, check=True, capture_output=True)
                 big = json.loads((work / "big.json").read_text(encoding="utf-8"))
                 big["options"]["time_limit_s"] = args.big_time_limit
+                (work / "big.json").write_text(json.dumps(big), encoding="utf-8")
+
+                # (a) as the embedded mode plans today: a job on a thread of one web process
                 status, job = request(port, "POST", "/v1/plans", token, json.dumps(big).encode())
                 if status != 202:
                     raise RuntimeError(f"submitting the big day answered {status}: {job}")
                 time.sleep(1.0)
                 before = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
                 if args.rate:
-                    results.append(level(top, "planning", args.rate))
-                results.append(level(top, "planning"))
+                    results.append(level(top, "job-in-web", args.rate))
+                results.append(level(top, "job-in-web"))
                 after = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
-                report(f"while planning {args.big_visits} visits / {args.big_crews} crews "
-                       f"(time limit {args.big_time_limit:g} s): job {before.get('status')} "
-                       f"{(before.get('progress') or {}).get('stage')} before the level, {after.get('status')} "
+                report(f"job-in-web: planning {args.big_visits} visits / {args.big_crews} crews "
+                       f"(time limit {args.big_time_limit:g} s) in a web process: job {before.get('status')} "
+                       f"{(before.get('progress') or {}).get('stage')} before the levels, {after.get('status')} "
                        f"{(after.get('progress') or {}).get('stage')} after")
+                while after.get("status") in ("queued", "running"):  # let it finish before the next part
+                    time.sleep(2)
+                    after = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
+
+                # (b) as planning will run: a separate process at nice 10, competing for the CPU
+                planner = subprocess.Popen(
+                    ["nice", "-n", "10", sys.executable, "-m", "app.cli", "plan", str(work / "big.json"),
+                     "--time-limit", f"{args.big_time_limit:g}", "--out", str(work / "big-plan.json")],
+                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+                try:
+                    time.sleep(3.0)
+                    if args.rate:
+                        results.append(level(top, "niced-solver", args.rate))
+                    results.append(level(top, "niced-solver"))
+                    state = "still running" if planner.poll() is None else f"ended ({planner.returncode})"
+                    report(f"niced-solver: `nice -n 10 doorstep plan` of the same day in its own process: "
+                           f"{state} after the levels")
+                finally:
+                    if planner.poll() is None:
+                        planner.terminate()
+                        planner.wait()
 
             report("")
             report(f"{'level':<14} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "

@@ -39,6 +39,7 @@ Usage::
     python bench/load.py                          # 10 s per level
     python bench/load.py --duration 5 --levels 50 200 --no-solve
     python bench/load.py --client python          # without wrk
+    python bench/load.py --redis-url redis://127.0.0.1:6379/15   # Redis store, a niced worker plans
 """
 
 from __future__ import annotations
@@ -219,6 +220,35 @@ def service(data_dir: Path, port: int, extra: Sequence[str]) -> Iterator[subproc
         log.close()
 
 
+@contextlib.contextmanager
+def planning_worker(work: Path, redis_url: str, prefix: str) -> Iterator[subprocess.Popen[bytes]]:
+    """One ``doorstep worker`` at nice 10 (Redis mode)."""
+    log = open(work / "worker.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "app.cli", "worker", "--redis-url", redis_url,
+                             "--prefix", prefix], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def drop_keys(redis_url: str, prefix: str) -> None:
+    """Delete the run's keys from Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start:start + 500])
+    client.close()
+
+
 # --------------------------------------------------------------------------- #
 # Clients
 # --------------------------------------------------------------------------- #
@@ -342,11 +372,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--big-crews", type=int, default=60)
     parser.add_argument("--big-time-limit", type=float, default=40.0)
     parser.add_argument("--no-solve", action="store_true", help="skip the level run while planning")
+    parser.add_argument("--redis-url", default=None,
+                        help="use the Redis store (keys under a prefix of the run, deleted after) and a niced "
+                             "`doorstep worker` for the jobs; e.g. redis://127.0.0.1:6379/15")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra `doorstep serve` argument")
     parser.add_argument("--out", type=Path, default=None, help="results file [bench/results/load-<date>.txt]")
     args = parser.parse_args(argv)
     seconds = min(60.0, max(1.0, args.duration))
-    out = args.out or RESULTS / f"load-{dt.date.today().isoformat()}.txt"
+    out = args.out or RESULTS / f"load-{dt.date.today().isoformat()}{'-redis' if args.redis_url else ''}.txt"
     report = Report()
 
     wrk = ensure_wrk() if args.client in ("auto", "wrk") else None
@@ -360,9 +393,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="doorstep-load-") as folder:
         work = Path(folder)
-        token = cli("token", "create", "--role", "dispatcher", "--data-dir", str(work)).strip().splitlines()[-1]
+        store_args = ["--data-dir", str(work)]
+        prefix = f"doorstep-load-{os.getpid()}:"
+        if args.redis_url:
+            store_args = ["--redis-url", args.redis_url, "--prefix", prefix]
+        token = cli("token", "create", "--role", "dispatcher", *store_args).strip().splitlines()[-1]
         port = free_port()
-        with service(work, port, args.serve_arg) as proc:
+        with contextlib.ExitStack() as stack:
+            proc = stack.enter_context(service(work, port, [*(store_args if args.redis_url else []),
+                                                            *args.serve_arg]))
+            if args.redis_url:
+                stack.enter_context(planning_worker(work, args.redis_url, prefix))
+                stack.callback(drop_keys, args.redis_url, prefix)
+                report("store: Redis; jobs on one `doorstep worker` at nice 10")
+            else:
+                report("store: embedded SQLite; jobs on threads of the web processes")
             head = (work / "serve.log").read_text(encoding="utf-8", errors="replace").splitlines()
             report("server: " + next((x for x in head if "listening" in x), "?"))
             report(f"server RSS after start: {rss_mb(proc.pid):.0f} MB")
@@ -412,18 +457,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 big["options"]["time_limit_s"] = args.big_time_limit
                 (work / "big.json").write_text(json.dumps(big), encoding="utf-8")
 
-                # (a) as the embedded mode plans today: a job on a thread of one web process
+                # (a) a job of the service: embedded, on a thread of one web process; with
+                # Redis, on the niced `doorstep worker`
+                label = "job-in-worker" if args.redis_url else "job-in-web"
                 status, job = request(port, "POST", "/v1/plans", token, json.dumps(big).encode())
                 if status != 202:
                     raise RuntimeError(f"submitting the big day answered {status}: {job}")
                 time.sleep(1.0)
                 before = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
                 if args.rate:
-                    results.append(level(top, "job-in-web", args.rate))
-                results.append(level(top, "job-in-web"))
+                    results.append(level(top, label, args.rate))
+                results.append(level(top, label))
                 after = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
-                report(f"job-in-web: planning {args.big_visits} visits / {args.big_crews} crews "
-                       f"(time limit {args.big_time_limit:g} s) in a web process: job {before.get('status')} "
+                where = "the worker" if args.redis_url else "a web process"
+                report(f"{label}: planning {args.big_visits} visits / {args.big_crews} crews "
+                       f"(time limit {args.big_time_limit:g} s) in {where}: job {before.get('status')} "
                        f"{(before.get('progress') or {}).get('stage')} before the levels, {after.get('status')} "
                        f"{(after.get('progress') or {}).get('stage')} after")
                 while after.get("status") in ("queued", "running"):  # let it finish before the next part
@@ -431,29 +479,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                     after = request(port, "GET", f"/v1/jobs/{job['job_id']}", token)[1]
 
                 # (b) as planning will run: a separate process at nice 10, competing for the CPU
-                planner = subprocess.Popen(
-                    ["nice", "-n", "10", sys.executable, "-m", "app.cli", "plan", str(work / "big.json"),
-                     "--time-limit", f"{args.big_time_limit:g}", "--out", str(work / "big-plan.json")],
-                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )
-                try:
-                    time.sleep(3.0)
-                    if args.rate:
-                        results.append(level(top, "niced-solver", args.rate))
-                    results.append(level(top, "niced-solver"))
-                    state = "still running" if planner.poll() is None else f"ended ({planner.returncode})"
-                    report(f"niced-solver: `nice -n 10 doorstep plan` of the same day in its own process: "
-                           f"{state} after the levels")
-                finally:
-                    if planner.poll() is None:
-                        planner.terminate()
-                        planner.wait()
+                # (with Redis, (a) was that already)
+                if not args.redis_url:
+                    planner = subprocess.Popen(
+                        ["nice", "-n", "10", sys.executable, "-m", "app.cli", "plan", str(work / "big.json"),
+                         "--time-limit", f"{args.big_time_limit:g}", "--out", str(work / "big-plan.json")],
+                        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )
+                    try:
+                        time.sleep(3.0)
+                        if args.rate:
+                            results.append(level(top, "niced-solver", args.rate))
+                        results.append(level(top, "niced-solver"))
+                        state = "still running" if planner.poll() is None else f"ended ({planner.returncode})"
+                        report(f"niced-solver: `nice -n 10 doorstep plan` of the same day in its own process: "
+                               f"{state} after the levels")
+                    finally:
+                        if planner.poll() is None:
+                            planner.terminate()
+                            planner.wait()
 
             report("")
-            report(f"{'level':<14} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+            report(f"{'level':<18} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
                    f"{'errors':>6} {'requests':>8} {'srv cpu s':>9} {'RSS MB':>7}")
             for r in results:
-                report(f"{r['label']:<14} {r['connections']:>5} {r['rps']:>8.0f} {r['p50_ms']:>7.1f} "
+                report(f"{r['label']:<18} {r['connections']:>5} {r['rps']:>8.0f} {r['p50_ms']:>7.1f} "
                        f"{r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.0f} {r['errors']:>6} "
                        f"{r['requests']:>8} {r['server_cpu_s']:>9.1f} {r['rss_mb']:>7.0f}")
             load1, _, _ = os.getloadavg()

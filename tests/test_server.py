@@ -342,3 +342,27 @@ def test_api_traffic_never_loads_the_road_network():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["statuses"] == [200, 200, 200, 200, 200, 200, 404, 200, 200, 200]
     assert result["loaded"] is False
+
+
+# --------------------------------------------------------------------------- #
+# Settings
+# --------------------------------------------------------------------------- #
+def test_settings_precedence_config_then_environment_then_options():
+    from app.server import ServerSettings, usable_cores
+
+    config = {"threads": 4, "keepalive": 7, "access_log": "/var/log/a.log"}
+    environ = {"DOORSTEP_SERVE_THREADS": "6", "DOORSTEP_SERVE_PROCESSES": "3", "PATH": "/bin"}
+    settings = ServerSettings.resolve({"processes": 5, "threads": None}, environ=environ, config=config)
+    assert (settings.processes, settings.threads, settings.keepalive) == (5, 6, 7)
+    assert settings.access_log == "/var/log/a.log" and settings.request_timeout == 30.0
+    options = settings.gunicorn_options()
+    assert options["workers"] == 5 and options["threads"] == 6 and options["preload_app"] is False
+    assert "%(U)s" in options["access_log_format"] and "%(q)s" not in options["access_log_format"]
+    assert "%(r)s" not in options["access_log_format"] and "%(f)s" not in options["access_log_format"]
+    assert ServerSettings.resolve(environ={}, config={}).worker_processes == usable_cores()
+    with pytest.raises(ValueError, match="DOORSTEP_SERVE_THREADZ"):
+        ServerSettings.resolve(environ={"DOORSTEP_SERVE_THREADZ": "2"}, config={})
+    with pytest.raises(ValueError, match="threads"):
+        ServerSettings.resolve({"threads": "many"}, environ={}, config={})
+    with pytest.raises(ValueError, match="limit_request_line"):
+        ServerSettings.resolve({"limit_request_line": 10_000}, environ={}, config={})

@@ -40,7 +40,7 @@ Why gunicorn, and how it is set up:
   date, other queries may carry more), the status, the size and the time; no
   referrer, no user agent, no headers.
 
-Settings come, in increasing precedence, from :data:`BUILTIN`, the
+Settings come, in increasing precedence, from the defaults of :class:`ServerSettings`, the
 ``[server]`` table of ``config/defaults.toml``, ``DOORSTEP_SERVE_<NAME>``
 environment variables (``DOORSTEP_SERVE_PROCESSES=4``) and the options of
 ``doorstep serve``.
@@ -63,6 +63,7 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.http import wsgi as gunicorn_wsgi
 from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -71,7 +72,7 @@ from solver.config import defaults
 
 __all__ = [
     "ACCESS_LOG_FORMAT",
-    "BUILTIN",
+    "AccessLogger",
     "DoorstepServer",
     "DoorstepWorker",
     "ServerSettings",
@@ -82,6 +83,7 @@ log = logging.getLogger("doorstep.server")
 
 #: Access log line: client, method, path without the query string, protocol,
 #: status, body bytes, milliseconds. Nothing else (no query, referrer or agent).
+#: (:class:`AccessLogger` writes exactly this, faster than gunicorn's formatter.)
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 #: Environment variables ``DOORSTEP_SERVE_<NAME>`` override the settings.
@@ -235,8 +237,34 @@ class ServerSettings:
             "preload_app": False,  # every worker builds its own app after the fork
             "sendfile": False,  # request sockets carry a timeout (see DoorstepWorker)
             "proc_name": "doorstep",
+            "logger_class": AccessLogger,
             "worker_exit": _worker_exit,
         }
+
+
+# --------------------------------------------------------------------------- #
+# Access log
+# --------------------------------------------------------------------------- #
+class AccessLogger(GunicornLogger):  # type: ignore[misc]  # gunicorn has no type hints
+    """gunicorn's logger, with an access line of :data:`ACCESS_LOG_FORMAT`
+    written directly: gunicorn's generic formatter builds a dictionary of
+    every request and response header for each line, a tenth of the CPU of
+    an itinerary request."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.cfg.accesslog:
+            return
+        ms = request_time.seconds * 1000 + request_time.microseconds // 1000
+        sent = getattr(resp, "sent", None)
+        line = '%s "%s %s HTTP/%s.%s" %s %s %dms' % (
+            environ.get("REMOTE_ADDR") or "-", req.method, environ.get("PATH_INFO") or "/",
+            req.version[0], req.version[1], getattr(resp, "status_code", None) or "-",
+            "-" if sent is None else sent, ms,
+        )
+        try:
+            self.access_log.info(line)
+        except Exception:  # never fail a request for its log line
+            self.exception("writing the access log")
 
 
 # --------------------------------------------------------------------------- #

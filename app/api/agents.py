@@ -46,6 +46,8 @@ def _wants_ical(fmt: str | None) -> bool:
         return True
     if fmt is not None:
         return False
+    if "calendar" not in request.headers.get("Accept", ""):  # the usual case, without parsing Accept
+        return False
     best = request.accept_mimetypes.best_match(["application/json", "text/calendar"])
     return best == "text/calendar" and request.accept_mimetypes["text/calendar"] > request.accept_mimetypes[
         "application/json"

@@ -295,7 +295,7 @@ class _DeadlineSocket:
         self._sock = sock
         self.io_timeout = io_timeout
         self.deadline = time.monotonic() + io_timeout
-        self.pending = b""
+        self.pending = bytearray()
         # Timeouts are the kernel's (SO_SNDTIMEO / SO_RCVTIMEO on a blocking socket), not
         # Python's: a Python socket timeout polls before every send and recv, two system
         # calls and two GIL hand-offs where one does.
@@ -316,7 +316,8 @@ class _DeadlineSocket:
 
     def recv(self, size: int, *flags: int) -> bytes:
         if self.pending:
-            data, self.pending = self.pending[:size], self.pending[size:]
+            data = bytes(self.pending[:size])
+            del self.pending[:size]
             return data
         left = self.deadline - time.monotonic()
         if left <= 0:
@@ -418,25 +419,26 @@ class DoorstepWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no typ
         if not chunk:  # the client closed
             self._drop(conn)
             return
-        if not sock.pending:  # a request's first byte: its deadline starts
-            sock.start(self.request_timeout)
-            with self._lock:
-                try:
-                    self._keep.remove(conn)  # was an idle keep-alive connection
-                except ValueError:
-                    pass
-                try:
-                    self._heads.remove(conn)
-                except ValueError:
-                    pass
-                conn.timeout = time.time() + self.request_timeout
-                self._heads.append(conn)
+        first = not sock.pending
+        scanned = max(0, len(sock.pending) - 3)  # look for the blank line in the new bytes only
         sock.pending += chunk
-        if b"\r\n\r\n" not in sock.pending and len(sock.pending) <= self._max_head:
-            return  # wait for the rest of the head, without a thread
+        if sock.pending.find(b"\r\n\r\n", scanned) < 0 and len(sock.pending) <= self._max_head:
+            if first:  # a request's first byte: its deadline starts; wait for the rest without a thread
+                sock.start(self.request_timeout)
+                with self._lock:
+                    for queue in (self._keep, self._heads):
+                        try:
+                            queue.remove(conn)
+                        except ValueError:
+                            pass
+                    conn.timeout = time.time() + self.request_timeout
+                    self._heads.append(conn)
+            return
+        if first:  # the whole head at once (the usual case): its deadline for a body starts now
+            sock.start(self.request_timeout)
         with self._lock:  # (murder_keepalived runs on this thread too: no race)
             self.poller.unregister(client)
-            for queue in (self._heads, self._keep):
+            for queue in (self._keep, self._heads):
                 try:
                     queue.remove(conn)
                 except ValueError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -144,6 +145,9 @@ _JOB_EXTRA_COLUMNS = {
 
 _JOB_COLUMNS = tuple(Job.__dataclass_fields__)
 
+#: Tables and indexes the schema creates.
+_SCHEMA_NAMES = frozenset(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", _SCHEMA))
+
 
 class SQLiteStore(Store):
     """:class:`Store` on a SQLite file."""
@@ -159,6 +163,8 @@ class SQLiteStore(Store):
         self._open_lock = threading.Lock()
         self._open_pid = os.getpid()
         self._wal()
+        if self._schema_current():  # the usual case: no write lock needed to open the store
+            return
         # several processes may open a new file at once: create and migrate in one write transaction
         with self._transaction() as conn:
             for statement in _SCHEMA.split(";"):
@@ -168,6 +174,15 @@ class SQLiteStore(Store):
             for name, decl in _JOB_EXTRA_COLUMNS.items():  # files from before these columns
                 if name not in have:
                     conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+
+    def _schema_current(self) -> bool:
+        """Whether every table, index and column of the schema exists already (read only)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')").fetchall()
+            if not _SCHEMA_NAMES <= {row["name"] for row in rows}:
+                return False
+            have = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+        return set(_JOB_EXTRA_COLUMNS) <= have
 
     def _wal(self) -> None:
         """Switch the file to WAL (persistent: stored in the file). Switching

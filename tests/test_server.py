@@ -6,8 +6,9 @@ planning with straight-line travel. The tests check what a client on the wire
 sees: the Server header, the header and body limits, slow clients cut off
 while others are served, concurrency across the workers, the itinerary cache
 (same bytes as an uncached render, a new version or a recorded outcome shows
-at once, ETag / 304), and a clean shutdown on SIGTERM. The last test checks,
-in a fresh process, that API traffic never loads the road network.
+at once, ETag / 304), and a clean shutdown on SIGTERM. Then: in a fresh
+process, API traffic never loads the road network; two worker processes on
+the Redis store agree; the server settings' precedence.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,38 +87,46 @@ def _cli(*args: str) -> str:
                           text=True).stdout
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("serve")
-    token = _cli("token", "create", "--role", "dispatcher", "--data-dir", str(data_dir)).strip().splitlines()[-1]
+def _start(data_dir: Path, store_args: list[str], *extra: str) -> Server:
+    """``doorstep serve`` on a free port (two processes, four threads, 2 s deadline), ready."""
+    token = _cli("token", "create", "--role", "dispatcher", *store_args).strip().splitlines()[-1]
     port = _free_port()
-    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115
+    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - the child keeps its own copy
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOORSTEP_SERVE_", "DOORSTEP_REDIS"))}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *store_args,
          "--travel", "straight", "--processes", "2", "--threads", "4", "--keepalive", "2",
-         "--request-timeout", str(REQUEST_TIMEOUT_S), "--access-log", str(data_dir / "access.log")],
+         "--request-timeout", str(REQUEST_TIMEOUT_S), "--access-log", str(data_dir / "access.log"), *extra],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
     )
+    log.close()
     running = Server(proc, port, token, data_dir)
     deadline = time.monotonic() + 30
     while True:
         assert proc.poll() is None, (data_dir / "serve.log").read_text()
         try:
             if running.request("GET", "/v1/openapi.json").status == 200:
-                break
+                return running
         except OSError:
             pass
         assert time.monotonic() < deadline, "doorstep serve did not start"
         time.sleep(0.1)
-    payload = copy.deepcopy(_PAYLOAD)
-    created = running.request("POST", "/v1/plans?wait=60", payload)
+
+
+def _stop(running: Server) -> None:
+    if running.proc.poll() is None:
+        running.proc.send_signal(signal.SIGTERM)
+        running.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("serve")
+    running = _start(data_dir, ["--data-dir", str(data_dir)])
+    created = running.request("POST", "/v1/plans?wait=60", copy.deepcopy(_PAYLOAD))
     assert created.status == 201, created.body  # type: ignore[attr-defined]
     yield running
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    log.close()
+    _stop(running)
 
 
 def _read_response(s: socket.socket) -> bytes:
@@ -342,6 +352,47 @@ def test_api_traffic_never_loads_the_road_network():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["statuses"] == [200, 200, 200, 200, 200, 200, 404, 200, 200, 200]
     assert result["loaded"] is False
+
+
+# --------------------------------------------------------------------------- #
+# Several worker processes on the Redis store
+# --------------------------------------------------------------------------- #
+def test_worker_processes_share_the_redis_store(tmp_path):
+    import redis
+
+    from app.store.redis import RedisStore
+    from solver import solve
+    from solver.travel import StraightLineTravel
+    from tests.conftest import REDIS_URL
+
+    prefix = f"test-serve-{uuid.uuid4().hex[:8]}:"
+    store = RedisStore(REDIS_URL, prefix=prefix)
+    running = _start(tmp_path, ["--redis-url", REDIS_URL, "--prefix", prefix])
+    try:
+        problem = Problem.model_validate(copy.deepcopy(_PAYLOAD))
+        plan = solve(problem, StraightLineTravel())  # published as a worker would
+        store.publish_plan(DAY, plan.model_dump_json(), problem.model_dump_json())
+        path = f"/v1/agents/crew-a/itinerary?date={DAY}"
+        with cf.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: running.request("GET", path), range(60)))
+        assert {a.status for a in answers} == {200}
+        assert len({a.body for a in answers}) == 1 and len({a.getheader("ETag") for a in answers}) == 1
+        first = json.loads(answers[0].body)
+        assert first["version"] == 1 and first["stops"]
+        # an outcome recorded through one process shows in all of them
+        visit_id = first["stops"][0]["visit_id"]
+        assert running.request("POST", f"/v1/visits/{visit_id}/outcome",
+                               {"date": DAY, "status": "arrived"}).status == 201
+        for _ in range(6):
+            assert json.loads(running.request("GET", path).body)["stops"][0]["status"] == "arrived"
+    finally:
+        _stop(running)
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+        store.close()
 
 
 # --------------------------------------------------------------------------- #

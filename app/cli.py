@@ -209,7 +209,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, redis_url: 
     travel = travel or os.environ.get("DOORSTEP_TRAVEL") or None
     if travel:
         config["TRAVEL"] = travel
-    where = f"Redis, jobs on RQ workers (doorstep worker)" if redis_url else \
+    where = "Redis, jobs on RQ workers (doorstep worker)" if redis_url else \
         f"{data_dir or 'the [service] data_dir'}, jobs in the web processes"
     url = f"http://{settings.host}:{settings.port}/v1"
     if dev:

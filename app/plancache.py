@@ -36,7 +36,7 @@ from flask import Flask, current_app
 from app.store.base import Store, VisitState
 from solver.model import Plan, Problem
 
-__all__ = ["Day", "LRU", "PlanCache", "Rendered", "personalised", "plan_cache"]
+__all__ = ["LRU", "Day", "PlanCache", "Rendered", "personalised", "plan_cache"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -256,14 +256,14 @@ class AccessLogger(GunicornLogger):  # type: ignore[misc]  # gunicorn has no typ
             return
         ms = request_time.seconds * 1000 + request_time.microseconds // 1000
         sent = getattr(resp, "sent", None)
-        line = '%s "%s %s HTTP/%s.%s" %s %s %dms' % (
-            environ.get("REMOTE_ADDR") or "-", req.method, environ.get("PATH_INFO") or "/",
-            req.version[0], req.version[1], getattr(resp, "status_code", None) or "-",
-            "-" if sent is None else sent, ms,
-        )
+        client = environ.get("REMOTE_ADDR") or "-"
+        path = environ.get("PATH_INFO") or "/"
+        status = getattr(resp, "status_code", None) or "-"
+        size = "-" if sent is None else sent
+        line = f'{client} "{req.method} {path} HTTP/{req.version[0]}.{req.version[1]}" {status} {size} {ms}ms'
         try:
             self.access_log.info(line)
-        except Exception:  # never fail a request for its log line
+        except Exception:  # noqa: BLE001 - never fail a request for its log line
             self.exception("writing the access log")
 
 

@@ -258,7 +258,7 @@ def ensure_wrk() -> str | None:
     if found:
         return found
     if shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True, check=False)
         found = shutil.which("wrk")
     return found
 
@@ -322,7 +322,7 @@ async def _python_connection(port: int, requests: list[bytes], until: float, lat
             if close:
                 writer.close()
                 reader = writer = None
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, IndexError, ValueError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, IndexError, ValueError):
             errors[0] += 1
             if writer is not None:
                 writer.close()
@@ -387,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("wrk is not installed and could not be installed")
     client = "wrk" if wrk else "python"
     load1, _, _ = os.getloadavg()
-    report(f"doorstep load test {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {socket.gethostname()}: "
+    report(f"doorstep load test {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {socket.gethostname()}: "
            f"{os.cpu_count()} CPU(s), load average {load1:.2f} before the run; client {client}; "
            f"{seconds:g} s per level")
 

@@ -166,7 +166,7 @@ def test_access_log_has_paths_without_query_strings(server):
     server.request("GET", f"/v1/agents/crew-a/itinerary?date={DAY}&secret=13800001234")
     time.sleep(0.2)
     log = (server.data_dir / "access.log").read_text()
-    assert f"GET /v1/agents/crew-a/itinerary HTTP/1.1\" 200" in log
+    assert "GET /v1/agents/crew-a/itinerary HTTP/1.1\" 200" in log
     assert "?" not in log and "13800001234" not in log and "Bearer" not in log
 
 
@@ -347,7 +347,8 @@ _ROUND = textwrap.dedent("""
 
 
 def test_api_traffic_never_loads_the_road_network():
-    done = subprocess.run([sys.executable, "-c", _ROUND], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", _ROUND], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["statuses"] == [200, 200, 200, 200, 200, 200, 404, 200, 200, 200]

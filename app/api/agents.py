@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.api.common import parse_date, services
 from app.api.openapi import doc
-from app.api.render import itinerary, itinerary_ical, plan_geojson
+from app.api.render import itinerary_ical, plan_geojson
 from app.api.schemas import Itinerary, ItineraryQuery
 from app.auth import Principal, forbidden, principal, roles
 from app.errors import bad_request, not_found

@@ -30,8 +30,8 @@ the crews' paths and prints the percentiles; without it, a pure-Python
 asyncio client (raw sockets, keep-alive) does the same, slower: on a small
 machine it takes CPU from the server, so its figures are pessimistic.
 
-Every figure is printed and the whole output is written to
-``bench/results/load-<date>.txt``. The target of issue 11: p95 ≤ 50 ms at
+Every figure is printed and the whole output is appended to
+``bench/results/load-<date>.txt`` (``load-<date>-redis.txt`` with Redis). The target of issue 11: p95 ≤ 50 ms at
 200 connections, no errors, ≥ 1,500 requests/s, also while planning.
 
 Usage::
@@ -112,8 +112,12 @@ class Report:
         self.lines.append(text)
 
     def save(self, path: Path) -> None:
+        """Append the run to ``path`` (runs of a day follow one another)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
+        with path.open("a", encoding="utf-8") as out:
+            if out.tell():
+                out.write("\n" + "=" * 100 + "\n\n")
+            out.write("\n".join(self.lines) + "\n")
 
 
 # --------------------------------------------------------------------------- #

@@ -196,32 +196,72 @@ def _store_config(data_dir: Path | None, redis_url: str | None, prefix: str | No
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1; env DOORSTEP_SERVE_HOST].")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port [default: 8000; env DOORSTEP_SERVE_PORT].")
 @_DATA_DIR
 @_REDIS_URL
 @_PREFIX
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Planning jobs at once, each in a child process (embedded mode; with Redis, run `doorstep worker`).")
+              help="Planning jobs at once in each web process, each job in a child process (embedded mode; "
+                   "with Redis, run `doorstep worker`).")
 @click.option("--webhook-url", envvar="DOORSTEP_WEBHOOK_URL", default=None, help="POST events here (JSON).")
 @click.option("--no-auth", is_flag=True, help="Accept requests without a token, as a dispatcher (local use only).")
-def serve(host: str, port: int, data_dir: Path | None, redis_url: str | None, prefix: str | None, workers: int,
-          webhook_url: str | None, no_auth: bool) -> None:
-    """Run the web service (Flask's threaded server)."""
-    from app import create_app
+@click.option("--travel", type=click.Choice(["network", "straight"]), default=None,
+              help="Travel times of planning jobs: road network of the bundled map, or straight lines "
+                   "[default: network; env DOORSTEP_TRAVEL].")
+@click.option("--processes", type=click.IntRange(min=0), default=None,
+              help="Web worker processes; 0: one per CPU core [default: 0; env DOORSTEP_SERVE_PROCESSES].")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Request threads per web process [default: 8; env DOORSTEP_SERVE_THREADS].")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds a request may take to arrive whole [default: 30; env DOORSTEP_SERVE_REQUEST_TIMEOUT].")
+@click.option("--keepalive", type=click.IntRange(min=0), default=None,
+              help="Seconds an idle keep-alive connection stays open [default: 5; env DOORSTEP_SERVE_KEEPALIVE].")
+@click.option("--access-log", default=None,
+              help="Access log: '-' stdout, a file, or '' none [default: '-'; env DOORSTEP_SERVE_ACCESS_LOG].")
+@click.option("--proxy-hops", type=click.IntRange(min=0), default=None,
+              help="Trusted reverse proxies in front (X-Forwarded-For/-Proto) [default: 0; env DOORSTEP_SERVE_PROXY_HOPS].")
+@click.option("--dev", is_flag=True, help="Run Flask's development server instead of gunicorn (debugging only).")
+def serve(host: str | None, port: int | None, data_dir: Path | None, redis_url: str | None, prefix: str | None,
+          workers: int, webhook_url: str | None, no_auth: bool, travel: str | None, processes: int | None,
+          threads: int | None, request_timeout: float | None, keepalive: int | None, access_log: str | None,
+          proxy_hops: int | None, dev: bool) -> None:
+    """Run the web service (gunicorn; the [server] settings of the config,
+    DOORSTEP_SERVE_* variables and these options tune it; see app/server.py)."""
+    import os
 
+    from app import create_app
+    from app.server import DoorstepServer, ServerSettings
+
+    try:
+        settings = ServerSettings.resolve({
+            "host": host, "port": port, "processes": processes, "threads": threads,
+            "request_timeout": request_timeout, "keepalive": keepalive, "access_log": access_log,
+            "proxy_hops": proxy_hops,
+        })
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     _logging()
-    config = {"JOB_WORKERS": workers, **_store_config(data_dir, redis_url, prefix)}
+    config: dict[str, object] = {"JOB_WORKERS": workers, **_store_config(data_dir, redis_url, prefix)}
     if webhook_url:
         config["WEBHOOK_URL"] = webhook_url
     if no_auth:
         config["AUTH"] = False
-    app = create_app(config)
-    store = app.extensions["doorstep"].store
-    where = f"Redis ({store.prefix}*), jobs on RQ queue {app.config['RQ_QUEUE']!r}" if redis_url else \
-        f"{app.config['DATA_DIR']}, jobs in this process"
-    click.echo(f"doorstep: data in {where}; listening on http://{host}:{port}/v1 (docs: /v1/docs)", err=True)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    travel = travel or os.environ.get("DOORSTEP_TRAVEL") or None
+    if travel:
+        config["TRAVEL"] = travel
+    where = "Redis, jobs on RQ workers (doorstep worker)" if redis_url else \
+        f"{data_dir or 'the [service] data_dir'}, jobs in the web processes"
+    url = f"http://{settings.host}:{settings.port}/v1"
+    if dev:
+        app = create_app(config)
+        click.echo(f"doorstep (development server): data in {where}; listening on {url} (docs: /v1/docs)", err=True)
+        app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
+        return
+    click.echo(f"doorstep: data in {where}; {settings.worker_processes} process(es) x {settings.threads} "
+               f"thread(s); listening on {url} (docs: /v1/docs)", err=True)
+    DoorstepServer(lambda: create_app(config), settings).run()
 
 
 @main.command()

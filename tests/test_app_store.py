@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -201,8 +202,12 @@ def test_readers_see_the_old_or_the_new_version_never_a_mix(backend):
     mismatches: list[tuple] = []
     reads = [0]
 
+    started = threading.Barrier(3)  # both readers read before the first publish
+
     def read() -> None:
         mine = backend()
+        mine.get_plan(DAY)
+        started.wait()
         while not stop.is_set():
             current = mine.get_plan(DAY)
             problem = json.loads(mine.get_problem(DAY, current.version))
@@ -214,8 +219,10 @@ def test_readers_see_the_old_or_the_new_version_never_a_mix(backend):
     readers = [threading.Thread(target=read) for _ in range(2)]
     for t in readers:
         t.start()
+    started.wait()
     for n in range(1, 60):
         writer_store.publish_plan(DAY, json.dumps({"n": n}), json.dumps({"n": n}), meta={"n": n})
+        time.sleep(0.0005)  # a publish takes well under a millisecond: let the readers interleave
     stop.set()
     for t in readers:
         t.join()

@@ -1,6 +1,13 @@
 """GET /v1/agents/<id>/itinerary?date=YYYY-MM-DD: a crew's day from the current plan,
 as JSON, iCalendar (``Accept: text/calendar`` or ``?format=ics``) or GeoJSON
-(``?format=geojson``)."""
+(``?format=geojson``).
+
+This is the service's hot read path (every crew's phone polls it). The parsed
+plan version, the crew's itinerary and the JSON bytes come from
+:mod:`app.plancache`; a request reads only the current version number and the
+crew's visit states from the store. JSON answers carry a strong ETag and
+``If-None-Match`` gets ``304``. The road network is never loaded here (see
+:mod:`app.maps`)."""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
 
-from app.api.common import current_day, parse_date, services
+from app.api.common import parse_date, services
 from app.api.negotiation import (
     CALENDAR,
     GEOJSON,
@@ -20,10 +27,11 @@ from app.api.negotiation import (
     preferred,
 )
 from app.api.openapi import doc
-from app.api.render import itinerary, itinerary_ical, plan_geojson
+from app.api.render import itinerary_ical, plan_geojson
 from app.api.schemas import ErrorBody, Itinerary, ItineraryQuery
 from app.auth import Principal, forbidden, principal, roles
 from app.errors import bad_request, not_found
+from app.plancache import personalised, plan_cache
 
 bp = Blueprint("agents", __name__)
 
@@ -67,15 +75,19 @@ def content_disposition(filename: str) -> str:
 
 
 def _leg_paths() -> Any:
-    """Street geometry when the road network is loaded already, else None (straight legs)."""
-    travel = getattr(services().travel, "_travel", None)
-    return getattr(travel, "path", None)
+    """Street geometry when this process has the road network in memory
+    already (it served a map view), else None: straight legs. The API never
+    loads the network (see :mod:`app.maps`)."""
+    from app.maps import leg_paths
+
+    return leg_paths(services().travel, load=False)
 
 
 @bp.get("/agents/<agent_id>/itinerary")
 @roles("dispatcher", "agent", "system")
 @doc(tags=("itineraries",), query=ItineraryQuery,
-     ok={"HTTP_200": (Itinerary, "JSON; text/calendar or application/geo+json (GeoJSON) with Accept or ?format=")},
+     ok={"HTTP_200": (Itinerary, "JSON; text/calendar or application/geo+json (GeoJSON) with Accept or ?format="),
+         "HTTP_304": None},
      errors={"HTTP_406": (ErrorBody, "Accept allows neither JSON, text/calendar nor application/geo+json")})
 def get_itinerary(agent_id: str):  # type: ignore[no-untyped-def]
     """One crew's day: ordered stops with slot, address, navigation link,
@@ -91,27 +103,35 @@ def get_itinerary(agent_id: str):  # type: ignore[no-untyped-def]
     if fmt is not None and fmt not in FORMATS:
         raise bad_request("format", f"one of {', '.join(FORMATS)}")
     mimetype = representation(fmt)
-    version, plan, problem = current_day(date)
-    if all(route.agent_id != agent_id for route in plan.routes):
+    store = services().store
+    cache = plan_cache()
+    # the version number, then the immutable version itself from the cache
+    version = store.current_version(date)
+    day = None if version is None else cache.day(store, date, version)
+    if day is None:
+        raise not_found(f"no plan for {date}")
+    if agent_id not in day.agents:
         raise not_found(f"no agent {agent_id!r} in the plan for {date}")
     if mimetype == GEOJSON:
-        one = plan.model_copy(update={"routes": [plan.route(agent_id)], "unassigned": []})
-        return _json(plan_geojson(problem, one, _leg_paths()), GEOJSON)
-    it = itinerary(problem, plan, agent_id, version=version)
-    store = services().store
+        one = day.plan.model_copy(update={"routes": [day.plan.route(agent_id)], "unassigned": []})
+        return _json(plan_geojson(day.problem, one, _leg_paths()), GEOJSON)
+    base = cache.itinerary(day, agent_id)
+    states = store.get_visit_states(date, [stop["visit_id"] for stop in base["stops"]])
     show_borrower = may_see_borrower(who)
-    for stop in it["stops"]:
-        state = store.get_visit_state(date, stop["visit_id"])
-        stop["status"], stop["result"] = state.status, state.result
-        if not show_borrower:
-            stop["borrower"] = None
     if mimetype == CALENDAR:
         return Response(
-            itinerary_ical(it),
+            itinerary_ical(personalised(base, states, show_borrower)),
             mimetype=CALENDAR,
             headers={"Content-Disposition": content_disposition(f"doorstep-{agent_id}-{date}.ics")},
         )
-    return _json(it, JSON)
+    key = ("itinerary", date, day.version, agent_id, show_borrower,
+           tuple((state.status, state.result) for state in states))
+    rendered = cache.rendered(key, lambda: _json(personalised(base, states, show_borrower), JSON).get_data())
+    # borrower data: never stored by a shared or browser cache; the ETag serves clients that keep their own copy
+    headers = {"ETag": f'"{rendered.etag}"', "Cache-Control": "no-store", "Vary": "Authorization"}
+    if request.if_none_match.contains(rendered.etag):
+        return Response(status=304, headers=headers)
+    return Response(rendered.body, mimetype=JSON, headers=headers)
 
 
 def _json(data: Any, mimetype: str) -> Response:

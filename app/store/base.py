@@ -447,6 +447,11 @@ class Store(ABC):
     def get_visit_state(self, date: str, visit_id: str) -> VisitState:
         """The visit's state (status None when nothing was recorded)."""
 
+    def get_visit_states(self, date: str, visit_ids: Sequence[str]) -> list[VisitState]:
+        """The states of several visits of a date, in the order asked (one
+        round trip in the backends; this default asks one by one)."""
+        return [self.get_visit_state(date, visit_id) for visit_id in visit_ids]
+
     @abstractmethod
     def get_idempotency(self, scope: str, key: str) -> Idempotency | None:
         """A stored Idempotency-Key answer."""

@@ -529,6 +529,14 @@ class RedisStore(Store):
     def get_visit_state(self, date: str, visit_id: str) -> VisitState:
         return self._state(self.redis.hgetall(self._k("visit", date, visit_id)), date, visit_id)
 
+    def get_visit_states(self, date: str, visit_ids: Sequence[str]) -> list[VisitState]:
+        if not visit_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for visit_id in visit_ids:
+            pipe.hgetall(self._k("visit", date, visit_id))
+        return [self._state(data, date, visit_id) for data, visit_id in zip(pipe.execute(), visit_ids)]
+
     def get_idempotency(self, scope: str, key: str) -> Idempotency | None:
         data = self.redis.hgetall(self._k("idem", scope, key))
         if not data:

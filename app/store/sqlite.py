@@ -1,8 +1,12 @@
 """The embedded store: one SQLite file, ``DATA_DIR/doorstep.sqlite3``.
 
-Each operation opens its own short-lived connection (opening a SQLite file
-costs microseconds), so the store is safe to share between threads and even
-between processes. The database runs in WAL mode: readers never block the
+Each thread of each process has its own connection, opened on first use and
+kept (opening one is cheap, but its first statement reads the schema, which
+costs more than the query of a hot read), so the store is safe to share
+between threads and even between processes: a process that inherits a store
+over ``fork`` opens new connections rather than use its parent's.
+Connections are in autocommit mode: each statement sees the latest committed
+state; writes open their transactions explicitly. The database runs in WAL mode: readers never block the
 writer, and a reader sees the database as of its transaction's start, so it
 sees a publish whole or not at all. Every write that touches several rows
 (publishing a version with its events, recording an outcome with its
@@ -15,7 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -46,6 +53,9 @@ from app.store.base import (
 )
 
 FILENAME = "doorstep.sqlite3"
+
+#: Connections inherited over fork: kept referenced, never used or closed in the child.
+_INHERITED: list[sqlite3.Connection] = []
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -174,6 +184,9 @@ _TOKEN_EXTRA_COLUMNS = {"member": "TEXT", "expires_at": "TEXT", "last_used_at": 
 _JOB_COLUMNS = tuple(Job.__dataclass_fields__)
 _DELIVERY_COLUMNS = tuple(Delivery.__dataclass_fields__)
 
+#: Tables and indexes the schema creates.
+_SCHEMA_NAMES = frozenset(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", _SCHEMA))
+
 
 class SQLiteStore(Store):
     """:class:`Store` on a SQLite file."""
@@ -184,7 +197,13 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._open: list[sqlite3.Connection] = []  # every connection this process opened (for close)
+        self._open_lock = threading.Lock()
+        self._open_pid = os.getpid()
         self._wal()
+        if self._schema_current():  # the usual case: no write lock needed to open the store
+            return
         # several processes may open a new file at once: create and migrate in one write transaction
         with self._transaction() as conn:
             for statement in _SCHEMA.split(";"):
@@ -198,6 +217,15 @@ class SQLiteStore(Store):
             for name, decl in _TOKEN_EXTRA_COLUMNS.items():  # files from before these columns
                 if name not in have:
                     conn.execute(f"ALTER TABLE tokens ADD COLUMN {name} {decl}")
+
+    def _schema_current(self) -> bool:
+        """Whether every table, index and column of the schema exists already (read only)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')").fetchall()
+            if not _SCHEMA_NAMES <= {row["name"] for row in rows}:
+                return False
+            have = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+        return set(_JOB_EXTRA_COLUMNS) <= have
 
     def _wal(self) -> None:
         """Switch the file to WAL (persistent: stored in the file). Switching
@@ -221,16 +249,60 @@ class SQLiteStore(Store):
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
+    def _thread_connection(self) -> sqlite3.Connection:
+        """This thread's connection (a new one in a forked child)."""
+        pid = os.getpid()
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == pid:
+            return held[1]  # type: ignore[no-any-return]
+        if held is not None:  # inherited over fork: never used (nor closed) here
+            _INHERITED.append(held[1])
+        # isolation_level=None: autocommit; transactions are opened explicitly.
+        # check_same_thread=False only so that close() may close it; one thread uses it.
+        conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL
+        self._local.held = (pid, conn)
+        with self._open_lock:
+            if self._open and self._open_pid != pid:
+                _INHERITED.extend(self._open)
+                self._open = []
+            self._open_pid = pid
+            self._open.append(conn)
+        return conn
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # isolation_level=None: autocommit; transactions are opened explicitly.
-        conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+        if getattr(self._local, "busy", False):
+            # nested in another operation of this thread (e.g. an events callback inside a
+            # publish): a connection of its own, as every operation had before, so it sees
+            # committed data only and never touches the outer transaction
+            conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+            try:
+                conn.row_factory = sqlite3.Row
+                yield conn
+            finally:
+                conn.close()
+            return
+        conn = self._thread_connection()
+        if conn.in_transaction:  # left open by an interrupted write: start clean
+            conn.execute("ROLLBACK")
+        self._local.busy = True
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL
             yield conn
         finally:
-            conn.close()
+            self._local.busy = False
+
+    def close(self) -> None:
+        """Close the connections this process opened (the store reopens on use)."""
+        with self._open_lock:
+            conns, self._open = (self._open, []) if getattr(self, "_open_pid", None) == os.getpid() else ([], [])
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -543,6 +615,20 @@ class SQLiteStore(Store):
     def get_visit_state(self, date: str, visit_id: str) -> VisitState:
         with self._connect() as conn:
             return self._visit_state(conn, date, visit_id)
+
+    def get_visit_states(self, date: str, visit_ids: Sequence[str]) -> list[VisitState]:
+        if not visit_ids:
+            return []
+        found: dict[str, VisitState] = {}
+        with self._connect() as conn:
+            for start in range(0, len(visit_ids), 500):  # within SQLite's bound-parameter limit
+                chunk = list(dict.fromkeys(visit_ids[start:start + 500]))
+                rows = conn.execute(
+                    f"SELECT * FROM visit_states WHERE date = ? AND visit_id IN ({', '.join('?' for _ in chunk)})",
+                    (date, *chunk),
+                ).fetchall()
+                found.update((row["visit_id"], VisitState(**dict(row))) for row in rows)
+        return [found.get(visit_id) or VisitState(date, visit_id) for visit_id in visit_ids]
 
     def get_idempotency(self, scope: str, key: str) -> Idempotency | None:
         with self._connect() as conn:

@@ -147,18 +147,15 @@ def _first_name(value: Any) -> str | None:
 
 
 def network_in_use() -> tuple[Any, str]:
-    """The road network the app plans on, and where it came from.
+    """The road network the app plans on, and where it came from (loaded on
+    first use: the map views are the only part of the web process that loads
+    it; see :mod:`app.maps`).
 
     With a straight-line travel model (tests, ``--travel straight``) the
     background is still the bundled map: the demo days lie on it."""
-    from solver.geo.network import RoadNetwork, load_bundled_network
+    from app.maps import map_network
 
-    provider = services().travel
-    if getattr(provider, "name", "network") == "network":
-        model = provider.get()
-        if isinstance(model, RoadNetwork):
-            return model, "travel_model"
-    return load_bundled_network(), "bundled"
+    return map_network(services().travel)
 
 
 def street_lines(network: Any, tolerance_m: float = DEFAULT_TOLERANCE_M) -> list[dict[str, Any]]:
@@ -252,11 +249,11 @@ def network() -> Response:
 # A plan version with everything the dispatcher page draws
 # --------------------------------------------------------------------------- #
 def _leg_paths() -> Any:
-    """Street geometry of a leg when the travel model is a road network, else None."""
-    provider = services().travel
-    if getattr(provider, "name", "") != "network":
-        return None
-    return getattr(provider.get(), "path", None)
+    """Street geometry of a leg when the travel model is a road network (loaded
+    for this map view if need be), else None."""
+    from app.maps import leg_paths
+
+    return leg_paths(services().travel, load=True)
 
 
 def _stops(plan: Plan) -> dict[str, dict[str, Any]]:

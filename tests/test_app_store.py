@@ -411,7 +411,7 @@ def test_the_app_keeps_its_database_in_the_configured_data_dir(tmp_path, monkeyp
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DOORSTEP_REDIS_URL", raising=False)
-    app = create_app({"TRAVEL": object()})  # default DATA_DIR: [service] data_dir, relative to cwd
+    app = create_app({"TRAVEL": "straight"})  # default DATA_DIR: [service] data_dir, relative to cwd
     try:
         assert (tmp_path / "var" / "doorstep.sqlite3").is_file()
         assert app.extensions["doorstep"].store.path == tmp_path / "var" / "doorstep.sqlite3"

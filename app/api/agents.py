@@ -15,7 +15,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.api.common import parse_date, services
 from app.api.negotiation import (
@@ -126,7 +126,7 @@ def get_itinerary(agent_id: str):  # type: ignore[no-untyped-def]
         )
     key = ("itinerary", date, day.version, agent_id, show_borrower,
            tuple((state.status, state.result) for state in states))
-    rendered = cache.rendered(key, lambda: _json(personalised(base, states, show_borrower), JSON).get_data())
+    rendered = cache.rendered(key, lambda: jsonify(personalised(base, states, show_borrower)).get_data())
     # borrower data: never stored by a shared or browser cache; the ETag serves clients that keep their own copy
     headers = {"ETag": f'"{rendered.etag}"', "Cache-Control": "no-store", "Vary": "Authorization"}
     if request.if_none_match.contains(rendered.etag):

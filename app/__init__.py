@@ -72,10 +72,10 @@ from typing import Any
 from flask import Flask
 
 from app.events import Webhook
-from app.webhooks import Deliverer, settings_from
 from app.followups import Rules, load_rules
 from app.jobs import JobLimits, JobRunner, ProcessJobRunner, RQJobRunner, TravelProvider
 from app.store import Store, make_store
+from app.webhooks import Deliverer, settings_from
 from solver.config import defaults
 
 __all__ = ["Services", "create_app"]
@@ -174,9 +174,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app import auth
     from app.api import register_blueprints
     from app.errors import register_error_handlers
+    from app.web import bp as web_pages  # /web pages (docs/web.md)
 
     register_blueprints(app)
-    from app.web import bp as web_pages; app.register_blueprint(web_pages)  # noqa: E702  /web pages (docs/web.md)
+    app.register_blueprint(web_pages)
     register_error_handlers(app)
     auth.install(app)
     if cfg["PROXY_HOPS"]:

@@ -132,7 +132,7 @@ def issue_token(
         raise ValueError("only agent tokens name a crew member")
     if member is not None and not (0 < len(member.strip()) <= 100 and member.isprintable()):
         raise ValueError("member: 1 to 100 printable characters")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     expires_at = None
     if expires_in is not None:
         expires_at = (now + expires_in).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -214,7 +214,8 @@ def roles(*allowed: str) -> Callable[[F], F]:
 
 def principal() -> Principal:
     """The caller of the current request."""
-    return g.doorstep_principal
+    who: Principal = g.doorstep_principal
+    return who
 
 
 def install(app: Flask) -> None:
@@ -278,7 +279,7 @@ def _count_failure(store: Store, key: str, window: int, limit: int) -> None:
 
 def _roles_of(view: Any) -> frozenset[str] | None:
     while view is not None:
-        found = getattr(view, "doorstep_roles", None)
+        found: frozenset[str] | None = getattr(view, "doorstep_roles", None)
         if found is not None:
             return found
         view = getattr(view, "__wrapped__", None)

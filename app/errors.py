@@ -208,8 +208,9 @@ def register_error_handlers(app: Flask) -> None:
         response = jsonify({"error": _snake(exc.name or "error"),
                             "message": tidy_message(str(exc.description or exc.name))})
         response.status_code = exc.code or 500
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        allowed = getattr(exc, "valid_methods", None)  # MethodNotAllowed's
+        if exc.code == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     def _store_unavailable(exc: Exception):  # type: ignore[no-untyped-def]

@@ -137,8 +137,9 @@ def settings_from(config: Mapping[str, Any]) -> Settings | None:
 
 def backoff_s(attempt: int, settings: Settings, rng: random.Random | None = None) -> float:
     """Seconds before the attempt after failed attempt number ``attempt`` (1-based)."""
-    base = min(settings.backoff_max_s, settings.backoff_s * 2 ** (attempt - 1))
-    return base * (0.5 + 0.5 * (rng or random).random())
+    base = float(min(settings.backoff_max_s, settings.backoff_s * 2 ** (attempt - 1)))
+    jitter: float = (rng or random).random()
+    return base * (0.5 + 0.5 * jitter)
 
 
 def delivery_id(endpoint: str, event_id: str) -> str:
@@ -152,7 +153,7 @@ def event_body(event: Event) -> bytes:
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def delivery_view(delivery: Delivery) -> dict[str, Any]:
@@ -227,7 +228,7 @@ class Deliverer:
             try:
                 busy = self.run_once()
                 pause = self.settings.poll_s
-            except Exception as exc:  # store down, …: keep going
+            except Exception as exc:  # noqa: BLE001 - store down, …: keep going
                 log.warning("webhook deliverer %s: %s; retrying in %.1f s", self.name, type(exc).__name__, pause)
                 busy = 0
                 pause = min(pause * 2, 30.0)
@@ -316,7 +317,7 @@ class Deliverer:
             response = conn.getresponse()
             response.read(4096)
             return response.status, None
-        except Exception as exc:  # timeouts, refused connections, DNS, TLS …
+        except Exception as exc:  # noqa: BLE001 - timeouts, refused connections, DNS, TLS …
             return None, type(exc).__name__
         finally:
             conn.close()

@@ -22,6 +22,7 @@ reach into starts the booking then refused.)
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 from solver.compile import RoutingData, compile_problem, intersect
@@ -52,9 +53,9 @@ def _compile(problem: Problem, travel: TravelModel | None) -> RoutingData:
 def node_of(data: RoutingData) -> dict[tuple[str, int], int]:
     """(visit id, address index) -> routing node."""
     return {
-        (data.problem.visits[n.visit].id, n.address): i  # type: ignore[index]
+        (data.problem.visits[n.visit].id, n.address): i
         for i, n in enumerate(data.nodes)
-        if n.kind == "visit"
+        if n.kind == "visit" and n.visit is not None and n.address is not None
     }
 
 
@@ -141,7 +142,7 @@ def offer_slots(
             if data.nodes[n].vehicles and v not in data.nodes[n].vehicles:
                 continue
             for position in range(len(sequence) + 1):
-                trial = sequence[:position] + [n] + sequence[position:]
+                trial = [*sequence[:position], n, *sequence[position:]]
                 timing = data.route_timing(v, trial)
                 earliest = simulate(timing)
                 if earliest is None:
@@ -160,7 +161,7 @@ def offer_slots(
                 candidates.append(SlotOffer(
                     agent_id=route.agent_id,
                     position=position,
-                    address_index=data.nodes[n].address,  # type: ignore[arg-type]
+                    address_index=data.nodes[n].address,
                     start=extended.clock(a),
                     end=extended.clock(b),
                     extra_travel_s=extra,
@@ -168,7 +169,7 @@ def offer_slots(
                 ))
     candidates.sort(key=lambda o: (o.score, o.start))
     offers: list[SlotOffer] = []
-    seen: set = set()
+    seen: set[dt.datetime] = set()
     for offer in candidates:
         if offer.start in seen:
             continue

@@ -458,12 +458,12 @@ class Problem(_Model):
         date (so a day with a daylight-saving change is counted correctly)."""
         if isinstance(value, dt.time):
             value = dt.datetime.combine(self.date, value, tzinfo=self.tz)
-        utc = dt.timezone.utc
-        return int(round((value.astimezone(utc) - self.midnight.astimezone(utc)).total_seconds()))
+        utc = dt.UTC
+        return round((value.astimezone(utc) - self.midnight.astimezone(utc)).total_seconds())
 
     def clock(self, seconds: float) -> dt.datetime:
         """The aware local datetime ``seconds`` after local midnight."""
-        utc = self.midnight.astimezone(dt.timezone.utc) + dt.timedelta(seconds=int(round(seconds)))
+        utc = self.midnight.astimezone(dt.UTC) + dt.timedelta(seconds=round(seconds))
         return utc.astimezone(self.tz)
 
     def window_seconds(self, window: TimeWindow) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask
 from spectree import Response, SecurityScheme, SpecTree
-from spectree.models import SecuritySchemeData
+from spectree.models import SecureType, SecuritySchemeData
 
 from app.api.schemas import ErrorBody, GeoJSON
 
@@ -36,7 +36,7 @@ spec = SpecTree(
     validation_error_model=ErrorBody,
     naming_strategy=lambda model: model.__name__,
     nested_naming_strategy=lambda _parent, child: child,
-    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))],
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
     security={"bearer": []},
 )
 
@@ -137,7 +137,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     with _lock:
         if _document is None:
             with app.app_context():
-                document = spec._generate_spec()  # noqa: SLF001 - spectree's generator without its UI routes
+                document = spec._generate_spec()
             _add_models(document)
             _format_path_parameters(document)
             for (path, method, status), content in _EXTRA_CONTENT.items():

@@ -7,6 +7,7 @@ times, the problem the visit details (case, borrower, purpose) and the crew.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -139,12 +140,12 @@ def _route_line(route: Route, path: PathFn | None) -> list[list[float]]:
     if route.end_location is not None:
         places.append(route.end_location)
     coords: list[list[float]] = []
-    for a, b in zip(places, places[1:]):
+    for a, b in itertools.pairwise(places):
         leg: Sequence[tuple[float, float]] = [(a.lat, a.lon), (b.lat, b.lon)]
         if path is not None:
             try:
                 leg = path(a, b, route.travel_mode) or leg
-            except Exception:  # no path (e.g. off the network): draw the straight leg
+            except Exception:  # noqa: BLE001 - no path (e.g. off the network): draw the straight leg
                 pass
         for lat, lon in leg:
             point = [float(lon), float(lat)]
@@ -243,7 +244,7 @@ def itinerary_ical(it: dict[str, Any]) -> bytes:
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", f"Doorstep {it['agent_id']} {it['date']}")
     cal.add("x-wr-timezone", it["timezone"])
-    stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
     def when(value: str) -> dt.datetime:
         return dt.datetime.fromisoformat(value).astimezone(tz)
@@ -286,4 +287,5 @@ def itinerary_ical(it: dict[str, Any]) -> bytes:
         event.add("url", stop["navigation"]["amap"])
         cal.add_component(event)
     cal.add_missing_timezones()
-    return cal.to_ical()
+    ical: bytes = cal.to_ical()
+    return ical

@@ -93,7 +93,7 @@ def book():  # type: ignore[no-untyped-def]
     travel = services().travel.get()
     try:
         new_problem, new_plan = solver.insert_visit(problem, plan, req.visit, req.offer, travel)
-    except solver.SlotUnavailable as exc:  # type: ignore[attr-defined]
+    except solver.SlotUnavailable as exc:
         raise conflict("slot_unavailable", f"the slot no longer fits: {exc}; ask for offers again") from None
     except ValueError as exc:
         raise _visit_error(exc) from None

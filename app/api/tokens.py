@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify
 
 from app.api.common import dump, parse_body, services
 from app.api.openapi import doc
-from app.api.schemas import ErrorBody, TokenCreate, TokenCreated, TokenList, TokenView
+from app.api.schemas import ErrorBody, TokenCreate, TokenCreated, TokenList
 from app.auth import issue_token, parse_lifetime, principal, roles
 from app.errors import ApiError, not_found
 from app.store.base import TokenRecord

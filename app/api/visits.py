@@ -52,7 +52,7 @@ def locate_visit(date: str, visit_id: str) -> tuple[str, Visit]:
             return route.agent_id, problem.visit(visit_id)
     stored = store.get_plan(date, version)
     closed = (stored.meta.get("closed") or {}) if stored is not None else {}
-    if visit_id in closed and closed[visit_id]:
+    if closed.get(visit_id):
         for older in range(version - 1, 0, -1):
             problem_json = store.get_problem(date, older)
             if problem_json is None:
@@ -110,7 +110,7 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
 
     outcome_id = uuid.uuid4().hex
     now = utcnow()
-    at = outcome.at or dt.datetime.now(dt.timezone.utc)
+    at = outcome.at or dt.datetime.now(dt.UTC)
     followups = []
     if outcome.status == "completed":
         followups = followups_for(

@@ -168,7 +168,7 @@ class _PipeHandler(logging.Handler):
             data["processName"] = "job process"
             with self.lock:  # type: ignore[union-attr]
                 self.connection.send(("log", data))
-        except Exception:  # noqa: BLE001, S110 - never fail a job for a log line
+        except Exception:  # noqa: BLE001 - never fail a job for a log line
             pass
 
 
@@ -225,7 +225,7 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
                 try:
                     report.send(("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
                     report.close()
-                except Exception:  # noqa: BLE001, S110 - the report is best effort
+                except Exception:  # noqa: BLE001 - the report is best effort
                     pass
     sys.stdout.flush()
     sys.exit(code)

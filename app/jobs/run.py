@@ -108,8 +108,7 @@ def closed_visits(base_meta: dict[str, Any], plan: Plan, state: DayState) -> dic
     closed: dict[str, str | None] = dict(base_meta.get("closed") or {})
     for visit_id in state.completed:
         closed.setdefault(visit_id, crew_of.get(visit_id))
-    for visit_id, agent_id in state.in_progress.items():
-        closed[visit_id] = agent_id
+    closed.update(state.in_progress)
     return closed
 
 
@@ -228,12 +227,7 @@ def _run_reoptimize(env: JobEnv, job_id: str, spec: dict[str, Any], travel: Trav
         base_meta = base_stored.meta if base_stored is not None else {}
         progress("solving", 0.0)
         # the rest of the day: done, under way and cancelled visits leave the problem, absent crews too
-        result = solver.reoptimize(old_problem, old_plan, state, travel)
-        if isinstance(result, tuple):
-            problem, plan = result
-        else:  # a solver that re-plans the whole day keeps the day's problem (plus added visits)
-            plan = result
-            problem = old_problem.model_copy(update={"visits": [*old_problem.visits, *state.added]})
+        problem, plan = solver.reoptimize(old_problem, old_plan, state, travel)
         _check_still_running(store, job_id, "checking")
         check_plan(problem, plan, travel).raise_if_invalid()
         closed = closed_visits(base_meta, old_plan, state)

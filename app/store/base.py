@@ -40,7 +40,7 @@ ACTIVE: frozenset[str] = frozenset({"queued", "running"})
 
 def utcnow() -> str:
     """Now, UTC, ISO-8601 with a ``Z`` suffix (millisecond precision)."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_utc(value: str) -> dt.datetime:

@@ -54,10 +54,10 @@ from redis.retry import Retry
 
 from app.store.base import (
     ACTIVE,
-    TOKEN_FIELDS,
-    Delivery,
     JOB_FLOAT_FIELDS,
     JOB_INT_FIELDS,
+    TOKEN_FIELDS,
+    Delivery,
     Event,
     EventsFor,
     Idempotency,
@@ -167,7 +167,8 @@ class RedisStore(Store):
                  socket_timeout_s: float = SOCKET_TIMEOUT_S) -> None:
         self.url = url
         self.prefix = prefix
-        self.redis: redis.Redis = client or redis.Redis.from_url(
+        # typed Any: redis-py's annotations cannot say that decode_responses=True makes every reply str
+        self.redis: Any = client or redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s,
             # one quick retry of a dropped connection (a restarted server); a timeout is not waited out twice
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(redis.exceptions.ConnectionError,)),
@@ -251,7 +252,7 @@ class RedisStore(Store):
         expect_version: int | None = None,
         events: EventsFor | None = None,
     ) -> int:
-        if not isinstance(plan_json, str) or not isinstance(problem_json, str):
+        if not isinstance(plan_json, str) or not isinstance(problem_json, str):  # type: ignore[redundant-expr]  # callers are untyped too
             raise TypeError("plan_json and problem_json must be strings")
         current_key = self._k("plan", date, "current")
         with self.redis.pipeline(transaction=True) as pipe:
@@ -311,7 +312,8 @@ class RedisStore(Store):
         return None if current is None else int(current)
 
     def get_problem(self, date: str, version: int) -> str | None:
-        return self.redis.hget(self._k("plan", date, "v", str(version)), "problem_json")
+        found: str | None = self.redis.hget(self._k("plan", date, "v", str(version)), "problem_json")
+        return found
 
     # -- events -------------------------------------------------------------- #
     def _xadd(self, pipe: Any, events: Sequence[NewEvent]) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -412,7 +414,8 @@ class RedisStore(Store):
         return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
     def outbox_cursor(self, endpoint: str) -> str | None:
-        return self.redis.get(self._k("outbox", "cursor", endpoint))
+        cursor: str | None = self.redis.get(self._k("outbox", "cursor", endpoint))
+        return cursor
 
     def advance_outbox(self, endpoint: str, expect: str | None, cursor: str, deliveries: Sequence[Delivery]) -> bool:
         cursor_key = self._k("outbox", "cursor", endpoint)

@@ -222,7 +222,7 @@ class SQLiteStore(Store):
         """Whether every table, index and column of the schema exists already (read only)."""
         with self._connect() as conn:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')").fetchall()
-            if not _SCHEMA_NAMES <= {row["name"] for row in rows}:
+            if not {row["name"] for row in rows} >= _SCHEMA_NAMES:
                 return False
             have = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
         return set(_JOB_EXTRA_COLUMNS) <= have
@@ -364,7 +364,7 @@ class SQLiteStore(Store):
         expect_version: int | None = None,
         events: EventsFor | None = None,
     ) -> int:
-        if plan_json is None or problem_json is None:
+        if plan_json is None or problem_json is None:  # type: ignore[redundant-expr]  # callers are untyped too
             raise sqlite3.IntegrityError("plan_json and problem_json are required")
         with self._transaction() as conn:
             (highest,) = conn.execute(
@@ -588,7 +588,7 @@ class SQLiteStore(Store):
         return [self._delivery(r) for r in rows]
 
     def prune_deliveries(self, delivered_before: float) -> int:
-        cutoff = dt.datetime.fromtimestamp(delivered_before, dt.timezone.utc)
+        cutoff = dt.datetime.fromtimestamp(delivered_before, dt.UTC)
         iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         with self._connect() as conn:
             return conn.execute("DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?",

@@ -229,7 +229,7 @@ class GeocodingChain:
             started = time.perf_counter()
             try:
                 found = provider.geocode(text, flag_below=self.flag_below)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any provider failure falls through to the next one
                 timed_out = isinstance(exc, GeocoderTimedOut) or (
                     isinstance(exc, GeocoderUnavailable) and "timed out" in str(exc).lower()
                 )

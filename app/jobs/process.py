@@ -467,7 +467,11 @@ class ProcessJobRunner(JobRunner):
             message = "the job process ended without recording a result"
             code = SOLVER_CRASHED
         recorded = self._fail(child.job_id, code, message) if code else None
-        final = self.store.get_job(child.job_id)
+        try:
+            final = self.store.get_job(child.job_id)
+        except Exception as exc:  # noqa: BLE001 - the store is down: the reaper fails the job once it is back
+            log.error("job %s: final state not read: %s", child.job_id, type(exc).__name__)
+            final = None
         report = ChildReport(child.job_id, exitcode, child.peak_rss_kb, time.monotonic() - child.started,
                              child.start_s, final.error_code if final is not None else None)
         log.info("job %s: process ended (exit %s, peak RSS %d MB, %.1f s)%s", child.job_id, exitcode,

@@ -895,11 +895,29 @@ def load_bundled_gazetteer() -> Gazetteer:
 
     Streets from the map, houses and named places when the map is an OSM
     extract that has them, districts from :func:`configured_districts`.
+    Loaded from the index store (:func:`solver.geo.gazetteerstore.stored_gazetteer`,
+    ``[map] index_dir``) when it holds this map with these districts; built
+    and stored otherwise.
     """
-    graph = load_bundled_graph()
-    try:
-        data = load_bundled_osm_data()
-        addresses, places = data.address_points(), data.named_places()
-    except (ValueError, OSError):  # a graphml map has neither
-        addresses, places = [], []
-    return Gazetteer(graph, addresses=addresses, places=places, districts=configured_districts())
+    from solver.config import bundled_map_path
+    from solver.geo.gazetteerstore import stored_gazetteer
+    from solver.geo.network.store import default_store_dir, file_digest
+
+    districts = configured_districts()
+
+    def build() -> Gazetteer:
+        graph = load_bundled_graph()
+        try:
+            data = load_bundled_osm_data()
+            addresses, places = data.address_points(), data.named_places()
+        except (ValueError, OSError):  # a graphml map has neither
+            addresses, places = [], []
+        return Gazetteer(graph, addresses=addresses, places=places, districts=districts)
+
+    settings = {
+        "districts": {name: [loc.lat, loc.lon] for name, loc in sorted(districts.items())},
+        "flag_below": defaults().get("geocoding", {}).get("flag_below_confidence", DEFAULT_FLAG_BELOW),
+    }
+    return stored_gazetteer(
+        file_digest(bundled_map_path()), build, settings=settings, store_dir=default_store_dir()
+    )

@@ -149,3 +149,16 @@ def test_gazetteer_second_load_comes_from_the_store(tmp_path):
     stored_gazetteer("bundled", build, settings={"v": 2}, store_dir=tmp_path)
     assert len(calls) == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_plans_say_which_engine_priced_them(tmp_path):
+    from solver import solve
+    from tests.factories import problem
+
+    net = stored_network(bundled_map_path(), store_dir=tmp_path)
+    branch = {"location": {"lat": 31.2305, "lon": 121.4737}}
+    visits = [{"id": f"v{i}", "addresses": [{"location": {"lat": 31.2305 + 0.002 * i, "lon": 121.4737}}]}
+              for i in range(1, 4)]
+    agents = [{"id": "c", "shift": {"start": "08:00", "end": "18:00"}, "start": branch, "travel_mode": "drive"}]
+    plan = solve(problem(visits, agents, time_limit_s=1), net)
+    assert plan.solver.matrix_engine == net.engine == "csgraph"

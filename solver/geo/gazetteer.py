@@ -900,10 +900,7 @@ def load_bundled_gazetteer() -> Gazetteer:
     and stored otherwise.
     """
     from solver.config import bundled_map_path
-    from solver.geo.gazetteerstore import stored_gazetteer
-    from solver.geo.network.store import default_store_dir, file_digest
-
-    districts = configured_districts()
+    from solver.geo.gazetteerstore import map_gazetteer
 
     def build() -> Gazetteer:
         graph = load_bundled_graph()
@@ -912,12 +909,6 @@ def load_bundled_gazetteer() -> Gazetteer:
             addresses, places = data.address_points(), data.named_places()
         except (ValueError, OSError):  # a graphml map has neither
             addresses, places = [], []
-        return Gazetteer(graph, addresses=addresses, places=places, districts=districts)
+        return Gazetteer(graph, addresses=addresses, places=places, districts=configured_districts())
 
-    settings = {
-        "districts": {name: [loc.lat, loc.lon] for name, loc in sorted(districts.items())},
-        "flag_below": defaults().get("geocoding", {}).get("flag_below_confidence", DEFAULT_FLAG_BELOW),
-    }
-    return stored_gazetteer(
-        file_digest(bundled_map_path()), build, settings=settings, store_dir=default_store_dir()
-    )
+    return map_gazetteer(bundled_map_path(), build)

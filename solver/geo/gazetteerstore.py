@@ -25,9 +25,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from solver.geo.gazetteer import Gazetteer
+from solver.config import defaults
+from solver.geo.gazetteer import Gazetteer, configured_districts
+from solver.geo.results import DEFAULT_FLAG_BELOW
 
-__all__ = ["FORMAT_VERSION", "gazetteer_key", "stored_gazetteer"]
+__all__ = ["FORMAT_VERSION", "gazetteer_key", "map_gazetteer", "stored_gazetteer"]
 
 #: Bumped whenever the gazetteer's structure or the way it is built changes.
 FORMAT_VERSION = "gazetteer-store-1"
@@ -98,3 +100,44 @@ def stored_gazetteer(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return gazetteer
+
+
+def map_gazetteer(
+    path: str | Path,
+    build: Callable[[], Gazetteer] | None = None,
+    *,
+    store_dir: str | Path | bool | None = True,
+) -> Gazetteer:
+    """The gazetteer of a map file with the configured districts, from the store when present.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The map (OSM XML, PBF or graphml).
+    build : callable, optional
+        Builds it when it is not stored; default: read the file (streets,
+        houses and named places of an OSM extract; streets of a graphml).
+    store_dir : str or pathlib.Path or None, optional
+        The store; default (True) the configured one
+        (:func:`solver.geo.network.store.default_store_dir`); None: do not store.
+
+    Returns
+    -------
+    Gazetteer
+    """
+    from solver.geo.loading import load_graph
+    from solver.geo.network.store import default_store_dir, file_digest
+
+    districts = configured_districts()
+
+    def default_build() -> Gazetteer:
+        if Path(path).name.lower().endswith(".graphml"):
+            return Gazetteer(load_graph(path), districts=districts)
+        return Gazetteer.from_osm(path, districts=districts)
+
+    settings = {
+        "districts": {name: [loc.lat, loc.lon] for name, loc in sorted(districts.items())},
+        "flag_below": defaults().get("geocoding", {}).get("flag_below_confidence", DEFAULT_FLAG_BELOW),
+    }
+    root = default_store_dir() if store_dir is True else (None if store_dir is False else store_dir)
+    return stored_gazetteer(file_digest(path), build or default_build, settings=settings, store_dir=root)

@@ -101,11 +101,12 @@ def default_store_dir() -> Path | None:
     Returns
     -------
     pathlib.Path or None
-        ``[map] index_dir`` of the configuration, or ``<[service] data_dir>/
-        network-index`` when that is empty; None when it is ``"off"``.
+        ``DOORSTEP_INDEX_DIR`` when set, else ``[map] index_dir`` of the
+        configuration, or ``<[service] data_dir>/network-index`` when that is
+        empty; None when it is ``"off"``.
     """
     config = defaults()
-    configured = str(config.get("map", {}).get("index_dir", "") or "")
+    configured = os.environ.get("DOORSTEP_INDEX_DIR") or str(config.get("map", {}).get("index_dir", "") or "")
     if configured.lower() == "off":
         return None
     if configured:

@@ -162,3 +162,21 @@ def test_plans_say_which_engine_priced_them(tmp_path):
     agents = [{"id": "c", "shift": {"start": "08:00", "end": "18:00"}, "start": branch, "travel_mode": "drive"}]
     plan = solve(problem(visits, agents, time_limit_s=1), net)
     assert plan.solver.matrix_engine == net.engine == "csgraph"
+
+
+def test_every_process_builds_the_same_network():
+    """osmnx stores merged edges' tags as lists in set order (it varies with the
+    string hash seed); the network must not, or each process keys another index."""
+    script = """
+from solver.geo.loading import load_bundled_graph
+from solver.geo.network import RoadNetwork
+print(RoadNetwork(load_bundled_graph()).network_id)
+"""
+    import os
+
+    ids = {
+        subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(ids) == 1

@@ -137,8 +137,36 @@ def parse_maxspeed_kmh(value: Any) -> float | None:
     return min(speeds) if speeds else None
 
 
+#: Road classes from the most to the least important: a merged edge (osmnx
+#: simplification joins ways whose tags differ into one edge with a *list* of
+#: values, in set order, which changes from one process to the next) takes the
+#: most important of its classes, so that every process builds the same network.
+_CLASS_RANK = {
+    name: rank
+    for rank, name in enumerate(
+        [
+            "motorway",
+            "motorway_link",
+            "trunk",
+            "trunk_link",
+            "primary",
+            "primary_link",
+            "secondary",
+            "secondary_link",
+            "tertiary",
+            "tertiary_link",
+            "unclassified",
+            "residential",
+            "living_street",
+            "service",
+            "road",
+        ]
+    )
+}
+
+
 def highway_class(value: Any) -> str | None:
-    """The highway class of an edge; the first of a list (merged edges).
+    """The highway class of an edge; the most important one of a list (merged edges).
 
     Parameters
     ----------
@@ -148,9 +176,12 @@ def highway_class(value: Any) -> str | None:
     Returns
     -------
     str or None
+        For a list: the first in :data:`_CLASS_RANK` order, then alphabetical
+        (deterministic whatever order osmnx stored the list in).
     """
     if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
+        classes = sorted({str(v) for v in value if v is not None}, key=lambda c: (_CLASS_RANK.get(c, 99), c))
+        return classes[0] if classes else None
     return None if value is None else str(value)
 
 
@@ -160,7 +191,7 @@ def _base_class(highway: str) -> str:
 
 
 def first_text(value: Any) -> str | None:
-    """The first value of a tag that merged edges may hold as a list.
+    """One value of a tag that merged edges may hold as a list (the first in sorted order).
 
     Parameters
     ----------
@@ -172,7 +203,8 @@ def first_text(value: Any) -> str | None:
     str or None
     """
     if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
+        values = sorted(str(v) for v in value if v is not None)
+        return values[0] if values else None
     return None if value is None else str(value)
 
 

@@ -50,7 +50,7 @@ from solver.geo.network.graph import EdgeTable, ModeGraph
 __all__ = ["FORMAT_VERSION", "NetworkStore", "default_store_dir", "file_digest", "store_key", "stored_network"]
 
 #: Bumped whenever the stored layout or the way a network is built changes.
-FORMAT_VERSION = "network-store-1"
+FORMAT_VERSION = "network-store-2"
 
 _EDGE_ARRAYS = ("node_ids", "lats", "lons", "tail", "head", "length", "highway", "name", "geom_start", "geom_lonlat")
 

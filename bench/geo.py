@@ -4,12 +4,17 @@ Measures, on one core, on the synthetic city (:func:`solver.geo.synthetic.synthe
 about 55,000 directed edges):
 
 * building the city, the :class:`~solver.geo.network.RoadNetwork` (three
-  mode graphs and their snapping indexes) and the offline
-  :class:`~solver.geo.gazetteer.Gazetteer` (the *index build* time);
-* a 1,000 × 1,000 drive-time (and distance) matrix between random addresses,
-  with the peak memory it allocated (tracemalloc) and the process's peak RSS;
-  target ≤ 5 s;
+  mode graphs and their snapping indexes), storing it in an index store
+  (:mod:`solver.geo.network.store`) and loading it back (memory-mapped), and
+  the first snap after loading (the segment index is rebuilt lazily);
+* a 1,000 × 1,000 drive-time (and distance) matrix between random addresses
+  with each engine of ``--engines`` side by side (csgraph first, as the
+  reference), the largest difference from csgraph in seconds and metres, and
+  the peak memory each allocated (tracemalloc);
+* a fresh process (as a worker's job child): import, load from the store and
+  the same matrix, with that process's own peak RSS;
 * the same matrix again (served by the content-addressed cache);
+* the gazetteer index stored and loaded back;
 * offline geocoding of 1,000 addresses (house numbers, lanes, intersections,
   full-width digits) after the index is built, target ≤ 2 s, with the share
   found and the median and 90th-percentile distance to the true point,
@@ -22,6 +27,7 @@ Usage::
     python bench/geo.py                 # the default city and 1,000 points
     python bench/geo.py --size 150 --points 2000 --seed 3
     python bench/geo.py --skip-networkx
+    python bench/geo.py --size 400 --skip-networkx --engines csgraph,igraph,networkit
 """
 
 from __future__ import annotations

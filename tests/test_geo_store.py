@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -172,11 +173,32 @@ from solver.geo.loading import load_bundled_graph
 from solver.geo.network import RoadNetwork
 print(RoadNetwork(load_bundled_graph()).network_id)
 """
-    import os
-
     ids = {
         subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
                        env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
         for seed in ("1", "2", "3")
     }
     assert len(ids) == 1
+
+
+def test_a_read_only_store_still_serves_a_network(tmp_path, points, built):
+    store = tmp_path / "store"
+    store.mkdir()
+    store.chmod(0o500)
+    try:
+        if os.access(store, os.W_OK):  # root ignores permissions
+            pytest.skip("cannot make a read-only folder as this user")
+        net = stored_network(bundled_map_path(), store_dir=store)
+        np.testing.assert_array_equal(net.matrix(points, "walk").durations, built.matrix(points, "walk").durations)
+        assert NetworkStore(store).keys() == []
+    finally:
+        store.chmod(0o700)
+
+
+def test_a_store_in_place_of_a_file_still_serves_a_network(tmp_path, points, built):
+    blocker = tmp_path / "store"
+    blocker.write_text("not a folder")
+    net = stored_network(bundled_map_path(), store_dir=blocker)
+    np.testing.assert_array_equal(net.matrix(points, "walk").durations, built.matrix(points, "walk").durations)
+    gaz = stored_gazetteer("x", lambda: Gazetteer.from_osm(bundled_map_path()), store_dir=blocker)
+    assert gaz.street_names()

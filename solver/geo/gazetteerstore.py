@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import tempfile
@@ -30,6 +31,8 @@ from solver.geo.gazetteer import Gazetteer, configured_districts
 from solver.geo.results import DEFAULT_FLAG_BELOW
 
 __all__ = ["FORMAT_VERSION", "gazetteer_key", "map_gazetteer", "stored_gazetteer"]
+
+logger = logging.getLogger(__name__)
 
 #: Bumped whenever the gazetteer's structure or the way it is built changes.
 FORMAT_VERSION = "gazetteer-store-1"
@@ -90,12 +93,18 @@ def stored_gazetteer(
         if isinstance(loaded, Gazetteer):
             return loaded
     gazetteer = build()
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=root)
+    except OSError as exc:  # a read-only store: serve the index built in memory
+        logger.warning("could not store the gazetteer index in %s: %s", root, exc)
+        return gazetteer
     try:
         with os.fdopen(fd, "wb") as handle:
             pickle.dump(gazetteer, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("could not store the gazetteer index in %s: %s", root, exc)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -48,6 +49,8 @@ from solver.geo.network.core import RoadNetwork
 from solver.geo.network.graph import EdgeTable, ModeGraph
 
 __all__ = ["FORMAT_VERSION", "NetworkStore", "default_store_dir", "file_digest", "store_key", "stored_network"]
+
+logger = logging.getLogger(__name__)
 
 #: Bumped whenever the stored layout or the way a network is built changes.
 FORMAT_VERSION = "network-store-2"
@@ -259,12 +262,18 @@ class NetworkStore:
         Returns
         -------
         RoadNetwork
-            Always the stored copy (memory-mapped), also right after a build.
+            The stored copy (memory-mapped), also right after a build; the
+            network built in memory when it cannot be stored (read-only or
+            full store: logged as a warning).
         """
         if not self.has(key):
             net = build()
             self.builds += 1
-            self.save(key, net, source)
+            try:
+                self.save(key, net, source)
+            except OSError as exc:  # a read-only or full store: serve the network built in memory
+                logger.warning("could not store the road network in %s: %s", self.root, exc)
+                return net
         return self.load(key, **options)
 
     def keys(self) -> list[str]:

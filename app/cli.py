@@ -92,8 +92,37 @@ def _echo_flags(problem: Problem, plan: Plan) -> None:
 
 @click.group()
 @click.version_option(package_name="doorstep", message="%(prog)s %(version)s")
-def main() -> None:
+@click.option("--map", "map_name", default=None, metavar="FILE|NAME",
+              help="Map to plan on: an OSM file or a map imported with 'doorstep map import' "
+                   "[default: [map] path of the config].")
+def main(map_name: str | None = None) -> None:
     """Doorstep: route planning for collections field visits."""
+    if map_name:
+        import os
+
+        from solver.geo.mapimport import resolve_map
+
+        try:
+            os.environ["DOORSTEP_MAP"] = str(resolve_map(map_name))  # inherited by workers' job processes
+        except FileNotFoundError as exc:
+            raise click.BadParameter(str(exc), param_hint="--map") from None
+
+
+@main.group("map")
+def map_group() -> None:
+    """City maps: import an OSM extract into the index store."""
+
+
+@map_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Name to select it by with --map [default: the file name].")
+def map_import(path: Path, name: str | None) -> None:
+    """Build and store the road network and gazetteer of an OSM extract (.osm, .osm.pbf)."""
+    from solver.geo.mapimport import STAGES, import_map
+
+    with click.progressbar(length=len(STAGES), label=f"importing {path.name}", file=sys.stderr) as bar:
+        summary = import_map(path, name=name, progress=lambda stage: bar.update(1))
+    click.echo("\n".join(summary.lines()))
 
 
 @main.command()

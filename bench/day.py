@@ -23,6 +23,7 @@ Usage::
 
     python bench/day.py                   # 1,000 visits, 60 crews, 50 s time limit
     python bench/day.py --visits 500 --crews 30 --time-limit 20
+    python bench/day.py --city-size 400   # a whole city (network from the index store)
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from solver import solve
 from solver.check import check_plan
-from solver.geo.network import RoadNetwork
+from solver.geo.network import NetworkStore, RoadNetwork
+from solver.geo.network.store import store_key
 from solver.geo.synthetic import synthetic_city
 from solver.model import Problem
 
@@ -193,9 +195,22 @@ def check_witness(problem: Problem, network, witness: dict[str, list[str]]):
     return check_plan(problem, plan, network)
 
 
-def _generate(size: int, visits: int, crews: int, seed: int, time_limit: float):
+def city_network(size: int, seed: int, store: str | None) -> tuple[RoadNetwork, float, bool]:
+    """The synthetic city's road network: from the index store when it holds it
+    (memory-mapped), else built and stored. Returns (network, seconds, loaded)."""
+    t0 = time.perf_counter()
+    if store is None:
+        return RoadNetwork(synthetic_city(size, seed=seed).graph), time.perf_counter() - t0, False
+    key = store_key(f"synthetic:{size}:{seed}", RoadNetwork._settings(None, None, None))
+    indexes = NetworkStore(store)
+    loaded = indexes.has(key)
+    network = indexes.load_or_build(key, lambda: RoadNetwork(synthetic_city(size, seed=seed).graph))
+    return network, time.perf_counter() - t0, loaded
+
+
+def _generate(size: int, visits: int, crews: int, seed: int, time_limit: float, store: str | None):
     city = synthetic_city(size, seed=seed)
-    network = RoadNetwork(city.graph)
+    network, _, _ = city_network(size, seed, store)
     payload, witness = make_day(city, network, visits, crews, seed, time_limit)
     report = check_witness(Problem.model_validate(payload), network, witness)
     return payload, witness, report.ok, str(report)
@@ -207,7 +222,10 @@ def main() -> int:
     parser.add_argument("--crews", type=int, default=60)
     parser.add_argument("--time-limit", type=float, default=50.0, help="plan time limit, seconds")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--size", type=int, default=125, help="synthetic city: intersections per side")
+    parser.add_argument("--size", "--city-size", type=int, default=125,
+                        help="synthetic city: intersections per side (400: a whole city, 160,000 nodes)")
+    parser.add_argument("--store", default="var/bench-index",
+                        help="index store for the city's network (built once, then memory-mapped); '' to rebuild")
     args = parser.parse_args()
 
     # the day and its witness are made in a child process, so that the peak
@@ -215,19 +233,17 @@ def main() -> int:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
         payload, _witness, witness_ok, witness_text = pool.submit(
-            _generate, args.size, args.visits, args.crews, args.seed, args.time_limit).result()
+            _generate, args.size, args.visits, args.crews, args.seed, args.time_limit, args.store or None).result()
     t_generate = time.perf_counter() - t0
     problem = Problem.model_validate(payload)
     print(f"day: {len(problem.visits)} visits, {len(problem.agents)} crews; generated in {t_generate:.1f} s "
           f"with a witness plan serving all of them: {'checker accepts it' if witness_ok else witness_text}")
     if not witness_ok:
         return 1
-    t0 = time.perf_counter()
-    city = synthetic_city(args.size, seed=args.seed)
-    network = RoadNetwork(city.graph)
-    t_network = time.perf_counter() - t0
-    print(f"city: {city.edge_count:,} directed edges, built in {t_network:.1f} s "
-          f"(not part of a plan: a service loads its network once)")
+    network, t_network, from_store = city_network(args.size, args.seed, args.store or None)
+    print(f"city: {network.node_count('drive'):,} drive nodes, {network.edge_count('drive'):,} drive edges, "
+          f"{'loaded from the store' if from_store else 'built'} in {t_network:.1f} s "
+          f"(not part of a plan: a service loads its network once); matrix engine {network.engine}")
     tracemalloc.start()
 
     stages: dict[str, float] = {}
@@ -257,7 +273,8 @@ def main() -> int:
     servable = len(problem.visits)  # the witness serves them all
     print(f"plan wall time {wall:.1f} s (limit 60 s): " +
           ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) +
-          f"; matrix {plan.solver.matrix_seconds:.1f} s; search {plan.solver.metaheuristic}")
+          f"; matrix {plan.solver.matrix_seconds:.1f} s ({plan.solver.matrix_engine}); "
+          f"search {plan.solver.metaheuristic}")
     print(f"served {served} of the {servable} visits a plan can serve (the witness serves all): "
           f"{100 * served / servable:.1f} %")
     reasons = {}

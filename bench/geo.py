@@ -4,12 +4,17 @@ Measures, on one core, on the synthetic city (:func:`solver.geo.synthetic.synthe
 about 55,000 directed edges):
 
 * building the city, the :class:`~solver.geo.network.RoadNetwork` (three
-  mode graphs and their snapping indexes) and the offline
-  :class:`~solver.geo.gazetteer.Gazetteer` (the *index build* time);
-* a 1,000 × 1,000 drive-time (and distance) matrix between random addresses,
-  with the peak memory it allocated (tracemalloc) and the process's peak RSS;
-  target ≤ 5 s;
+  mode graphs and their snapping indexes), storing it in an index store
+  (:mod:`solver.geo.network.store`) and loading it back (memory-mapped), and
+  the first snap after loading (the segment index is rebuilt lazily);
+* a 1,000 × 1,000 drive-time (and distance) matrix between random addresses
+  with each engine of ``--engines`` side by side (csgraph first, as the
+  reference), the largest difference from csgraph in seconds and metres, and
+  the peak memory each allocated (tracemalloc);
+* a fresh process (as a worker's job child): import, load from the store and
+  the same matrix, with that process's own peak RSS;
 * the same matrix again (served by the content-addressed cache);
+* the gazetteer index stored and loaded back;
 * offline geocoding of 1,000 addresses (house numbers, lanes, intersections,
   full-width digits) after the index is built, target ≤ 2 s, with the share
   found and the median and 90th-percentile distance to the true point,
@@ -22,6 +27,7 @@ Usage::
     python bench/geo.py                 # the default city and 1,000 points
     python bench/geo.py --size 150 --points 2000 --seed 3
     python bench/geo.py --skip-networkx
+    python bench/geo.py --size 400 --skip-networkx --engines csgraph,igraph,networkit
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -42,7 +51,9 @@ import numpy as np  # noqa: E402
 
 from solver.geo.chain import GeocodingChain  # noqa: E402
 from solver.geo.gazetteer import Gazetteer  # noqa: E402
-from solver.geo.network import RoadNetwork  # noqa: E402
+from solver.geo.gazetteerstore import stored_gazetteer  # noqa: E402
+from solver.geo.network import ENGINES, NetworkStore, RoadNetwork, available_engines  # noqa: E402
+from solver.geo.network.store import store_key  # noqa: E402
 from solver.geo.synthetic import synthetic_city  # noqa: E402
 from solver.travel import haversine_m  # noqa: E402
 
@@ -68,46 +79,123 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench_matrix(city, n_points: int, seed: int, skip_networkx: bool) -> None:
+def bench_matrix(city, args) -> None:
+    n_points, seed = args.points, args.seed
     print("\nRoad network")
-    net, _ = timed("RoadNetwork build (3 modes, snapping index)", RoadNetwork, city.graph)
+    net, build_s = timed("RoadNetwork build (3 modes, snapping index)", RoadNetwork, city.graph)
     print(f"  drive graph: {net.node_count('drive'):,} nodes, {net.edge_count('drive'):,} edges")
+    store = NetworkStore(args.store)
+    key = store_key(f"synthetic:{args.size}:{args.seed}", net.settings)
+    shutil.rmtree(store.path(key), ignore_errors=True)
+    timed("store the network (.npy files)", store.save, key, net)
+    loaded, load_s = timed("load it from the store (memory-mapped)", store.load, key)
     points = [a.location for a in city.addresses(n_points, seed=seed)]
-    tracemalloc.start()
-    matrix, seconds = timed(f"{n_points:,} x {n_points:,} drive matrix (cold)", net.matrix, points, "drive")
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"  peak memory allocated during the matrix: {peak / 2**20:,.0f} MiB (tracemalloc); "
-          f"process peak RSS so far {peak_rss_mb():,.0f} MiB")
-    print(f"  target <= 5 s: {'met' if seconds <= 5 else 'NOT MET'}")
+    timed("first snap after loading (segment index)", loaded.snap, points[:1], "drive")
+    g = loaded.mode_graph("drive")
+    lats = np.array([p.lat for p in points])
+    lons = np.array([p.lon for p in points])
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if "csgraph" in engines:  # the reference first
+        engines.remove("csgraph")
+    engines.insert(0, "csgraph")
+    reference = None
+    figures = {}
+    for engine in engines:
+        if engine not in available_engines():
+            print(f"  engine {engine}: not installed, skipped")
+            continue
+        loaded.engine = engine
+        tracemalloc.start()
+        matrix, seconds = timed(f"{n_points:,} x {n_points:,} drive matrix, {engine}", loaded._compute_matrix, g,
+                                lats, lons)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        if reference is None:
+            reference = matrix
+            diff_s = diff_m = 0
+        else:
+            diff_s = int(np.abs(matrix.durations - reference.durations).max())
+            diff_m = int(np.abs(matrix.distances - reference.distances).max())
+        figures[engine] = seconds
+        print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; "
+              f"peak allocated {peak / 2**20:,.0f} MiB (tracemalloc)")
+    base = figures.get("csgraph")
+    if base:
+        print("  ratio to csgraph: " + ", ".join(f"{e} {t / base:.2f}" for e, t in figures.items()))
+    matrix = reference
+    assert matrix is not None
     reachable = matrix.reachable.mean() * 100
     print(f"  reachable pairs {reachable:.1f} %, median {np.median(matrix.durations) / 60:.1f} min, "
           f"median {np.median(matrix.distances) / 1000:.2f} km")
-    timed("same matrix again (content-addressed cache)", net.matrix, points, "drive")
-    snaps = net.snap(points, "drive")
+    loaded.engine = "csgraph"
+    loaded.matrix(points, "drive")
+    timed("same matrix again (content-addressed cache)", loaded.matrix, points, "drive")
+    snaps = loaded.snap(points, "drive")
     gaps = np.array([s.distance_m for s in snaps])
     print(f"  snap distance: median {np.median(gaps):.1f} m, max {gaps.max():.1f} m, "
           f"flagged {sum(s.flagged for s in snaps)}")
-    if skip_networkx:
+    fresh_process(args.store, key, lats, lons)
+    print(f"  build {build_s:.2f} s -> load from store {load_s:.3f} s")
+    if args.skip_networkx:
         return
-    g = net.to_networkx("drive")
+    nxg = net.to_networkx("drive")
     rng = np.random.default_rng(seed)
-    nodes = list(g.nodes)
+    nodes = list(nxg.nodes)
     sample = [nodes[int(k)] for k in rng.choice(len(nodes), size=10, replace=False)]
     start = time.perf_counter()
     for source in sample:
-        nx.single_source_dijkstra_path_length(g, source, weight="travel_time")
+        nx.single_source_dijkstra_path_length(nxg, source, weight="travel_time")
     per_source = (time.perf_counter() - start) / len(sample)
     print(f"  networkx per-source Dijkstra: {per_source * 1000:.0f} ms/source "
           f"-> ~{per_source * n_points:.1f} s for {n_points:,} sources (for scale)")
 
 
-def bench_geocoding(city, n_points: int, seed: int) -> None:
+_CHILD = """
+import sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+start = time.perf_counter()
+from solver.geo.network import NetworkStore
+from solver.model import Location
+net = NetworkStore({store!r}).load({key!r})
+loaded = time.perf_counter()
+data = np.load({points!r})
+points = [Location(lat=float(a), lon=float(b)) for a, b in data]
+net.matrix(points, "drive")
+done = time.perf_counter()
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent (the bench)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+rss = int(hwm.split()[1]) / 1024.0
+print(f"{{loaded - start:.3f}} {{done - loaded:.3f}} {{rss:.0f}}")
+"""
+
+
+def fresh_process(store: str, key: str, lats, lons) -> None:
+    """A new process (a worker's job child): import, load from the store, one matrix; its peak RSS."""
+    points = Path(store) / "bench-points.npy"
+    np.save(points, np.column_stack([lats, lons]))
+    code = _CHILD.format(root=str(ROOT), store=store, key=key, points=str(points))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    load_s, matrix_s, rss = out.stdout.split()
+    print(f"  fresh process: import + load {float(load_s):.2f} s, {len(lats):,}-point drive matrix "
+          f"{float(matrix_s):.2f} s, peak RSS {float(rss):,.0f} MiB")
+
+
+def bench_geocoding(city, args) -> None:
+    n_points, seed = args.points, args.seed
     print("\nOffline geocoding")
     addresses = city.addresses(n_points, seed=seed + 1)
     texts = [a.text for a in addresses]
     gaz, build_s = timed("gazetteer index build (streets, junctions)", Gazetteer, city.graph,
                          districts=city.districts)
+    store = Path(args.store)
+    for old in store.glob("gazetteer-*.pickle"):
+        old.unlink()
+    source = f"synthetic:{args.size}:{args.seed}"
+    timed("store the gazetteer index", stored_gazetteer, source, lambda: gaz, store_dir=store)
+    _, load_s = timed("load the gazetteer index from the store", stored_gazetteer, source,
+                      lambda: (_ for _ in ()).throw(RuntimeError("built again")), store_dir=store)
+    print(f"  gazetteer build {build_s:.2f} s -> load from store {load_s:.2f} s")
     results, seconds = timed(f"geocode {n_points:,} addresses", lambda: [gaz.geocode(t) for t in texts])
     print(f"  target <= 2 s after the index is built: {'met' if seconds <= 2 else 'NOT MET'} "
           f"({seconds / n_points * 1000:.2f} ms/address; index build {build_s:.2f} s)")
@@ -139,15 +227,27 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1000, help="matrix size and addresses to geocode")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-networkx", action="store_true", help="skip the networkx comparison")
+    parser.add_argument("--skip-geocoding", action="store_true", help="skip the gazetteer figures")
+    parser.add_argument("--engines", default="csgraph",
+                        help=f"matrix engines to compare, comma-separated (of {', '.join(ENGINES)})")
+    parser.add_argument("--store", default=None, help="index store folder (default: a temporary one)")
     args = parser.parse_args()
-    print(f"bench/geo.py: {one_core()}; python {sys.version.split()[0]}")
+    print(f"bench/geo.py: {one_core()}; python {sys.version.split()[0]}; engines installed: "
+          f"{', '.join(available_engines())}")
+    cleanup = None
+    if args.store is None:
+        cleanup = tempfile.TemporaryDirectory(prefix="doorstep-bench-store-")
+        args.store = cleanup.name
     print("\nSynthetic city")
     city, _ = timed(f"synthetic_city(size={args.size}, seed={args.seed})", synthetic_city, args.size, seed=args.seed)
     print(f"  {city.graph.number_of_nodes():,} nodes, {city.edge_count:,} directed edges, "
           f"{len(city.streets):,} street names")
-    bench_matrix(city, args.points, args.seed, args.skip_networkx)
-    bench_geocoding(city, args.points, args.seed)
+    bench_matrix(city, args)
+    if not args.skip_geocoding:
+        bench_geocoding(city, args)
     print(f"\nprocess peak RSS: {peak_rss_mb():,.0f} MiB")
+    if cleanup is not None:
+        cleanup.cleanup()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,11 @@ def default_skill_catalogue() -> list[str]:
 
 
 def bundled_map_path() -> Path:
-    """The OSM extract of the demo city shipped in ``config/``."""
+    """The map in force: ``DOORSTEP_MAP`` (set by ``doorstep --map``) when set,
+    else ``[map] path`` of the configuration (relative to ``config/``; the demo
+    city shipped there by default)."""
+    override = os.environ.get("DOORSTEP_MAP")
+    if override:
+        return Path(override)
     path: str = defaults()["map"]["path"]
     return config_dir() / path

@@ -590,6 +590,7 @@ class SolverStats(_Model):
     matrix_seconds: float = 0.0
     first_solution: str | None = None
     metaheuristic: str | None = None
+    matrix_engine: str | None = Field(None, description="What priced the travel matrices (e.g. csgraph)")
 
 
 class Plan(_Model):

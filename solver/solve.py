@@ -106,7 +106,16 @@ def solve(
         progress("solving", 1.0)
     plan = build_plan(data, raw)
     plan.solver.seconds = round(time.perf_counter() - started, 3)
+    plan.solver.matrix_engine = matrix_engine_of(travel)
     return plan
+
+
+def matrix_engine_of(travel: TravelModel) -> str:
+    """What prices a travel model's matrices: a road network's shortest-path
+    engine (``"csgraph"``, ``"igraph"``, ...), else the model's ``name`` or
+    class name (``"StraightLineTravel"``)."""
+    engine = getattr(travel, "engine", None) or getattr(travel, "name", None)
+    return str(engine) if engine else type(travel).__name__
 
 
 def _arrival(departure: int, travel: int, breaks: list[tuple[int, int]]) -> int:

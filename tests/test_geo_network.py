@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import networkx as nx
@@ -125,7 +126,7 @@ def test_matrix_matches_networkx_with_points_joined_mid_edge(net, mode):
             if i == j:
                 continue
             path = paths[("p", j)]
-            metres = sum(ref.edges[u, v]["length"] for u, v in zip(path[:-1], path[1:]))
+            metres = sum(ref.edges[u, v]["length"] for u, v in itertools.pairwise(path))
             assert abs(m.durations[i, j] - times[("p", j)]) <= 1, (i, j)
             assert abs(m.distances[i, j] - metres) <= 1, (i, j)
 
@@ -169,7 +170,7 @@ def test_one_way_edge_is_entered_in_its_direction():
 
 
 def test_far_point_is_flagged(net):
-    south, west, north, east = net.bounds
+    _south, west, north, east = net.bounds
     (snap,) = net.snap([offset(Location(lat=north, lon=(west + east) / 2), north_m=2_000)], "drive")
     assert snap.flagged and not snap.snapped and snap.distance_m > net.snap_max_m
 
@@ -202,7 +203,7 @@ def test_one_way_street_is_one_way_for_driving_only(net):
 
 def test_point_far_from_the_map_uses_straight_line(net, on_map):
     speeds = defaults()["speeds_kmh"]
-    south, west, north, east = net.bounds
+    south, _west, north, east = net.bounds
     far = offset(Location(lat=(south + north) / 2, lon=east), east_m=5_000)  # 5 km east of the map
     (snap,) = net.snap([far], "walk")
     assert isinstance(snap, Snap) and not snap.snapped and snap.distance_m > 4_000
@@ -253,7 +254,7 @@ def test_path_follows_the_streets(net, on_map):
     south, west, north, east = net.bounds
     assert all(south - 0.001 <= lat <= north + 0.001 and west - 0.001 <= lon <= east + 0.001 for lat, lon in coords)
     along = sum(
-        haversine_m(Location(lat=p[0], lon=p[1]), Location(lat=q[0], lon=q[1])) for p, q in zip(coords, coords[1:])
+        haversine_m(Location(lat=p[0], lon=p[1]), Location(lat=q[0], lon=q[1])) for p, q in itertools.pairwise(coords)
     )
     assert along >= haversine_m(a, b)
     # The geometry is about as long as the matrix says the trip is.

@@ -140,12 +140,6 @@ def _highway_class(value: Any) -> str:
     return text.removesuffix("_link")
 
 
-def _first_name(value: Any) -> str | None:
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    return None if value is None else str(value)
-
-
 def network_in_use() -> tuple[Any, str]:
     """The road network the app plans on, and where it came from (loaded on
     first use: the map views are the only part of the web process that loads
@@ -165,24 +159,18 @@ def street_lines(network: Any, tolerance_m: float = DEFAULT_TOLERANCE_M) -> list
     (Douglas–Peucker in a local metric projection)."""
     import shapely
 
-    lats, lons = network.lats, network.lons
-    lat0 = float(lats.mean())
+    lat0 = float(network.lats.mean())
     kx = 111_320.0 * math.cos(math.radians(lat0))  # metres per degree of longitude here
     ky = 110_574.0  # metres per degree of latitude
     seen: set[tuple[int, int, int]] = set()
     features: list[dict[str, Any]] = []
-    # RoadNetwork keeps the graph's edges as parallel arrays (tail, head, data).
-    for tail, head, data in zip(network._edge_tail, network._edge_head, network._edge_data):
-        u, v = int(tail), int(head)
-        key = (min(u, v), max(u, v), round(float(data.get("length", 0.0))))
+    for edge in network.street_edges():
+        u, v = edge.tail, edge.head
+        key = (min(u, v), max(u, v), round(edge.length_m))
         if key in seen:
             continue
         seen.add(key)
-        geometry = data.get("geometry")
-        if geometry is not None:
-            coords = [(float(x), float(y)) for x, y in geometry.coords]
-        else:
-            coords = [(float(lons[u]), float(lats[u])), (float(lons[v]), float(lats[v]))]
+        coords = list(edge.coords)
         if tolerance_m > 0 and len(coords) > 2:
             metric = shapely.LineString([(x * kx, y * ky) for x, y in coords])
             simple = shapely.simplify(metric, tolerance_m, preserve_topology=False)
@@ -191,10 +179,9 @@ def street_lines(network: Any, tolerance_m: float = DEFAULT_TOLERANCE_M) -> list
         line = [[round(x, COORD_DECIMALS), round(y, COORD_DECIMALS)] for x, y in coords]
         if len(line) < 2 or all(p == line[0] for p in line):
             continue
-        properties: dict[str, Any] = {"class": _highway_class(data.get("highway"))}
-        name = _first_name(data.get("name"))
-        if name:
-            properties["name"] = name
+        properties: dict[str, Any] = {"class": _highway_class(edge.highway)}
+        if edge.name:
+            properties["name"] = edge.name
         features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": line},
                          "properties": properties})
     return features

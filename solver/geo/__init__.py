@@ -15,7 +15,12 @@
 * :mod:`solver.geo.loading` — street graphs from extracts, graphml or a
   one-time download.
 * :mod:`solver.geo.network` — :class:`RoadNetwork`, the road-network travel
-  model (edge snapping, many-to-many matrices, leg geometry).
+  model (a package: speeds, mode graphs, edge snapping, many-to-many matrices
+  with pluggable engines, leg geometry, and the store that keeps a built
+  network as memory-mapped arrays per map file).
+* :mod:`solver.geo.gazetteerstore` — the gazetteer index stored per map file.
+* :mod:`solver.geo.mapimport` — ``doorstep map import``: build and store a
+  city's indexes once.
 * :mod:`solver.geo.matrixcache` — content-addressed matrix cache.
 * :mod:`solver.geo.synthetic` — :func:`synthetic_city`, a generated
   grid-and-arterial city with addresses for tests and benchmarks.

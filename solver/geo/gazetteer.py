@@ -895,11 +895,20 @@ def load_bundled_gazetteer() -> Gazetteer:
 
     Streets from the map, houses and named places when the map is an OSM
     extract that has them, districts from :func:`configured_districts`.
+    Loaded from the index store (:func:`solver.geo.gazetteerstore.stored_gazetteer`,
+    ``[map] index_dir``) when it holds this map with these districts; built
+    and stored otherwise.
     """
-    graph = load_bundled_graph()
-    try:
-        data = load_bundled_osm_data()
-        addresses, places = data.address_points(), data.named_places()
-    except (ValueError, OSError):  # a graphml map has neither
-        addresses, places = [], []
-    return Gazetteer(graph, addresses=addresses, places=places, districts=configured_districts())
+    from solver.config import bundled_map_path
+    from solver.geo.gazetteerstore import map_gazetteer
+
+    def build() -> Gazetteer:
+        graph = load_bundled_graph()
+        try:
+            data = load_bundled_osm_data()
+            addresses, places = data.address_points(), data.named_places()
+        except (ValueError, OSError):  # a graphml map has neither
+            addresses, places = [], []
+        return Gazetteer(graph, addresses=addresses, places=places, districts=configured_districts())
+
+    return map_gazetteer(bundled_map_path(), build)

@@ -72,7 +72,9 @@ def test_serve_help_lists_its_options():
 # --------------------------------------------------------------------------- #
 # doorstep plan, token create, worker
 # --------------------------------------------------------------------------- #
-VISITS_CSV = """id,case_id,priority,required,duration_min,address,lat,lon,kind,windows,skills,crew_size,appointment,borrower_name,borrower_phone
+VISITS_CSV = """\
+id,case_id,priority,required,duration_min,address,lat,lon,kind,windows,skills,crew_size,appointment,borrower_name,\
+borrower_phone
 V1,C-1,80,false,30,Test road 1,31.2210,121.4640,home,09:00-11:00;14:00-18:00,,1,,Borrower One,13800000001
 V2,C-2,60,,20,Test road 2,31.2250,121.4700,work,10:00-12:00,lang:zh,2,,,
 V2,C-2,,,,Test road 2b,31.2300,121.4780,home,18:00-20:00,,,,,

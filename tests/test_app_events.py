@@ -21,7 +21,7 @@ def webhook_server():
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             length = int(self.headers.get("Content-Length", 0))
             received.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
                              "body": json.loads(self.rfile.read(length))})

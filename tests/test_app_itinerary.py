@@ -41,7 +41,7 @@ def test_itinerary_lists_the_stops_in_order_with_the_plan_times(client, payload)
             nav = item["navigation"]
             assert nav["geo"] == f"geo:{stop['location']['lat']:.6f},{stop['location']['lon']:.6f}"
             query = parse_qs(urlsplit(nav["amap"]).query)
-            lon, lat, name = query["to"][0].split(",")
+            lon, _lat, name = query["to"][0].split(",")
             assert name == visit["addresses"][0]["text"]
             # GCJ-02 is shifted a few hundred metres from WGS-84 in Shanghai
             assert 0.001 < abs(float(lon) - stop["location"]["lon"]) < 0.01

@@ -31,7 +31,7 @@ def _store(app):
 
 
 def _ago(seconds: float) -> str:
-    then = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
     return then.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -44,7 +44,7 @@ def test_dispatchers_create_list_and_revoke_tokens_over_the_api(app, client):
     assert secret.startswith("ds_") and token_id == token_id_of(hash_token(secret))
     assert (body["role"], body["agent_id"], body["member"], body["expired"]) == ("agent", "crew-a", "张伟", False)
     expires = dt.datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
-    assert abs(expires - dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)) < dt.timedelta(minutes=1)
+    assert abs(expires - dt.datetime.now(dt.UTC) - dt.timedelta(days=30)) < dt.timedelta(minutes=1)
     assert created.headers["Location"] == f"/v1/tokens/{token_id}"
     assert created.headers["Cache-Control"] == "no-store"
 

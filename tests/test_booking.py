@@ -84,7 +84,7 @@ def test_booking_the_same_slot_twice_is_refused(day):
 
 def test_duplicate_visit_id_is_refused(day):
     p, plan = day
-    with pytest.raises(ValueError, match="visit.id"):
+    with pytest.raises(ValueError, match=r"visit\.id"):
         offer_slots(p, plan, Visit.model_validate(visit("v1", 3)), PLANE)
 
 

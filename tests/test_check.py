@@ -18,7 +18,7 @@ copy of the valid plan (or problem) and expects exactly one violation code.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest

@@ -64,7 +64,7 @@ def test_one_way_couplets_run_in_opposite_directions(town):
                 one_way[ru].add(int(np.sign(cv - cu)))
     rows = sorted(one_way)
     assert rows, "no one-way east-west streets"
-    assert any(one_way[r] == {1} and one_way.get(r + 1) == {-1} or one_way[r] == {-1} and one_way.get(r + 1) == {1}
+    assert any((one_way[r] == {1} and one_way.get(r + 1) == {-1}) or (one_way[r] == {-1} and one_way.get(r + 1) == {1})
                for r in rows)
 
 

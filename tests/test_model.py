@@ -57,13 +57,13 @@ def test_shift_shorter_than_its_breaks():
 
 
 def test_duplicate_ids():
-    (field, message), = errors(payload(visits=[visit("v1", 1), visit("v1", 2)],
+    (_field, message), = errors(payload(visits=[visit("v1", 1), visit("v1", 2)],
                                        agents=[crew("c1"), crew("c1")]))
     assert "visits: duplicate id(s) 'v1'" in message and "agents: duplicate id(s) 'c1'" in message
 
 
 def test_unknown_skill_is_named_with_its_visit():
-    (field, message), = errors(payload(visits=[visit("v1", 1), visit("v2", 1, skills=["lagel"])]))
+    (_field, message), = errors(payload(visits=[visit("v1", 1), visit("v2", 1, skills=["lagel"])]))
     assert "visits.1.skills: unknown skill(s) 'lagel'" in message
 
 
@@ -75,7 +75,7 @@ def test_skill_held_by_an_agent_is_known_even_outside_the_catalogue():
 
 @pytest.mark.parametrize("priority", [-1, 101])
 def test_priority_out_of_range(priority):
-    (field, message), = errors(payload(visits=[visit("v1", 1, priority=priority)]))
+    (field, _message), = errors(payload(visits=[visit("v1", 1, priority=priority)]))
     assert field == "visits.0.priority"
 
 
@@ -101,7 +101,7 @@ def test_unknown_timezone_and_pinned_agent():
 
 
 def test_pinned_to_unknown_agent():
-    (field, message), = errors(payload(visits=[visit("v1", 1, pinned_agent="ghost")]))
+    (_field, message), = errors(payload(visits=[visit("v1", 1, pinned_agent="ghost")]))
     assert "visits.0.pinned_agent: no agent with id 'ghost'" in message
 
 

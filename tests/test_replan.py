@@ -87,7 +87,7 @@ def test_cancelled_visit_leaves_the_plan(morning):
 
 def test_unknown_ids_in_the_state_are_named(morning):
     p, plan = morning
-    with pytest.raises(ValueError, match="state.completed: unknown visit id"):
+    with pytest.raises(ValueError, match=r"state\.completed: unknown visit id"):
         reoptimize(p, plan, DayState(now=at("10:00"), completed=["nope"]), PLANE)
 
 

@@ -91,7 +91,7 @@ def _start(data_dir: Path, store_args: list[str], *extra: str) -> Server:
     """``doorstep serve`` on a free port (two processes, four threads, 2 s deadline), ready."""
     token = _cli("token", "create", "--role", "dispatcher", *store_args).strip().splitlines()[-1]
     port = _free_port()
-    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - the child keeps its own copy
+    log = open(data_dir / "serve.log", "wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOORSTEP_SERVE_", "DOORSTEP_REDIS"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *store_args,

@@ -5,13 +5,14 @@ simulated day with the independent plan checker."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 
 import pytest
 
 from solver import solve
 from solver.check import check_plan
-from solver.model import PlannedBreak, Plan, Problem, Route
+from solver.model import Plan, PlannedBreak, Problem, Route
 from tests.factories import PLANE, crew, minutes, problem, visit
 
 
@@ -143,7 +144,7 @@ def test_back_to_back_visits_get_slots_that_absorb_the_worst_case():
     p = problem(visits, [crew("c1", shift=("08:00", "18:00"))], slot_minutes=60)
     plan = solve(p, PLANE)
     stops = plan.route("c1").stops
-    for prev, nxt in zip(stops, stops[1:]):
+    for prev, nxt in itertools.pairwise(stops):
         worst_next = prev.slot.end + (prev.end - prev.start) + dt.timedelta(seconds=nxt.travel_s)
         assert worst_next <= nxt.slot.end
     check_plan(p, simulate_arrivals(p, plan, lambda a, b: b), PLANE).raise_if_invalid()

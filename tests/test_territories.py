@@ -6,8 +6,8 @@ import random
 
 from solver import solve
 from solver.check import check_plan
-from solver.territories import DECOMPOSE_ABOVE, _territories
 from solver.compile import compile_problem
+from solver.territories import DECOMPOSE_ABOVE, _territories
 from tests.factories import PLANE, crew, problem, visit
 
 
@@ -36,10 +36,11 @@ def test_a_large_day_is_planned_by_territory_and_checks_out():
 
 
 def test_visits_a_territory_left_out_are_placed_with_a_crew_that_has_room():
+    import time
+
     from solver.engine import RawRoute, RawSolution, RawStop
     from solver.solve import build_plan
     from solver.territories import insert_dropped
-    import time
 
     visits = [visit(f"v{i}", 1 + i, duration_min=20, priority=10 * i) for i in range(6)]
     crews = [crew("a", x=0, max_visits=3), crew("b", x=12, max_visits=2)]
@@ -103,7 +104,7 @@ def test_whole_day_polish_keeps_the_day_when_no_changed_route_can_be_timed(monke
     """Repairs whose routes the timing refuses are discarded: the day stays
     as it was."""
     from solver import territories
-    from solver.engine import RawRoute, RawSolution, RawStop
+    from solver.engine import RawRoute, RawSolution
 
     visits = [visit(f"e{i}", 30 + i, 1) for i in range(4)]
     p = problem(visits, [crew("a", x=-30), crew("b", x=30)], slot_minutes=0)

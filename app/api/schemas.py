@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from solver.model import (
+    CaseInfo,
     Location,
     Plan,
     PlanSummary,
@@ -226,6 +227,8 @@ class ItineraryStop(_Out):
     borrower: BorrowerView | None = Field(description="Borrower contact, as the caller's role allows")
     status: str | None = Field(None, description="Recorded outcome status: arrived, completed (null: planned)")
     result: str | None = None
+    case: CaseInfo | None = Field(None, description="The visit's case data (overdue_amount null for roles "
+                                                    "config/cases.toml does not let see amounts)")
 
 
 class PlaceView(_Out):

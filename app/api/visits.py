@@ -160,6 +160,9 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
     log.info("outcome %s recorded for visit %s on %s by %s: %s %s, %d follow-up(s)", outcome_id, visit_id, date,
              who.token_id or who.role, outcome.status, outcome.result or "", len(followups))
     services().webhook.send(events)
+    from app.api.cases import enter_outcome
+
+    enter_outcome(record, visit)  # the case's history, promises and escalations (app.api.cases)
     return jsonify(body), 201
 
 
@@ -174,4 +177,7 @@ def list_followups():  # type: ignore[no-untyped-def]
         for record in records:
             if record.get("visit"):
                 record["visit"]["borrower"] = None
+    from app.api.amounts import redact_visits
+
+    redact_visits([record["visit"] for record in records if record.get("visit")])  # amounts as the role allows
     return jsonify(dump(FollowupList, {"date": date, "followups": records}))

@@ -180,11 +180,12 @@ def escalate(change: Change, config: CasesConfig, now: str) -> None:
     state = change.state
     if state.status != OPEN:
         return
+    at = change.entries[-1]["at"] if change.entries else now  # when what triggered it happened
     for rule in config.escalation:
         counted = state.counts.get(rule.on, 0)
         if counted >= rule.count:
             state.status = rule.status
-            entry = {"type": "escalation", "at": now, "status": rule.status, "on": rule.on, "count": counted}
+            entry = {"type": "escalation", "at": at, "status": rule.status, "on": rule.on, "count": counted}
             change.entries.append(entry)
             change.events.append(("case.escalated", {"case_id": state.case_id, "status": rule.status,
                                                      "on": rule.on, "count": counted}))
@@ -200,7 +201,8 @@ def on_outcome(state: CaseState, record: dict[str, Any], visit: Visit, config: C
     ``promise_to_pay``, keep the visit for revisits, and escalate."""
     state = state.model_copy(deep=True)
     change = Change(state)
-    entry = {"type": "outcome", "at": record["at"], "recorded_at": record["recorded_at"],
+    at = _utc(dt.datetime.fromisoformat(record["at"]))  # UTC, so that the history sorts by time
+    entry = {"type": "outcome", "at": at, "recorded_at": record["recorded_at"],
              "outcome_id": record["outcome_id"], "date": record["date"], "visit_id": record["visit_id"],
              "agent_id": record["agent_id"], "status": record["status"], "result": record["result"],
              "amount": record.get("amount"), "currency": record.get("currency"),
@@ -220,7 +222,7 @@ def on_outcome(state: CaseState, record: dict[str, Any], visit: Visit, config: C
                           due=dt.date.fromisoformat(record["promised_date"]), amount=record.get("amount"),
                           currency=record.get("currency"))
         state.promises.append(promise)
-        change.entries.append({"type": "promise", "at": record["at"], **_promise_entry(promise)})
+        change.entries.append({"type": "promise", "at": at, **_promise_entry(promise)})
         change.events.append(("promise.made", {**_event_base(state), "promise_id": promise.promise_id,
                                                "due": promise.due.isoformat(), "amount": promise.amount,
                                                "currency": promise.currency}))
@@ -275,12 +277,15 @@ def check_promises(change: Change, as_of: dt.date, config: CasesConfig, screenin
     state = change.state
     broken = []
     for promise in state.open_promises:
-        if promise.due + dt.timedelta(days=config.promises.grace_days) < as_of:
+        last_day = promise.due + dt.timedelta(days=config.promises.grace_days)
+        if last_day < as_of:
             promise.status = "broken"
             promise.settled_at = now
             state.counts["broken_promise"] = state.counts.get("broken_promise", 0) + 1
             broken.append(promise)
-            change.entries.append({"type": "promise_broken", "at": now, **_promise_entry(promise)})
+            # broken when its last day ended (UTC midnight after it), whenever that was found
+            ended = _utc(dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC))
+            change.entries.append({"type": "promise_broken", "at": ended, **_promise_entry(promise)})
             change.events.append(("promise.broken", {**_event_base(state), "promise_id": promise.promise_id,
                                                      "due": promise.due.isoformat(), "amount": promise.amount,
                                                      "paid": round(promise.paid, 2), "currency": promise.currency,
@@ -293,7 +298,7 @@ def check_promises(change: Change, as_of: dt.date, config: CasesConfig, screenin
             revisit = _revisit(state, promise, as_of, config, screening, now)
             if revisit is not None:
                 change.followups.append(revisit)
-                change.entries.append({"type": "followup", "at": now, "followup_id": revisit["id"],
+                change.entries.append({"type": "followup", "at": change.entries[-1]["at"], "followup_id": revisit["id"],
                                        "date": revisit["date"], "visit_id": revisit["visit"]["id"],
                                        "rule": "broken_promise"})
     state.updated_at = now
@@ -349,7 +354,7 @@ def on_payment(state: CaseState, payment: Payment, config: CasesConfig, screenin
         if promise.paid >= target * (1 - config.promises.tolerance) - 1e-9:
             promise.status = "kept"
             promise.settled_at = now
-            change.entries.append({"type": "promise_kept", "at": now, **_promise_entry(promise)})
+            change.entries.append({"type": "promise_kept", "at": payment.at, **_promise_entry(promise)})
             change.events.append(("promise.kept", {**_event_base(state), "promise_id": promise.promise_id,
                                                    "due": promise.due.isoformat(), "amount": promise.amount,
                                                    "currency": promise.currency}))

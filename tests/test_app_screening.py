@@ -173,7 +173,8 @@ def test_screening_refuses_what_is_not_a_request(client):
 # --------------------------------------------------------------------------- #
 # doorstep screen
 # --------------------------------------------------------------------------- #
-CASES_CSV = """id,case_id,duration_min,address,lat,lon,windows,borrower_name,borrower_phone,days_past_due,overdue_amount,currency,broken_promises,last_contact,risk_flags,recent_visits
+CASES_CSV = """id,case_id,duration_min,address,lat,lon,windows,borrower_name,borrower_phone,\
+days_past_due,overdue_amount,currency,broken_promises,last_contact,risk_flags,recent_visits
 V1,C-1,30,Road 1,31.2210,121.4640,09:00-11:00,Name One,13800000001,75,30000,CNY,1,2026-11-21,agitated,
 V2,C-2,30,Road 2,31.2250,121.4700,,,,20,2000,CNY,0,2026-11-28,,
 V3,C-3,30,Road 3,31.2300,121.4780,,,,90,50000,CNY,0,,dispute,
@@ -196,7 +197,8 @@ def test_screen_writes_visits_for_doorstep_plan(tmp_path):
     assert "Name One" not in result.stdout and "13800000001" not in result.stdout and "30000" not in result.stdout
     assert "bucket=45 amount=15 broken_promises=10 last_contact=3" in result.stdout  # V1: 73
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert [(r["id"], r["priority"]) for r in rows] == [("V1", "73"), ("V5", "60"), ("V5", "")]  # 45 + 15 never contacted
+    # V5: 45 (M3+) + 15 (never contacted)
+    assert [(r["id"], r["priority"]) for r in rows] == [("V1", "73"), ("V5", "60"), ("V5", "")]
     assert rows[0]["borrower_name"] == "Name One" and rows[0]["risk_flags"] == "agitated"
     assert [r["address"] for r in rows[1:]] == ["Road 5a", "Road 5b"]
     skipped = {r["visit_id"]: r["code"] for r in csv.DictReader(excluded.open(encoding="utf-8"))}

@@ -117,6 +117,25 @@ def enter_outcome(record: dict[str, Any], visit: Visit) -> None:
           lambda _change: Idempotency("case-outcome", outcome_id, outcome_id, 200, "{}"))
 
 
+def enter_replayed_outcome(body_json: str) -> None:
+    """On a replayed outcome (same Idempotency-Key), enter the first answer's
+    outcome in its case if an error kept it out then (a no-op otherwise)."""
+    from app.api.visits import locate_visit
+
+    body = json.loads(body_json)
+    if not isinstance(body, dict) or "outcome_id" not in body:
+        return
+    records = [json.loads(r) for r in services().store.list_outcomes(body["date"], body["visit_id"])]
+    record = next((r for r in records if r.get("outcome_id") == body["outcome_id"]), None)
+    if record is None:
+        return
+    try:
+        _agent, visit = locate_visit(body["date"], body["visit_id"])
+    except ApiError:  # the plan changed since: the visit is known no more
+        return
+    enter_outcome(record, visit)
+
+
 # --------------------------------------------------------------------------- #
 # Screening
 # --------------------------------------------------------------------------- #

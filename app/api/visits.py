@@ -103,6 +103,9 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         if stored is not None:
             if stored.request_hash != request_hash:
                 raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body")
+            from app.api.cases import enter_replayed_outcome
+
+            enter_replayed_outcome(stored.body_json)  # in its case, if a failure kept it out the first time
             return _replay(stored)
 
     agent_id, visit = locate_visit(date, visit_id)

@@ -4,6 +4,7 @@ enter in their case. Real HTTP on both stores."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -220,3 +221,30 @@ def test_an_outcome_enters_its_case_once_when_retried(client, plan):
     assert [e["type"] for e in history["entries"]] == ["outcome", "promise"]
     assert history["case"]["counts"] == {"promise_to_pay": 1} and len(history["promises"]) == 1
     assert [e["case_id"] for e in _events(client, "promise.made")] == [CASE]
+
+
+def test_the_case_endpoints_are_in_the_openapi_document(client):
+    from app.api import case_schemas
+
+    document = client.get("/v1/openapi.json").get_json()
+    expected = {
+        ("/v1/screening", "post"): (case_schemas.ScreeningRequest, "200", case_schemas.ScreeningView),
+        ("/v1/payments", "post"): (case_schemas.PaymentRequest, "201", case_schemas.PaymentView),
+        ("/v1/promises/check", "post"): (case_schemas.PromiseCheckRequest, "200", case_schemas.PromiseCheckView),
+        ("/v1/cases/{case_id}/history", "get"): (None, "200", case_schemas.CaseHistory),
+    }
+    for (path, method), (request_model, status, response_model) in expected.items():
+        op = document["paths"][path][method]
+        assert op["tags"] == ["cases"]
+        if request_model is not None:
+            ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/" + request_model.__name__)
+        ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith("/" + response_model.__name__), path
+    payments = document["paths"]["/v1/payments"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in payments["parameters"]} and "409" in payments["responses"]
+    stop = document["components"]["schemas"]["ItineraryStop"]["properties"]["case"]
+    assert "CaseInfo" in json.dumps(stop)
+    case_info = document["components"]["schemas"]["CaseInfo"]["properties"]
+    assert {"days_past_due", "overdue_amount", "currency", "broken_promises", "last_contact", "risk_flags",
+            "recent_visits"} == set(case_info)

@@ -40,6 +40,13 @@ from solver.screening import ScreeningConfig, score_case
 FILENAME = "cases.toml"
 #: Status of a case nothing escalated yet.
 OPEN = "open"
+#: Results of a visit that become risk flags of the case (screening reads them with the case's own).
+FLAG_RESULTS = ("dispute", "incident")
+#: Fields of the visit record entered in the case's history (the last five are personal data:
+#: hidden from roles that see no borrower data).
+RECORD_KEYS = ("met", "attitude", "willingness", "ability", "hardship", "contact_updated", "position",
+               "distance_m", "geo_mismatch", "hardship_note", "income_note", "expense_note", "new_address", "new_phone")
+PRIVATE_KEYS = ("note", "hardship_note", "income_note", "expense_note", "new_address", "new_phone")
 
 
 class _Config(BaseModel):
@@ -73,12 +80,19 @@ class EscalationRule(_Config):
     status: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")
 
 
+class ProofRules(_Config):
+    """Proof of visit: a position farther than ``geo_mismatch_m`` from the stop is flagged."""
+
+    geo_mismatch_m: float = Field(200.0, gt=0, le=100_000)
+
+
 class CasesConfig(_Config):
     """``config/cases.toml``."""
 
     visibility: Visibility = Field(default_factory=Visibility)
     promises: PromiseRules = Field(default_factory=PromiseRules)
     escalation: list[EscalationRule] = Field(default_factory=list, max_length=50)
+    proof: ProofRules = Field(default_factory=ProofRules)
 
 
 def load_config(path: str | Path | None = None) -> CasesConfig:
@@ -140,6 +154,7 @@ class CaseState(BaseModel):
     paid_total: float = 0.0
     currency: str | None = None
     agents: list[str] = Field(default_factory=list, description="Crews that recorded outcomes of the case")
+    risk_flags: list[str] = Field(default_factory=list, description="Flags visits raised (dispute, incident)")
     visit: dict[str, Any] | None = Field(None, description="The last visit of the case (for revisits)")
     visit_date: str | None = None
     updated_at: str | None = None
@@ -207,7 +222,7 @@ def on_outcome(state: CaseState, record: dict[str, Any], visit: Visit, config: C
              "agent_id": record["agent_id"], "status": record["status"], "result": record["result"],
              "amount": record.get("amount"), "currency": record.get("currency"),
              "promised_date": record.get("promised_date"), "note": record.get("note"),
-             "actor": record.get("actor")}
+             "actor": record.get("actor"), **{key: record.get(key) for key in RECORD_KEYS if key in record}}
     change.entries.append(entry)
     if record["agent_id"] and record["agent_id"] not in state.agents:
         state.agents.append(record["agent_id"])
@@ -216,6 +231,8 @@ def on_outcome(state: CaseState, record: dict[str, Any], visit: Visit, config: C
     result = record["result"]
     if record["status"] == "completed" and result:
         state.counts[result] = state.counts.get(result, 0) + 1
+        if result in FLAG_RESULTS and result not in state.risk_flags:
+            state.risk_flags.append(result)  # screening weighs it (a dispute excludes; an incident needs two)
     if record["status"] == "completed" and result == "promise_to_pay" and record.get("promised_date"):
         promise = Promise(promise_id=f"pr-{uuid.uuid4().hex[:12]}", outcome_id=record["outcome_id"],
                           visit_id=record["visit_id"], date=dt.date.fromisoformat(record["date"]),

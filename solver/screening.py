@@ -109,6 +109,13 @@ class Exclusions(_Config):
     visited_too_often: VisitedTooOften | None = Field(default_factory=VisitedTooOften)
 
 
+class Safety(_Config):
+    """Cases with any of ``two_collectors`` among their risk flags are sent
+    as visits needing a crew of at least two."""
+
+    two_collectors: list[str] = Field(default_factory=lambda: ["incident", "agitated"])
+
+
 class ScreeningConfig(_Config):
     """The weights, threshold and exclusions of screening (``config/screening.toml``)."""
 
@@ -118,6 +125,7 @@ class ScreeningConfig(_Config):
     broken_promises: CountWeight = Field(default_factory=CountWeight)
     last_contact: LastContactWeight = Field(default_factory=LastContactWeight)
     exclusions: Exclusions = Field(default_factory=Exclusions)
+    safety: Safety = Field(default_factory=Safety)
 
 
 def load_config(path: str | Path | None = None) -> ScreeningConfig:
@@ -237,14 +245,19 @@ def screen(
     *,
     statuses: Mapping[str, str] | None = None,
     broken_promises: Mapping[str, int] | None = None,
+    risk_flags: Mapping[str, list[str]] | None = None,
 ) -> tuple[list[Visit], list[Screened]]:
     """Screen visits on ``today``: (the visits to send, highest priority
     first, with their priority set; one :class:`Screened` per visit in input
     order). ``statuses`` and ``broken_promises`` are what Doorstep knows of a
     case (by :attr:`~solver.model.Visit.case_key`): its escalation status, and
-    promises it saw broken; the larger of that count and the case's own is weighed."""
+    promises it saw broken; the larger of that count and the case's own is
+    weighed; and ``risk_flags`` its visits raised (dispute, incident), added
+    to the case's own. A visit sent with a flag of ``[safety]
+    two_collectors`` needs a crew of two at least."""
     statuses = statuses or {}
     broken_promises = broken_promises or {}
+    risk_flags = risk_flags or {}
     sent: list[Visit] = []
     results: list[Screened] = []
     for visit in visits:
@@ -252,6 +265,9 @@ def screen(
         key = visit.case_key
         if case is not None and broken_promises.get(key, 0) > case.broken_promises:
             case = case.model_copy(update={"broken_promises": min(1000, broken_promises[key])})
+        extra = [flag for flag in risk_flags.get(key, []) if case is not None and flag not in case.risk_flags]
+        if case is not None and extra:
+            case = case.model_copy(update={"risk_flags": [*case.risk_flags, *extra][:20]})
         excluded = exclusion(case, today, config, status=statuses.get(key))
         if excluded is not None:
             results.append(Screened(visit_id=visit.id, case_id=visit.case_id, sent=False,
@@ -266,6 +282,9 @@ def screen(
             continue
         results.append(Screened(visit_id=visit.id, case_id=visit.case_id, sent=True, priority=score.priority,
                                 score=score))
-        sent.append(visit.model_copy(update={"priority": score.priority, "case": case}))
+        update: dict[str, object] = {"priority": score.priority, "case": case}
+        if any(flag in config.safety.two_collectors for flag in case.risk_flags):
+            update["crew_size"] = max(2, visit.crew_size)
+        sent.append(visit.model_copy(update=update))
     sent.sort(key=lambda v: (-v.priority, v.id))
     return sent, results

@@ -42,7 +42,7 @@ from app.api.common import dump, json_object_body, services
 from app.api.openapi import doc
 from app.api.schemas import ErrorBody, IdempotencyHeaders
 from app.auth import Principal, forbidden, principal, roles
-from app.cases import CaseState, Change, Payment, check, on_outcome, on_payment
+from app.cases import PRIVATE_KEYS, CaseState, Change, Payment, check, on_outcome, on_payment
 from app.errors import ApiError, bad_request, conflict, not_found
 from app.events import new_event
 from app.store.base import CaseConflict, CaseWrite, Event, Idempotency, IdempotencyMismatch, utcnow
@@ -158,14 +158,17 @@ def screening():  # type: ignore[no-untyped-def]
     store = services().store
     statuses: dict[str, str] = {}
     broken: dict[str, int] = {}
+    flags: dict[str, list[str]] = {}
     for key in {visit.case_key for visit in body.visits}:
         _version, state_json = store.get_case(key)
         if state_json is not None:
             state = CaseState.model_validate_json(state_json)
             statuses[key] = state.status
             broken[key] = state.broken_promises
+            flags[key] = state.risk_flags
     config = case_settings().screening
-    sent, results = screen(body.visits, body.date, config, statuses=statuses, broken_promises=broken)
+    sent, results = screen(body.visits, body.date, config, statuses=statuses, broken_promises=broken,
+                           risk_flags=flags)
     log.info("screened %d case(s) for %s: %d sent", len(results), body.date, len(sent))
     return jsonify(dump(ScreeningView, {
         "date": body.date.isoformat(), "threshold": config.threshold, "sent": len(sent),
@@ -356,8 +359,10 @@ def case_history(case_id: str):  # type: ignore[no-untyped-def]
         kind, at = data.pop("type"), data.pop("at")
         if not amounts:
             hide_amounts(data)
-        if not notes and "note" in data:
-            data["note"] = None
+        if not notes:
+            for private in PRIVATE_KEYS:
+                if private in data:
+                    data[private] = None
         entries.append({"seq": seq, "type": kind, "at": at, "details": data})
     entries.sort(key=lambda e: (e["at"], e["seq"]))
     summary = {

@@ -123,19 +123,23 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
                     "outcome_id": outcome_id, "result": outcome.result},
             created_at=now,
         )
+    from app.api.visit_record import record_fields
+
+    shown, private, shared = record_fields(outcome, date, visit)  # who was met, attitude …, proof of visit
     body = dump(OutcomeView, {
         "outcome_id": outcome_id, "date": date, "visit_id": visit_id, "agent_id": agent_id,
         "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
         "promised_date": outcome.promised_date, "at": at, "recorded_at": now, "followups": followups,
-        "actor": who.actor(),
+        "actor": who.actor(), **shown,
     })
-    record = {**body, "note": outcome.note, "recorded_by": who.role}
+    record = {**body, "note": outcome.note, "recorded_by": who.role, **private}
     event = new_event("outcome.recorded", {
         "date": date, "visit_id": visit_id, "case_id": visit.case_id, "agent_id": agent_id,
         "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
         "promised_date": body["promised_date"], "outcome_id": outcome_id,
         "actor": {"role": who.role, "token_id": who.token_id},  # the token id names the person; no names in events
         "followups": [{"id": f["id"], "kind": f["kind"], "date": f["date"]} for f in followups],
+        **shared,
     })
     write = OutcomeWrite(
         date=date, visit_id=visit_id, agent_id=agent_id, status=outcome.status, result=outcome.result,

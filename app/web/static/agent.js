@@ -9,6 +9,8 @@
   const RESULTS = [
     ["paid", "Paid"], ["promise_to_pay", "Promise to pay"], ["plan_agreed", "Repayment plan agreed"],
     ["refused", "Refused"], ["not_at_home", "Not at home"], ["wrong_address", "Wrong address"],
+    ["dispute", "Disputes the debt"], ["moved", "Moved away"], ["third_party", "Met a third party"],
+    ["incident", "Incident (safety)"],
   ];
   const AMOUNT_RESULTS = new Set(["paid", "promise_to_pay", "plan_agreed"]);
   const REFRESH_MS = 60000;

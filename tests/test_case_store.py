@@ -68,3 +68,11 @@ def test_follow_ups_of_a_case_are_listed_for_their_date(store):
     record = {"id": "fu-1", "kind": "visit", "date": "2026-12-05"}
     store.write_case(_write(0, {"n": 1}, followups=[("fu-1", "2026-12-05", json.dumps(record))]))
     assert [json.loads(r)["id"] for r in store.list_followups("2026-12-05")] == ["fu-1"]
+
+
+def test_many_cases_are_read_at_once(store):
+    store.write_case(_write(0, {"n": 1}))
+    other = CaseWrite(case_id="C-2", expect_version=0, state_json='{"n": 2}', has_open_promises=False)
+    store.write_case(other)
+    assert store.get_cases(["C-2", "nope", "C-1", "C-2"]) == {"C-1": '{"n": 1}', "C-2": '{"n": 2}'}
+    assert store.get_cases([]) == {}

@@ -159,13 +159,11 @@ def screening():  # type: ignore[no-untyped-def]
     statuses: dict[str, str] = {}
     broken: dict[str, int] = {}
     flags: dict[str, list[str]] = {}
-    for key in {visit.case_key for visit in body.visits}:
-        _version, state_json = store.get_case(key)
-        if state_json is not None:
-            state = CaseState.model_validate_json(state_json)
-            statuses[key] = state.status
-            broken[key] = state.broken_promises
-            flags[key] = state.risk_flags
+    for key, state_json in store.get_cases([visit.case_key for visit in body.visits]).items():
+        state = CaseState.model_validate_json(state_json)
+        statuses[key] = state.status
+        broken[key] = state.broken_promises
+        flags[key] = state.risk_flags
     config = case_settings().screening
     sent, results = screen(body.visits, body.date, config, statuses=statuses, broken_promises=broken,
                            risk_flags=flags)

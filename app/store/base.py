@@ -504,6 +504,16 @@ class Store(ABC):
         """Ids of the cases with open promises to pay, sorted."""
         raise NotImplementedError
 
+    def get_cases(self, case_ids: Sequence[str]) -> dict[str, str]:
+        """The state (JSON) of each known case among ``case_ids`` (screening
+        reads many at once; backends do it in one round trip)."""
+        found = {}
+        for case_id in case_ids:
+            _version, state = self.get_case(case_id)
+            if state is not None:
+                found[case_id] = state
+        return found
+
 
 @dataclass(frozen=True)
 class CaseWrite:

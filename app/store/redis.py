@@ -660,3 +660,15 @@ class RedisStore(Store):
 
     def open_cases(self) -> list[str]:
         return sorted(str(case_id) for case_id in self.redis.smembers(self._k("cases", "open")))
+
+    def get_cases(self, case_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(case_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for case_id in chunk:
+                    pipe.hget(self._k("case", case_id), "state")
+                states = pipe.execute()
+            found.update({case_id: str(state) for case_id, state in zip(chunk, states) if state is not None})
+        return found

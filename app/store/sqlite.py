@@ -675,3 +675,15 @@ class SQLiteStore(Store):
         with self._connect() as conn:
             rows = conn.execute("SELECT case_id FROM cases WHERE open = 1 ORDER BY case_id").fetchall()
         return [r[0] for r in rows]
+
+    def get_cases(self, case_ids: Sequence[str]) -> dict[str, str]:
+        self._case_tables()
+        found: dict[str, str] = {}
+        ids = list(dict.fromkeys(case_ids))
+        with self._connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT case_id, state FROM cases WHERE case_id IN ({marks})", chunk).fetchall()
+                found.update({row[0]: row[1] for row in rows})
+        return found

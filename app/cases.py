@@ -136,6 +136,7 @@ class Promise(BaseModel):
     currency: str | None
     paid: float = 0.0
     status: PromiseStatus = "open"
+    kind: Literal["promise", "instalment"] = Field("promise", description="promise_to_pay, or a plan's instalment")
     settled_at: str | None = Field(None, description="When it was found kept or broken (UTC)")
 
 
@@ -243,6 +244,17 @@ def on_outcome(state: CaseState, record: dict[str, Any], visit: Visit, config: C
         change.events.append(("promise.made", {**_event_base(state), "promise_id": promise.promise_id,
                                                "due": promise.due.isoformat(), "amount": promise.amount,
                                                "currency": promise.currency}))
+    if record["status"] == "completed" and result == "plan_agreed":
+        for instalment in record.get("instalments") or []:
+            promise = Promise(promise_id=f"pr-{uuid.uuid4().hex[:12]}", outcome_id=record["outcome_id"],
+                              visit_id=record["visit_id"], date=dt.date.fromisoformat(record["date"]),
+                              due=dt.date.fromisoformat(instalment["date"]), amount=instalment["amount"],
+                              currency=record.get("currency"), kind="instalment")
+            state.promises.append(promise)
+            change.entries.append({"type": "promise", "at": at, **_promise_entry(promise)})
+            change.events.append(("promise.made", {**_event_base(state), "promise_id": promise.promise_id,
+                                                   "kind": "instalment", "due": promise.due.isoformat(),
+                                                   "amount": promise.amount, "currency": promise.currency}))
     escalate(change, config, now)
     state.updated_at = now
     return change
@@ -251,7 +263,7 @@ def on_outcome(state: CaseState, record: dict[str, Any], visit: Visit, config: C
 def _promise_entry(promise: Promise) -> dict[str, Any]:
     return {"promise_id": promise.promise_id, "outcome_id": promise.outcome_id, "visit_id": promise.visit_id,
             "due": promise.due.isoformat(), "amount": promise.amount, "currency": promise.currency,
-            "paid": round(promise.paid, 2), "promise_status": promise.status}
+            "paid": round(promise.paid, 2), "promise_status": promise.status, "kind": promise.kind}
 
 
 # --------------------------------------------------------------------------- #

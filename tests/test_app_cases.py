@@ -248,3 +248,36 @@ def test_the_case_endpoints_are_in_the_openapi_document(client):
     case_info = document["components"]["schemas"]["CaseInfo"]["properties"]
     assert {"days_past_due", "overdue_amount", "currency", "broken_promises", "last_contact", "risk_flags",
             "recent_visits"} == set(case_info)
+
+
+def test_a_plan_agreed_in_instalments_checks_each_due_date(client, plan):
+    agreed = _outcome(client, "v0", status="completed", result="plan_agreed", currency="CNY", amount=900,
+                      instalments=[{"date": "2026-12-10", "amount": 300}, {"date": "2027-01-10", "amount": 300},
+                                   {"date": "2027-02-10", "amount": 300}])
+    assert [i["date"] for i in agreed["instalments"]] == ["2026-12-10", "2027-01-10", "2027-02-10"]
+    paid = _pay(client, "P-1", 300, "2026-12-09").get_json()
+    assert [(p["kind"], p["due"], p["status"]) for p in paid["promises"]] == [
+        ("instalment", "2026-12-10", "kept"), ("instalment", "2027-01-10", "open"),
+        ("instalment", "2027-02-10", "open")]
+    checked = client.post("/v1/promises/check", json={"date": "2027-01-11"}).get_json()
+    assert [(b["case_id"], b["due"]) for b in checked["broken"]] == [(CASE, "2027-01-10")]
+    assert checked["followups"] == 1
+    history = client.get(f"/v1/cases/{CASE}/history").get_json()
+    assert [p["status"] for p in history["promises"]] == ["kept", "broken", "open"]
+    assert history["case"]["broken_promises"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"result": "refused", "instalments": [{"date": "2026-12-10", "amount": 1}]}, "only with result plan_agreed"),
+        ({"result": "plan_agreed", "instalments": [{"date": "2026-11-10", "amount": 1}]}, "before the visit date"),
+        ({"result": "plan_agreed", "instalments": [{"date": "2026-12-10", "amount": 1},
+                                                   {"date": "2026-12-10", "amount": 1}]}, "must increase"),
+        ({"result": "plan_agreed", "instalments": [{"date": "2026-12-10", "amount": 0}]}, "instalments.0.amount"),
+    ],
+)
+def test_bad_instalments_are_422(client, body, message):
+    response = client.post("/v1/visits/v0/outcome", json={"date": DAY, "status": "completed", **body})
+    assert response.status_code == 422
+    assert message in json.dumps(response.get_json())

@@ -88,6 +88,7 @@ class PromiseView(_Out):
     paid: float | None = Field(description="Paid towards it so far (null: hidden from this role)")
     status: Literal["open", "kept", "broken"]
     settled_at: str | None
+    kind: Literal["promise", "instalment"] = Field("promise", description="promise_to_pay, or a plan's instalment")
 
 
 class PaymentView(_Out):

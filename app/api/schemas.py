@@ -315,6 +315,18 @@ _RECORD_FIELDS = ("met", "attitude", "willingness", "ability", "hardship", "hard
                   "expense_note", "new_address", "new_phone")
 
 
+class Instalment(_In):
+    """One instalment of an agreed repayment plan: each becomes a promise whose due date is checked."""
+
+    date: dt.date = Field(description="Due date")
+    amount: float = Field(gt=0, le=1e12)
+
+    @field_validator("date")
+    @classmethod
+    def _sane_date(cls, value: dt.date) -> dt.date:
+        return check_sane_date(value)
+
+
 class GeoFix(_In):
     """Where the phone was (proof of visit): a point and its accuracy."""
 
@@ -352,6 +364,23 @@ class OutcomeRequest(_In):
     position: GeoFix | None = Field(None, description="Proof of visit: the phone's position on arrival or "
                                                       "completion; farther than the configured distance from the "
                                                       "stop (default 200 m) flags geo_mismatch")
+    instalments: list[Instalment] | None = Field(
+        None, min_length=1, max_length=120,
+        description="plan_agreed: the instalments (date, amount), in date order; each due date becomes a check",
+    )
+
+    @model_validator(mode="after")
+    def _instalments_with_a_plan(self) -> Self:
+        if self.instalments is None:
+            return self
+        if self.result != "plan_agreed":
+            raise ValueError("instalments: only with result plan_agreed")
+        dates = [i.date for i in self.instalments]
+        if dates[0] < self.date:
+            raise ValueError("instalments: the first is due before the visit date")
+        if sorted(set(dates)) != dates:
+            raise ValueError("instalments: dates must increase")
+        return self
 
     @model_validator(mode="after")
     def _record_only_when_completed(self) -> Self:
@@ -455,6 +484,7 @@ class OutcomeView(_Out):
     distance_m: float | None = Field(None, description="From the position to the stop's point, metres")
     geo_mismatch: bool | None = Field(None, description="The position is farther from the stop than allowed "
                                                         "(null: no position, or the stop has no point)")
+    instalments: list[Instalment] | None = None
 
 
 # --------------------------------------------------------------------------- #

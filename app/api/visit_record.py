@@ -56,7 +56,8 @@ def record_fields(outcome: OutcomeRequest, date: str, visit: Visit) -> tuple[dic
             here = to_wgs84(Location(lat=position.lat, lon=position.lon, crs=position.crs))
             distance = round(haversine_m(here, point), 1)
             mismatch = distance > case_settings().cases.proof.geo_mismatch_m
-    view = {**shared, "contact_updated": contact_updated,
+    instalments = None if outcome.instalments is None else [i.model_dump(mode="json") for i in outcome.instalments]
+    view = {**shared, "instalments": instalments, "contact_updated": contact_updated,
             "position": None if position is None else position.model_dump(mode="json"),
             "distance_m": distance, "geo_mismatch": mismatch}
     event = {**shared, "contact_updated": contact_updated, "distance_m": distance, "geo_mismatch": mismatch}

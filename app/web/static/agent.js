@@ -231,11 +231,21 @@
       li.appendChild(el("div", { class: "borrower" }, stop.borrower.name || "",
         stop.borrower.phone ? el("a", { class: "tel", href: `tel:${stop.borrower.phone}`, text: ` ☎ ${stop.borrower.phone}` }) : null));
     }
+    if (stop.case) li.appendChild(caseLine(stop.case));
     li.appendChild(el("div", { class: "nav" },
       el("a", { class: "btn nav-amap", href: stop.navigation.amap, target: "_blank", rel: "noopener noreferrer", text: "Navigate (AMap)" }),
       el("a", { class: "btn nav-geo secondary", href: stop.navigation.geo, text: "Map app" })));
     if (stop.status !== "completed" && (!S.me || S.me.role !== "system")) li.appendChild(actions(stop));
     return li;
+  }
+
+  /** What the crew needs at the door: days overdue, the amount (when the role may see it), risk flags. */
+  function caseLine(c) {
+    const parts = [`${c.days_past_due} days overdue`];
+    if (c.overdue_amount != null) parts.push(`${c.currency || ""} ${c.overdue_amount.toLocaleString()}`.trim());
+    if (c.broken_promises) parts.push(`${c.broken_promises} broken promise${c.broken_promises > 1 ? "s" : ""}`);
+    return el("div", { class: "case-data muted" }, parts.join(" · "),
+      (c.risk_flags || []).map((f) => el("span", { class: "badge risk", text: f.replace(/_/g, " ") })));
   }
 
   function actions(stop) {

@@ -1,0 +1,45 @@
+"""The agent's page shows the case at the door (headless Chromium, as in
+tests/test_web_browser.py): days overdue, the amount as the role allows, and
+risk flags. Skips without Chromium."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import _PAYLOAD
+from tests.test_web_browser import PHONE, LiveServer, assert_clean, browser, login, new_page, shots  # noqa: F401
+
+DAY = "2026-12-01"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from app import create_app
+
+    server = LiveServer(create_app({"DATA_DIR": str(tmp_path_factory.mktemp("web-cases")), "TRAVEL": "straight"}))
+    yield server
+    server.close()
+
+
+def test_the_agent_sees_the_case_at_the_door(browser, live, shots):  # noqa: F811
+    body = copy.deepcopy(_PAYLOAD)
+    for visit in body["visits"]:
+        visit["case"] = {"days_past_due": 75, "overdue_amount": 30000, "currency": "CNY", "broken_promises": 2,
+                         "risk_flags": ["agitated"]}
+    planned = live.client().post("/v1/plans?wait=60", json=body)
+    assert planned.status_code == 201, planned.get_json()
+    route = max(planned.get_json()["plan"]["routes"], key=lambda r: len(r["stops"]))
+    page = new_page(browser, live, PHONE)
+    page.goto(f"{live.url}/web/agent?date={DAY}")
+    login(page, live.token("agent", route["agent_id"]))
+    page.wait_for_selector("li.stop-card .case-data")
+    first = page.locator("li.stop-card").nth(0).locator(".case-data")
+    text = first.text_content() or ""
+    assert "75 days overdue" in text and "CNY 30,000" in text and "2 broken promises" in text
+    assert first.locator(".badge.risk").text_content() == "agitated"
+    shots(page, "agent-case", full_page=False)
+    assert_clean(page)
+    page.context.close()

@@ -281,3 +281,23 @@ def test_bad_instalments_are_422(client, body, message):
     response = client.post("/v1/visits/v0/outcome", json={"date": DAY, "status": "completed", **body})
     assert response.status_code == 422
     assert message in json.dumps(response.get_json())
+
+
+def test_one_payment_sent_twice_at_once_with_its_key_is_counted_once(app, client, plan):
+    barrier = threading.Barrier(3, timeout=30)
+    answers: list[tuple[int, dict]] = []
+
+    def send() -> None:
+        c = app.test_client()
+        barrier.wait()
+        response = _pay(c, "P-1", 100, "2026-12-02", key="same")
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [code for code, _ in answers] == [201] * 3
+    assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1
+    assert client.get(f"/v1/cases/{CASE}/history").get_json()["case"]["payments"] == 1

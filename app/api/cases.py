@@ -272,6 +272,9 @@ def record_payment():  # type: ignore[no-untyped-def]
     except IdempotencyMismatch:
         raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body") from None
     except DuplicatePayment:
+        stored = None if key is None else store.get_idempotency(scope, key)
+        if stored is not None and stored.request_hash == request_hash:  # the same request, sent twice at once
+            return _replay(stored)
         raise conflict("duplicate_payment",
                        f"payment {body.payment_id!r} was counted already on case {body.case_id!r}") from None
     if replayed is not None:

@@ -20,9 +20,10 @@ def app(request, make_app):
 
 @pytest.fixture
 def plan(client, payload):
-    """The test day with v0 and v1 on one case (CASE-K), v0 with case data."""
+    """The test day with v0 and v1 on one case (CASE-K), both for crew-a, v0 with case data."""
     body = payload()
     body["visits"][0]["case_id"] = body["visits"][1]["case_id"] = CASE
+    body["visits"][0]["pinned_agent"] = body["visits"][1]["pinned_agent"] = "crew-a"  # crew-b has no stop of it
     body["visits"][0]["case"] = {"days_past_due": 45, "overdue_amount": 10000, "currency": "CNY",
                                  "last_contact": "2026-11-30"}
     response = client.post("/v1/plans?wait=60", json=body)
@@ -301,3 +302,17 @@ def test_one_payment_sent_twice_at_once_with_its_key_is_counted_once(app, client
     assert [code for code, _ in answers] == [201] * 3
     assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1
     assert client.get(f"/v1/cases/{CASE}/history").get_json()["case"]["payments"] == 1
+
+
+def test_a_crew_with_a_stop_of_the_case_reads_its_history_before_visiting(client, client_as, plan, payload):
+    assert _pay(client, "P-1", 50, "2026-11-28").status_code == 201  # the case exists; nobody visited yet
+    crew = plan["v0"]
+    others = [a["id"] for a in payload()["agents"] if a["id"] not in {plan["v0"], plan["v1"]}]
+    agent = client_as("agent", crew)
+    assert agent.get(f"/v1/cases/{CASE}/history?date=2026-12-02").status_code == 403  # no plan that day
+    allowed = agent.get(f"/v1/cases/{CASE}/history?date={DAY}")
+    assert allowed.status_code == 200 and [e["type"] for e in allowed.get_json()["entries"]] == ["payment"]
+    for other in others:  # a crew without a stop of the case
+        assert client_as("agent", other).get(f"/v1/cases/{CASE}/history?date={DAY}").status_code == 403
+    bad = agent.get(f"/v1/cases/{CASE}/history?date=tomorrow")
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "date"

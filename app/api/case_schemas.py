@@ -135,6 +135,11 @@ class PromiseCheckView(_Out):
 EntryType = Literal["outcome", "promise", "promise_kept", "promise_broken", "payment", "escalation", "followup"]
 
 
+class HistoryQuery(_In):
+    date: dt.date | None = Field(None, description="Agents: a plan date on which the crew has a stop of the case "
+                                                   "(default: today, UTC)")
+
+
 class HistoryEntry(_Out):
     seq: int = Field(description="Order in which Doorstep learnt it")
     type: EntryType

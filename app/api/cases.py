@@ -31,6 +31,7 @@ from flask import Blueprint, jsonify, request
 from app.api.amounts import case_settings, hide_amounts, may_see_amounts
 from app.api.case_schemas import (
     CaseHistory,
+    HistoryQuery,
     PaymentRequest,
     PaymentView,
     PromiseCheckRequest,
@@ -38,7 +39,7 @@ from app.api.case_schemas import (
     ScreeningRequest,
     ScreeningView,
 )
-from app.api.common import dump, json_object_body, services
+from app.api.common import current_day, dump, json_object_body, parse_date, services
 from app.api.openapi import doc
 from app.api.schemas import ErrorBody, IdempotencyHeaders
 from app.auth import Principal, forbidden, principal, roles
@@ -286,6 +287,17 @@ def record_payment():  # type: ignore[no-untyped-def]
     return jsonify(answers["body"]), 201
 
 
+def _crew_has_case(date: str, agent_id: str | None, case_id: str) -> bool:
+    """Whether the crew has a stop of the case in the date's current plan."""
+    try:
+        _version, plan, problem = current_day(date)
+    except ApiError:  # no plan that day
+        return False
+    visits = {v.id: v for v in problem.visits}
+    return any(route.agent_id == agent_id and stop.visit_id in visits and visits[stop.visit_id].case_key == case_id
+               for route in plan.routes for stop in route.stops)
+
+
 def _payment_ids(state: CaseState) -> set[str]:
     return set(state.payment_ids)
 
@@ -335,22 +347,25 @@ def check_promises():  # type: ignore[no-untyped-def]
 # --------------------------------------------------------------------------- #
 @bp.get("/cases/<case_id>/history")
 @roles("dispatcher", "agent", "system")
-@doc(tags=("cases",), ok={"HTTP_200": CaseHistory})
+@doc(tags=("cases",), query=HistoryQuery, ok={"HTTP_200": CaseHistory})
 def case_history(case_id: str):  # type: ignore[no-untyped-def]
     """A case's history: every visit outcome (arrived, completed with its
     result), promise made, kept or broken, payment, escalation and revisit, in
     time order, with the case's status, counts and promises. An agent token
-    reads only cases its crew has visited; amounts as config/cases.toml allows
-    the role; notes only for roles that see borrower data."""
+    reads only its crew's cases: cases it recorded outcomes for, or with a
+    stop of its in the plan of ``?date=`` (default: today, UTC); amounts as
+    config/cases.toml allows the role; notes, new addresses and phones only for
+    roles that see borrower data."""
     from app.api.agents import may_see_borrower
 
     who = principal()
     store = services().store
+    day = parse_date(request.args["date"]) if "date" in request.args else dt.datetime.now(dt.UTC).date().isoformat()
     _version, state_json = store.get_case(case_id)
     if state_json is None:
         raise not_found(f"no case {case_id[:128]!r}")
     state = CaseState.model_validate_json(state_json)
-    if who.is_agent() and who.agent_id not in state.agents:
+    if who.is_agent() and who.agent_id not in state.agents and not _crew_has_case(day, who.agent_id, case_id):
         raise forbidden("an agent token may only read its own crew's cases")
     amounts = may_see_amounts(who)
     notes = may_see_borrower(who)

@@ -5,6 +5,7 @@ risk flags. Skips without Chromium."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -43,3 +44,28 @@ def test_the_agent_sees_the_case_at_the_door(browser, live, shots):  # noqa: F81
     shots(page, "agent-case", full_page=False)
     assert_clean(page)
     page.context.close()
+
+
+def test_the_agent_page_sends_the_phone_position_as_proof_of_visit(browser, live):  # noqa: F811
+    date = "2026-12-03"
+    body = copy.deepcopy(_PAYLOAD)
+    body["date"] = date
+    planned = live.client().post("/v1/plans?wait=60", json=body)
+    assert planned.status_code == 201, planned.get_json()
+    route = max(planned.get_json()["plan"]["routes"], key=lambda r: len(r["stops"]))
+    stop = route["stops"][0]
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Asia/Shanghai",
+                                  geolocation={"latitude": stop["location"]["lat"] + 0.0045,  # ~500 m north
+                                               "longitude": stop["location"]["lon"], "accuracy": 25},
+                                  permissions=["geolocation"])
+    page = new_page(browser, live, PHONE, context)
+    page.goto(f"{live.url}/web/agent?date={date}")
+    login(page, live.token("agent", route["agent_id"]))
+    card = page.locator(f"li.stop-card[data-visit='{stop['visit_id']}']")
+    card.locator(".btn-arrived").click()
+    page.wait_for_selector(f"li.stop-card[data-visit='{stop['visit_id']}'] .status-chip:has-text('arrived')")
+    [record] = [json.loads(o) for o in live.store.list_outcomes(date, stop["visit_id"])]
+    assert record["position"]["accuracy_m"] == 25
+    assert record["geo_mismatch"] is True and 450 < record["distance_m"] < 550
+    assert_clean(page)
+    context.close()

@@ -297,6 +297,15 @@
     return form;
   }
 
+  /** The phone's position (WGS-84) for proof of visit, or null: no permission, or no fix within 5 s. */
+  function position() {
+    if (!navigator.geolocation) return Promise.resolve(null);
+    return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude,
+        accuracy_m: Math.min(100000, Math.round(p.coords.accuracy * 10) / 10) }),
+      () => resolve(null), { enableHighAccuracy: true, timeout: 5000, maximumAge: 60000 }));
+  }
+
   async function report(stop, fields, errorBox) {
     const body = Object.assign({ date: S.date }, fields);
     const text = JSON.stringify(body);
@@ -306,9 +315,12 @@
     if (!pending || pending.text !== text) pending = { key: DS.newKey(), text };
     S.pending.set(stop.visit_id, pending);
     $("#status").textContent = "Saving…";
+    // proof of visit: the phone's position, taken once per report (a retry sends the same one)
+    if (pending.position === undefined) pending.position = await position();
+    const sent = pending.position ? JSON.stringify(Object.assign({}, body, { position: pending.position })) : text;
     try {
       const { data } = await api("POST", `/v1/visits/${encodeURIComponent(stop.visit_id)}/outcome`,
-        { body: text, headers: { "Idempotency-Key": pending.key } });
+        { body: sent, headers: { "Idempotency-Key": pending.key } });
       S.pending.delete(stop.visit_id);
       S.open = null;
       const saved = `Saved: ${stop.visit_id} ${data.status}${data.result ? ` (${data.result.replace(/_/g, " ")})` : ""}` +

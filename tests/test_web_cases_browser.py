@@ -69,3 +69,31 @@ def test_the_agent_page_sends_the_phone_position_as_proof_of_visit(browser, live
     assert record["geo_mismatch"] is True and 450 < record["distance_m"] < 550
     assert_clean(page)
     context.close()
+
+
+def test_the_outcome_form_records_who_was_met_and_how(browser, live, shots):  # noqa: F811
+    date = "2026-12-04"
+    body = copy.deepcopy(_PAYLOAD)
+    body["date"] = date
+    planned = live.client().post("/v1/plans?wait=60", json=body)
+    assert planned.status_code == 201, planned.get_json()
+    route = max(planned.get_json()["plan"]["routes"], key=lambda r: len(r["stops"]))
+    visit = route["stops"][0]["visit_id"]
+    page = new_page(browser, live, PHONE)
+    page.goto(f"{live.url}/web/agent?date={date}")
+    login(page, live.token("agent", route["agent_id"]))
+    card = page.locator(f"li.stop-card[data-visit='{visit}']")
+    card.locator(".btn-complete").click()
+    card.locator("select.result").select_option("refused")
+    card.locator("select.met").select_option("family")
+    card.locator("select.attitude").select_option("evasive")
+    card.locator("select.willingness").select_option("2")
+    card.locator("select.ability").select_option("3")
+    shots(page, "agent-record", full_page=False)
+    card.locator(".btn-submit-outcome").click()
+    page.wait_for_selector(f"#status:has-text('Saved: {visit} completed (refused)')")
+    [record] = [json.loads(o) for o in live.store.list_outcomes(date, visit)]
+    assert (record["met"], record["attitude"], record["willingness"], record["ability"]) == ("family", "evasive", 2, 3)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert_clean(page)
+    page.context.close()

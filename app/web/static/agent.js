@@ -270,13 +270,24 @@
     const note = el("textarea", { class: "note", name: "note", rows: 2, maxlength: 1000, placeholder: "Note (optional)" });
     const amountRow = el("label", { class: "amount-row", hidden: true }, "Amount ", amount);
     const promisedRow = el("label", { class: "promised-row", hidden: true }, "Will pay on ", promised);
+    // the visit record: who was met, attitude, willingness and ability to pay (all optional)
+    const choice = (name, label, options) => el("select", { class: name, name, "aria-label": label },
+      el("option", { value: "", text: `${label}…` }), options.map(([v, t]) => el("option", { value: v, text: t })));
+    const scale = (label) => ["1 (none)", "2", "3", "4", "5 (full)"].map((t, i) => [String(i + 1), `${label}: ${t}`]);
+    const met = choice("met", "Met", [["borrower", "Met the borrower"], ["family", "Met family"],
+      ["colleague", "Met a colleague"], ["nobody", "Met nobody"]]);
+    const attitude = choice("attitude", "Attitude", [["cooperative", "Cooperative"], ["neutral", "Neutral"],
+      ["evasive", "Evasive"], ["hostile", "Hostile"]]);
+    const willingness = choice("willingness", "Willing to pay", scale("Willing"));
+    const ability = choice("ability", "Able to pay", scale("Able"));
+    const record = el("div", { class: "record row" }, met, attitude, willingness, ability);
     const error = el("p", { class: "error" });
     result.addEventListener("change", () => {
       amountRow.hidden = !AMOUNT_RESULTS.has(result.value);
       promisedRow.hidden = result.value !== "promise_to_pay";
     });
     const form = el("form", { class: "outcome-form", hidden: true },
-      result, amountRow, promisedRow, note,
+      result, amountRow, promisedRow, record, note,
       el("div", { class: "row" },
         el("button", { type: "submit", class: "btn-submit-outcome", text: "Save outcome" }),
         el("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => { form.hidden = true; S.open = null; } })),
@@ -291,6 +302,10 @@
         if (!amount.value || !promised.value) { error.textContent = "A promise to pay needs the amount and the date."; return; }
         body.promised_date = promised.value;
       }
+      if (met.value) body.met = met.value;
+      if (attitude.value) body.attitude = attitude.value;
+      if (willingness.value) body.willingness = Number(willingness.value);
+      if (ability.value) body.ability = Number(ability.value);
       if (note.value.trim()) body.note = note.value.trim();
       report(stop, body, error);
     });

@@ -60,6 +60,10 @@ Config keys (``create_app({...})``; environment variables in brackets):
     Past them a request answers 503 ``store_unavailable`` with ``Retry-After``.
 ``FOLLOWUP_RULES``
     Path of the follow-up rules (default ``config/followups.toml``).
+``CASES_CONFIG``, ``SCREENING_CONFIG``
+    Paths of the case settings (who sees amounts, promises, escalation, proof of
+    visit; default ``config/cases.toml``) and of the screening weights (default
+    ``config/screening.toml``); read on first use (:mod:`app.api.amounts`).
 """
 
 from __future__ import annotations

@@ -552,5 +552,69 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
         click.echo(f"wrote {out}", err=True)
 
 
+@main.command()
+@click.argument("cases", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--date", default=None, help="The screening day, YYYY-MM-DD [default: today].")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Screening weights [default: config/screening.toml].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("visits.csv"),
+              show_default=True, help="The visits to send, for `doorstep plan` (.csv, or .json for a JSON list).")
+@click.option("--excluded", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the cases not sent, with the reason, as CSV.")
+def screen(cases: Path, date: str | None, config_path: Path | None, out: Path, excluded: Path | None) -> None:
+    """Screen cases for field visits offline (as POST /v1/screening does).
+
+    CASES is a visits.csv with the case columns (days_past_due, overdue_amount,
+    currency, broken_promises, last_contact, risk_flags, recent_visits), or a
+    JSON list of visits. Writes the visits whose score reaches the threshold,
+    with the score as their priority, highest first, ready for `doorstep plan`;
+    prints each case's score and breakdown or why it was not sent (ids and
+    points only: no names, phones or amounts)."""
+    import csv
+
+    from app.inputs import InputError, load_visits, write_visits_csv
+    from solver.screening import load_config
+    from solver.screening import screen as screen_visits
+
+    try:
+        day = dt.date.fromisoformat(date) if date is not None else dt.date.today()
+    except ValueError:
+        raise click.BadParameter(f"{date!r} is not a date as YYYY-MM-DD", param_hint="--date") from None
+    try:
+        config = load_config(config_path)
+        visits = load_visits(cases)
+    except (InputError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    sent, results = screen_visits(visits, day, config)
+    header = f"{'visit':<16} {'case':<14} {'sent':<4} {'priority':>8} {'score':>7}  breakdown / reason"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in results:
+        detail = r.reason or ""
+        if r.score is not None and r.sent:
+            detail = " ".join(f"{c.name}={c.points:g}" for c in r.score.components)
+        click.echo(f"{r.visit_id:<16} {r.case_id or '-':<14} {'yes' if r.sent else 'no':<4} "
+                   f"{'' if r.priority is None else r.priority:>8} "
+                   f"{'' if r.score is None else format(r.score.total, 'g'):>7}  {detail}")
+    click.echo(f"{len(sent)} of {len(results)} case(s) sent (threshold {config.threshold:g}) on {day}", err=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_visits_csv(sent, out)
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote {out}", err=True)
+    if excluded is not None:
+        with open(excluded, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["visit_id", "case_id", "code", "reason", "score"])
+            for r in results:
+                if not r.sent:
+                    writer.writerow([r.visit_id, r.case_id or "", r.code, r.reason,
+                                     "" if r.score is None else format(r.score.total, "g")])
+        click.echo(f"wrote {excluded}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

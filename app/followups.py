@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from solver.config import config_dir
 from solver.model import Visit
 
-RESULTS = ("paid", "promise_to_pay", "plan_agreed", "refused", "not_at_home", "wrong_address")
+RESULTS = ("paid", "promise_to_pay", "plan_agreed", "refused", "not_at_home", "wrong_address",
+           "dispute", "moved", "third_party", "incident")
 FILENAME = "followups.toml"
 
 
@@ -52,6 +53,10 @@ class Rules(BaseModel):
     refused: Rule | None = None
     not_at_home: Rule | None = None
     wrong_address: Rule | None = None
+    dispute: Rule | None = None
+    moved: Rule | None = None
+    third_party: Rule | None = None
+    incident: Rule | None = None
 
     @model_validator(mode="after")
     def _promised_date_only_for_promises(self) -> Self:

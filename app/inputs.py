@@ -10,7 +10,12 @@ visits.csv
     ``appointment`` ("10:00-11:00"), ``borrower_name``, ``borrower_phone``,
     ``purpose``, ``pinned_agent``, ``usable`` (true/false). A visit with several
     addresses takes one row per address with the same ``id``; the visit's own
-    columns are read from its first row.
+    columns are read from its first row. The case (``Visit.case``, optional):
+    ``days_past_due``, ``overdue_amount``, ``currency`` (CNY), ``broken_promises``,
+    ``last_contact`` (YYYY-MM-DD), ``risk_flags`` ("dispute;agitated"),
+    ``recent_visits`` (field visits made: "2026-11-02;2026-11-20"); a case
+    column given makes the case. ``doorstep screen`` reads the same columns
+    and writes them back (:func:`write_visits_csv`).
 agents.csv
     ``id`` (required), ``members`` ("A;B"), ``shift`` ("08:30-17:30"), ``break``
     ("11:30-13:30/60": window/minutes; several separated by ";"),
@@ -27,6 +32,7 @@ Errors name the file, the line and the column (or the JSON field).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -34,11 +40,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.errors import validation_errors
-from solver.model import Problem
+from solver.model import Problem, TimeWindow, Visit
 
 VISIT_COLUMNS = (
     "id", "case_id", "priority", "required", "duration_min", "address", "lat", "lon", "crs", "kind", "windows",
     "skills", "crew_size", "appointment", "borrower_name", "borrower_phone", "purpose", "pinned_agent", "usable",
+    *("days_past_due", "overdue_amount", "currency", "broken_promises", "last_contact", "risk_flags", "recent_visits"),
 )
 AGENT_COLUMNS = (
     "id", "members", "shift", "break", "start_address", "start_lat", "start_lon", "end_address", "end_lat",
@@ -154,6 +161,9 @@ def read_visits_csv(path: Path) -> tuple[list[dict[str, Any]], dict[int, int]]:
             visit["appointment"] = _window(row["appointment"], where("appointment"))
         if row.get("borrower_name") or row.get("borrower_phone"):
             visit["borrower"] = {"name": row.get("borrower_name") or None, "phone": row.get("borrower_phone") or None}
+        case = _case(row, where)
+        if case is not None:
+            visit["case"] = case
         lines[len(visits)] = line
         visits[vid] = visit
     return list(visits.values()), lines
@@ -262,3 +272,128 @@ def load_problem(
             else:
                 messages.append(f"{field}: {error['message']}")
         raise InputError("\n".join(messages)) from None
+
+
+# --------------------------------------------------------------------------- #
+# Case columns (issue 15) and writing visits back
+# --------------------------------------------------------------------------- #
+#: Columns of the case (``Visit.case``) in visits.csv.
+CASE_COLUMNS = ("days_past_due", "overdue_amount", "currency", "broken_promises", "last_contact", "risk_flags",
+                "recent_visits")
+
+
+def _case(row: dict[str, str], where: Any) -> dict[str, Any] | None:
+    """The case of a visits.csv row, or None when no case column is given."""
+    if not any(row.get(column) for column in CASE_COLUMNS):
+        return None
+    case: dict[str, Any] = {}
+    for column in ("days_past_due", "broken_promises"):
+        if row.get(column):
+            case[column] = _number(row[column], where(column), int)
+    if row.get("overdue_amount"):
+        case["overdue_amount"] = _number(row["overdue_amount"], where("overdue_amount"))
+    for column in ("currency", "last_contact"):
+        if row.get(column):
+            case[column] = row[column]
+    for column in ("risk_flags", "recent_visits"):
+        if row.get(column):
+            case[column] = _list(row[column])
+    return case
+
+
+def load_visits(path: Path) -> list[Visit]:
+    """Visits from a visits.csv (with case columns) or a JSON list of visits
+    (or an object with ``visits``); errors name the file and line or field."""
+    if path.suffix.lower() == ".json":
+        items = _read_json(path)
+        if isinstance(items, dict) and "visits" in items:
+            items = items["visits"]
+        if not isinstance(items, list):
+            raise InputError(f"{path.name}: expected a JSON list of visits")
+        lines: dict[int, int] = {}
+    else:
+        items, lines = read_visits_csv(path)
+    visits: list[Visit] = []
+    messages: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            visits.append(Visit.model_validate(item))
+        except ValidationError as exc:
+            where = f"{path.name} line {lines[index]}" if index in lines else f"{path.name} visits.{index}"
+            messages.extend(f"{where} ({e['field']}): {e['message']}" if e["field"] else f"{where}: {e['message']}"
+                            for e in validation_errors(exc))
+    if messages:
+        raise InputError("\n".join(messages))
+    return visits
+
+
+def _hhmm(value: Any, where: str) -> str:
+    if not isinstance(value, dt.time):
+        raise InputError(f"{where}: a window given as datetimes cannot be written to CSV; write JSON")
+    return value.strftime("%H:%M")
+
+
+def _windows(windows: list[TimeWindow], where: str) -> str:
+    return ";".join(f"{_hhmm(w.start, where)}-{_hhmm(w.end, where)}" for w in windows)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def visit_rows(visits: list[Visit]) -> list[dict[str, str]]:
+    """visits.csv rows (one per address) of visits; InputError for what CSV
+    cannot hold (windows of the visit itself, windows given as datetimes)."""
+    rows = []
+    for visit in visits:
+        if visit.time_windows:
+            raise InputError(f"visit {visit.id}: windows of the visit itself cannot be written to CSV; write JSON")
+        for index, address in enumerate(visit.addresses):
+            row = dict.fromkeys(VISIT_COLUMNS, "")
+            row.update({"id": visit.id, "address": address.text or "", "kind": address.kind,
+                        "windows": _windows(address.time_windows, f"visit {visit.id} address {index}"),
+                        "usable": "" if address.usable else "false"})
+            if address.location is not None:
+                row.update({"lat": _cell(address.location.lat), "lon": _cell(address.location.lon),
+                            "crs": "" if address.location.crs == "wgs84" else address.location.crs})
+            if index == 0:
+                row.update({
+                    "case_id": visit.case_id or "", "priority": str(visit.priority),
+                    "required": _cell(visit.required), "duration_min": str(visit.duration_min),
+                    "skills": ";".join(visit.skills), "crew_size": str(visit.crew_size),
+                    "appointment": "" if visit.appointment is None else
+                    _windows([visit.appointment], f"visit {visit.id} appointment"),
+                    "borrower_name": (visit.borrower.name or "") if visit.borrower else "",
+                    "borrower_phone": (visit.borrower.phone or "") if visit.borrower else "",
+                    "purpose": visit.purpose or "", "pinned_agent": visit.pinned_agent or "",
+                })
+                if visit.case is not None:
+                    case = visit.case
+                    row.update({
+                        "days_past_due": str(case.days_past_due), "overdue_amount": _cell(case.overdue_amount),
+                        "currency": case.currency or "", "broken_promises": str(case.broken_promises),
+                        "last_contact": _cell(case.last_contact), "risk_flags": ";".join(case.risk_flags),
+                        "recent_visits": ";".join(d.isoformat() for d in case.recent_visits),
+                    })
+            rows.append(row)
+    return rows
+
+
+def write_visits_csv(visits: list[Visit], path: Path) -> None:
+    """Write visits as visits.csv (the columns :func:`read_visits_csv` reads),
+    or as a JSON list when ``path`` ends in ``.json``."""
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps([v.model_dump(mode="json", exclude_none=True) for v in visits],
+                                   ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        return
+    rows = visit_rows(visits)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(VISIT_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)

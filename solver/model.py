@@ -211,6 +211,60 @@ class Borrower(_Model):
     phone: str | None = Field(None, max_length=50)
 
 
+#: A risk flag of a case: lower-case letters, digits, ``_``, ``-``, ``:`` (``dispute``, ``legal_hold`` …).
+RiskFlag = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_:-]+$")]
+#: Overdue buckets by days past due: M0 (not overdue), M1 (1–30), M2 (31–60), M3+ (61 and more).
+Bucket = Literal["M0", "M1", "M2", "M3+"]
+
+
+def overdue_bucket(days_past_due: int) -> Bucket:
+    """The bucket of ``days_past_due``: M0 (0), M1 (1–30), M2 (31–60), M3+ (61+)."""
+    if days_past_due <= 0:
+        return "M0"
+    if days_past_due <= 30:
+        return "M1"
+    if days_past_due <= 60:
+        return "M2"
+    return "M3+"
+
+
+class CaseInfo(_Model):
+    """The collection case (account) a visit serves, as the bank's collections
+    system knows it on the day: what screening weighs and what the crew needs
+    at the door. Amounts are personal financial data: itineraries, plans and
+    follow-ups omit ``overdue_amount`` for roles the configuration does not
+    allow (``config/cases.toml``, ``[visibility] amounts``)."""
+
+    days_past_due: int = Field(0, ge=0, le=36500, description="Days the oldest instalment is overdue")
+    overdue_amount: float | None = Field(None, ge=0, le=1e12, description="Amount overdue (null: unknown or hidden)")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code of overdue_amount")
+    broken_promises: int = Field(0, ge=0, le=1000, description="Promises to pay not kept so far")
+    last_contact: dt.date | None = Field(None, description="Last contact with the borrower (call, message or visit)")
+    risk_flags: list[RiskFlag] = Field(
+        default_factory=list, max_length=20,
+        description="dispute, complaint, deceased, legal_hold, agitated … (screening excludes some: "
+                    "config/screening.toml)",
+    )
+    recent_visits: list[dt.date] = Field(
+        default_factory=list, max_length=100, description="Dates of field visits already made (visit frequency)"
+    )
+
+    @field_validator("last_contact")
+    @classmethod
+    def _sane_last_contact(cls, value: dt.date | None) -> dt.date | None:
+        return None if value is None else check_sane_date(value)
+
+    @field_validator("recent_visits")
+    @classmethod
+    def _sane_recent_visits(cls, value: list[dt.date]) -> list[dt.date]:
+        return [check_sane_date(day) for day in value]
+
+    @property
+    def bucket(self) -> Bucket:
+        """The overdue bucket (:func:`overdue_bucket`)."""
+        return overdue_bucket(self.days_past_due)
+
+
 class Visit(_Model):
     """One field visit to a borrower, to be made at most once at one of its addresses."""
 
@@ -232,6 +286,8 @@ class Visit(_Model):
     borrower: Borrower | None = None
     purpose: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, max_length=64, description="Borrower's IANA time zone for visiting-hour rules")
+    case: CaseInfo | None = Field(None, description="The collection case the visit serves (screening; amounts as the "
+                                                    "role allows)")
 
     @field_validator("timezone")
     @classmethod

@@ -140,6 +140,15 @@ def test_every_answer_conforms_to_the_document(served):
         ("GET /v1/followups", {"query": {"date": DAY}}),
         ("GET /v1/events", {"query": {"limit": 5}}),
         ("POST /v1/plans", {"query": {"wait": 30}, "body": copy.deepcopy(_PAYLOAD), "media_type": "application/json"}),
+        # the case endpoints (issue 15): screening, a payment, a promise check, the case's history
+        ("POST /v1/screening", {"media_type": "application/json", "body": {"date": DAY, "visits": [
+            {**visit, "case_id": "FUZZ-1", "case": {"days_past_due": 90, "overdue_amount": 50000, "currency": "CNY"}},
+            {**visit, "id": "fuzz-2", "case": {"days_past_due": 3, "risk_flags": ["dispute"]}}]}}),
+        ("POST /v1/payments", {"media_type": "application/json", "headers": {"Idempotency-Key": "fuzz-pay"},
+                               "body": {"payment_id": "FP-1", "case_id": "FUZZ-1", "amount": 100,
+                                        "currency": "CNY", "received_on": DAY}}),
+        ("POST /v1/promises/check", {"media_type": "application/json", "body": {"date": DAY}}),
+        ("GET /v1/cases/{case_id}/history", {"path_parameters": {"case_id": "FUZZ-1"}}),
     ]
     for label, parts in curated:
         case = find[label].Case(**parts)
@@ -168,4 +177,6 @@ def test_every_answer_conforms_to_the_document(served):
     successes = {label for (label, status), n in statuses.items() if status < 300}
     assert {"GET /v1/plans/{date}", "GET /v1/agents/{agent_id}/itinerary", "POST /v1/slots/offers",
             "POST /v1/slots/bookings", "POST /v1/visits/{visit_id}/outcome", "POST /v1/plans"} <= successes
+    assert {"POST /v1/screening", "POST /v1/payments", "POST /v1/promises/check",
+            "GET /v1/cases/{case_id}/history"} <= successes
     assert elapsed < BUDGET_S, f"the contract fuzz took {elapsed:.1f} s"

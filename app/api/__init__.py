@@ -12,4 +12,7 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (plans, jobs, agents, visits, slots, events, tokens, webhooks, docs):
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
+    from app.api import cases  # screening, payments, promise checks, case histories (issue 15)
+
+    app.register_blueprint(cases.bp, url_prefix=API_PREFIX)
     negotiation.install(app)  # Accept → 406 before anything else runs

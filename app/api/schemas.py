@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from solver.model import (
+    CaseInfo,
     Location,
     Plan,
     PlanSummary,
@@ -226,6 +227,8 @@ class ItineraryStop(_Out):
     borrower: BorrowerView | None = Field(description="Borrower contact, as the caller's role allows")
     status: str | None = Field(None, description="Recorded outcome status: arrived, completed (null: planned)")
     result: str | None = None
+    case: CaseInfo | None = Field(None, description="The visit's case data (overdue_amount null for roles "
+                                                    "config/cases.toml does not let see amounts)")
 
 
 class PlaceView(_Out):
@@ -299,8 +302,38 @@ class GeoJSON(_Out):
 # Outcomes and follow-ups
 # --------------------------------------------------------------------------- #
 OutcomeStatus = Literal["arrived", "completed"]
-OutcomeResult = Literal["paid", "promise_to_pay", "plan_agreed", "refused", "not_at_home", "wrong_address"]
+OutcomeResult = Literal["paid", "promise_to_pay", "plan_agreed", "refused", "not_at_home", "wrong_address",
+                        "dispute", "moved", "third_party", "incident"]
 _AMOUNT_RESULTS = ("paid", "promise_to_pay", "plan_agreed")
+
+# The visit record (issue 15): who was met, attitude, willingness and ability, hardship, proof of visit.
+MetWith = Literal["borrower", "family", "colleague", "nobody"]
+Attitude = Literal["cooperative", "neutral", "evasive", "hostile"]
+Hardship = Literal["unemployment", "illness", "business_failure", "family", "disaster", "other"]
+#: Fields of the visit record that only a completed visit carries.
+_RECORD_FIELDS = ("met", "attitude", "willingness", "ability", "hardship", "hardship_note", "income_note",
+                  "expense_note", "new_address", "new_phone")
+
+
+class Instalment(_In):
+    """One instalment of an agreed repayment plan: each becomes a promise whose due date is checked."""
+
+    date: dt.date = Field(description="Due date")
+    amount: float = Field(gt=0, le=1e12)
+
+    @field_validator("date")
+    @classmethod
+    def _sane_date(cls, value: dt.date) -> dt.date:
+        return check_sane_date(value)
+
+
+class GeoFix(_In):
+    """Where the phone was (proof of visit): a point and its accuracy."""
+
+    lat: float = Field(ge=-90.0, le=90.0)
+    lon: float = Field(ge=-180.0, le=180.0)
+    crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="Datum of lat/lon")
+    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="The fix's accuracy radius, metres")
 
 
 class OutcomeRequest(_In):
@@ -318,6 +351,46 @@ class OutcomeRequest(_In):
     promised_date: dt.date | None = Field(None, description="promise_to_pay: when the borrower will pay")
     note: str | None = Field(None, max_length=1000, description="Free text (kept; never logged)")
     at: AwareDatetime | None = Field(None, description="When it happened (default: when received)")
+    met: MetWith | None = Field(None, description="completed: who the crew met")
+    attitude: Attitude | None = Field(None, description="completed: the borrower's (or contact's) attitude")
+    willingness: int | None = Field(None, ge=1, le=5, description="completed: willingness to pay, 1 (none) to 5")
+    ability: int | None = Field(None, ge=1, le=5, description="completed: ability to pay, 1 (none) to 5")
+    hardship: Hardship | None = Field(None, description="completed: the reason for hardship, if any")
+    hardship_note: str | None = Field(None, max_length=500, description="Kept; never logged nor in events")
+    income_note: str | None = Field(None, max_length=500, description="Income as told (kept; never logged)")
+    expense_note: str | None = Field(None, max_length=500, description="Expenses and debts as told (kept)")
+    new_address: str | None = Field(None, min_length=1, max_length=500, description="A new address learnt")
+    new_phone: str | None = Field(None, min_length=1, max_length=50, description="A new phone number learnt")
+    position: GeoFix | None = Field(None, description="Proof of visit: the phone's position on arrival or "
+                                                      "completion; farther than the configured distance from the "
+                                                      "stop (default 200 m) flags geo_mismatch")
+    instalments: list[Instalment] | None = Field(
+        None, min_length=1, max_length=120,
+        description="plan_agreed: the instalments (date, amount), in date order; each due date becomes a check",
+    )
+
+    @model_validator(mode="after")
+    def _instalments_with_a_plan(self) -> Self:
+        if self.instalments is None:
+            return self
+        if self.result != "plan_agreed":
+            raise ValueError("instalments: only with result plan_agreed")
+        dates = [i.date for i in self.instalments]
+        if dates[0] < self.date:
+            raise ValueError("instalments: the first is due before the visit date")
+        if sorted(set(dates)) != dates:
+            raise ValueError("instalments: dates must increase")
+        return self
+
+    @model_validator(mode="after")
+    def _record_only_when_completed(self) -> Self:
+        if self.status == "arrived":
+            given = [name for name in _RECORD_FIELDS if getattr(self, name) is not None]
+            if given:
+                raise ValueError("; ".join(f"{name}: not allowed when status is arrived" for name in given))
+        if self.met == "nobody" and self.result in ("paid", "promise_to_pay", "plan_agreed", "refused"):
+            raise ValueError(f"met: nobody was met, so the result cannot be {self.result}")
+        return self
 
     @field_validator("date", "promised_date")
     @classmethod
@@ -401,6 +474,17 @@ class OutcomeView(_Out):
     recorded_at: str
     followups: list[Followup]
     actor: Actor = Field(description="Who recorded it: role, token id and (agent tokens) the crew member")
+    met: MetWith | None = None
+    attitude: Attitude | None = None
+    willingness: int | None = None
+    ability: int | None = None
+    hardship: Hardship | None = None
+    contact_updated: bool = Field(False, description="A new address or phone was reported (kept with the outcome)")
+    position: GeoFix | None = None
+    distance_m: float | None = Field(None, description="From the position to the stop's point, metres")
+    geo_mismatch: bool | None = Field(None, description="The position is farther from the stop than allowed "
+                                                        "(null: no position, or the stop has no point)")
+    instalments: list[Instalment] | None = None
 
 
 # --------------------------------------------------------------------------- #

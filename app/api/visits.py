@@ -103,6 +103,9 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         if stored is not None:
             if stored.request_hash != request_hash:
                 raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body")
+            from app.api.cases import enter_replayed_outcome
+
+            enter_replayed_outcome(stored.body_json)  # in its case, if a failure kept it out the first time
             return _replay(stored)
 
     agent_id, visit = locate_visit(date, visit_id)
@@ -120,19 +123,23 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
                     "outcome_id": outcome_id, "result": outcome.result},
             created_at=now,
         )
+    from app.api.visit_record import record_fields
+
+    shown, private, shared = record_fields(outcome, date, visit)  # who was met, attitude …, proof of visit
     body = dump(OutcomeView, {
         "outcome_id": outcome_id, "date": date, "visit_id": visit_id, "agent_id": agent_id,
         "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
         "promised_date": outcome.promised_date, "at": at, "recorded_at": now, "followups": followups,
-        "actor": who.actor(),
+        "actor": who.actor(), **shown,
     })
-    record = {**body, "note": outcome.note, "recorded_by": who.role}
+    record = {**body, "note": outcome.note, "recorded_by": who.role, **private}
     event = new_event("outcome.recorded", {
         "date": date, "visit_id": visit_id, "case_id": visit.case_id, "agent_id": agent_id,
         "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
         "promised_date": body["promised_date"], "outcome_id": outcome_id,
         "actor": {"role": who.role, "token_id": who.token_id},  # the token id names the person; no names in events
         "followups": [{"id": f["id"], "kind": f["kind"], "date": f["date"]} for f in followups],
+        **shared,
     })
     write = OutcomeWrite(
         date=date, visit_id=visit_id, agent_id=agent_id, status=outcome.status, result=outcome.result,
@@ -160,6 +167,9 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
     log.info("outcome %s recorded for visit %s on %s by %s: %s %s, %d follow-up(s)", outcome_id, visit_id, date,
              who.token_id or who.role, outcome.status, outcome.result or "", len(followups))
     services().webhook.send(events)
+    from app.api.cases import enter_outcome
+
+    enter_outcome(record, visit)  # the case's history, promises and escalations (app.api.cases)
     return jsonify(body), 201
 
 
@@ -174,4 +184,7 @@ def list_followups():  # type: ignore[no-untyped-def]
         for record in records:
             if record.get("visit"):
                 record["visit"]["borrower"] = None
+    from app.api.amounts import redact_visits
+
+    redact_visits([record["visit"] for record in records if record.get("visit")])  # amounts as the role allows
     return jsonify(dump(FollowupList, {"date": date, "followups": records}))

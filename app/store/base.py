@@ -485,3 +485,54 @@ class Store(ABC):
         status = changes.get("status")
         if status is not None and status not in JOB_STATUSES:
             raise ValueError(f"unknown job status {status!r}")
+
+    # -- collection cases (app.cases) ---------------------------------------- #
+    def get_case(self, case_id: str) -> tuple[int, str | None]:
+        """The case's state (JSON) and its version (0 and None: no case yet)."""
+        raise NotImplementedError
+
+    def write_case(self, write: CaseWrite) -> tuple[Idempotency | None, list[Event]]:
+        """Atomically: replay a stored answer for the same Idempotency-Key and
+        request (returns it and no events); or refuse another request with the
+        same key (:class:`IdempotencyMismatch`); or, if the case's version is
+        still ``write.expect_version`` (else :class:`CaseConflict`: read again
+        and retry), store the new state (version + 1), append the history
+        entries, the follow-ups, the events and the idempotency record, and
+        keep the case in (or out of) the set of cases with open promises."""
+        raise NotImplementedError
+
+    def list_case_entries(self, case_id: str) -> list[str]:
+        """The case's history entries (JSON), in the order they were written."""
+        raise NotImplementedError
+
+    def open_cases(self) -> list[str]:
+        """Ids of the cases with open promises to pay, sorted."""
+        raise NotImplementedError
+
+    def get_cases(self, case_ids: Sequence[str]) -> dict[str, str]:
+        """The state (JSON) of each known case among ``case_ids`` (screening
+        reads many at once; backends do it in one round trip)."""
+        found = {}
+        for case_id in case_ids:
+            _version, state = self.get_case(case_id)
+            if state is not None:
+                found[case_id] = state
+        return found
+
+
+@dataclass(frozen=True)
+class CaseWrite:
+    """Everything one change of a collection case writes, atomically."""
+
+    case_id: str
+    expect_version: int  # the version read (0: no case yet)
+    state_json: str
+    has_open_promises: bool
+    entries: Sequence[str] = ()  # history entries (JSON), appended
+    followups: Sequence[tuple[str, str, str]] = ()  # (id, date, record JSON)
+    events: Sequence[NewEvent] = ()
+    idempotency: Idempotency | None = None  # with the response to replay
+
+
+class CaseConflict(Exception):
+    """``write_case`` found another version of the case: read again and retry."""

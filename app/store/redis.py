@@ -54,6 +54,8 @@ from redis.retry import Retry
 
 from app.store.base import (
     ACTIVE,
+    CaseConflict,
+    CaseWrite,
     JOB_FLOAT_FIELDS,
     JOB_INT_FIELDS,
     TOKEN_FIELDS,
@@ -612,3 +614,72 @@ class RedisStore(Store):
 
     def close(self) -> None:
         self.redis.close()
+
+    # -- collection cases (app.cases) ---------------------------------------- #
+    # {p}case:{id}       hash: version, state (JSON)
+    # {p}caselog:{id}    list: history entries (JSON)
+    # {p}cases:open      set: ids of cases with open promises
+    def get_case(self, case_id: str) -> tuple[int, str | None]:
+        version, state = self.redis.hmget(self._k("case", case_id), "version", "state")
+        return (0, None) if state is None else (int(version or 0), str(state))
+
+    def write_case(self, write: CaseWrite) -> tuple[Idempotency | None, list[Event]]:
+        case_key = self._k("case", write.case_id)
+        idem = write.idempotency
+        idem_key = self._k("idem", idem.scope, idem.key) if idem is not None else None
+        watched = [case_key] + ([idem_key] if idem_key else [])
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(*watched)
+                if idem is not None and idem_key is not None:
+                    stored = pipe.hgetall(idem_key)
+                    if stored:
+                        pipe.unwatch()
+                        if stored["request_hash"] != idem.request_hash:
+                            raise IdempotencyMismatch(idem.key)
+                        return Idempotency(idem.scope, idem.key, str(stored["request_hash"]),
+                                           int(stored["status"]), str(stored["body"])), []
+                if int(pipe.hget(case_key, "version") or 0) != write.expect_version:
+                    pipe.unwatch()
+                    raise CaseConflict(write.case_id)
+                now = utcnow()
+                pipe.multi()
+                pipe.hset(case_key, mapping={"version": write.expect_version + 1, "state": write.state_json,
+                                             "updated_at": now})
+                if write.has_open_promises:
+                    pipe.sadd(self._k("cases", "open"), write.case_id)
+                else:
+                    pipe.srem(self._k("cases", "open"), write.case_id)
+                if write.entries:
+                    pipe.rpush(self._k("caselog", write.case_id), *write.entries)
+                for _fid, fdate, record in write.followups:
+                    pipe.rpush(self._k("followups", fdate), record)
+                added = self._xadd(pipe, write.events)
+                if idem is not None and idem_key is not None:
+                    pipe.hset(idem_key, mapping={"request_hash": idem.request_hash, "status": idem.status,
+                                                 "body": idem.body_json, "created_at": now})
+                results = pipe.execute()
+            except WatchError as exc:
+                _conflict_only(exc)
+                raise CaseConflict(write.case_id) from None
+        first = 2 + (1 if write.entries else 0) + len(write.followups)
+        ids = results[first: first + len(added)]
+        return None, [Event(str(i), *rest) for i, rest in zip(ids, added)]
+
+    def list_case_entries(self, case_id: str) -> list[str]:
+        return [str(entry) for entry in self.redis.lrange(self._k("caselog", case_id), 0, -1)]
+
+    def open_cases(self) -> list[str]:
+        return sorted(str(case_id) for case_id in self.redis.smembers(self._k("cases", "open")))
+
+    def get_cases(self, case_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(case_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for case_id in chunk:
+                    pipe.hget(self._k("case", case_id), "state")
+                states = pipe.execute()
+            found.update({case_id: str(state) for case_id, state in zip(chunk, states) if state is not None})
+        return found

@@ -33,6 +33,8 @@ from typing import Any
 from app.store.base import (
     ACTIVE,
     TOKEN_FIELDS,
+    CaseConflict,
+    CaseWrite,
     Delivery,
     Event,
     EventsFor,
@@ -685,3 +687,89 @@ class SQLiteStore(Store):
         with self._connect() as conn:
             rows = conn.execute("SELECT record FROM followups WHERE date = ? ORDER BY seq", (date,)).fetchall()
         return [r[0] for r in rows]
+
+    # -- collection cases (app.cases) ---------------------------------------- #
+    _CASE_SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS cases (case_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+        "state TEXT NOT NULL, open INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS case_entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL, "
+        "record TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS case_entries_case ON case_entries (case_id, seq)",
+        "CREATE INDEX IF NOT EXISTS cases_open ON cases (open)",
+    )
+
+    def _case_tables(self) -> None:
+        """Create the case tables once per store object (files from before them get them on first use)."""
+        if getattr(self, "_cases_ready", False):
+            return
+        with self._transaction() as conn:
+            for statement in self._CASE_SCHEMA:
+                conn.execute(statement)
+        self._cases_ready = True
+
+    def get_case(self, case_id: str) -> tuple[int, str | None]:
+        self._case_tables()
+        with self._connect() as conn:
+            row = conn.execute("SELECT version, state FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+        return (0, None) if row is None else (int(row[0]), row[1])
+
+    def write_case(self, write: CaseWrite) -> tuple[Idempotency | None, list[Event]]:
+        self._case_tables()
+        with self._transaction() as conn:
+            idem = write.idempotency
+            if idem is not None:
+                row = conn.execute(
+                    "SELECT request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?",
+                    (idem.scope, idem.key),
+                ).fetchone()
+                if row is not None:
+                    if row[0] != idem.request_hash:
+                        raise IdempotencyMismatch(idem.key)
+                    return Idempotency(idem.scope, idem.key, row[0], row[1], row[2]), []
+            row = conn.execute("SELECT version FROM cases WHERE case_id = ?", (write.case_id,)).fetchone()
+            if (0 if row is None else int(row[0])) != write.expect_version:
+                raise CaseConflict(write.case_id)
+            now = utcnow()
+            conn.execute(
+                "INSERT INTO cases (case_id, version, state, open, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, state = excluded.state, "
+                "open = excluded.open, updated_at = excluded.updated_at",
+                (write.case_id, write.expect_version + 1, write.state_json, int(write.has_open_promises), now),
+            )
+            for record in write.entries:
+                conn.execute("INSERT INTO case_entries (case_id, record) VALUES (?, ?)", (write.case_id, record))
+            for fid, fdate, record in write.followups:
+                conn.execute("INSERT INTO followups (id, date, record) VALUES (?, ?, ?)", (fid, fdate, record))
+            events = self._insert_events(conn, write.events)
+            if idem is not None:
+                conn.execute(
+                    "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (idem.scope, idem.key, idem.request_hash, idem.status, idem.body_json, now),
+                )
+        return None, events
+
+    def list_case_entries(self, case_id: str) -> list[str]:
+        self._case_tables()
+        with self._connect() as conn:
+            rows = conn.execute("SELECT record FROM case_entries WHERE case_id = ? ORDER BY seq",
+                                (case_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    def open_cases(self) -> list[str]:
+        self._case_tables()
+        with self._connect() as conn:
+            rows = conn.execute("SELECT case_id FROM cases WHERE open = 1 ORDER BY case_id").fetchall()
+        return [r[0] for r in rows]
+
+    def get_cases(self, case_ids: Sequence[str]) -> dict[str, str]:
+        self._case_tables()
+        found: dict[str, str] = {}
+        ids = list(dict.fromkeys(case_ids))
+        with self._connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT case_id, state FROM cases WHERE case_id IN ({marks})", chunk).fetchall()
+                found.update({row[0]: row[1] for row in rows})
+        return found

@@ -366,6 +366,9 @@ def day(date: str) -> Response:
     if not may_see_borrower(principal()):
         for visit in problem_json.get("visits", []):
             visit.pop("borrower", None)
+    from app.api.amounts import redact_visits
+
+    redact_visits(problem_json.get("visits", []))  # case amounts as the role allows (config/cases.toml)
     states: dict[str, dict[str, Any]] = {}
     for visit in problem.visits:
         state = store.get_visit_state(date, visit.id)

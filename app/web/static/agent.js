@@ -9,6 +9,8 @@
   const RESULTS = [
     ["paid", "Paid"], ["promise_to_pay", "Promise to pay"], ["plan_agreed", "Repayment plan agreed"],
     ["refused", "Refused"], ["not_at_home", "Not at home"], ["wrong_address", "Wrong address"],
+    ["dispute", "Disputes the debt"], ["moved", "Moved away"], ["third_party", "Met a third party"],
+    ["incident", "Incident (safety)"],
   ];
   const AMOUNT_RESULTS = new Set(["paid", "promise_to_pay", "plan_agreed"]);
   const REFRESH_MS = 60000;
@@ -229,11 +231,21 @@
       li.appendChild(el("div", { class: "borrower" }, stop.borrower.name || "",
         stop.borrower.phone ? el("a", { class: "tel", href: `tel:${stop.borrower.phone}`, text: ` ☎ ${stop.borrower.phone}` }) : null));
     }
+    if (stop.case) li.appendChild(caseLine(stop.case));
     li.appendChild(el("div", { class: "nav" },
       el("a", { class: "btn nav-amap", href: stop.navigation.amap, target: "_blank", rel: "noopener noreferrer", text: "Navigate (AMap)" }),
       el("a", { class: "btn nav-geo secondary", href: stop.navigation.geo, text: "Map app" })));
     if (stop.status !== "completed" && (!S.me || S.me.role !== "system")) li.appendChild(actions(stop));
     return li;
+  }
+
+  /** What the crew needs at the door: days overdue, the amount (when the role may see it), risk flags. */
+  function caseLine(c) {
+    const parts = [`${c.days_past_due} days overdue`];
+    if (c.overdue_amount != null) parts.push(`${c.currency || ""} ${c.overdue_amount.toLocaleString()}`.trim());
+    if (c.broken_promises) parts.push(`${c.broken_promises} broken promise${c.broken_promises > 1 ? "s" : ""}`);
+    return el("div", { class: "case-data muted" }, parts.join(" · "),
+      (c.risk_flags || []).map((f) => el("span", { class: "badge risk", text: f.replace(/_/g, " ") })));
   }
 
   function actions(stop) {
@@ -258,13 +270,24 @@
     const note = el("textarea", { class: "note", name: "note", rows: 2, maxlength: 1000, placeholder: "Note (optional)" });
     const amountRow = el("label", { class: "amount-row", hidden: true }, "Amount ", amount);
     const promisedRow = el("label", { class: "promised-row", hidden: true }, "Will pay on ", promised);
+    // the visit record: who was met, attitude, willingness and ability to pay (all optional)
+    const choice = (name, label, options) => el("select", { class: name, name, "aria-label": label },
+      el("option", { value: "", text: `${label}…` }), options.map(([v, t]) => el("option", { value: v, text: t })));
+    const scale = (label) => ["1 (none)", "2", "3", "4", "5 (full)"].map((t, i) => [String(i + 1), `${label}: ${t}`]);
+    const met = choice("met", "Met", [["borrower", "Met the borrower"], ["family", "Met family"],
+      ["colleague", "Met a colleague"], ["nobody", "Met nobody"]]);
+    const attitude = choice("attitude", "Attitude", [["cooperative", "Cooperative"], ["neutral", "Neutral"],
+      ["evasive", "Evasive"], ["hostile", "Hostile"]]);
+    const willingness = choice("willingness", "Willing to pay", scale("Willing"));
+    const ability = choice("ability", "Able to pay", scale("Able"));
+    const record = el("div", { class: "record row" }, met, attitude, willingness, ability);
     const error = el("p", { class: "error" });
     result.addEventListener("change", () => {
       amountRow.hidden = !AMOUNT_RESULTS.has(result.value);
       promisedRow.hidden = result.value !== "promise_to_pay";
     });
     const form = el("form", { class: "outcome-form", hidden: true },
-      result, amountRow, promisedRow, note,
+      result, amountRow, promisedRow, record, note,
       el("div", { class: "row" },
         el("button", { type: "submit", class: "btn-submit-outcome", text: "Save outcome" }),
         el("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => { form.hidden = true; S.open = null; } })),
@@ -279,10 +302,23 @@
         if (!amount.value || !promised.value) { error.textContent = "A promise to pay needs the amount and the date."; return; }
         body.promised_date = promised.value;
       }
+      if (met.value) body.met = met.value;
+      if (attitude.value) body.attitude = attitude.value;
+      if (willingness.value) body.willingness = Number(willingness.value);
+      if (ability.value) body.ability = Number(ability.value);
       if (note.value.trim()) body.note = note.value.trim();
       report(stop, body, error);
     });
     return form;
+  }
+
+  /** The phone's position (WGS-84) for proof of visit, or null: no permission, or no fix within 5 s. */
+  function position() {
+    if (!navigator.geolocation) return Promise.resolve(null);
+    return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude,
+        accuracy_m: Math.min(100000, Math.round(p.coords.accuracy * 10) / 10) }),
+      () => resolve(null), { enableHighAccuracy: true, timeout: 5000, maximumAge: 60000 }));
   }
 
   async function report(stop, fields, errorBox) {
@@ -294,9 +330,12 @@
     if (!pending || pending.text !== text) pending = { key: DS.newKey(), text };
     S.pending.set(stop.visit_id, pending);
     $("#status").textContent = "Saving…";
+    // proof of visit: the phone's position, taken once per report (a retry sends the same one)
+    if (pending.position === undefined) pending.position = await position();
+    const sent = pending.position ? JSON.stringify(Object.assign({}, body, { position: pending.position })) : text;
     try {
       const { data } = await api("POST", `/v1/visits/${encodeURIComponent(stop.visit_id)}/outcome`,
-        { body: text, headers: { "Idempotency-Key": pending.key } });
+        { body: sent, headers: { "Idempotency-Key": pending.key } });
       S.pending.delete(stop.visit_id);
       S.open = null;
       const saved = `Saved: ${stop.visit_id} ${data.status}${data.result ? ` (${data.result.replace(/_/g, " ")})` : ""}` +

@@ -1,0 +1,82 @@
+"""Who sees amounts: the case settings of the app and the redaction of
+amounts (overdue, promised, paid) for roles ``config/cases.toml`` does not
+list under ``[visibility] amounts``.
+
+Settings are read once per app: ``CASES_CONFIG`` and ``SCREENING_CONFIG``
+(paths; default ``cases.toml`` and ``screening.toml`` of the configuration
+folder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, has_request_context
+
+from app.auth import Principal
+from app.cases import CasesConfig
+from app.cases import load_config as load_cases_config
+from solver.model import CaseInfo
+from solver.screening import ScreeningConfig
+from solver.screening import load_config as load_screening_config
+
+#: Keys holding amounts in case data, promises, payments and history entries.
+AMOUNT_KEYS = ("overdue_amount", "amount", "paid", "paid_total")
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    cases: CasesConfig
+    screening: ScreeningConfig
+
+
+def case_settings() -> CaseSettings:
+    """The app's case and screening configuration (read on first use)."""
+    settings: CaseSettings | None = current_app.extensions.get("doorstep_cases")
+    if settings is None:
+        settings = CaseSettings(load_cases_config(current_app.config.get("CASES_CONFIG")),
+                                load_screening_config(current_app.config.get("SCREENING_CONFIG")))
+        current_app.extensions["doorstep_cases"] = settings
+    return settings
+
+
+def may_see_amounts(who: Principal | None) -> bool:
+    """Whether the caller's role is listed under ``[visibility] amounts``."""
+    return who is not None and who.role in case_settings().cases.visibility.amounts
+
+
+def _caller() -> Principal | None:
+    if not has_request_context():
+        return None
+    return getattr(g, "doorstep_principal", None)
+
+
+def case_for_caller(case: CaseInfo | None) -> dict[str, Any] | None:
+    """A visit's case data as the current caller may see it (amounts hidden
+    from roles without the right; hidden outside a request)."""
+    if case is None:
+        return None
+    data = case.model_dump(mode="json")
+    if not may_see_amounts(_caller()):
+        data["overdue_amount"] = None
+    return data
+
+
+def hide_amounts(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every amount key set to None (in place; returned)."""
+    for key in AMOUNT_KEYS:
+        if key in data:
+            data[key] = None
+    return data
+
+
+def redact_visits(visits: list[dict[str, Any]], who: Principal | None = None) -> None:
+    """Hide the case amounts of visits (JSON) from a role without the right
+    (the current caller unless ``who`` is given)."""
+    if may_see_amounts(who if who is not None else _caller()):
+        return
+    for visit in visits:
+        case = visit.get("case")
+        if isinstance(case, dict):
+            case["overdue_amount"] = None

@@ -54,11 +54,11 @@ from redis.retry import Retry
 
 from app.store.base import (
     ACTIVE,
-    CaseConflict,
-    CaseWrite,
     JOB_FLOAT_FIELDS,
     JOB_INT_FIELDS,
     TOKEN_FIELDS,
+    CaseConflict,
+    CaseWrite,
     Delivery,
     Event,
     EventsFor,

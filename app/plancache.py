@@ -174,16 +174,19 @@ class PlanCache:
         return self.bodies.get_or_make(key, lambda: Rendered(self.etag(key), render()))
 
 
-def personalised(base: dict[str, Any], states: Sequence[VisitState], show_borrower: bool) -> dict[str, Any]:
-    """A copy of a base itinerary with each stop's recorded state, and the
-    borrower contact removed unless ``show_borrower``. ``states`` follow the
-    stops' order."""
+def personalised(base: dict[str, Any], states: Sequence[VisitState], show_borrower: bool,
+                 show_amounts: bool = True) -> dict[str, Any]:
+    """A copy of a base itinerary with each stop's recorded state, the
+    borrower contact removed unless ``show_borrower`` and the case's amount
+    unless ``show_amounts``. ``states`` follow the stops' order."""
     stops = []
     for stop, state in zip(base["stops"], states, strict=True):
         copy = dict(stop)
         copy["status"], copy["result"] = state.status, state.result
         if not show_borrower:
             copy["borrower"] = None
+        if not show_amounts and copy.get("case"):
+            copy["case"] = {**copy["case"], "overdue_amount": None}
         stops.append(copy)
     return {**base, "stops": stops}
 

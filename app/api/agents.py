@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app.api.amounts import may_see_amounts
 from app.api.common import parse_date, services
 from app.api.negotiation import (
     CALENDAR,
@@ -118,15 +119,16 @@ def get_itinerary(agent_id: str):  # type: ignore[no-untyped-def]
     base = cache.itinerary(day, agent_id)
     states = store.get_visit_states(date, [stop["visit_id"] for stop in base["stops"]])
     show_borrower = may_see_borrower(who)
+    show_amounts = may_see_amounts(who)
     if mimetype == CALENDAR:
         return Response(
-            itinerary_ical(personalised(base, states, show_borrower)),
+            itinerary_ical(personalised(base, states, show_borrower, show_amounts)),
             mimetype=CALENDAR,
             headers={"Content-Disposition": content_disposition(f"doorstep-{agent_id}-{date}.ics")},
         )
-    key = ("itinerary", date, day.version, agent_id, show_borrower,
+    key = ("itinerary", date, day.version, agent_id, show_borrower, show_amounts,
            tuple((state.status, state.result) for state in states))
-    rendered = cache.rendered(key, lambda: jsonify(personalised(base, states, show_borrower)).get_data())
+    rendered = cache.rendered(key, lambda: jsonify(personalised(base, states, show_borrower, show_amounts)).get_data())
     # borrower data: never stored by a shared or browser cache; the ETag serves clients that keep their own copy
     headers = {"ETag": f'"{rendered.etag}"', "Cache-Control": "no-store", "Vary": "Authorization"}
     if request.if_none_match.contains(rendered.etag):

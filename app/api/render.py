@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from app.api.amounts import case_for_caller
 from solver.geo.coords import to_wgs84, wgs84_to_gcj02
 from solver.model import Location, Plan, Problem, Route, TravelMode
 
@@ -95,7 +94,8 @@ def itinerary(problem: Problem, plan: Plan, agent_id: str, *, version: int | Non
                 "navigation": navigation_links(stop.location, name, route.travel_mode),
                 # personal data: the itinerary view removes it for roles that may not see it
                 "borrower": None if borrower is None else {"name": borrower.name, "phone": borrower.phone},
-                "case": case_for_caller(visit.case),  # amounts as the caller's role allows (config/cases.toml)
+                # the whole case: the itinerary view hides amounts from roles that may not see them
+                "case": None if visit.case is None else visit.case.model_dump(mode="json"),
             }
         )
     return {

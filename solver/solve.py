@@ -310,4 +310,6 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
         ),
         warnings=data.warnings,
         flags=data.flags,
+        rule_set=problem.options.rule_set,
+        slot_policy=problem.options.slot_policy if problem.options.slot_minutes else None,
     )

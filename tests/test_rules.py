@@ -99,7 +99,9 @@ def test_rule_set_forbidding_work_contact(tmp_path, monkeypatch):
     config = tmp_path / "config"
     shutil.copytree(config_dir(), config)
     (config / "rules" / "no-work.toml").write_text(
-        'description = "no contact at work"\nwork_contact = false\nmin_crew_size_home = 1\n', encoding="utf-8")
+        'description = "no contact at work"\nwork_contact = false\nmin_crew_size_home = 1\n'
+        '[source]\nname = "Test policy"\ndate = "2026-01-01"\n'
+        '[source.articles]\nwork_contact = "art. 7"\n', encoding="utf-8")
     monkeypatch.setenv("DOORSTEP_CONFIG_DIR", str(config))
     either = {"id": "either", "addresses": [
         {"location": {"lat": 0, "lon": 40}, "kind": "home", "time_windows": [{"start": "18:00", "end": "20:00"}]},
@@ -109,6 +111,7 @@ def test_rule_set_forbidding_work_contact(tmp_path, monkeypatch):
     assert plan.route("c").stops[0].address_kind == "home"
     assert codes(plan) == {"work": "no_usable_address"}
     assert "no contact at work" in plan.unassigned[0].reason
+    assert "rule set no-work, work_contact (Test policy, art. 7, 2026-01-01)" in plan.unassigned[0].reason
 
 
 def test_checker_catches_each_rule_broken(tmp_path, monkeypatch):

@@ -32,6 +32,7 @@ from app.api.schemas import (
 )
 from app.auth import roles
 from app.errors import ApiError, not_found, too_large
+from app.history import with_recorded_history
 from app.store.base import Job
 from solver.model import DayState, Plan, Problem
 
@@ -115,7 +116,10 @@ def create_plan():  # type: ignore[no-untyped-def]
     The body is a Problem. Answers 202 with a job id; with ?wait=S, the plan
     (201) when the job finishes within S seconds. A failed job publishes
     nothing: the date's previous plan stays current. A day bigger than the
-    service's limits is refused at once with 413 naming the limit."""
+    service's limits is refused at once with 413 naming the limit. Rules are
+    on by default (options.rule_set: [planning] rule_set; only "none" turns
+    them off); frequency limits count the visits recorded through outcomes
+    in the period, plus the history sent."""
     wait = query_seconds("wait", MAX_WAIT_S)
     body = json_object_body()
     visits = body.get("visits")
@@ -124,6 +128,7 @@ def create_plan():  # type: ignore[no-untyped-def]
     check_size(visits if isinstance(visits, list) else [], _count(body.get("agents")),
                options.get("time_limit_s") if isinstance(options, dict) else None)
     problem = Problem.model_validate(body)  # ValidationError → 422
+    problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
     return job_answer(services().jobs.submit(problem), wait)
 
 

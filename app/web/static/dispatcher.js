@@ -146,9 +146,10 @@
     S.draft = data;
     if (data.date) setDate(String(data.date));
     const limit = data.options && data.options.time_limit_s;
+    const rules = data.options && data.options.rule_set;
     $("#input-summary").textContent =
       `${data.visits.length} visits, ${data.agents.length} crews on ${data.date || "(no date)"}` +
-      (limit ? ` · time limit ${limit} s` : "");
+      (limit ? ` · time limit ${limit} s` : "") + (rules ? ` · rule set ${rules}` : "");
     $("#plan-btn").disabled = false;
     drawMarkers();
   }
@@ -159,6 +160,7 @@
     if (!visits || !agents) { $("#input-error").textContent = "Choose both visits.csv and agents.csv."; return; }
     try {
       const body = { visits_csv: await visits.text(), agents_csv: await agents.text(), date: $("#day-date").value };
+      if ($("#rule-set").value) body.rule_set = $("#rule-set").value;
       const { data } = await api("POST", "/web/api/problem-from-csv", { body });
       $("#problem-text").value = JSON.stringify(data, null, 2);
       parseDraft();
@@ -188,6 +190,8 @@
     const body = JSON.parse(JSON.stringify(S.draft));
     const limit = Number($("#time-limit").value);
     if (limit > 0) body.options = Object.assign({}, body.options, { time_limit_s: limit });
+    const ruleSet = $("#rule-set").value;
+    if (ruleSet) body.options = Object.assign({}, body.options, { rule_set: ruleSet });
     $("#input-error").textContent = "";
     await runJob(() => api("POST", "/v1/plans", { body }), $("#input-error"), body.date);
   });
@@ -333,7 +337,9 @@
       tile("fig-visits", "visits planned", `${sm.visits_planned} / ${sm.visits_total}`, `${pct(sm.visits_planned, sm.visits_total)}%`),
       tile("fig-priority", "priority planned", `${sm.priority_planned} / ${sm.priority_total}`, `${pct(sm.priority_planned, sm.priority_total)}%`),
       tile("fig-travel", "travel", fmtMin(sm.travel_s / 60), `${(sm.distance_m / 1000).toFixed(1)} km`),
-      tile("fig-hard", "hard visits unassigned", String(hard), `${S.day.plan.unassigned.length} unassigned in all`, hard ? "bad" : "")));
+      tile("fig-hard", "hard visits unassigned", String(hard), `${S.day.plan.unassigned.length} unassigned in all`, hard ? "bad" : ""),
+      tile("fig-rules", "rule set applied", S.day.plan.rule_set || "none",
+           S.day.plan.slot_policy ? `slots ${S.day.plan.slot_policy.replace("_", " ")}` : "", S.day.plan.rule_set === "none" ? "bad" : "")));
     const table = el("table", { class: "crews", id: "crew-table" },
       el("thead", null, el("tr", null, ["Crew", "Visits", "Travel", "km", "Utilisation"].map((h) => el("th", { text: h })))));
     const tbody = el("tbody");

@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from solver import solve  # noqa: E402
-from solver.check import check_plan  # noqa: E402
-from solver.compile import compile_problem  # noqa: E402
-from solver.model import Plan, Problem  # noqa: E402
-from solver.travel import TravelModel  # noqa: E402
+from solver import solve
+from solver.check import check_plan
+from solver.compile import compile_problem
+from solver.model import Plan, Problem
+from solver.travel import TravelModel
 
 POLICIES = ("best_effort", "guaranteed")
 

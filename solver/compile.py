@@ -455,7 +455,8 @@ def compile_problem(
                 reasons.append(("no_usable_address", f"{label} is flagged not usable"))
                 continue
             if address.kind == "work" and rules is not None and not rules.work_contact:
-                reasons.append(("no_usable_address", f"{label}: {cite(rules, 'work_contact')} allows no contact at work"))
+                reasons.append(("no_usable_address",
+                                f"{label}: {cite(rules, 'work_contact')} allows no contact at work"))
                 continue
             need = visit.crew_size
             if address.kind == "home" and rules is not None:

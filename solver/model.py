@@ -651,6 +651,10 @@ class DayState(_Model):
     )
     cancelled: list[Id] = Field(default_factory=list, max_length=20000, description="Visit ids no longer to be made")
     added: list[Visit] = Field(default_factory=list, max_length=20000, description="New visits (e.g. urgent) to fit in")
+    declined: list[Id] = Field(
+        default_factory=list, max_length=20000,
+        description="Visit ids whose borrower declined the slot: planned again without that promise",
+    )
 
     @field_validator("now")
     @classmethod

@@ -266,8 +266,9 @@ def reoptimize(date: str):  # type: ignore[no-untyped-def]
     promised slot is kept, except those the borrower declined (recorded
     through POST /v1/visits/{id}/contact, or listed in declined). The new
     version holds the rest of the day (done, under way and cancelled visits
-    leave it; outcomes can still be recorded for the first two). Runs as a job, like POST /v1/plans; crews whose itinerary changed
-    get an itinerary.changed event."""
+    leave it; outcomes can still be recorded for the first two). Runs as a
+    job, like POST /v1/plans; crews whose itinerary changed get an
+    itinerary.changed event."""
     date = parse_date(date)
     wait = query_seconds("wait", MAX_WAIT_S)
     state = DayState.model_validate(json_object_body())

@@ -41,6 +41,7 @@ from app.api.agents import may_see_borrower
 from app.api.common import json_object_body, parse_date, query_int, services
 from app.api.render import plan_geojson
 from app.auth import principal, roles
+from app.confirmations import slot_state
 from app.errors import ApiError, bad_request, not_found
 from solver.model import Plan, Problem
 
@@ -390,6 +391,8 @@ def day(date: str) -> Response:
         state = store.get_visit_state(date, visit.id)
         if state.status is not None:
             states[visit.id] = {"status": state.status, "result": state.result, "agent_id": state.agent_id}
+    # the borrower's answer to each planned stop's slot (app.confirmations)
+    confirmations = {s.visit_id: slot_state(store, date, s.visit_id) for r in plan.routes for s in r.stops}
     closed = stored.meta.get("closed") or {}
     return jsonify({
         "date": date,
@@ -403,6 +406,7 @@ def day(date: str) -> Response:
         "problem": problem_json,
         "geojson": plan_geojson(problem, plan, _leg_paths()),
         "states": states,
+        "confirmations": {k: v for k, v in confirmations.items() if v is not None},
         "closed": closed,
         "changes": changes,
     })

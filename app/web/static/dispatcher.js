@@ -472,6 +472,7 @@
     if (visit) lines.push(`priority ${visit.priority !== undefined ? visit.priority : 50}` + (visit.required ? " · required" : "") + (visit.appointment ? " · appointment" : ""));
     const state = S.day && S.day.states[visitId];
     if (state) lines.push(`outcome: ${state.status}${state.result ? ` (${state.result})` : ""}`);
+    if (at && at.stop.slot) lines.push(`borrower: ${CONFIRM_TEXT[(S.day.confirmations || {})[visitId] || "none"]}`);
     const change = S.index && S.index.changed.get(visitId);
     if (change) lines.push(`changed: ${change.kinds.map((k) => KIND_TEXT[k] || k).join(", ")} (${placeText(change.before)} → ${placeText(change.after)})`);
     return lines;
@@ -584,6 +585,10 @@
   }
 
   // --------------------------------------------------------------- timeline
+  /** The borrower's answer to a slot (POST /v1/visits/{id}/contact), as the pages say it. */
+  const CONFIRM_TEXT = { none: "not contacted yet", proposed: "slot proposed, no answer yet", confirmed: "confirmed",
+    declined: "declined (re-plan to free the stop)", no_answer: "no answer" };
+
   function renderTimeline() {
     const box = clear($("#timeline"));
     if (!S.day) { box.appendChild(el("div", { class: "empty", text: "No plan loaded." })); return; }
@@ -642,8 +647,10 @@
           track.appendChild(bar("tl-wait", arrival, start, [`Waiting before stop ${i + 1}`, `${Math.round(start - arrival)} min`]));
         }
         if (stop.slot) {
-          track.appendChild(bar("tl-slot", minutesOf(stop.slot.start, date), minutesOf(stop.slot.end, date),
-            [`Promised slot of ${stop.visit_id}`, slotText(stop.slot)], { style: { borderColor: c } }));
+          const answer = (S.day.confirmations || {})[stop.visit_id];
+          track.appendChild(bar("tl-slot" + (answer ? ` c-${answer}` : " c-none"), minutesOf(stop.slot.start, date), minutesOf(stop.slot.end, date),
+            [`Promised slot of ${stop.visit_id}`, slotText(stop.slot), `borrower: ${CONFIRM_TEXT[answer || "none"]}`],
+            { style: { borderColor: c }, attrs: { dataset: { visit: stop.visit_id, confirmation: answer || "none" } } }));
         }
         const change = S.index.changed.get(stop.visit_id);
         const moved = change && change.kinds.some((k) => k !== "slot");
@@ -726,6 +733,7 @@
       row("Arrival", at && `${hhmm(at.stop.arrival)} · visit ${hhmm(at.stop.start)}–${hhmm(at.stop.end)}`),
       row("Feasible start", at && `${hhmm(at.stop.earliest_start)}–${hhmm(at.stop.latest_start)}`),
       row("Slot", at && at.stop.slot && slotText(at.stop.slot)),
+      row("Borrower", at && at.stop.slot && CONFIRM_TEXT[(S.day.confirmations || {})[id] || "none"]),
       row("Travel", at && `${Math.round(at.stop.travel_s / 60)} min · ${(at.stop.distance_m / 1000).toFixed(1)} km from the previous place`),
       row("Windows", windows),
       row("Borrower", visit && visit.borrower && [visit.borrower.name, visit.borrower.phone].filter(Boolean).join(" · ")),

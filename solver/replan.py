@@ -25,6 +25,7 @@ import time
 from solver.compile import compile_problem
 from solver.engine import search
 from solver.model import DayState, Location, Plan, Problem
+from solver.slots import SlotParams, planning_data
 from solver.solve import build_plan, default_geocoder, default_travel
 from solver.travel import TravelModel
 
@@ -158,7 +159,14 @@ def reoptimize(
                 for alt in data.visit_nodes.get(visit_index, []):
                     preferred[alt] = v
                 initial[v].append(n)
-    raw = search(data, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
-    new_plan = build_plan(data, raw)
+    # new slots are planned in as in solve(); if that cannot keep every kept
+    # promise (a crew already running late), the rest of the day is planned
+    # on the real windows instead: a promise made outranks a wide new slot
+    searched = planning_data(data, SlotParams.of(rest.options))
+    raw = search(searched, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
+    if searched is not data and any(rest.visits[vi].is_hard for vi in raw.dropped):
+        searched = data
+        raw = search(data, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
+    new_plan = build_plan(data, raw, searched=searched)
     new_plan.solver.seconds = round(time.perf_counter() - started, 3)
     return rest, new_plan

@@ -469,7 +469,11 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
             click.echo(f"\nerror: {exc}", err=True)
             sys.exit(3)
         bar.update(1000 - done[0])
-    report = check_plan(problem, result, model)
+    try:
+        report = check_plan(problem, result, model)
+    except TravelUnavailable as exc:  # the checker prices travel too (a day with nothing to route solves without it)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
     if not report.ok:
         click.echo(f"error: the plan breaks {len(report.violations)} rule(s):", err=True)
         for violation in report.violations:

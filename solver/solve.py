@@ -313,6 +313,9 @@ def build_plan(data: RoutingData, raw: RawSolution, *, searched: RoutingData | N
         else:
             detailed = time.perf_counter() < explain_deadline
             reason, details = explain_dropped(searched, raw, vi, detailed=detailed)
+            if params.planned_in:  # what "room" meant: the slack of every slot included
+                reason += (f" (with every stop's slot of up to {params.width_s // 60} min planned in: "
+                           "slot_policy guaranteed)")
             unassigned.append(Unassigned(visit_id=visit.id, code="lower_priority", reason=reason, details=details))
     summary = summarize(problem, routes)
     order = {v.id: i for i, v in enumerate(problem.visits)}

@@ -176,7 +176,7 @@ def test_worker_and_serve_help(monkeypatch):
 
 
 def test_plan_rule_set_option_and_default(tmp_path):
-    visits = "id,case_id,address,lat,lon,windows\nN1,C-1,Test road 1,31.2210,121.4640,22:30-23:30\n"
+    visits = "id,case_id,address,lat,lon,windows\nN1,C-1,Test road 1,31.2210,121.4640,22:30-23:00\n"
     agents = "id,members,shift,start_lat,start_lon\ncrew-a,A1;A2,20:00-23:59,31.2300,121.4740\n"
     files = _files(tmp_path, visits, agents)
     base = ["plan", *files, "--date", "2026-12-01", "--time-limit", "1", "--travel", "straight"]

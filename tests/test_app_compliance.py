@@ -32,7 +32,7 @@ def _one_visit_day(payload, day: dt.date):
 def test_a_night_window_is_left_out_when_no_rule_set_is_named(client, payload):
     body = payload()
     assert "rule_set" not in body["options"]
-    body["visits"][1]["addresses"][0]["time_windows"] = [{"start": "22:30", "end": "23:30"}]
+    body["visits"][1]["addresses"][0]["time_windows"] = [{"start": "22:30", "end": "23:00"}]
     for agent in body["agents"]:
         agent["shift"]["end"] = "23:59"
     plan = _plan(client, body)

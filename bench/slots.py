@@ -151,7 +151,7 @@ def main() -> int:
     day_seeds = _ints(args.day_seeds)
     if day_seeds:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from day import _generate  # type: ignore[import-not-found]
+        from day import _generate
 
         from solver.geo.network import RoadNetwork
         from solver.geo.synthetic import synthetic_city

@@ -178,8 +178,7 @@ def test_refusals_name_the_rule_and_its_source():
     plan = solved(problem([visit("home", 5)], [solo], rule_set="cn-cba-2026"))
     assert plan.unassigned[0].code == "crew_too_small"
     assert "rule set cn-cba-2026, min_crew_size_home (China Banking Association" in plan.unassigned[0].reason
-    history = [{"case_id": "C1", "at": "2026-11-30T10:00:00+08:00"}, {"case_id": "C1", "at": "2026-11-28T10:00:00+08:00"},
-               {"case_id": "C1", "at": "2026-11-29T10:00:00+08:00"}, {"case_id": "C1", "at": "2026-11-27T10:00:00+08:00"}]
+    history = [{"case_id": "C1", "at": f"2026-11-{day}T10:00:00+08:00"} for day in (27, 28, 29, 30)]
     p = problem([visit("v", 5, case_id="C1")], [crew("c")], rule_set="us-fdcpa")
     p = Problem.model_validate({**p.model_dump(), "history": history})
     plan = solved(p)

@@ -619,7 +619,9 @@ class Plan(_Model):
     solver: SolverStats
     warnings: list[str] = Field(default_factory=list)
     flags: list[PlanFlag] = Field(default_factory=list, description="Geocodes and points to confirm")
-    rule_set: str = Field("none", description='The rule set the plan applied ("none": no rules)')
+    rule_set: str | None = Field(
+        None, description='The rule set the plan applied ("none": no rules; null: not recorded, an older plan)'
+    )
     slot_policy: str | None = Field(None, description="How the slots were made: guaranteed or best_effort")
 
     def route(self, agent_id: str) -> Route:

@@ -338,7 +338,7 @@
       tile("fig-priority", "priority planned", `${sm.priority_planned} / ${sm.priority_total}`, `${pct(sm.priority_planned, sm.priority_total)}%`),
       tile("fig-travel", "travel", fmtMin(sm.travel_s / 60), `${(sm.distance_m / 1000).toFixed(1)} km`),
       tile("fig-hard", "hard visits unassigned", String(hard), `${S.day.plan.unassigned.length} unassigned in all`, hard ? "bad" : ""),
-      tile("fig-rules", "rule set applied", S.day.plan.rule_set || "none",
+      tile("fig-rules", "rule set applied", S.day.plan.rule_set || "not recorded",
            S.day.plan.slot_policy ? `slots ${S.day.plan.slot_policy.replace("_", " ")}` : "", S.day.plan.rule_set === "none" ? "bad" : "")));
     const table = el("table", { class: "crews", id: "crew-table" },
       el("thead", null, el("tr", null, ["Crew", "Visits", "Travel", "km", "Utilisation"].map((h) => el("th", { text: h })))));

@@ -733,7 +733,7 @@
       row("Arrival", at && `${hhmm(at.stop.arrival)} · visit ${hhmm(at.stop.start)}–${hhmm(at.stop.end)}`),
       row("Feasible start", at && `${hhmm(at.stop.earliest_start)}–${hhmm(at.stop.latest_start)}`),
       row("Slot", at && at.stop.slot && slotText(at.stop.slot)),
-      row("Borrower", at && at.stop.slot && CONFIRM_TEXT[(S.day.confirmations || {})[id] || "none"]),
+      row("Slot answer", at && at.stop.slot && CONFIRM_TEXT[(S.day.confirmations || {})[id] || "none"]),
       row("Travel", at && `${Math.round(at.stop.travel_s / 60)} min · ${(at.stop.distance_m / 1000).toFixed(1)} km from the previous place`),
       row("Windows", windows),
       row("Borrower", visit && visit.borrower && [visit.borrower.name, visit.borrower.phone].filter(Boolean).join(" · ")),

@@ -224,7 +224,7 @@ class ItineraryStop(_Out):
     address: AddressView
     navigation: Navigation
     borrower: BorrowerView | None = Field(description="Borrower contact, as the caller's role allows")
-    status: str | None = Field(None, description="Recorded outcome status: departed, arrived, completed (null: planned)")
+    status: str | None = Field(None, description="Recorded status: departed, arrived, completed (null: planned)")
     result: str | None = None
 
 

@@ -274,19 +274,19 @@
       box.appendChild(el("button", { type: "button", class: "btn-arrived secondary", text: "Arrived",
         onclick: () => report(stop, { status: "arrived" }) }));
     }
+    let calls = null;
     if (stop.slot && !stop.status) {
       const answer = (S.answers || {})[stop.visit_id];
-      const calls = el("div", { class: "confirm-actions" });
+      calls = el("div", { class: "confirm-actions" });
       for (const [result, label] of [["confirmed", "Borrower confirmed"], ["declined", "Borrower declined"], ["no_answer", "No answer"]]) {
         if (answer === result) continue;
         calls.appendChild(el("button", { type: "button", class: `btn-contact-${result} secondary`, text: label,
           onclick: () => contact(stop, result) }));
       }
-      box.appendChild(calls);
     }
     box.appendChild(el("button", { type: "button", class: "btn-complete", text: "Record outcome",
       onclick: () => { form.hidden = !form.hidden; S.open = form.hidden ? null : stop.visit_id; } }));
-    const wrap = el("div", null, box, form);
+    const wrap = el("div", null, calls, box, form);
     if (S.open === stop.visit_id) form.hidden = false;
     return wrap;
   }

@@ -481,10 +481,13 @@ def deliver(data_dir: Path | None, redis_url: str | None, prefix: str | None, we
                                                     "district", "city", "any"]),
               default=None, help="Leave out visits whose addresses are geocoded less precisely "
                                  "[default: [geocoding] min_precision, street].")
+@click.option("--rule-set", default=None,
+              help="Jurisdiction rules (config/rules/<name>.toml), or 'none' for no rules [default: the files' "
+                   "rule set, else [planning] rule_set, cn-cba-2026].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("plan.json"),
               show_default=True, help="Where to write the plan JSON ('-': standard output).")
 def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_limit: float | None, travel: str,
-         min_precision: str | None, out: Path) -> None:
+         min_precision: str | None, rule_set: str | None, out: Path) -> None:
     """Plan a day from files: visits.csv agents.csv (or .json lists), or one
     problem.json. Checks the plan, prints a summary and writes the plan JSON.
 
@@ -501,13 +504,14 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
         except ValueError:
             raise click.BadParameter(f"{date!r} is not a date as YYYY-MM-DD", param_hint="--date") from None
     try:
-        problem = load_problem(list(files), date=date, timezone=timezone, time_limit_s=time_limit)
+        problem = load_problem(list(files), date=date, timezone=timezone, time_limit_s=time_limit,
+                               rule_set=rule_set)
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     click.echo(
         f"{problem.date}: {len(problem.visits)} visits, {len(problem.agents)} crews, "
-        f"time limit {problem.options.time_limit_s:g} s",
+        f"time limit {problem.options.time_limit_s:g} s, rule set {problem.options.rule_set}",
         err=True,
     )
     try:
@@ -534,7 +538,11 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
             click.echo(f"\nerror: {exc}", err=True)
             sys.exit(3)
         bar.update(1000 - done[0])
-    report = check_plan(problem, result, model)
+    try:
+        report = check_plan(problem, result, model)
+    except TravelUnavailable as exc:  # the checker prices travel too (a day with nothing to route solves without it)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
     if not report.ok:
         click.echo(f"error: the plan breaks {len(report.violations)} rule(s):", err=True)
         for violation in report.violations:

@@ -8,7 +8,9 @@ visits.csv
     optional: wgs84, gcj02, bd09), ``kind`` (home, work, other), ``windows``
     ("09:00-12:00;14:00-18:00"), ``skills`` ("lang:wuu;legal"), ``crew_size``,
     ``appointment`` ("10:00-11:00"), ``borrower_name``, ``borrower_phone``,
-    ``purpose``, ``pinned_agent``, ``usable`` (true/false). A visit with several
+    ``purpose``, ``pinned_agent``, ``usable`` (true/false), ``rule_set`` (the
+    day's rule set, e.g. cn-cba-2026, or ``none`` for no rules: the same on
+    every row that gives it; default: ``[planning] rule_set``). A visit with several
     addresses takes one row per address with the same ``id``; the visit's own
     columns are read from its first row. The case (``Visit.case``, optional):
     ``days_past_due``, ``overdue_amount``, ``currency`` (CNY), ``broken_promises``,
@@ -45,6 +47,7 @@ from solver.model import Problem, TimeWindow, Visit
 VISIT_COLUMNS = (
     "id", "case_id", "priority", "required", "duration_min", "address", "lat", "lon", "crs", "kind", "windows",
     "skills", "crew_size", "appointment", "borrower_name", "borrower_phone", "purpose", "pinned_agent", "usable",
+    "rule_set",
     *("days_past_due", "overdue_amount", "currency", "broken_promises", "last_contact", "risk_flags", "recent_visits"),
 )
 AGENT_COLUMNS = (
@@ -121,6 +124,21 @@ def _place(row: dict[str, str], prefix: str, where: Any) -> dict[str, Any] | Non
         if row.get("crs"):
             place["location"]["crs"] = row["crs"]
     return place or None
+
+
+def read_rule_set_csv(path: Path) -> str | None:
+    """The day's rule set named in the ``rule_set`` column of a visits CSV
+    (None when no row names one); every row that names one must name the same."""
+    named: tuple[int, str] | None = None
+    for line, row in _rows(path, VISIT_COLUMNS):
+        value = (row.get("rule_set") or "").strip()
+        if not value:
+            continue
+        if named is not None and value != named[1]:
+            raise InputError(f"{_where(path, line, 'rule_set')}: {value!r} differs from {named[1]!r} "
+                             f"(line {named[0]}): a day has one rule set")
+        named = named or (line, value)
+    return None if named is None else named[1]
 
 
 def read_visits_csv(path: Path) -> tuple[list[dict[str, Any]], dict[int, int]]:
@@ -225,8 +243,13 @@ def load_problem(
     date: str | None = None,
     timezone: str | None = None,
     time_limit_s: float | None = None,
+    rule_set: str | None = None,
 ) -> Problem:
-    """The problem in ``paths``: one JSON problem, or visits and agents as CSV or JSON lists."""
+    """The problem in ``paths``: one JSON problem, or visits and agents as CSV or JSON lists.
+
+    ``rule_set`` (``--rule-set``) overrides the rule set the files name (the
+    ``rule_set`` column of visits.csv, or ``options.rule_set``); when none is
+    named, ``[planning] rule_set`` applies (only ``"none"`` turns rules off)."""
     lines: dict[str, tuple[Path, dict[int, int]]] = {}
     if len(paths) == 1:
         if paths[0].suffix.lower() != ".json":
@@ -247,6 +270,9 @@ def load_problem(
             else:
                 data[key], where = reader(path)
                 lines[key] = (path, where)
+                named = read_rule_set_csv(path) if key == "visits" else None
+                if named is not None:
+                    data.setdefault("options", {})["rule_set"] = named
     else:
         raise InputError("give one JSON problem, or the visits and the agents files")
     if date is not None:
@@ -257,6 +283,10 @@ def load_problem(
         data["timezone"] = timezone
     if time_limit_s is not None:
         data.setdefault("options", {})["time_limit_s"] = time_limit_s
+    if rule_set is not None:
+        if not isinstance(data.get("options", {}), dict):
+            raise InputError("options: a JSON object")
+        data.setdefault("options", {})["rule_set"] = rule_set
     try:
         return Problem.model_validate(data)
     except ValidationError as exc:

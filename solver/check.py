@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from solver.model import Agent, Clock, Location, Plan, Problem, Route, Stop, Visit
-from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
+from solver.rules import RuleSet, active_rule_set, contacts_in_period, visiting_interval
 from solver.travel import TravelMatrix, TravelModel
 
 __all__ = [
@@ -256,7 +256,7 @@ class _Checker:
         self.travel = travel
         self.visits: dict[str, Visit] = {v.id: v for v in problem.visits}
         self.agents: dict[str, Agent] = {a.id: a for a in problem.agents}
-        self.rules: RuleSet | None = load_rule_set(problem.options.rule_set) if problem.options.rule_set else None
+        self.rules: RuleSet | None = active_rule_set(problem.options.rule_set)
         self.violations: list[Violation] = []
 
     # -- helpers ------------------------------------------------------------ #

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol, TypedDict
 from zoneinfo import ZoneInfo
 
 from solver.model import Agent, Location, Place, PlanFlag, Problem, ReasonCode, TravelMode, Unassigned, Visit
-from solver.rules import RuleSet, contacts_in_period, load_rule_set, visiting_interval
+from solver.rules import RuleSet, active_rule_set, cite, contacts_in_period, visiting_interval
 from solver.timing import RouteTiming, Task
 from solver.travel import TravelMatrix, TravelModel
 
@@ -331,7 +331,7 @@ def _frequency_reason(problem: Problem, visit: Visit, rules: RuleSet | None) -> 
     if made + 1 <= limit.max_visits:
         return None
     return (f"case {visit.case_key} already had {made} field visit(s) in the last {limit.period_days} days; "
-            f"rule set {rules.name} allows {limit.max_visits}")
+            f"{cite(rules, 'frequency')} allows {limit.max_visits}")
 
 
 def compile_problem(
@@ -424,7 +424,7 @@ def compile_problem(
         )
 
     # -- visits: eligibility, rules, windows, addresses -------------------- #
-    rules = load_rule_set(problem.options.rule_set) if problem.options.rule_set else None
+    rules = active_rule_set(problem.options.rule_set)
     visit_nodes: dict[int, list[int]] = {}
     penalties: dict[int, int] = {}
     n_visits = max(1, len(problem.visits))
@@ -455,7 +455,8 @@ def compile_problem(
                 reasons.append(("no_usable_address", f"{label} is flagged not usable"))
                 continue
             if address.kind == "work" and rules is not None and not rules.work_contact:
-                reasons.append(("no_usable_address", f"{label}: rule set {rules.name} allows no contact at work"))
+                reasons.append(("no_usable_address",
+                                f"{label}: {cite(rules, 'work_contact')} allows no contact at work"))
                 continue
             need = visit.crew_size
             if address.kind == "home" and rules is not None:
@@ -463,7 +464,9 @@ def compile_problem(
             crews = [c for c in skilled if agents[c].crew_size >= need]
             if not crews:
                 largest = max(agents[c].crew_size for c in skilled)
-                reasons.append(("crew_too_small", f"{label} needs a crew of {need}; "
+                by_rule = (f" ({cite(rules, 'min_crew_size_home')})"
+                           if rules is not None and need > visit.crew_size else "")
+                reasons.append(("crew_too_small", f"{label} needs a crew of {need}{by_rule}; "
                                                   f"the largest crew with the skills has {largest}"))
                 continue
             resolved = _resolve(address, geocoder, flags, (visit.id, None, ai), min_precision)
@@ -493,7 +496,7 @@ def compile_problem(
                 if not windows:
                     assert rules is not None  # legal hours come from the rule set
                     reasons.append(("outside_hours", f"{label}: its hours fall outside the legal visiting "
-                                                     f"hours of rule set {rules.name}"))
+                                                     f"hours of {cite(rules, 'visiting_hours')}"))
                     continue
             windows = intersect(windows, shift_starts)
             if not windows:

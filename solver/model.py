@@ -373,6 +373,12 @@ class Agent(_Model):
         return self
 
 
+def _default_rule_set() -> str:
+    from solver.rules import default_rule_set
+
+    return default_rule_set()
+
+
 class Options(_Model):
     """How to solve."""
 
@@ -380,7 +386,16 @@ class Options(_Model):
     objective: Objective = Field("time", description="Minimise travel time or travel distance")
     slot_minutes: int = Field(60, ge=0, le=480, description="Width of published appointment slots; 0: none")
     slot_align_minutes: int = Field(15, ge=1, le=120)
-    rule_set: str | None = Field(None, max_length=64, description="Jurisdiction rule set name from config/rules/")
+    slot_policy: Literal["guaranteed", "best_effort"] = Field(
+        "guaranteed",
+        description="guaranteed: every stop gets a slot min(slot_minutes, its window) wide, planned in; "
+                    "best_effort: slots cut from the slack the routes happen to have",
+    )
+    rule_set: str = Field(
+        default_factory=_default_rule_set, max_length=64,
+        description='Jurisdiction rule set from config/rules/; default: [planning] rule_set (cn-cba-2026); '
+                    '"none" (only when named) plans without rules',
+    )
     balance: Literal["none", "visits", "time"] = Field(
         "none", description="Spread the work fairly: by number of visits or by working time"
     )
@@ -388,16 +403,19 @@ class Options(_Model):
     snap_max_m: float = Field(500.0, gt=0, le=100_000, description="Farther than this from a road: straight-line fallback")
 
 
+    @field_validator("rule_set", mode="before")
+    @classmethod
+    def _rule_set_named(cls, value: Any) -> Any:
+        return _default_rule_set() if value is None else value  # null: the configured default
+
     @field_validator("rule_set")
     @classmethod
-    def _known_rule_set(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from solver.rules import available_rule_sets
+    def _known_rule_set(cls, value: str) -> str:
+        from solver.rules import NO_RULES, available_rule_sets
 
         known = available_rule_sets()
-        if value not in known:
-            raise ValueError(f"unknown rule set {value!r}; known: {', '.join(known)}")
+        if value != NO_RULES and value not in known:
+            raise ValueError(f"unknown rule set {value!r}; known: {', '.join([*known, NO_RULES])}")
         return value
 
 
@@ -658,6 +676,10 @@ class Plan(_Model):
     solver: SolverStats
     warnings: list[str] = Field(default_factory=list)
     flags: list[PlanFlag] = Field(default_factory=list, description="Geocodes and points to confirm")
+    rule_set: str | None = Field(
+        None, description='The rule set the plan applied ("none": no rules; null: not recorded, an older plan)'
+    )
+    slot_policy: str | None = Field(None, description="How the slots were made: guaranteed or best_effort")
 
     def route(self, agent_id: str) -> Route:
         for r in self.routes:
@@ -688,6 +710,10 @@ class DayState(_Model):
     )
     cancelled: list[Id] = Field(default_factory=list, max_length=20000, description="Visit ids no longer to be made")
     added: list[Visit] = Field(default_factory=list, max_length=20000, description="New visits (e.g. urgent) to fit in")
+    declined: list[Id] = Field(
+        default_factory=list, max_length=20000,
+        description="Visit ids whose borrower declined the slot: planned again without that promise",
+    )
 
     @field_validator("now")
     @classmethod

@@ -11,7 +11,8 @@ plan:
   its last completed stop) no earlier than now; breaks already taken are
   dropped; absent crews leave; ``max_visits`` counts what is done;
 * promised slots are kept: a visit whose slot was published becomes an
-  appointment in that slot (hard);
+  appointment in that slot (hard), unless the borrower declined it
+  (``DayState.declined``: planned again without that promise);
 * stability is the secondary goal: the search starts from the previous
   routes, and moving a visit to another crew costs
   ``STABILITY_COST_S`` seconds of travel.
@@ -24,6 +25,7 @@ import time
 from solver.compile import compile_problem
 from solver.engine import search
 from solver.model import DayState, Location, Plan, Problem
+from solver.slots import SlotParams, planning_data
 from solver.solve import build_plan, default_geocoder, default_travel
 from solver.travel import TravelModel
 
@@ -53,6 +55,7 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
         raise ValueError(f"state.added: visit id(s) already in the plan: {', '.join(map(repr, clash))}")
 
     gone = set(state.completed) | set(state.cancelled) | set(state.in_progress)
+    declined = set(state.declined)
     stops = {s.visit_id: (r.agent_id, s) for r in plan.routes for s in r.stops}
     crews = {c.agent_id: c for c in state.crews}
     routes = {r.agent_id: r for r in plan.routes}
@@ -63,7 +66,9 @@ def rest_of_day(problem: Problem, plan: Plan, state: DayState) -> Problem:
             continue
         data = visit.model_dump()
         slot = stops[visit.id][1].slot if visit.id in stops else None
-        if slot is not None:
+        if visit.id in declined:
+            data["appointment"] = None  # the borrower declined the time: no promise to keep
+        elif slot is not None:
             data["appointment"] = {"start": slot.start, "end": slot.end}  # a promise made
         visits.append(data)
     visits += [v.model_dump() for v in state.added]
@@ -154,7 +159,14 @@ def reoptimize(
                 for alt in data.visit_nodes.get(visit_index, []):
                     preferred[alt] = v
                 initial[v].append(n)
-    raw = search(data, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
-    new_plan = build_plan(data, raw)
+    # new slots are planned in as in solve(); if that cannot keep every kept
+    # promise (a crew already running late), the rest of the day is planned
+    # on the real windows instead: a promise made outranks a wide new slot
+    searched = planning_data(data, SlotParams.of(rest.options))
+    raw = search(searched, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
+    if searched is not data and any(rest.visits[vi].is_hard for vi in raw.dropped):
+        searched = data
+        raw = search(data, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
+    new_plan = build_plan(data, raw, searched=searched)
     new_plan.solver.seconds = round(time.perf_counter() - started, 3)
     return rest, new_plan

@@ -11,17 +11,26 @@ A rule set is a TOML file in ``config/rules/`` named after the set (e.g.
     max_visits = 2                                          # field visits per case ...
     period_days = 7                                         # ... in this many days
 
-The solver applies the set named in ``Options.rule_set``: visiting hours are
+Every file starts with a ``[source]`` table citing where its rules come from
+(name of the regulation or guideline, article, date); a refusal names the rule
+set and the rule (:func:`cite`).
+
+Compliance is on by default: ``Options.rule_set`` defaults to ``[planning]
+rule_set`` of ``config/defaults.toml`` (``cn-cba-2026``; environment variable
+``DOORSTEP_PLANNING_RULE_SET``), and only the explicit name ``"none"`` plans
+without rules. The solver applies the set in force: visiting hours are
 intersected with each address's windows in the borrower's time zone, home
 visits need a crew of at least the minimum size, work addresses are dropped
 when work contact is not allowed, and a visit that would exceed the frequency
-limit (counting the caller's ``Problem.history``) is not planned.
+limit (counting ``Problem.history``: the caller's contacts plus, in the
+service, the visits recorded through outcomes) is not planned.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -29,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from solver.config import config_dir
+from solver.config import config_dir, defaults
 
 if TYPE_CHECKING:
     from solver.model import Contact
@@ -47,16 +56,58 @@ class FrequencyLimit(BaseModel):
     period_days: int = Field(ge=1)
 
 
+#: The rule-set name that turns rules off (it must be named explicitly).
+NO_RULES = "none"
+#: The rule set in force when neither the request nor the configuration names one.
+BUILTIN_DEFAULT = "cn-cba-2026"
+
+
+class Source(BaseModel):
+    """Where a rule set's rules come from."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="Regulation or guideline")
+    articles: dict[str, str] = Field(
+        default_factory=dict, description="Rule (visiting_hours, frequency ...) -> article or section"
+    )
+    date: str = Field(min_length=4, description="Date (or year) of the text cited")
+    url: str = ""
+
+
 class RuleSet(BaseModel):
-    """One jurisdiction's rules."""
+    """One jurisdiction's rules, with the source they cite."""
 
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
+    source: Source
     visiting_hours: VisitingHours | None = None
     min_crew_size_home: int = Field(1, ge=1)
     work_contact: bool = True
     frequency: FrequencyLimit | None = None
+
+
+def cite(rules: RuleSet, rule: str) -> str:
+    """``rule set NAME (SOURCE, ARTICLE, DATE)``: how a refusal names ``rule``."""
+    article = rules.source.articles.get(rule)
+    parts = [rules.source.name, *([article] if article else []), rules.source.date]
+    return f"rule set {rules.name}, {rule} ({', '.join(parts)})"
+
+
+def default_rule_set() -> str:
+    """The rule set planned with when a request names none: the environment
+    variable ``DOORSTEP_PLANNING_RULE_SET``, else ``[planning] rule_set`` of
+    the configuration, else ``cn-cba-2026``."""
+    value = os.environ.get("DOORSTEP_PLANNING_RULE_SET", "").strip()
+    if value:
+        return value
+    return str(defaults().get("planning", {}).get("rule_set") or BUILTIN_DEFAULT)
+
+
+def active_rule_set(name: str | None) -> RuleSet | None:
+    """The rule set a problem applies: ``None`` only for the explicit ``"none"``."""
+    name = name or default_rule_set()
+    return None if name == NO_RULES else load_rule_set(name)
 
 
 def rules_dir() -> Path:

@@ -81,6 +81,6 @@ def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: Obj
         visits=visits,
         agents=agents,
         options=Options(
-            time_limit_s=time_limit_s, objective=objective, slot_minutes=0
+            time_limit_s=time_limit_s, objective=objective, slot_minutes=0, rule_set="none"
         ),
     )

@@ -25,8 +25,9 @@ from solver.model import (
     Unassigned,
 )
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
+from solver.slots import SlotParams, planning_data, planning_timing, real_route
 from solver.territories import DECOMPOSE_ABOVE, search_by_territory
-from solver.timing import Schedule, assign_slots, latest_start, simulate
+from solver.timing import PlannedIn, Schedule, assign_slots, break_legs_of, latest_start, simulate
 from solver.travel import TravelModel
 
 if TYPE_CHECKING:
@@ -96,15 +97,18 @@ def solve(
     data = compile_problem(problem, travel, geocoder=geocoder, progress=progress, min_precision=min_precision)
     if progress:
         progress("solving", 0.0)
+    # the search sees the slack every slot needs (slot_policy guaranteed); the
+    # routes are timed and the slots cut against the real windows
+    searched = planning_data(data, SlotParams.of(problem.options))
     if len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:
         # model building per territory and timing the routes afterwards take
         # time of their own: keep the whole plan inside the time limit
-        raw = search_by_territory(data, problem.options.time_limit_s * TERRITORY_TIME_SHARE)
+        raw = search_by_territory(searched, problem.options.time_limit_s * TERRITORY_TIME_SHARE)
     else:
-        raw = search(data)
+        raw = search(searched)
     if progress:
         progress("solving", 1.0)
-    plan = build_plan(data, raw)
+    plan = build_plan(data, raw, searched=searched)
     plan.solver.seconds = round(time.perf_counter() - started, 3)
     plan.solver.matrix_engine = matrix_engine_of(travel)
     return plan
@@ -163,10 +167,14 @@ def timed_route(
     Service starts as early as the published slots allow; each stop gets its
     feasible start range and, when slots are on, a slot such that arriving
     anywhere in every slot keeps the route feasible (``fixed_slots``: slots
-    already promised, by position). Returns ``None`` when the sequence is
-    infeasible and there is no ``fallback`` (the engine's own timing).
+    already promised, by position). With ``slot_policy = "guaranteed"`` each
+    slot is cut at its full width where the route allows (the search kept
+    the slack free: :mod:`solver.slots`) and a booked appointment's slot is
+    the appointment. Returns ``None`` when the sequence is infeasible and
+    there is no ``fallback`` (the engine's own timing).
     """
     problem = data.problem
+    params = SlotParams.of(problem.options)
     timing = data.route_timing(vehicle, sequence)
     earliest = simulate(timing)
     slots: list[tuple[int, int]] | None = None
@@ -179,16 +187,26 @@ def timed_route(
     else:
         floors: list[int | None] = [None] * len(sequence)
         ranges = [(e, latest_start(timing, k, floors, e)) for k, e in enumerate(earliest.starts)]
-        width, align = problem.options.slot_minutes * 60, problem.options.slot_align_minutes * 60
         schedule = earliest
-        if sequence and (width > 0 or fixed_slots):
-            slots = assign_slots(timing, earliest.starts, width, align, fixed_slots)
+        if sequence and (params.width_s > 0 or fixed_slots):
+            widths = [params.width_s] * len(sequence)
+            planned = earliest.starts
+            planned_in = None
+            if params.planned_in:
+                visits = [problem.visits[v] for v in (data.nodes[n].visit for n in sequence) if v is not None]
+                widths = [params.width_for(v) for v in visits]
+                planned_in = PlannedIn(planning_timing(timing, widths, params.width_s), params.width_s)
+            slots = assign_slots(timing, planned, widths, params.align_s, fixed_slots, planned_in=planned_in)
             if slots is None:
                 if fallback is None:
                     return None
             else:
-                schedule = (simulate(timing, [a for a, _ in slots])
-                            or simulate(timing, [b for _, b in slots]) or earliest)
+                # the published day takes its breaks where the worst case (the
+                # crew at the end of every slot) takes them
+                worst = simulate(timing, [b for _, b in slots])
+                legs = break_legs_of(worst) if worst is not None and planned_in is not None else None
+                schedule = ((legs is not None and simulate(timing, [a for a, _ in slots], legs))
+                            or simulate(timing, [a for a, _ in slots]) or worst or earliest)
     return _route_from_schedule(data, vehicle, sequence, schedule, ranges, slots)
 
 
@@ -275,10 +293,15 @@ def summarize(problem: Problem, routes: list[Route]) -> PlanSummary:
     )
 
 
-def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
-    """Turn the engine's raw solution into a :class:`Plan`."""
+def build_plan(data: RoutingData, raw: RawSolution, *, searched: RoutingData | None = None) -> Plan:
+    """Turn the engine's raw solution into a :class:`Plan` (``searched``: the
+    data the search saw, :func:`solver.slots.planning_data`, which explains
+    the visits left out; default ``data``)."""
     problem = data.problem
-    routes = [_route(data, r) for r in raw.routes]
+    params = SlotParams.of(problem.options)
+    if searched is None or searched is data:
+        searched, params = data, SlotParams(params.width_s, params.align_s, "best_effort")
+    routes = [_route(data, real_route(r, params)) for r in raw.routes]
     unassigned = list(data.unassigned)
     explain_deadline = time.perf_counter() + min(EXPLAIN_BUDGET_S, 0.1 * problem.options.time_limit_s)
     for vi in sorted(raw.dropped, key=lambda i: -problem.visits[i].priority):
@@ -298,7 +321,10 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
             ))
         else:
             detailed = time.perf_counter() < explain_deadline
-            reason, details = explain_dropped(data, raw, vi, detailed=detailed)
+            reason, details = explain_dropped(searched, raw, vi, detailed=detailed)
+            if params.planned_in:  # what "room" meant: the slack of every slot included
+                reason += (f" (with every stop's slot of up to {params.width_s // 60} min planned in: "
+                           "slot_policy guaranteed)")
             unassigned.append(Unassigned(visit_id=visit.id, code="lower_priority", reason=reason, details=details))
     summary = summarize(problem, routes)
     order = {v.id: i for i, v in enumerate(problem.visits)}
@@ -319,4 +345,6 @@ def build_plan(data: RoutingData, raw: RawSolution) -> Plan:
         ),
         warnings=data.warnings,
         flags=data.flags,
+        rule_set=problem.options.rule_set,
+        slot_policy=problem.options.slot_policy if problem.options.slot_minutes else None,
     )

@@ -31,7 +31,11 @@ def crew(cid: str, x: float = 0.0, y: float = 0.0, shift=("08:00", "18:00"), **e
 
 
 def problem(visits, agents, **options) -> Problem:
+    """A day on the plane. Rules are on by default in Doorstep; these tests are
+    about planning mechanics, so they name no rules (``rule_set="none"``)
+    unless they pass a rule set (``rule_set=None``: the configured default)."""
     options.setdefault("time_limit_s", 1)
+    options.setdefault("rule_set", "none")
     return Problem.model_validate(
         {"date": DATE.isoformat(), "timezone": "Asia/Shanghai", "visits": visits, "agents": agents,
          "options": options}

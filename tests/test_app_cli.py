@@ -175,3 +175,21 @@ def test_worker_and_serve_help(monkeypatch):
     assert CliRunner().invoke(main, ["worker"]).exit_code == 2  # needs Redis
     serve = CliRunner().invoke(main, ["serve", "--help"])
     assert "--redis-url" in serve.output and "--webhook-url" in serve.output
+
+
+def test_plan_rule_set_option_and_default(tmp_path):
+    visits = "id,case_id,address,lat,lon,windows\nN1,C-1,Test road 1,31.2210,121.4640,22:30-23:00\n"
+    agents = "id,members,shift,start_lat,start_lon\ncrew-a,A1;A2,20:00-23:59,31.2300,121.4740\n"
+    files = _files(tmp_path, visits, agents)
+    base = ["plan", *files, "--date", "2026-12-01", "--time-limit", "1", "--travel", "straight"]
+    default = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "a.json")])
+    assert default.exit_code == 0, default.output
+    plan = json.loads((tmp_path / "a.json").read_text())
+    assert plan["rule_set"] == "cn-cba-2026" and plan["unassigned"][0]["code"] == "outside_hours"
+    assert "rule set cn-cba-2026" in default.stderr
+    off = CliRunner().invoke(main, [*base, "--rule-set", "none", "--out", str(tmp_path / "b.json")])
+    assert off.exit_code == 0, off.output
+    plan = json.loads((tmp_path / "b.json").read_text())
+    assert plan["rule_set"] == "none" and plan["unassigned"] == []
+    unknown = CliRunner().invoke(main, [*base, "--rule-set", "mars"])
+    assert unknown.exit_code == 2 and "unknown rule set 'mars'" in unknown.output

@@ -7,7 +7,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from app.api import schemas
+from app.api import confirmations, schemas
 from solver import model
 
 DAY = "2026-12-01"
@@ -58,6 +58,11 @@ def test_request_and_response_schemas_are_the_pydantic_models(client):
         ("/v1/events", "get", "200"): schemas.EventList,
         ("/v1/plans", "post", "422"): schemas.ErrorBody,
         ("/v1/visits/{visit_id}/outcome", "post", "409"): schemas.ErrorBody,
+        ("/v1/visits/{visit_id}/contact", "post", None): confirmations.ContactRequest,
+        ("/v1/visits/{visit_id}/contact", "post", "201"): confirmations.ContactView,
+        ("/v1/visits/{visit_id}/contact", "post", "409"): schemas.ErrorBody,
+        ("/v1/visits/{visit_id}/contacts", "get", "200"): confirmations.ContactHistory,
+        ("/v1/confirmations", "get", "200"): confirmations.ConfirmationList,
     }
     for (path, method, status), cls in expected.items():
         name = ref(path, method, status)

@@ -99,7 +99,9 @@ def test_rule_set_forbidding_work_contact(tmp_path, monkeypatch):
     config = tmp_path / "config"
     shutil.copytree(config_dir(), config)
     (config / "rules" / "no-work.toml").write_text(
-        'description = "no contact at work"\nwork_contact = false\nmin_crew_size_home = 1\n', encoding="utf-8")
+        'description = "no contact at work"\nwork_contact = false\nmin_crew_size_home = 1\n'
+        '[source]\nname = "Test policy"\ndate = "2026-01-01"\n'
+        '[source.articles]\nwork_contact = "art. 7"\n', encoding="utf-8")
     monkeypatch.setenv("DOORSTEP_CONFIG_DIR", str(config))
     either = {"id": "either", "addresses": [
         {"location": {"lat": 0, "lon": 40}, "kind": "home", "time_windows": [{"start": "18:00", "end": "20:00"}]},
@@ -109,6 +111,7 @@ def test_rule_set_forbidding_work_contact(tmp_path, monkeypatch):
     assert plan.route("c").stops[0].address_kind == "home"
     assert codes(plan) == {"work": "no_usable_address"}
     assert "no contact at work" in plan.unassigned[0].reason
+    assert "rule set no-work, work_contact (Test policy, art. 7, 2026-01-01)" in plan.unassigned[0].reason
 
 
 def test_checker_catches_each_rule_broken(tmp_path, monkeypatch):
@@ -139,3 +142,45 @@ def test_visit_level_windows_intersect_every_address():
     plan = solved(problem([v], [crew("c")]))
     (stop,) = plan.route("c").stops
     assert stop.address_kind == "home" and 15 * 60 <= minutes(stop.start) <= 15 * 60 + 30
+
+
+def test_no_rule_set_named_plans_under_the_default_rules():
+    """Regression (issue 13): a day sent without a rule set used to plan a
+    visit whose only window is 22:30-23:30."""
+    night = visit("night", 5, windows=[("22:30", "23:30")])
+    duo = crew("duo", members=["A", "B"], shift=("20:00", "23:59"))
+    bare = Problem.model_validate({"date": "2026-12-01", "visits": [night], "agents": [duo]})
+    assert bare.options.rule_set == "cn-cba-2026"  # [planning] rule_set of config/defaults.toml
+    plan = solved(bare)
+    assert codes(plan) == {"night": "outside_hours"}
+    assert plan.rule_set == "cn-cba-2026"
+    assert "visiting_hours (China Banking Association" in plan.unassigned[0].reason
+    # null is "not named" too; only the explicit "none" turns the rules off
+    assert solved(problem([night], [duo], rule_set=None)).unassigned[0].code == "outside_hours"
+    free = solved(problem([night], [duo], rule_set="none"))
+    assert [s.visit_id for s in free.route("duo").stops] == ["night"] and free.rule_set == "none"
+
+
+def test_configured_default_rule_set_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DOORSTEP_PLANNING_RULE_SET", "us-fdcpa")
+    assert Problem.model_validate({"date": "2026-12-01", "agents": [crew("c")]}).options.rule_set == "us-fdcpa"
+
+
+@pytest.mark.parametrize("name", ["cn-cba-2026", "us-fdcpa", "in-rbi-2022"])
+def test_every_shipped_rule_set_cites_its_source_for_each_rule(name):
+    rules = load_rule_set(name)
+    assert rules.source.name and rules.source.date
+    assert "visiting_hours" in rules.source.articles and "frequency" in rules.source.articles
+
+
+def test_refusals_name_the_rule_and_its_source():
+    solo = crew("solo", members=["A"])
+    plan = solved(problem([visit("home", 5)], [solo], rule_set="cn-cba-2026"))
+    assert plan.unassigned[0].code == "crew_too_small"
+    assert "rule set cn-cba-2026, min_crew_size_home (China Banking Association" in plan.unassigned[0].reason
+    history = [{"case_id": "C1", "at": f"2026-11-{day}T10:00:00+08:00"} for day in (27, 28, 29, 30)]
+    p = problem([visit("v", 5, case_id="C1")], [crew("c")], rule_set="us-fdcpa")
+    p = Problem.model_validate({**p.model_dump(), "history": history})
+    plan = solved(p)
+    assert plan.unassigned[0].code == "frequency_limit"
+    assert "12 CFR 1006.14(b)(2)" in plan.unassigned[0].reason

@@ -413,3 +413,45 @@ def test_agent_of_a_crew_marked_absent_is_told(browser, live, shots):
     shots(page, "agent-absent", full_page=False)
     assert_clean(page)
     page.context.close()
+
+
+# --------------------------------------------------------------------------- #
+# Slot confirmations (issue 13): the agent records the borrower's answer, both pages show it
+# --------------------------------------------------------------------------- #
+def test_slot_confirmations_on_the_agent_page_and_the_dispatcher_timeline(browser, live, shots):
+    date = "2026-12-07"
+    plan = plan_by_api(live, date)
+    route = max(plan["routes"], key=lambda r: len(r["stops"]))
+    crew = route["agent_id"]
+    first, second = route["stops"][0]["visit_id"], route["stops"][1]["visit_id"]
+    # the bank's gateway proposed the second stop's slot by SMS
+    sms = live.client("system").post(f"/v1/visits/{second}/contact",
+                                     json={"date": date, "channel": "sms", "result": "proposed"})
+    assert sms.status_code == 201, sms.get_json()
+
+    agent = new_page(browser, live, PHONE)
+    agent.goto(f"{live.url}/web/agent?date={date}")
+    login(agent, live.token("agent", crew))
+    card = agent.locator(f"li.stop-card[data-visit='{first}']")
+    card.locator(".confirm-chip[data-confirmation='none']").wait_for()
+    assert agent.locator(f"li.stop-card[data-visit='{second}'] .confirm-chip").get_attribute(
+        "data-confirmation") == "proposed"
+    card.locator(".btn-contact-confirmed").click()
+    agent.wait_for_selector(f"li.stop-card[data-visit='{first}'] .confirm-chip[data-confirmation='confirmed']")
+    history = live.client().get(f"/v1/visits/{first}/contacts?date={date}").get_json()
+    assert history["state"] == "confirmed" and history["attempts"][0]["actor"]["role"] == "agent"
+    shots(agent, "agent-confirmations", full_page=False)
+    assert_clean(agent)
+    agent.context.close()
+
+    page = new_page(browser, live, DESKTOP)
+    page.goto(f"{live.url}/web/dispatcher?date={date}")
+    login(page, live.token("dispatcher"))
+    page.wait_for_selector(f".tl-slot[data-visit='{first}']")
+    assert page.locator(f".tl-slot[data-visit='{first}']").get_attribute("data-confirmation") == "confirmed"
+    assert page.locator(f".tl-slot[data-visit='{second}']").get_attribute("data-confirmation") == "proposed"
+    assert "c-confirmed" in page.locator(f".tl-slot[data-visit='{first}']").get_attribute("class")
+    assert page.locator("#fig-rules").text_content().startswith("cn-cba-2026")
+    shots(page, "dispatcher-confirmations")
+    assert_clean(page)
+    page.context.close()

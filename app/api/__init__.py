@@ -8,9 +8,9 @@ API_PREFIX = "/v1"
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.api import agents, docs, events, jobs, negotiation, plans, slots, tokens, visits, webhooks
+    from app.api import agents, confirmations, docs, events, jobs, negotiation, plans, slots, tokens, visits, webhooks
 
-    for module in (plans, jobs, agents, visits, slots, events, tokens, webhooks, docs):
+    for module in (plans, jobs, agents, visits, confirmations, slots, events, tokens, webhooks, docs):
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     from app.api import cases  # screening, payments, promise checks, case histories (issue 15)
 

@@ -31,7 +31,9 @@ from app.api.schemas import (
     WaitQuery,
 )
 from app.auth import roles
+from app.confirmations import declined_visits
 from app.errors import ApiError, not_found, too_large
+from app.history import with_recorded_history
 from app.store.base import Job
 from solver.model import DayState, Plan, Problem
 
@@ -115,7 +117,10 @@ def create_plan():  # type: ignore[no-untyped-def]
     The body is a Problem. Answers 202 with a job id; with ?wait=S, the plan
     (201) when the job finishes within S seconds. A failed job publishes
     nothing: the date's previous plan stays current. A day bigger than the
-    service's limits is refused at once with 413 naming the limit."""
+    service's limits is refused at once with 413 naming the limit. Rules are
+    on by default (options.rule_set: [planning] rule_set; only "none" turns
+    them off); frequency limits count the visits recorded through outcomes
+    in the period, plus the history sent."""
     wait = query_seconds("wait", MAX_WAIT_S)
     body = json_object_body()
     visits = body.get("visits")
@@ -124,6 +129,7 @@ def create_plan():  # type: ignore[no-untyped-def]
     check_size(visits if isinstance(visits, list) else [], _count(body.get("agents")),
                options.get("time_limit_s") if isinstance(options, dict) else None)
     problem = Problem.model_validate(body)  # ValidationError → 422
+    problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
     return job_answer(services().jobs.submit(problem), wait)
 
 
@@ -188,7 +194,7 @@ def check_day_state(problem: Problem, state: DayState) -> None:
     errors: list[dict[str, str]] = []
     if state.now.astimezone(problem.tz).date() != problem.date:
         errors.append({"field": "now", "message": f"not on the plan date {problem.date} in {problem.timezone}"})
-    for name in ("completed", "cancelled"):
+    for name in ("completed", "cancelled", "declined"):
         for i, visit_id in enumerate(getattr(state, name)):
             if visit_id not in visits:
                 errors.append({"field": f"{name}.{i}", "message": f"no visit {visit_id!r} in the plan's day"})
@@ -229,9 +235,11 @@ def with_recorded_outcomes(date: str, version: int, plan: Plan, state: DayState)
             recorded = store.get_visit_state(date, stop.visit_id).status
             if recorded == "completed":
                 completed.append(stop.visit_id)
-            elif recorded == "arrived":
+            elif recorded in ("arrived", "departed"):
                 in_progress[stop.visit_id] = route.agent_id
-    return state.model_copy(update={"completed": completed, "cancelled": cancelled, "in_progress": in_progress})
+    declined = list(dict.fromkeys([*state.declined, *declined_visits(store, date, plan)]))
+    return state.model_copy(update={"completed": completed, "cancelled": cancelled, "in_progress": in_progress,
+                                    "declined": declined})
 
 
 def solver_has(name: str) -> bool:
@@ -254,11 +262,13 @@ def reoptimize(date: str):  # type: ignore[no-untyped-def]
 
     The body is a DayState: now, crews (position, absent), completed,
     in_progress, cancelled, added. Outcomes already recorded are added to it
-    (completed → completed, arrived → in progress). Every promised slot is
-    kept. The new version holds the rest of the day (done, under way and
-    cancelled visits leave it; outcomes can still be recorded for the first
-    two). Runs as a job, like POST /v1/plans; crews whose itinerary changed
-    get an itinerary.changed event."""
+    (completed → completed, departed or arrived → in progress). Every
+    promised slot is kept, except those the borrower declined (recorded
+    through POST /v1/visits/{id}/contact, or listed in declined). The new
+    version holds the rest of the day (done, under way and cancelled visits
+    leave it; outcomes can still be recorded for the first two). Runs as a
+    job, like POST /v1/plans; crews whose itinerary changed get an
+    itinerary.changed event."""
     date = parse_date(date)
     wait = query_seconds("wait", MAX_WAIT_S)
     state = DayState.model_validate(json_object_body())

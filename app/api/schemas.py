@@ -225,7 +225,7 @@ class ItineraryStop(_Out):
     address: AddressView
     navigation: Navigation
     borrower: BorrowerView | None = Field(description="Borrower contact, as the caller's role allows")
-    status: str | None = Field(None, description="Recorded outcome status: arrived, completed (null: planned)")
+    status: str | None = Field(None, description="Recorded status: departed, arrived, completed (null: planned)")
     result: str | None = None
     case: CaseInfo | None = Field(None, description="The visit's case data (overdue_amount null for roles "
                                                     "config/cases.toml does not let see amounts)")
@@ -301,7 +301,7 @@ class GeoJSON(_Out):
 # --------------------------------------------------------------------------- #
 # Outcomes and follow-ups
 # --------------------------------------------------------------------------- #
-OutcomeStatus = Literal["arrived", "completed"]
+OutcomeStatus = Literal["departed", "arrived", "completed"]
 OutcomeResult = Literal["paid", "promise_to_pay", "plan_agreed", "refused", "not_at_home", "wrong_address",
                         "dispute", "moved", "third_party", "incident"]
 _AMOUNT_RESULTS = ("paid", "promise_to_pay", "plan_agreed")
@@ -339,8 +339,11 @@ class GeoFix(_In):
 class OutcomeRequest(_In):
     """What happened at a visit.
 
-    Transitions: planned → arrived → completed, and planned → completed (an
-    agent who forgot to report the arrival); anything else is a 409.
+    Transitions: planned → departed → arrived → completed (departed and
+    arrived may be skipped: an agent who forgot to report them can still close
+    the visit); anything else is a 409. departed (the crew left for the stop)
+    sends the borrower a slot.on_the_way event with the updated slot, inside
+    the legal contact hours.
     """
 
     date: dt.date = Field(description="The plan date of the visit")
@@ -407,10 +410,10 @@ class OutcomeRequest(_In):
         errors = []
         if self.status == "completed" and self.result is None:
             errors.append("result: required when status is completed")
-        if self.status == "arrived":
+        if self.status in ("departed", "arrived"):
             for name in ("result", "amount", "promised_date"):
                 if getattr(self, name) is not None:
-                    errors.append(f"{name}: not allowed when status is arrived")
+                    errors.append(f"{name}: not allowed when status is {self.status}")
         if self.result == "promise_to_pay":
             if self.amount is None:
                 errors.append("amount: required for promise_to_pay")

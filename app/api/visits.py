@@ -23,6 +23,7 @@ from app.api.schemas import (
     OutcomeView,
 )
 from app.auth import principal, roles
+from app.confirmations import on_the_way_event
 from app.errors import bad_request, conflict, not_found
 from app.events import new_event
 from app.followups import followups_for
@@ -36,8 +37,9 @@ log = logging.getLogger("doorstep.outcomes")
 #: completed may follow planned directly: an agent who forgot to report the
 #: arrival can still close the visit.
 TRANSITIONS: dict[str, frozenset[str | None]] = {
-    "arrived": frozenset({None}),
-    "completed": frozenset({None, "arrived"}),
+    "departed": frozenset({None}),
+    "arrived": frozenset({None, "departed"}),
+    "completed": frozenset({None, "departed", "arrived"}),
 }
 MAX_KEY_LENGTH = 200
 
@@ -84,10 +86,13 @@ def _replay(stored: Idempotency):  # type: ignore[no-untyped-def]
      errors={"HTTP_409": (ErrorBody, "Invalid transition (the reason says why) or Idempotency-Key reused"),
              "HTTP_422": (ErrorBody, "Invalid outcome: names the field")})
 def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
-    """Record that the crew arrived, or completed the visit with its result.
+    """Record that the crew departed for the visit, arrived, or completed it with its result.
 
-    Transitions: planned → arrived → completed, or planned → completed; a
-    second arrival or completion is a 409 with the reason. A result with a
+    Transitions: planned → departed → arrived → completed (steps may be
+    skipped); a second departure, arrival or completion is a 409 with the
+    reason. departed emits slot.on_the_way with the updated slot (expected
+    arrival) when it is inside the legal contact hours of the borrower's time
+    zone (the rule set of the plan). A result with a
     follow-up rule (config/followups.toml) creates a follow-up visit for a
     later date (or a flag). An agent token may record its own crew's visits only."""
     who = principal()
@@ -141,12 +146,19 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         "followups": [{"id": f["id"], "kind": f["kind"], "date": f["date"]} for f in followups],
         **shared,
     })
+    events_out = [event]
+    if outcome.status == "departed":
+        _version, plan, problem = current_day(date)
+        on_the_way = on_the_way_event(date=date, problem=problem, plan=plan, visit_id=visit_id, at=at,
+                                      actor={"role": who.role, "token_id": who.token_id})
+        if on_the_way is not None:  # outside the legal contact hours nothing goes to the borrower
+            events_out.append(on_the_way)
     write = OutcomeWrite(
         date=date, visit_id=visit_id, agent_id=agent_id, status=outcome.status, result=outcome.result,
         allowed_from=TRANSITIONS[outcome.status],
         outcome_json=json.dumps(record, ensure_ascii=False),
         followups=[(f["id"], f["date"], json.dumps(f, ensure_ascii=False)) for f in followups],
-        events=[event],
+        events=events_out,
         idempotency=None if key is None else Idempotency(scope, key, request_hash, 201, json.dumps(body)),
     )
     try:

@@ -41,6 +41,7 @@ from app.api.agents import may_see_borrower
 from app.api.common import json_object_body, parse_date, query_int, services
 from app.api.render import plan_geojson
 from app.auth import principal, roles
+from app.confirmations import slot_state
 from app.errors import ApiError, bad_request, not_found
 from solver.model import Plan, Problem
 
@@ -79,7 +80,10 @@ def _asset_version() -> str:
 
 
 def _page(template: str) -> Response:
-    html = render_template(template, asset_version=_asset_version())
+    from solver.rules import NO_RULES, available_rule_sets, default_rule_set
+
+    html = render_template(template, asset_version=_asset_version(), rule_sets=available_rule_sets(),
+                           default_rule_set=default_rule_set(), no_rules=NO_RULES)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -374,6 +378,8 @@ def day(date: str) -> Response:
         state = store.get_visit_state(date, visit.id)
         if state.status is not None:
             states[visit.id] = {"status": state.status, "result": state.result, "agent_id": state.agent_id}
+    # the borrower's answer to each planned stop's slot (app.confirmations)
+    confirmations = {s.visit_id: slot_state(store, date, s.visit_id) for r in plan.routes for s in r.stops}
     closed = stored.meta.get("closed") or {}
     return jsonify({
         "date": date,
@@ -387,6 +393,7 @@ def day(date: str) -> Response:
         "problem": problem_json,
         "geojson": plan_geojson(problem, plan, _leg_paths()),
         "states": states,
+        "confirmations": {k: v for k, v in confirmations.items() if v is not None},
         "closed": closed,
         "changes": changes,
     })
@@ -399,7 +406,9 @@ def day(date: str) -> Response:
 @roles("dispatcher", "system")
 def problem_from_csv() -> Any:
     """A Problem from CSV text: ``{"visits_csv", "agents_csv", "date",
-    "timezone"?, "time_limit_s"?}`` (columns as for ``doorstep plan``). Errors
+    "timezone"?, "time_limit_s"?, "rule_set"?}`` (columns as for ``doorstep
+    plan``; the problem carries the rule set in force, the default one when
+    neither the body nor the ``rule_set`` column names one). Errors
     name the file, the line and the column (422)."""
     from app.inputs import InputError, load_problem
 
@@ -419,12 +428,17 @@ def problem_from_csv() -> Any:
         raise ApiError(422, "validation_error", "1 validation error(s)",
                        errors=[{"field": "time_limit_s", "message": "a number of seconds"}])
     timezone = body.get("timezone") if isinstance(body.get("timezone"), str) else None
+    rule_set = body.get("rule_set")
+    if rule_set is not None and (not isinstance(rule_set, str) or not rule_set):
+        raise ApiError(422, "validation_error", "1 validation error(s)",
+                       errors=[{"field": "rule_set", "message": 'a rule set name, or "none" for no rules'}])
     with tempfile.TemporaryDirectory(prefix="doorstep-web-") as folder:
         paths = [Path(folder) / "visits.csv", Path(folder) / "agents.csv"]
         paths[0].write_text(body["visits_csv"], encoding="utf-8")
         paths[1].write_text(body["agents_csv"], encoding="utf-8")
         try:
-            problem = load_problem(paths, date=date, timezone=timezone, time_limit_s=time_limit)
+            problem = load_problem(paths, date=date, timezone=timezone, time_limit_s=time_limit,
+                                   rule_set=rule_set)
         except InputError as exc:
             lines = [line for line in str(exc).splitlines() if line.strip()]
             raise ApiError(422, "validation_error", f"{len(lines)} error(s) in the CSV files",

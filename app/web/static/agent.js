@@ -76,6 +76,11 @@
     $("#status").textContent = "Loading…";
     try {
       S.it = await get(`/v1/agents/${encodeURIComponent(S.agent)}/itinerary?date=${encodeURIComponent(S.date)}`);
+      S.answers = {};
+      try { // the borrower's answer to each slot; the itinerary stands without it
+        const list = await get(`/v1/confirmations?date=${encodeURIComponent(S.date)}`);
+        list.confirmations.forEach((c) => { S.answers[c.visit_id] = c.state; });
+      } catch (_) { /* older server or no access: no answers shown */ }
     } catch (err) {
       S.it = null;
       clear($("#stops"));
@@ -220,6 +225,11 @@
         text: k === "new" ? "new" : k === "moved" ? `moved (was ${change.was.sequence})`
           : k === "slot" ? `slot was ${change.was.slot ? slotText(change.was.slot) : "none"}` : "address changed" }))));
     }
+    if (stop.slot) {
+      const answer = (S.answers || {})[stop.visit_id] || "none";
+      li.appendChild(el("div", { class: "confirm" }, el("span", { class: `confirm-chip c-${answer}`,
+        dataset: { confirmation: answer }, text: `borrower: ${CONFIRM_TEXT[answer]}` })));
+    }
     li.appendChild(el("div", { class: "case" }, el("strong", { text: stop.case_id || stop.visit_id }),
       stop.required || stop.appointment ? el("span", { class: "badge hard", text: stop.appointment ? "appointment" : "required" }) : null,
       stop.purpose ? el("div", { class: "muted", text: stop.purpose }) : null));
@@ -248,16 +258,47 @@
       (c.risk_flags || []).map((f) => el("span", { class: "badge risk", text: f.replace(/_/g, " ") })));
   }
 
+  /** The borrower's answer to a slot, as the page says it. */
+  const CONFIRM_TEXT = { none: "not contacted yet", proposed: "slot proposed", confirmed: "confirmed",
+    declined: "declined", no_answer: "no answer" };
+
+  async function contact(stop, result) {
+    $("#error").textContent = "";
+    try {
+      await api("POST", `/v1/visits/${encodeURIComponent(stop.visit_id)}/contact`,
+        { body: JSON.stringify({ date: S.date, channel: "phone", result }), headers: { "Idempotency-Key": DS.newKey() } });
+      $("#status").textContent = `Saved: ${stop.visit_id} borrower ${CONFIRM_TEXT[result]}`;
+      await load();
+    } catch (err) {
+      $("#error").textContent = err.message;
+    }
+  }
+
   function actions(stop) {
     const box = el("div", { class: "actions" });
     const form = outcomeForm(stop);
     if (!stop.status) {
+      box.appendChild(el("button", { type: "button", class: "btn-departed secondary", text: "On my way",
+        title: "Tell the borrower the crew is coming (only inside legal contact hours)",
+        onclick: () => report(stop, { status: "departed" }) }));
+    }
+    if (!stop.status || stop.status === "departed") {
       box.appendChild(el("button", { type: "button", class: "btn-arrived secondary", text: "Arrived",
         onclick: () => report(stop, { status: "arrived" }) }));
     }
+    let calls = null;
+    if (stop.slot && !stop.status) {
+      const answer = (S.answers || {})[stop.visit_id];
+      calls = el("div", { class: "confirm-actions" });
+      for (const [result, label] of [["confirmed", "Borrower confirmed"], ["declined", "Borrower declined"], ["no_answer", "No answer"]]) {
+        if (answer === result) continue;
+        calls.appendChild(el("button", { type: "button", class: `btn-contact-${result} secondary`, text: label,
+          onclick: () => contact(stop, result) }));
+      }
+    }
     box.appendChild(el("button", { type: "button", class: "btn-complete", text: "Record outcome",
       onclick: () => { form.hidden = !form.hidden; S.open = form.hidden ? null : stop.visit_id; } }));
-    const wrap = el("div", null, box, form);
+    const wrap = el("div", null, calls, box, form);
     if (S.open === stop.visit_id) form.hidden = false;
     return wrap;
   }

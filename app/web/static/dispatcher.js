@@ -146,9 +146,10 @@
     S.draft = data;
     if (data.date) setDate(String(data.date));
     const limit = data.options && data.options.time_limit_s;
+    const rules = data.options && data.options.rule_set;
     $("#input-summary").textContent =
       `${data.visits.length} visits, ${data.agents.length} crews on ${data.date || "(no date)"}` +
-      (limit ? ` · time limit ${limit} s` : "");
+      (limit ? ` · time limit ${limit} s` : "") + (rules ? ` · rule set ${rules}` : "");
     $("#plan-btn").disabled = false;
     drawMarkers();
   }
@@ -159,6 +160,7 @@
     if (!visits || !agents) { $("#input-error").textContent = "Choose both visits.csv and agents.csv."; return; }
     try {
       const body = { visits_csv: await visits.text(), agents_csv: await agents.text(), date: $("#day-date").value };
+      if ($("#rule-set").value) body.rule_set = $("#rule-set").value;
       const { data } = await api("POST", "/web/api/problem-from-csv", { body });
       $("#problem-text").value = JSON.stringify(data, null, 2);
       parseDraft();
@@ -188,6 +190,8 @@
     const body = JSON.parse(JSON.stringify(S.draft));
     const limit = Number($("#time-limit").value);
     if (limit > 0) body.options = Object.assign({}, body.options, { time_limit_s: limit });
+    const ruleSet = $("#rule-set").value;
+    if (ruleSet) body.options = Object.assign({}, body.options, { rule_set: ruleSet });
     $("#input-error").textContent = "";
     await runJob(() => api("POST", "/v1/plans", { body }), $("#input-error"), body.date);
   });
@@ -333,7 +337,9 @@
       tile("fig-visits", "visits planned", `${sm.visits_planned} / ${sm.visits_total}`, `${pct(sm.visits_planned, sm.visits_total)}%`),
       tile("fig-priority", "priority planned", `${sm.priority_planned} / ${sm.priority_total}`, `${pct(sm.priority_planned, sm.priority_total)}%`),
       tile("fig-travel", "travel", fmtMin(sm.travel_s / 60), `${(sm.distance_m / 1000).toFixed(1)} km`),
-      tile("fig-hard", "hard visits unassigned", String(hard), `${S.day.plan.unassigned.length} unassigned in all`, hard ? "bad" : "")));
+      tile("fig-hard", "hard visits unassigned", String(hard), `${S.day.plan.unassigned.length} unassigned in all`, hard ? "bad" : ""),
+      tile("fig-rules", "rule set applied", S.day.plan.rule_set || "not recorded",
+           S.day.plan.slot_policy ? `slots ${S.day.plan.slot_policy.replace("_", " ")}` : "", S.day.plan.rule_set === "none" ? "bad" : "")));
     const table = el("table", { class: "crews", id: "crew-table" },
       el("thead", null, el("tr", null, ["Crew", "Visits", "Travel", "km", "Utilisation"].map((h) => el("th", { text: h })))));
     const tbody = el("tbody");
@@ -466,6 +472,7 @@
     if (visit) lines.push(`priority ${visit.priority !== undefined ? visit.priority : 50}` + (visit.required ? " · required" : "") + (visit.appointment ? " · appointment" : ""));
     const state = S.day && S.day.states[visitId];
     if (state) lines.push(`outcome: ${state.status}${state.result ? ` (${state.result})` : ""}`);
+    if (at && at.stop.slot) lines.push(`borrower: ${CONFIRM_TEXT[(S.day.confirmations || {})[visitId] || "none"]}`);
     const change = S.index && S.index.changed.get(visitId);
     if (change) lines.push(`changed: ${change.kinds.map((k) => KIND_TEXT[k] || k).join(", ")} (${placeText(change.before)} → ${placeText(change.after)})`);
     return lines;
@@ -578,6 +585,10 @@
   }
 
   // --------------------------------------------------------------- timeline
+  /** The borrower's answer to a slot (POST /v1/visits/{id}/contact), as the pages say it. */
+  const CONFIRM_TEXT = { none: "not contacted yet", proposed: "slot proposed, no answer yet", confirmed: "confirmed",
+    declined: "declined (re-plan to free the stop)", no_answer: "no answer" };
+
   function renderTimeline() {
     const box = clear($("#timeline"));
     if (!S.day) { box.appendChild(el("div", { class: "empty", text: "No plan loaded." })); return; }
@@ -636,8 +647,10 @@
           track.appendChild(bar("tl-wait", arrival, start, [`Waiting before stop ${i + 1}`, `${Math.round(start - arrival)} min`]));
         }
         if (stop.slot) {
-          track.appendChild(bar("tl-slot", minutesOf(stop.slot.start, date), minutesOf(stop.slot.end, date),
-            [`Promised slot of ${stop.visit_id}`, slotText(stop.slot)], { style: { borderColor: c } }));
+          const answer = (S.day.confirmations || {})[stop.visit_id];
+          track.appendChild(bar("tl-slot" + (answer ? ` c-${answer}` : " c-none"), minutesOf(stop.slot.start, date), minutesOf(stop.slot.end, date),
+            [`Promised slot of ${stop.visit_id}`, slotText(stop.slot), `borrower: ${CONFIRM_TEXT[answer || "none"]}`],
+            { style: { borderColor: c }, attrs: { dataset: { visit: stop.visit_id, confirmation: answer || "none" } } }));
         }
         const change = S.index.changed.get(stop.visit_id);
         const moved = change && change.kinds.some((k) => k !== "slot");
@@ -720,6 +733,7 @@
       row("Arrival", at && `${hhmm(at.stop.arrival)} · visit ${hhmm(at.stop.start)}–${hhmm(at.stop.end)}`),
       row("Feasible start", at && `${hhmm(at.stop.earliest_start)}–${hhmm(at.stop.latest_start)}`),
       row("Slot", at && at.stop.slot && slotText(at.stop.slot)),
+      row("Slot answer", at && at.stop.slot && CONFIRM_TEXT[(S.day.confirmations || {})[id] || "none"]),
       row("Travel", at && `${Math.round(at.stop.travel_s / 60)} min · ${(at.stop.distance_m / 1000).toFixed(1)} km from the previous place`),
       row("Windows", windows),
       row("Borrower", visit && visit.borrower && [visit.borrower.name, visit.borrower.phone].filter(Boolean).join(" · ")),

@@ -37,10 +37,9 @@ from tests.conftest import _PAYLOAD
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 #: Generated examples per operation (valid and invalid ones together);
-#: ``DOORSTEP_FUZZ_EXAMPLES=200`` digs deeper locally (and lifts the time budget).
+#: ``DOORSTEP_FUZZ_EXAMPLES=200`` digs deeper locally. The fuzz is bounded by its example
+#: count, never by a timed assertion; it prints how long it took.
 MAX_EXAMPLES = int(os.environ.get("DOORSTEP_FUZZ_EXAMPLES", "15"))
-#: The whole fuzz must stay well within this (CI shares two cores).
-BUDGET_S = 40.0 * max(1.0, MAX_EXAMPLES / 15)
 DAY = "2026-12-01"
 
 
@@ -179,4 +178,3 @@ def test_every_answer_conforms_to_the_document(served):
             "POST /v1/slots/bookings", "POST /v1/visits/{visit_id}/outcome", "POST /v1/plans"} <= successes
     assert {"POST /v1/screening", "POST /v1/payments", "POST /v1/promises/check",
             "GET /v1/cases/{case_id}/history"} <= successes
-    assert elapsed < BUDGET_S, f"the contract fuzz took {elapsed:.1f} s"

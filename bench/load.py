@@ -17,7 +17,7 @@ It runs the service the way the README says, on this machine only
    ``--rate`` requests/s in all (1,500 by default: each connection waits
    between its requests, as phones do);
 5. the highest level again while a day of 1,000 visits is planning: first
-   as a job of the service (embedded mode: a thread of one web process),
+   as a job of the service (embedded mode: a niced child process of one web process),
    then as a separate process at nice 10 (``doorstep plan``), which is how
    planning is meant to run beside the web processes;
 6. per level: requests per second, latency p50 / p95 / p99, errors (socket
@@ -461,9 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 big["options"]["time_limit_s"] = args.big_time_limit
                 (work / "big.json").write_text(json.dumps(big), encoding="utf-8")
 
-                # (a) a job of the service: embedded, on a thread of one web process; with
+                # (a) a job of the service: embedded, in a niced child process of one web process; with
                 # Redis, on the niced `doorstep worker`
-                label = "job-in-worker" if args.redis_url else "job-in-web"
+                label = "job-in-worker" if args.redis_url else "job-of-web"
                 status, job = request(port, "POST", "/v1/plans", token, json.dumps(big).encode())
                 if status != 202:
                     raise RuntimeError(f"submitting the big day answered {status}: {job}")

@@ -250,6 +250,10 @@ class Options(_Model):
     )
     seed: int = 0
     snap_max_m: float = Field(500.0, gt=0, description="Farther than this from a road: straight-line fallback")
+    threads: int | None = Field(
+        None, ge=1, le=64,
+        description="Parallel searches (processes) keeping the best; default: the cores available",
+    )
 
 
     @field_validator("rule_set")

@@ -62,12 +62,16 @@ class IlsParams:
         Share of the budget after which a search that has found no feasible
         solution yet (required visits that do not all fit) gives up, so that
         OR-Tools, which drops what cannot fit, gets the rest.
+    penalty_over_prize
+        PyVRP's largest penalty per unit of excess (load, time warp) is at
+        least this many times the largest prize (drop penalty).
     """
 
     reserve_s: float = 0.05
     reserve_per_visit_s: float = 0.0004
     min_budget_s: float = 0.3
     feasible_within: float = 0.3
+    penalty_over_prize: float = 4.0
 
     def budget(self, time_limit_s: float, n_visits: int) -> float:
         """Seconds of search within ``time_limit_s`` for ``n_visits`` visits."""
@@ -141,6 +145,7 @@ class Translation:
     arcs: dict[str, npt.NDArray[np.int64]]  # cost between the locations, per mode
     drop: dict[int, int]  # visit -> cost of leaving it out
     depot_of_node: dict[int, int]  # crew start or end node -> depot location
+    max_prize: int  # the largest prize of an optional visit (0: none)
 
 
 def translate(data: RoutingData) -> Translation:
@@ -245,7 +250,8 @@ def translate(data: RoutingData) -> Translation:
     )
     depot_of_node = {n: depot_of_point[data.nodes[n].point]
                      for veh in data.vehicles for n in (veh.start_node, veh.end_node)}
-    return Translation(problem_data, n_depots, client_node, type_vehicles, arcs, drop, depot_of_node)
+    max_prize = max((drop[vi] for vi in data.visit_nodes if data.penalties[vi] < HARD_PENALTY), default=0)
+    return Translation(problem_data, n_depots, client_node, type_vehicles, arcs, drop, depot_of_node, max_prize)
 
 
 def solve_translation(translation: Translation, time_limit_s: float, seed: int,
@@ -262,7 +268,7 @@ def solve_translation(translation: Translation, time_limit_s: float, seed: int,
         # PyVRP warns when its penalties saturate: required visits that do not all fit
         warnings.simplefilter("ignore")
         result = pyvrp.solve(translation.problem_data, stop=_Stop(time_limit_s, params.feasible_within), seed=seed,
-                             collect_stats=False, display=False)
+                             collect_stats=False, display=False, params=_solve_params(translation, params))
     best = result.best
     routes: list[list[int]] = [[] for _ in range(sum(len(v) for v in translation.type_vehicles))]
     used = [0] * len(translation.type_vehicles)
@@ -272,6 +278,19 @@ def solve_translation(translation: Translation, time_limit_s: float, seed: int,
         used[t] += 1
         routes[vehicle] = [int(a.idx) for a in route if a.is_client()]
     return routes, bool(best.is_feasible()), int(result.num_iterations)
+
+
+def _solve_params(translation: Translation, params: IlsParams) -> Any:
+    """PyVRP's parameters: its defaults, with penalties able to outweigh the
+    largest prize. Prizes here are drop penalties (an hour of travel and
+    more); under PyVRP's default cap (1e5 per unit of excess load) taking one
+    more visit over capacity pays, and no feasible solution is ever found."""
+    from pyvrp import SolveParams
+    from pyvrp.PenaltyManager import PenaltyParams
+
+    default = PenaltyParams().max_penalty
+    return SolveParams(penalty=PenaltyParams(
+        max_penalty=max(default, params.penalty_over_prize * translation.max_prize)))
 
 
 class _Stop:

@@ -146,6 +146,7 @@ class Translation:
     drop: dict[int, int]  # visit -> cost of leaving it out
     depot_of_node: dict[int, int]  # crew start or end node -> depot location
     max_prize: int  # the largest prize of an optional visit (0: none)
+    duration_ratio: float  # typical distance over typical duration (PyVRP's units)
 
 
 def translate(data: RoutingData) -> Translation:
@@ -251,7 +252,10 @@ def translate(data: RoutingData) -> Translation:
     depot_of_node = {n: depot_of_point[data.nodes[n].point]
                      for veh in data.vehicles for n in (veh.start_node, veh.end_node)}
     max_prize = max((drop[vi] for vi in data.visit_nodes if data.penalties[vi] < HARD_PENALTY), default=0)
-    return Translation(problem_data, n_depots, client_node, type_vehicles, arcs, drop, depot_of_node, max_prize)
+    typical_duration = float(np.mean(durations[0]))
+    ratio = float(np.mean(distances[0])) / typical_duration if typical_duration > 0 else 1.0
+    return Translation(problem_data, n_depots, client_node, type_vehicles, arcs, drop, depot_of_node, max_prize,
+                       ratio if ratio > 0 else 1.0)
 
 
 def solve_translation(translation: Translation, time_limit_s: float, seed: int,
@@ -261,14 +265,12 @@ def solve_translation(translation: Translation, time_limit_s: float, seed: int,
     feasibility and PyVRP's iteration count. Runs in a worker process too."""
     import warnings
 
-    import pyvrp
 
     params = params or IlsParams()
     with warnings.catch_warnings():
         # PyVRP warns when its penalties saturate: required visits that do not all fit
         warnings.simplefilter("ignore")
-        result = pyvrp.solve(translation.problem_data, stop=_Stop(time_limit_s, params.feasible_within), seed=seed,
-                             collect_stats=False, display=False, params=_solve_params(translation, params))
+        result = _run(translation, _Stop(time_limit_s, params.feasible_within), seed, params)
     best = result.best
     routes: list[list[int]] = [[] for _ in range(sum(len(v) for v in translation.type_vehicles))]
     used = [0] * len(translation.type_vehicles)
@@ -280,17 +282,47 @@ def solve_translation(translation: Translation, time_limit_s: float, seed: int,
     return routes, bool(best.is_feasible()), int(result.num_iterations)
 
 
-def _solve_params(translation: Translation, params: IlsParams) -> Any:
-    """PyVRP's parameters: its defaults, with penalties able to outweigh the
-    largest prize. Prizes here are drop penalties (an hour of travel and
-    more); under PyVRP's default cap (1e5 per unit of excess load) taking one
-    more visit over capacity pays, and no feasible solution is ever found."""
-    from pyvrp import SolveParams
-    from pyvrp.PenaltyManager import PenaltyParams
+def _run(translation: Translation, stop: Any, seed: int, params: IlsParams) -> Any:
+    """``pyvrp.solve`` with two changes to its penalty manager (its search is
+    PyVRP's own, default parameters):
 
-    default = PenaltyParams().max_penalty
-    return SolveParams(penalty=PenaltyParams(
-        max_penalty=max(default, params.penalty_over_prize * translation.max_prize)))
+    * the time-warp penalty starts at PyVRP's midpoint times the ratio of a
+      typical distance to a typical duration. PyVRP's defaults suit matrices
+      where both are in the same unit (DIMACS); here distances are metres and
+      durations seconds (on the benchmarks, one distance unit is six
+      seconds, which made every second of lateness six times as dear);
+    * so does the weight of waiting in the proximity that picks each
+      client's neighbours (granular search);
+    * the penalties may grow to :attr:`IlsParams.penalty_over_prize` times
+      the largest prize. Prizes here are drop penalties (an hour of travel
+      and more): under PyVRP's default cap (1e5 per unit of excess load),
+      taking one more visit over capacity pays and no feasible solution is
+      ever found.
+    """
+    from pyvrp import IteratedLocalSearch, RandomNumberGenerator, Solution
+    from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
+    from pyvrp.search import OPERATORS, LocalSearch, NeighbourhoodParams, PerturbationManager, compute_neighbours
+    from pyvrp.search import PerturbationParams as _Perturbation
+
+    data = translation.problem_data
+    ratio = translation.duration_ratio
+    default = PenaltyParams()
+    penalty = PenaltyParams(min_penalty=default.min_penalty * min(1.0, ratio),
+                            max_penalty=max(default.max_penalty, params.penalty_over_prize * translation.max_prize))
+    midpoint = default.min_penalty + (default.max_penalty - default.min_penalty) / 2
+    initial = ([midpoint] * data.num_load_dimensions, midpoint * ratio, midpoint)
+
+    rng = RandomNumberGenerator(seed=seed)
+    hood = NeighbourhoodParams()
+    hood = NeighbourhoodParams(weight_wait_time=hood.weight_wait_time * ratio, num_neighbours=hood.num_neighbours,
+                               symmetric_proximity=hood.symmetric_proximity)
+    ls = LocalSearch(data, rng, compute_neighbours(data, hood), PerturbationManager(_Perturbation()))
+    for op in OPERATORS:
+        if op.supports(data):
+            ls.add_operator(op(data))
+    pm = PenaltyManager(initial, penalty)
+    init = ls(Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
+    return IteratedLocalSearch(data, pm, ls, init).run(stop, False, False)
 
 
 class _Stop:

@@ -5,7 +5,7 @@ Runs :func:`solver.solve` through its public API under the DIMACS convention
 (travel = Euclidean distance truncated to one decimal, distance-only objective,
 fleet capped at K) and prints, per instance: distance, vehicles used, gap to
 ``bks_distance_only``, seconds, and feasibility by the independent checker;
-then the mean gap. With ``--peer pyvrp`` (the ``bench`` extra), PyVRP solves
+then the mean gap. With ``--peer pyvrp``, PyVRP solves
 the same instance right after, with the same time limit and one thread
 (integer matrices floor(10·euclid), fleet K), and the table and summary show
 both. The output is also written to ``bench/results/`` (dated).
@@ -102,7 +102,7 @@ def main() -> int:
         try:
             import pyvrp  # noqa: F401
         except ImportError:
-            print("--peer pyvrp: pyvrp is not installed (pip install -e '.[bench]')", file=sys.stderr)
+            print("--peer pyvrp: pyvrp is not installed (pip install 'pyvrp>=0.14,<0.15')", file=sys.stderr)
             return 2
     bks = load_bks()
     files = sorted((args.data / SETS[args.set]).glob("*.txt"))

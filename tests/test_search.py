@@ -47,8 +47,8 @@ def test_pyvrp_solves_a_day_it_can_express_at_the_objective_ortools_gives_its_ro
     assert restored is not None and restored.ObjectiveValue() == raw.objective
 
 
-def test_days_with_what_pyvrp_lacks_stay_with_ortools():
-    from solver.search import expressible
+def test_days_with_what_pyvrp_lacks_stay_with_ortools(monkeypatch):
+    from solver.search import expressible, ils
 
     base = [visit(f"v{i}", i, 1) for i in range(5)]
     breaks = [{"window": {"start": "12:00", "end": "13:00"}, "duration_min": 30}]
@@ -65,6 +65,11 @@ def test_days_with_what_pyvrp_lacks_stay_with_ortools():
         plan = solve(p, PLANE)
         assert plan.solver.first_solution != "PyVRP"
     assert expressible(compile_problem(problem(base, [crew("a")]), PLANE)) is None
+    monkeypatch.setattr(ils, "available", lambda: False)
+    assert expressible(compile_problem(problem(base, [crew("a")]), PLANE)) == "pyvrp not installed"
+    p = problem(base, [crew("a")])
+    check_plan(p, plan := solve(p, PLANE), PLANE).raise_if_invalid()
+    assert plan.solver.first_solution != "PyVRP"
 
 
 def test_two_threads_run_two_searches_and_keep_the_best_within_the_time_limit():

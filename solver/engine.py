@@ -674,12 +674,19 @@ def search(
     problem = data.problem
     options = problem.options
     started = time.perf_counter()
+    limit = options.time_limit_s if time_limit_s is None else time_limit_s
+    if USE_ILS and initial_routes is None and not preferred_vehicle and not stability_cost:
+        raw = _search_ils(data, limit, started)
+        if raw is not None:
+            return raw
+        # PyVRP cannot express the day, or gave up without a feasible solution: OR-Tools has the rest
+        limit -= time.perf_counter() - started
+        started = time.perf_counter()
     n_vehicles = len(data.vehicles)
     model = _build_model(data, preferred_vehicle, stability_cost)
     manager, routing, index_of = model.manager, model.routing, model.index_of
 
     # -- search ---------------------------------------------------------------- #
-    limit = options.time_limit_s if time_limit_s is None else time_limit_s
     params = search_parameters(limit)
     params.log_search = log
     solution = None
@@ -756,4 +763,57 @@ def search(
         metaheuristic=("GUIDED_LOCAL_SEARCH" if not rr_stats[0] else
                        f"descent + ruin-and-recreate ({rr_stats[0]} iterations, "
                        f"{rr_stats[1]} improvements)"),
+    )
+
+
+#: Days PyVRP can express (:func:`solver.search.expressible`) are searched by
+#: PyVRP's iterated local search (:mod:`solver.search.ils`) instead of OR-Tools.
+USE_ILS = True
+
+
+def _search_ils(data: RoutingData, limit: float, started: float) -> RawSolution | None:
+    """Search ``data`` with PyVRP (on ``Options.threads`` cores) when it can
+    express the day, and time its routes with :func:`solver.timing.simulate`;
+    None when it cannot (or the budget is too short): OR-Tools searches then.
+    A route PyVRP returns that cannot be timed (an infeasible best solution:
+    required visits that do not all fit) keeps the visits it can make in its
+    order; the others are left out."""
+    from solver.search import available_cores, expressible, portfolio_search
+    from solver.timing import simulate
+
+    if expressible(data) is not None:
+        return None
+    options = data.problem.options
+    threads = options.threads or available_cores()
+    result = portfolio_search(data, limit - (time.perf_counter() - started), threads=threads, seed=options.seed)
+    if result is None or (not result.feasible and limit - (time.perf_counter() - started) >= 1.0):
+        return None
+    routes: list[RawRoute] = []
+    visited: set[int] = set()
+    for v, sequence in enumerate(result.routes):
+        schedule = simulate(data.route_timing(v, sequence))
+        if schedule is None:
+            kept: list[int] = []
+            for n in sequence:
+                if simulate(data.route_timing(v, [*kept, n])) is not None:
+                    kept.append(n)
+            sequence = kept
+            schedule = simulate(data.route_timing(v, sequence))
+        if schedule is None:  # not even the empty route: the shift itself is impossible
+            return None
+        routes.append(RawRoute(v, schedule.leave, schedule.end,
+                               [RawStop(n, t) for n, t in zip(sequence, schedule.starts)], list(schedule.breaks)))
+        visited.update(_visit_of(data, n) for n in sequence)
+    costs = _price(data, None, 0)
+    objective = (sum(costs.route(data, r.vehicle, [s.node for s in r.stops]) for r in routes)
+                 + sum(c for vi, c in costs.drop.items() if vi not in visited))
+    return RawSolution(
+        routes=routes,
+        dropped=[vi for vi in data.visit_nodes if vi not in visited],
+        objective=objective,
+        status="success" if result.feasible else "partial_success_infeasible_repaired",
+        seconds=time.perf_counter() - started,
+        first_solution="PyVRP",
+        metaheuristic=(f"PyVRP iterated local search ({result.searches} searches, "
+                       f"{result.iterations} iterations)"),
     )

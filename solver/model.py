@@ -401,6 +401,10 @@ class Options(_Model):
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
     snap_max_m: float = Field(500.0, gt=0, le=100_000, description="Farther than this from a road: straight-line fallback")
+    threads: int | None = Field(
+        None, ge=1, le=64,
+        description="Parallel searches (processes) keeping the best; default: the cores available",
+    )
 
 
     @field_validator("rule_set", mode="before")

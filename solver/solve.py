@@ -11,6 +11,7 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
+from solver import engine
 from solver.compile import Geocoder, Progress, RoutingData, compile_problem
 from solver.engine import RawRoute, RawSolution, search
 from solver.model import (
@@ -25,6 +26,7 @@ from solver.model import (
     Unassigned,
 )
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
+from solver.search import expressible
 from solver.slots import SlotParams, planning_data, planning_timing, real_route
 from solver.territories import DECOMPOSE_ABOVE, search_by_territory
 from solver.timing import PlannedIn, Schedule, assign_slots, break_legs_of, latest_start, simulate
@@ -100,7 +102,10 @@ def solve(
     # the search sees the slack every slot needs (slot_policy guaranteed); the
     # routes are timed and the slots cut against the real windows
     searched = planning_data(data, SlotParams.of(problem.options))
-    if len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:
+    if engine.USE_ILS and expressible(searched) is None:
+        # PyVRP searches the whole day, however large, within what is left of the time limit
+        raw = search(searched, time_limit_s=problem.options.time_limit_s - (time.perf_counter() - started))
+    elif len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:
         # model building per territory and timing the routes afterwards take
         # time of their own: keep the whole plan inside the time limit
         raw = search_by_territory(searched, problem.options.time_limit_s * TERRITORY_TIME_SHARE)

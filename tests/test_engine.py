@@ -355,6 +355,7 @@ def test_sub_model_repairs_keep_every_rule_and_price_the_result_exactly(monkeypa
 
     monkeypatch.setattr(engine, "SCOPE_VISITS", 12)  # a few routes out of four
     monkeypatch.setattr(engine, "RR_WHOLE_SHARE", 0.0)
+    monkeypatch.setattr(engine, "USE_ILS", False)  # OR-Tools' repairs are under test
     seen = _spy_repairs(monkeypatch)
     p = _mixed_day()
     data = compile_problem(p, PLANE)
@@ -385,6 +386,7 @@ def test_whole_day_repairs_while_visits_are_left_out_keep_the_cost_exact(monkeyp
     from solver.solve import build_plan
 
     monkeypatch.setattr(engine, "RR_WHOLE_SHARE", 0.5)
+    monkeypatch.setattr(engine, "USE_ILS", False)  # the second day is one PyVRP could take
     seen = _spy_repairs(monkeypatch)
     p = _mixed_day()
     data = compile_problem(p, PLANE)

@@ -11,7 +11,10 @@ from solver.territories import DECOMPOSE_ABOVE, _territories
 from tests.factories import PLANE, crew, problem, visit
 
 
-def test_a_large_day_is_planned_by_territory_and_checks_out():
+def test_a_large_day_is_planned_by_territory_and_checks_out(monkeypatch):
+    from solver import engine
+
+    monkeypatch.setattr(engine, "USE_ILS", False)  # a day PyVRP could take whole: territories are under test
     rng = random.Random(3)
     centres = [(-40, 0), (0, 0), (40, 0)]
     visits = []

@@ -25,15 +25,14 @@ atomically with a compare-and-set on the state.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from solver.config import config_dir
+from solver.config import load_settings
 from solver.model import Visit
 from solver.screening import ScreeningConfig, score_case
 
@@ -99,21 +98,7 @@ def load_config(path: str | Path | None = None) -> CasesConfig:
     """The configuration in ``path`` (default: ``cases.toml`` of the
     configuration folder; built-in defaults without escalation rules when that
     file does not exist). A bad file raises ValueError naming the key."""
-    if path is None:
-        path = config_dir() / FILENAME
-        if not Path(path).exists():
-            return CasesConfig()
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        return CasesConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']}") from None
+    return load_settings(CasesConfig, FILENAME, path)
 
 
 # --------------------------------------------------------------------------- #

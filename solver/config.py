@@ -10,7 +10,11 @@ import functools
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def config_dir() -> Path:
@@ -45,3 +49,24 @@ def bundled_map_path() -> Path:
         return Path(override)
     path: str = defaults()["map"]["path"]
     return config_dir() / path
+
+
+def load_settings(model: type[M], filename: str, path: str | Path | None = None) -> M:
+    """A settings file read into ``model``: ``path``, or ``filename`` in the
+    configuration folder; ``model()`` (its built-in defaults) when that default
+    file does not exist. A bad file raises ValueError naming the file and the key."""
+    if path is None:
+        path = config_dir() / filename
+        if not Path(path).exists():
+            return model()
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{path}: {where}: {first['msg']}") from None

@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from solver.config import config_dir
+from solver.config import load_settings
 from solver.model import Bucket, CaseInfo, Visit
 
 FILENAME = "screening.toml"
@@ -132,21 +131,7 @@ def load_config(path: str | Path | None = None) -> ScreeningConfig:
     """The configuration in ``path`` (default: ``screening.toml`` of the
     configuration folder; the built-in defaults when that file does not
     exist). A bad file raises ValueError naming the key."""
-    if path is None:
-        path = config_dir() / FILENAME
-        if not Path(path).exists():
-            return ScreeningConfig()
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        return ScreeningConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']}") from None
+    return load_settings(ScreeningConfig, FILENAME, path)
 
 
 # --------------------------------------------------------------------------- #

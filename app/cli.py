@@ -281,7 +281,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, redis_url: 
     if travel:
         config["TRAVEL"] = travel
     where = "Redis, jobs on RQ workers (doorstep worker)" if redis_url else \
-        f"{data_dir or 'the [service] data_dir'}, jobs in the web processes"
+        f"{data_dir or 'the [service] data_dir'}, jobs in child processes of the web processes"
     url = f"http://{settings.host}:{settings.port}/v1"
     if dev:
         app = create_app(config)

@@ -166,6 +166,20 @@ CREATE TABLE IF NOT EXISTS followups (
     record      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS followups_date ON followups (date);
+CREATE TABLE IF NOT EXISTS cases (
+    case_id     TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    open        INTEGER NOT NULL DEFAULT 0,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cases_open ON cases (open);
+CREATE TABLE IF NOT EXISTS case_entries (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id     TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_entries_case ON case_entries (case_id, seq);
 """
 
 #: Columns added to ``jobs`` after the first release (added to older files on open).
@@ -188,6 +202,30 @@ _DELIVERY_COLUMNS = tuple(Delivery.__dataclass_fields__)
 
 #: Tables and indexes the schema creates.
 _SCHEMA_NAMES = frozenset(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", _SCHEMA))
+
+
+def _replayed(conn: sqlite3.Connection, idem: Idempotency | None) -> Idempotency | None:
+    """The stored answer of a write retried with the same key (in the write's
+    transaction); IdempotencyMismatch when the key came with another request."""
+    if idem is None:
+        return None
+    row = conn.execute(
+        "SELECT request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?", (idem.scope, idem.key)
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] != idem.request_hash:
+        raise IdempotencyMismatch(idem.key)
+    return Idempotency(idem.scope, idem.key, row[0], row[1], row[2])
+
+
+def _remember(conn: sqlite3.Connection, idem: Idempotency | None, now: str) -> None:
+    """Store a write's answer under its key, in the write's transaction."""
+    if idem is not None:
+        conn.execute(
+            "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (idem.scope, idem.key, idem.request_hash, idem.status, idem.body_json, now),
+        )
 
 
 class SQLiteStore(Store):
@@ -226,8 +264,9 @@ class SQLiteStore(Store):
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')").fetchall()
             if not {row["name"] for row in rows} >= _SCHEMA_NAMES:
                 return False
-            have = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
-        return set(_JOB_EXTRA_COLUMNS) <= have
+            jobs = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+            tokens = {row["name"] for row in conn.execute("PRAGMA table_info(tokens)")}
+        return set(_JOB_EXTRA_COLUMNS) <= jobs and set(_TOKEN_EXTRA_COLUMNS) <= tokens
 
     def _wal(self) -> None:
         """Switch the file to WAL (persistent: stored in the file). Switching
@@ -643,15 +682,9 @@ class SQLiteStore(Store):
     def record_outcome(self, write: OutcomeWrite) -> tuple[Idempotency | None, list[Event]]:
         with self._transaction() as conn:
             idem = write.idempotency
-            if idem is not None:
-                row = conn.execute(
-                    "SELECT request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?",
-                    (idem.scope, idem.key),
-                ).fetchone()
-                if row is not None:
-                    if row[0] != idem.request_hash:
-                        raise IdempotencyMismatch(idem.key)
-                    return Idempotency(idem.scope, idem.key, row[0], row[1], row[2]), []
+            replayed = _replayed(conn, idem)
+            if replayed is not None:
+                return replayed, []
             state = self._visit_state(conn, write.date, write.visit_id)
             if state.status not in write.allowed_from:
                 raise TransitionRefused(state)
@@ -668,12 +701,7 @@ class SQLiteStore(Store):
             for fid, fdate, record in write.followups:
                 conn.execute("INSERT INTO followups (id, date, record) VALUES (?, ?, ?)", (fid, fdate, record))
             events = self._insert_events(conn, write.events)
-            if idem is not None:
-                conn.execute(
-                    "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (idem.scope, idem.key, idem.request_hash, idem.status, idem.body_json, now),
-                )
+            _remember(conn, idem, now)
         return None, events
 
     def list_outcomes(self, date: str, visit_id: str) -> list[str]:
@@ -689,43 +717,17 @@ class SQLiteStore(Store):
         return [r[0] for r in rows]
 
     # -- collection cases (app.cases) ---------------------------------------- #
-    _CASE_SCHEMA = (
-        "CREATE TABLE IF NOT EXISTS cases (case_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
-        "state TEXT NOT NULL, open INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS case_entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL, "
-        "record TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS case_entries_case ON case_entries (case_id, seq)",
-        "CREATE INDEX IF NOT EXISTS cases_open ON cases (open)",
-    )
-
-    def _case_tables(self) -> None:
-        """Create the case tables once per store object (files from before them get them on first use)."""
-        if getattr(self, "_cases_ready", False):
-            return
-        with self._transaction() as conn:
-            for statement in self._CASE_SCHEMA:
-                conn.execute(statement)
-        self._cases_ready = True
-
     def get_case(self, case_id: str) -> tuple[int, str | None]:
-        self._case_tables()
         with self._connect() as conn:
             row = conn.execute("SELECT version, state FROM cases WHERE case_id = ?", (case_id,)).fetchone()
         return (0, None) if row is None else (int(row[0]), row[1])
 
     def write_case(self, write: CaseWrite) -> tuple[Idempotency | None, list[Event]]:
-        self._case_tables()
         with self._transaction() as conn:
             idem = write.idempotency
-            if idem is not None:
-                row = conn.execute(
-                    "SELECT request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?",
-                    (idem.scope, idem.key),
-                ).fetchone()
-                if row is not None:
-                    if row[0] != idem.request_hash:
-                        raise IdempotencyMismatch(idem.key)
-                    return Idempotency(idem.scope, idem.key, row[0], row[1], row[2]), []
+            replayed = _replayed(conn, idem)
+            if replayed is not None:
+                return replayed, []
             row = conn.execute("SELECT version FROM cases WHERE case_id = ?", (write.case_id,)).fetchone()
             if (0 if row is None else int(row[0])) != write.expect_version:
                 raise CaseConflict(write.case_id)
@@ -741,29 +743,21 @@ class SQLiteStore(Store):
             for fid, fdate, record in write.followups:
                 conn.execute("INSERT INTO followups (id, date, record) VALUES (?, ?, ?)", (fid, fdate, record))
             events = self._insert_events(conn, write.events)
-            if idem is not None:
-                conn.execute(
-                    "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (idem.scope, idem.key, idem.request_hash, idem.status, idem.body_json, now),
-                )
+            _remember(conn, idem, now)
         return None, events
 
     def list_case_entries(self, case_id: str) -> list[str]:
-        self._case_tables()
         with self._connect() as conn:
             rows = conn.execute("SELECT record FROM case_entries WHERE case_id = ? ORDER BY seq",
                                 (case_id,)).fetchall()
         return [r[0] for r in rows]
 
     def open_cases(self) -> list[str]:
-        self._case_tables()
         with self._connect() as conn:
             rows = conn.execute("SELECT case_id FROM cases WHERE open = 1 ORDER BY case_id").fetchall()
         return [r[0] for r in rows]
 
     def get_cases(self, case_ids: Sequence[str]) -> dict[str, str]:
-        self._case_tables()
         found: dict[str, str] = {}
         ids = list(dict.fromkeys(case_ids))
         with self._connect() as conn:

@@ -32,6 +32,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from app.store.base import IdempotencyMismatch
+
 log = logging.getLogger("doorstep.app")
 
 #: ``Retry-After`` (seconds) of a 503 when the store is unavailable.
@@ -112,6 +114,11 @@ def too_large(field: str, maximum: float, got: float, message: str) -> ApiError:
 def conflict(error: str, message: str) -> ApiError:
     """409: the request is fine but the state does not allow it (the reason says why)."""
     return ApiError(409, error, message)
+
+
+def key_reused() -> ApiError:
+    """409: the Idempotency-Key came before with another request."""
+    return conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body")
 
 
 # --------------------------------------------------------------------------- #
@@ -212,6 +219,12 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 405 and allowed:
             response.headers["Allow"] = ", ".join(allowed)
         return response
+
+    @app.errorhandler(IdempotencyMismatch)
+    def _key_reused(_exc: IdempotencyMismatch):  # type: ignore[no-untyped-def]
+        # two requests with one key raced: the store kept the first
+        api = key_reused()
+        return jsonify(api.body()), api.status
 
     def _store_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
         log.warning("store unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)

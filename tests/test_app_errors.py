@@ -147,3 +147,19 @@ def test_garbage_on_every_endpoint_is_a_4xx_json_never_a_500(client, payload):
         response = client.get(path)
         assert 400 <= response.status_code < 500, (path, response.status_code)
         assert response.is_json
+
+
+def test_a_key_reused_in_a_race_the_store_caught_is_a_409(make_app):
+    # two requests with one Idempotency-Key race past the views' check: the
+    # store keeps the first and raises IdempotencyMismatch for the second
+    from app.store.base import IdempotencyMismatch
+
+    app = make_app()
+
+    def racing() -> None:
+        raise IdempotencyMismatch("k-1")
+
+    app.add_url_rule("/v1/_test/race", "race", racing, methods=["POST"])
+    response = app.test_client().post("/v1/_test/race", json={})
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "idempotency_key_reused"

@@ -20,7 +20,6 @@ history; logs carry ids and counts only.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -40,13 +39,14 @@ from app.api.case_schemas import (
     ScreeningView,
 )
 from app.api.common import current_day, dump, json_object_body, parse_date, services
+from app.api.idempotency import earlier_answer, idempotency_key, replay, request_hash
 from app.api.openapi import doc
 from app.api.schemas import ErrorBody, IdempotencyHeaders
 from app.auth import Principal, forbidden, principal, roles
 from app.cases import PRIVATE_KEYS, CaseState, Change, Payment, check, on_outcome, on_payment
-from app.errors import ApiError, bad_request, conflict, not_found
+from app.errors import ApiError, conflict, not_found
 from app.events import new_event
-from app.store.base import CaseConflict, CaseWrite, Event, Idempotency, IdempotencyMismatch, utcnow
+from app.store.base import CaseConflict, CaseWrite, Event, Idempotency, utcnow
 from solver.model import Visit
 from solver.screening import screen
 
@@ -55,7 +55,6 @@ log = logging.getLogger("doorstep.cases")
 
 #: Attempts of a case write that meets concurrent writers.
 WRITE_ATTEMPTS = 20
-MAX_KEY_LENGTH = 200
 
 
 class DuplicatePayment(Exception):
@@ -179,16 +178,6 @@ def screening():  # type: ignore[no-untyped-def]
 # --------------------------------------------------------------------------- #
 # Payments and promise checks
 # --------------------------------------------------------------------------- #
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise bad_request("Idempotency-Key", f"1 to {MAX_KEY_LENGTH} printable characters")
-    return key
-
-
 def _promise_views(state: CaseState, amounts: bool) -> list[dict[str, Any]]:
     views = []
     for promise in sorted(state.promises, key=lambda p: (p.due, p.promise_id)):
@@ -227,18 +216,14 @@ def record_payment():  # type: ignore[no-untyped-def]
     Idempotency-Key to have a retry answered with the first answer; a payment
     id the case counted already is a 409 ``duplicate_payment`` either way."""
     who = principal()
-    key = _idempotency_key()
+    key = idempotency_key()
     body = PaymentRequest.model_validate(json_object_body())
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
-    request_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    hashed = request_hash(body.model_dump(mode="json"))
     scope = f"payment:{who.role}:{who.token_id or ''}"
     store = services().store
-    if key is not None:
-        stored = store.get_idempotency(scope, key)
-        if stored is not None:
-            if stored.request_hash != request_hash:
-                raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body")
-            return _replay(stored)
+    stored = earlier_answer(scope, key, hashed)
+    if stored is not None:
+        return replay(stored)
     settings = case_settings()
     now = utcnow()
     at = body.at or dt.datetime.combine(body.received_on, dt.time(0), tzinfo=dt.UTC)
@@ -266,20 +251,18 @@ def record_payment():  # type: ignore[no-untyped-def]
     def idempotency(_change: Change) -> Idempotency | None:
         if key is None:
             return None
-        return Idempotency(scope, key, request_hash, 201, json.dumps(answers["body"]))
+        return Idempotency(scope, key, hashed, 201, json.dumps(answers["body"]))
 
     try:
         change, replayed, _events = apply(body.case_id, change_of, idempotency)
-    except IdempotencyMismatch:
-        raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body") from None
     except DuplicatePayment:
         stored = None if key is None else store.get_idempotency(scope, key)
-        if stored is not None and stored.request_hash == request_hash:  # the same request, sent twice at once
-            return _replay(stored)
+        if stored is not None and stored.request_hash == hashed:  # the same request, sent twice at once
+            return replay(stored)
         raise conflict("duplicate_payment",
                        f"payment {body.payment_id!r} was counted already on case {body.case_id!r}") from None
     if replayed is not None:
-        return _replay(replayed)
+        return replay(replayed)
     assert change is not None
     log.info("payment %s on case %s: %d promise(s) kept, %d broken; case %s",
              body.payment_id, body.case_id, sum(e["type"] == "promise_kept" for e in change.entries),
@@ -300,10 +283,6 @@ def _crew_has_case(date: str, agent_id: str | None, case_id: str) -> bool:
 
 def _payment_ids(state: CaseState) -> set[str]:
     return set(state.payment_ids)
-
-
-def _replay(stored: Idempotency):  # type: ignore[no-untyped-def]
-    return jsonify(json.loads(stored.body_json)), stored.status, {"Idempotent-Replayed": "true"}
 
 
 @bp.post("/promises/check")

@@ -6,7 +6,6 @@ The lifecycle is described in :mod:`app.confirmations`."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import uuid
@@ -17,9 +16,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from app.api.agents import check_own_agent
 from app.api.common import current_day, dump, parse_body, parse_date, services
+from app.api.idempotency import earlier_answer, idempotency_key, replay, request_hash
 from app.api.openapi import doc
 from app.api.schemas import DateQuery, ErrorBody, IdempotencyHeaders
-from app.api.visits import _idempotency_key, _replay, locate_visit
+from app.api.visits import locate_visit
 from app.auth import principal, roles
 from app.confirmations import (
     TRANSITIONS,
@@ -33,7 +33,7 @@ from app.confirmations import (
     state_key,
 )
 from app.errors import conflict, not_found
-from app.store.base import Idempotency, IdempotencyMismatch, OutcomeWrite, TransitionRefused, utcnow
+from app.store.base import Idempotency, OutcomeWrite, TransitionRefused, utcnow
 from solver.model import check_sane_date, check_sane_datetime
 
 bp = Blueprint("confirmations", __name__)
@@ -137,19 +137,15 @@ def record_contact(visit_id: str):  # type: ignore[no-untyped-def]
     id). A declined slot is no longer kept by POST /v1/plans/{date}/reoptimize.
     An agent token may record its own crew's stops only."""
     who = principal()
-    key = _idempotency_key()
+    key = idempotency_key()
     attempt = parse_body(ContactRequest)
     date = attempt.date.isoformat()
-    canonical = json.dumps({"visit_id": visit_id, **attempt.model_dump(mode="json")}, sort_keys=True)
-    request_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    hashed = request_hash({"visit_id": visit_id, **attempt.model_dump(mode="json")})
     scope = f"contact:{who.role}:{who.agent_id or ''}"
     store = services().store
-    if key is not None:
-        stored = store.get_idempotency(scope, key)
-        if stored is not None:
-            if stored.request_hash != request_hash:
-                raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body")
-            return _replay(stored)
+    stored = earlier_answer(scope, key, hashed)
+    if stored is not None:
+        return replay(stored)
 
     _version, plan, problem = current_day(date)
     found = find_stop(plan, visit_id)
@@ -175,19 +171,17 @@ def record_contact(visit_id: str):  # type: ignore[no-untyped-def]
         allowed_from=TRANSITIONS[attempt.result],
         outcome_json=json.dumps({**body, "note": attempt.note}, ensure_ascii=False),
         events=[event],
-        idempotency=None if key is None else Idempotency(scope, key, request_hash, 201, json.dumps(body)),
+        idempotency=None if key is None else Idempotency(scope, key, hashed, 201, json.dumps(body)),
     )
     try:
         replayed, events = store.record_outcome(write)
-    except IdempotencyMismatch:
-        raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body") from None
     except TransitionRefused as refused:
         now_is = refused.current.status or "not contacted yet"
         allowed = ", ".join(sorted(s or "nothing" for s in TRANSITIONS[attempt.result]))
         raise conflict("invalid_transition", f"the slot of visit {visit_id!r} is {now_is}: cannot record "
                                              f"{attempt.result}; {attempt.result} may follow only {allowed}") from None
     if replayed is not None:
-        return _replay(replayed)
+        return replay(replayed)
     log.info("contact %s about the slot of visit %s on %s by %s: %s via %s", attempt_id, visit_id, date,
              who.token_id or who.role, attempt.result, attempt.channel)
     services().webhook.send(events)

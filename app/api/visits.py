@@ -4,7 +4,6 @@ GET /v1/followups?date= (the follow-up visits and flags outcomes created)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import uuid
@@ -13,6 +12,7 @@ from flask import Blueprint, jsonify, request
 
 from app.api.agents import check_own_agent, may_see_borrower
 from app.api.common import current_day, dump, json_object_body, parse_date, services
+from app.api.idempotency import earlier_answer, idempotency_key, replay, request_hash
 from app.api.openapi import doc
 from app.api.schemas import (
     DateQuery,
@@ -24,10 +24,10 @@ from app.api.schemas import (
 )
 from app.auth import principal, roles
 from app.confirmations import on_the_way_event
-from app.errors import bad_request, conflict, not_found
+from app.errors import conflict, not_found
 from app.events import new_event
 from app.followups import followups_for
-from app.store.base import Idempotency, IdempotencyMismatch, OutcomeWrite, TransitionRefused, utcnow
+from app.store.base import Idempotency, OutcomeWrite, TransitionRefused, utcnow
 from solver.model import Problem, Visit
 
 bp = Blueprint("visits", __name__)
@@ -41,7 +41,6 @@ TRANSITIONS: dict[str, frozenset[str | None]] = {
     "arrived": frozenset({None, "departed"}),
     "completed": frozenset({None, "departed", "arrived"}),
 }
-MAX_KEY_LENGTH = 200
 
 
 def locate_visit(date: str, visit_id: str) -> tuple[str, Visit]:
@@ -65,19 +64,6 @@ def locate_visit(date: str, visit_id: str) -> tuple[str, Visit]:
     raise not_found(f"visit {visit_id!r} is not in the current plan for {date}")
 
 
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise bad_request("Idempotency-Key", f"1 to {MAX_KEY_LENGTH} printable characters")
-    return key
-
-
-def _replay(stored: Idempotency):  # type: ignore[no-untyped-def]
-    return jsonify(json.loads(stored.body_json)), stored.status, {"Idempotent-Replayed": "true"}
-
 
 @bp.post("/visits/<visit_id>/outcome")
 @roles("dispatcher", "agent")
@@ -96,22 +82,18 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
     follow-up rule (config/followups.toml) creates a follow-up visit for a
     later date (or a flag). An agent token may record its own crew's visits only."""
     who = principal()
-    key = _idempotency_key()
+    key = idempotency_key()
     outcome = OutcomeRequest.model_validate(json_object_body())
     date = outcome.date.isoformat()
-    canonical = json.dumps({"visit_id": visit_id, **outcome.model_dump(mode="json")}, sort_keys=True)
-    request_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    hashed = request_hash({"visit_id": visit_id, **outcome.model_dump(mode="json")})
     scope = f"outcome:{who.role}:{who.agent_id or ''}"
     store = services().store
-    if key is not None:
-        stored = store.get_idempotency(scope, key)
-        if stored is not None:
-            if stored.request_hash != request_hash:
-                raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body")
-            from app.api.cases import enter_replayed_outcome
+    stored = earlier_answer(scope, key, hashed)
+    if stored is not None:
+        from app.api.cases import enter_replayed_outcome
 
-            enter_replayed_outcome(stored.body_json)  # in its case, if a failure kept it out the first time
-            return _replay(stored)
+        enter_replayed_outcome(stored.body_json)  # in its case, if a failure kept it out the first time
+        return replay(stored)
 
     agent_id, visit = locate_visit(date, visit_id)
     check_own_agent(who, agent_id, "visits")
@@ -159,12 +141,10 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         outcome_json=json.dumps(record, ensure_ascii=False),
         followups=[(f["id"], f["date"], json.dumps(f, ensure_ascii=False)) for f in followups],
         events=events_out,
-        idempotency=None if key is None else Idempotency(scope, key, request_hash, 201, json.dumps(body)),
+        idempotency=None if key is None else Idempotency(scope, key, hashed, 201, json.dumps(body)),
     )
     try:
         replayed, events = store.record_outcome(write)
-    except IdempotencyMismatch:
-        raise conflict("idempotency_key_reused", "this Idempotency-Key was used with another request body") from None
     except TransitionRefused as refused:
         state = refused.current
         now_is = state.status or "planned"
@@ -175,7 +155,7 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
             f"{outcome.status} may follow only {', '.join(sorted(s or 'planned' for s in TRANSITIONS[outcome.status]))}",
         ) from None
     if replayed is not None:
-        return _replay(replayed)
+        return replay(replayed)
     log.info("outcome %s recorded for visit %s on %s by %s: %s %s, %d follow-up(s)", outcome_id, visit_id, date,
              who.token_id or who.role, outcome.status, outcome.result or "", len(followups))
     services().webhook.send(events)

@@ -10,14 +10,13 @@ ready to be sent in that day's ``POST /v1/plans``.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 import uuid
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from solver.config import config_dir
+from solver.config import load_settings
 from solver.model import Visit
 
 RESULTS = ("paid", "promise_to_pay", "plan_agreed", "refused", "not_at_home", "wrong_address",
@@ -74,18 +73,7 @@ def load_rules(path: str | Path | None = None) -> Rules:
     """The rules in ``path`` (default: ``followups.toml`` of the configuration
     folder; no rules when that file does not exist). A bad file raises
     ValueError naming the key."""
-    if path is None:
-        path = config_dir() / FILENAME
-        if not Path(path).exists():
-            return Rules()
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
-    try:
-        return Rules.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']}") from None
+    return load_settings(Rules, FILENAME, path)
 
 
 def followups_for(

@@ -1,8 +1,9 @@
 """Which process runs a job, whether it still lives, and when a job is dead.
 
 A job record names its *owner* as ``host:pid:start`` (the start time tells a
-live process from a later one that reused its pid). The reaper fails an
-active job whose owner is gone (:func:`dead_reason`).
+live process from a later one that reused its pid) and beats on it while it
+runs (:func:`beat`). The reaper fails an active job whose owner is gone or
+whose heartbeat went stale (:func:`dead_reason`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import os
 import socket
 import time
+from typing import Any
 
-from app.store.base import ACTIVE, Job, parse_utc
+from app.store.base import ACTIVE, Job, Store, parse_utc, utcnow
 
 __all__ = ["dead_reason", "owner_alive", "owner_pid", "process_owner"]
 
@@ -84,3 +86,17 @@ def dead_reason(job: Job, heartbeat_timeout_s: float) -> str | None:
         if job.owner and owner_alive(job.owner) is False and age > 2.0:
             return "worker lost: the work horse process ended before the job finished"
     return None
+
+
+def beat(store: Store, job_id: str) -> None:
+    """Write the running job's heartbeat and, while it solves, its progress
+    estimated as the share of the time limit used (never backwards, below 1
+    until the job says it is done). Nothing when the job is not running."""
+    current = store.get_job(job_id)
+    if current is None or current.status != "running":
+        return
+    changes: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if current.stage == "solving" and current.time_limit_s and current.stage_started_at:
+        elapsed = time.time() - parse_utc(current.stage_started_at).timestamp()
+        changes["fraction"] = round(min(0.99, max(current.fraction, elapsed / current.time_limit_s)), 4)
+    store.update_job(job_id, if_status=("running",), **changes)

@@ -59,10 +59,11 @@ from app.jobs.failure import (
     describe_exit,
 )
 from app.jobs.limits import JobLimits, apply_process_limits
+from app.jobs.owner import beat
 from app.jobs.run import MAX_ERROR_CHARS, JobEnv, JobLost, run_job
 from app.jobs.runner import JobRunner
 from app.jobs.travel import TravelProvider
-from app.store.base import ACTIVE, Job, Store, parse_utc, utcnow
+from app.store.base import ACTIVE, Job, Store
 
 __all__ = ["ChildReport", "ProcessJobRunner", "child_main", "measure_plan_job", "open_store", "store_ref"]
 
@@ -438,14 +439,7 @@ class ProcessJobRunner(JobRunner):
 
     def _beat(self, child: _Child) -> None:
         """Heartbeat, and the solving progress as the share of the time limit used."""
-        current = self.store.get_job(child.job_id)
-        if current is None or current.status != "running":
-            return
-        changes: dict[str, Any] = {"heartbeat_at": utcnow()}
-        if current.stage == "solving" and current.time_limit_s and current.stage_started_at:
-            elapsed = time.time() - parse_utc(current.stage_started_at).timestamp()
-            changes["fraction"] = round(min(0.99, max(current.fraction, elapsed / current.time_limit_s)), 4)
-        self.store.update_job(child.job_id, if_status=("running",), **changes)
+        beat(self.store, child.job_id)
 
     def _finish(self, child: _Child) -> None:
         process = child.process

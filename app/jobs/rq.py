@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from typing import Any
 
 from app.events import Webhook
@@ -41,10 +40,11 @@ from app.jobs.failure import (
     describe_wait_status,
 )
 from app.jobs.limits import JobLimits, apply_process_limits
+from app.jobs.owner import beat
 from app.jobs.run import MAX_ERROR_CHARS, JobEnv, run_job
 from app.jobs.runner import JobRunner
 from app.jobs.travel import TravelProvider, worker_travel
-from app.store.base import ACTIVE, Job, Store, parse_utc, utcnow
+from app.store.base import ACTIVE, Job, Store
 
 __all__ = ["DEFAULT_QUEUE", "RQJobRunner", "make_worker_class", "rq_connection", "rq_entry", "rq_on_failure",
            "run_worker"]
@@ -174,14 +174,7 @@ def make_worker_class() -> Any:
             job_id = meta.get("doorstep_job") or job.id
             store = _store_for(self.connection, meta.get("prefix"))
             try:
-                current = store.get_job(job_id)
-                if current is None or current.status != "running":
-                    return
-                changes: dict[str, Any] = {"heartbeat_at": utcnow()}
-                if current.stage == "solving" and current.time_limit_s and current.stage_started_at:
-                    elapsed = time.time() - parse_utc(current.stage_started_at).timestamp()
-                    changes["fraction"] = round(min(0.99, max(current.fraction, elapsed / current.time_limit_s)), 4)
-                store.update_job(job_id, if_status=("running",), **changes)
+                beat(store, job_id)
             except Exception as exc:  # noqa: BLE001
                 self.log.warning("doorstep heartbeat of job %s not saved: %s", job_id, type(exc).__name__)
             finally:

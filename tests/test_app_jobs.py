@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from app.jobs.owner import owner_alive
 from app.store import Job
 from tests.conftest import REDIS_URL
 
@@ -148,6 +150,24 @@ def test_a_worker_killed_mid_solve_leaves_the_job_failed_and_the_plan_current(rq
     # the worker logged no borrower data
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "Borrower 1" not in text and "13800000001" not in text
+
+
+def test_a_work_horse_dies_with_its_worker(rq_app, start_worker, payload):
+    # the whole worker is lost: its job is failed by the reaper, so the horse must not solve on
+    worker, _log = start_worker()
+    client = rq_app.test_client()
+    slow = payload()
+    slow["options"]["time_limit_s"] = 120
+    job = _solving(client, slow)
+    horse = int(rq_app.extensions["doorstep"].store.get_job(job["job_id"]).owner.split(":")[1])
+    os.kill(worker.pid, signal.SIGKILL)  # the worker only
+    worker.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and owner_alive(f"{socket.gethostname()}:{horse}:"):
+        time.sleep(0.1)
+    assert not owner_alive(f"{socket.gethostname()}:{horse}:"), "the work horse outlived its worker"
+    failed = _poll(client, job["job_id"], lambda j: j["status"] != "running", timeout_s=30)
+    assert failed["status"] == "failed" and failed["error_code"] == "worker_lost", failed
 
 
 def test_a_killed_work_horse_fails_the_job_at_once_and_the_worker_goes_on(rq_app, start_worker, payload):

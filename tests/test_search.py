@@ -93,3 +93,44 @@ def test_required_visits_that_cannot_all_fit_go_back_to_ortools_in_time():
     assert plan.summary.visits_planned == 1 and plan.solver.first_solution != "PyVRP"
     (u,) = plan.unassigned
     assert u.code == "required_infeasible"
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return {int(c) for c in f.read().split()}
+    except OSError:
+        return set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_the_searches_of_a_killed_solve_die_with_it():
+    # a job killed at its cap (or a lost worker) must not leave its other searches
+    # solving on, unseen and outside every cap
+    import multiprocessing
+    import os
+    import signal
+
+    p = _expressible_day(time_limit_s=60, threads=2)
+    solving = multiprocessing.get_context("fork").Process(target=solve, args=(p, PLANE))
+    solving.start()
+    deadline = time.monotonic() + 20
+    searches: set[int] = set()
+    while time.monotonic() < deadline and not searches:
+        searches = _children(solving.pid)
+        time.sleep(0.05)
+    assert searches, "the two-thread solve started no second search"
+    os.kill(solving.pid, signal.SIGKILL)
+    solving.join()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(pid) for pid in searches):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in searches), "a search outlived the solve that started it"

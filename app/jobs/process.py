@@ -36,7 +36,6 @@ The parent
 from __future__ import annotations
 
 import collections
-import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -64,6 +63,7 @@ from app.jobs.run import MAX_ERROR_CHARS, JobEnv, JobLost, run_job
 from app.jobs.runner import JobRunner
 from app.jobs.travel import TravelProvider
 from app.store.base import ACTIVE, Job, Store
+from solver.processes import die_with_parent
 
 __all__ = ["ChildReport", "ProcessJobRunner", "child_main", "measure_plan_job", "open_store", "store_ref"]
 
@@ -122,7 +122,6 @@ def open_store(ref: dict[str, Any]) -> Store:
 # --------------------------------------------------------------------------- #
 # The child
 # --------------------------------------------------------------------------- #
-_PR_SET_PDEATHSIG = 1
 
 
 def _release_forkserver() -> None:
@@ -145,14 +144,7 @@ def _die_with_parent() -> None:
     """Have the kernel SIGKILL this process when its parent ends (Linux). The
     parent is the forkserver, which ends with the web process."""
     _release_forkserver()
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        return
-    if os.getppid() != parent:  # the parent ended before the call
-        os._exit(1)
+    die_with_parent()
 
 
 class _PipeHandler(logging.Handler):

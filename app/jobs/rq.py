@@ -45,6 +45,7 @@ from app.jobs.run import MAX_ERROR_CHARS, JobEnv, run_job
 from app.jobs.runner import JobRunner
 from app.jobs.travel import TravelProvider, worker_travel
 from app.store.base import ACTIVE, Job, Store
+from solver.processes import die_with_parent
 
 __all__ = ["DEFAULT_QUEUE", "RQJobRunner", "make_worker_class", "rq_connection", "rq_entry", "rq_on_failure",
            "run_worker"]
@@ -181,7 +182,9 @@ def make_worker_class() -> Any:
                 store.close()
 
         def main_work_horse(self, job, queue):  # type: ignore[no-untyped-def]
-            # in the forked work horse, before the job: the memory cap and a lower CPU priority
+            # in the forked work horse, before the job: it dies with its worker (a lost worker's
+            # job is failed by the reaper, so solving on is wasted), the memory cap, a lower priority
+            die_with_parent()
             limits: JobLimits = getattr(self, "doorstep_limits", None) or JobLimits.from_config()
             apply_process_limits(limits.memory_mb, limits.nice)
             super().main_work_horse(job, queue)

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from solver.compile import RoutingData
+from solver.processes import die_with_parent
 from solver.search.ils import IlsParams, IlsResult, Translation, price, solve_translation, translate
 
 
@@ -46,7 +47,9 @@ def available_cores() -> int:
 
 
 def _child(translation: Translation, budget_s: float, seed: int, params: IlsParams, send: Connection) -> None:
-    """A child search: send (routes, feasible, iterations), or None on failure."""
+    """A child search: send (routes, feasible, iterations), or None on failure.
+    It dies with the search that started it (a job killed at its cap, a lost worker)."""
+    die_with_parent()
     try:
         send.send(solve_translation(translation, budget_s, seed, params))
     except Exception:  # noqa: BLE001 - a failed child counts as no result; the parent keeps the others

@@ -27,6 +27,7 @@ HTML = "text/html"
 OFFERS: dict[str, tuple[str, ...]] = {
     "agents.get_itinerary": (JSON, CALENDAR, GEOJSON),
     "docs.docs_html": (HTML,),
+    "reports.get_report": (JSON, "text/csv"),
 }
 DEFAULT_OFFER: tuple[str, ...] = (JSON,)
 

@@ -106,6 +106,9 @@ _EXTRA_CONTENT = {
         "application/geo+json": {"schema": {"$ref": "#/components/schemas/GeoJSON"}},
     },
     ("/v1/docs", "get", "200"): {"text/html": {"schema": {"type": "string"}}},
+    ("/v1/reports", "get", "200"): {
+        "text/csv": {"schema": {"type": "string", "description": "A header row, one row per group, then (total)"}},
+    },
 }
 #: Models only named in :data:`_EXTRA_CONTENT`, added to the components.
 _EXTRA_MODELS = (GeoJSON,)

@@ -519,6 +519,29 @@ class Store(ABC):
                 found[case_id] = state
         return found
 
+    # -- reports (app.reports) --------------------------------------------- #
+    def current_days(self, dates: Sequence[str]) -> dict[str, tuple[PlanVersion, str]]:
+        """The current plan version and its problem JSON of each date among
+        ``dates`` that has a plan (reports read a month at once; backends do
+        it in one or two round trips)."""
+        found: dict[str, tuple[PlanVersion, str]] = {}
+        for date in dates:
+            stored = self.get_plan(date)
+            problem = None if stored is None else self.get_problem(date, stored.version)
+            if stored is not None and problem is not None:
+                found[date] = (stored, problem)
+        return found
+
+    def list_case_entries_many(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
+        """:meth:`list_case_entries` of several cases (those with none are
+        left out); backends do it in one round trip per chunk."""
+        found: dict[str, list[str]] = {}
+        for case_id in dict.fromkeys(case_ids):
+            entries = self.list_case_entries(case_id)
+            if entries:
+                found[case_id] = entries
+        return found
+
 
 @dataclass(frozen=True)
 class CaseWrite:

@@ -683,3 +683,38 @@ class RedisStore(Store):
                 states = pipe.execute()
             found.update({case_id: str(state) for case_id, state in zip(chunk, states) if state is not None})
         return found
+
+    # -- reports (app.reports) --------------------------------------------- #
+    def current_days(self, dates: Sequence[str]) -> dict[str, tuple[PlanVersion, str]]:
+        wanted = list(dict.fromkeys(dates))
+        if not wanted:
+            return {}
+        with self.redis.pipeline(transaction=False) as pipe:
+            for date in wanted:
+                pipe.get(self._k("plan", date, "current"))
+            currents = pipe.execute()
+        planned = [(date, int(current)) for date, current in zip(wanted, currents) if current is not None]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for date, version in planned:
+                pipe.hmget(self._k("plan", date, "v", str(version)), "plan_json", "meta", "created_at",
+                           "problem_json")
+            rows = pipe.execute()
+        found: dict[str, tuple[PlanVersion, str]] = {}
+        for (date, version), row in zip(planned, rows):
+            if row[0] is None or row[3] is None:
+                continue
+            found[date] = (PlanVersion(date=date, version=version, created_at=row[2], plan_json=row[0],
+                                       meta=json.loads(row[1] or "{}")), str(row[3]))
+        return found
+
+    def list_case_entries_many(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
+        ids = list(dict.fromkeys(case_ids))
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for case_id in chunk:
+                    pipe.lrange(self._k("caselog", case_id), 0, -1)
+                lists = pipe.execute()
+            found.update({case_id: [str(e) for e in entries] for case_id, entries in zip(chunk, lists) if entries})
+        return found

@@ -767,3 +767,36 @@ class SQLiteStore(Store):
                 rows = conn.execute(f"SELECT case_id, state FROM cases WHERE case_id IN ({marks})", chunk).fetchall()
                 found.update({row[0]: row[1] for row in rows})
         return found
+
+    # -- reports (app.reports) --------------------------------------------- #
+    def current_days(self, dates: Sequence[str]) -> dict[str, tuple[PlanVersion, str]]:
+        found: dict[str, tuple[PlanVersion, str]] = {}
+        wanted = list(dict.fromkeys(dates))
+        with self._connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    "SELECT p.date, p.version, p.created_at, p.meta, p.plan_json, p.problem_json "
+                    "FROM plan_versions p JOIN (SELECT date, MAX(version) AS version FROM plan_versions "
+                    f"WHERE date IN ({marks}) GROUP BY date) c ON p.date = c.date AND p.version = c.version",
+                    chunk,
+                ).fetchall()
+                for row in rows:
+                    found[row["date"]] = (PlanVersion(date=row["date"], version=int(row["version"]),
+                                                      created_at=row["created_at"], plan_json=row["plan_json"],
+                                                      meta=json.loads(row["meta"] or "{}")), row["problem_json"])
+        return found
+
+    def list_case_entries_many(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        ids = list(dict.fromkeys(case_ids))
+        with self._connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT case_id, record FROM case_entries WHERE case_id IN ({marks}) "
+                                    "ORDER BY seq", chunk).fetchall()
+                for row in rows:
+                    found.setdefault(row[0], []).append(row[1])
+        return found

@@ -112,10 +112,17 @@ class CrewSettings(RateOverride):
     branch: str | None = Field(None, min_length=1, max_length=200)
 
 
+ReaderRole = Literal["dispatcher", "system"]
+
+
+def _readers() -> list[ReaderRole]:
+    return ["dispatcher", "system"]
+
+
 class ReportsConfig(_Config):
     """``config/reports.toml``."""
 
-    roles: list[Literal["dispatcher", "system"]] = Field(default_factory=lambda: ["dispatcher", "system"])
+    roles: list[ReaderRole] = Field(default_factory=_readers, description="Roles that may read reports")
     max_days: int = Field(366, ge=1, le=3660)
     rates: Rates = Field(default_factory=Rates)
     branches: dict[str, RateOverride] = Field(default_factory=dict)

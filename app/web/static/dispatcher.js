@@ -41,6 +41,7 @@
     $("#login").hidden = true;
     $("#app").hidden = false;
     $("#logout").hidden = false;
+    $("#views").hidden = false; // Plan | Reports (reports.js)
     $("#who").textContent = S.me.role + (S.me.label ? ` · ${S.me.label}` : "");
     const params = new URLSearchParams(location.search);
     const date = params.get("date") || sessionStorage.getItem("doorstep.date") || DS.todayISO();
@@ -51,6 +52,8 @@
 
   function showLogin(message) {
     $("#app").hidden = true;
+    $("#views").hidden = true;
+    $("#reports-view").hidden = true;
     $("#login").hidden = false;
     $("#logout").hidden = !DS.token();
     $("#login-error").textContent = message || "";

@@ -268,3 +268,17 @@ def test_the_store_reads_a_period_in_one_go(app):
     assert (stored.version, stored.plan_json, problem, stored.meta) == (2, '{"p": 2}', '{"q": 2}', {})
     assert store.current_days([]) == {}
     assert store.list_case_entries_many(["nope"]) == {}
+
+
+def test_the_report_is_in_the_openapi_document_as_served(client):
+    document = client.get("/v1/openapi.json").get_json()
+    op = document["paths"]["/v1/reports"]["get"]
+    assert [p["name"] for p in op["parameters"]] == ["from", "to", "group_by", "format"]
+    assert op["parameters"][2]["schema"]["enum"] == ["crew", "branch", "bucket"]
+    assert set(op["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    assert {"403", "406", "422"} <= set(op["responses"])
+    view = document["components"]["schemas"]["ReportView"]
+    served = client.get("/v1/reports", query_string={"from": FROM, "to": TO}).get_json()
+    assert set(view["properties"]) == set(served) and set(view["required"]) <= set(served)
+    line = document["components"]["schemas"]["ReportLine"]
+    assert set(line["properties"]) == set(served["total"])

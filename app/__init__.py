@@ -64,6 +64,9 @@ Config keys (``create_app({...})``; environment variables in brackets):
     Paths of the case settings (who sees amounts, promises, escalation, proof of
     visit; default ``config/cases.toml``) and of the screening weights (default
     ``config/screening.toml``); read on first use (:mod:`app.api.amounts`).
+``REPORTS_CONFIG``
+    Path of the report settings (who may read reports, crew cost rates and
+    branches; default ``config/reports.toml``); read on first use (:mod:`app.api.reports`).
 """
 
 from __future__ import annotations

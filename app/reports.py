@@ -404,9 +404,16 @@ CSV_FIGURES: tuple[str, ...] = (
 )
 
 
+#: First characters that make a spreadsheet read a cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_row(line: dict[str, Any]) -> list[str]:
-    """A report line (a group or the total) as CSV cells (empty: not known or hidden)."""
-    cells = [str(line["group"])]
+    """A report line (a group or the total) as CSV cells (empty: not known or
+    hidden). A group name that a spreadsheet would read as a formula (a
+    branch is free text) is quoted with a leading apostrophe."""
+    group = str(line["group"])
+    cells = ["'" + group if group.startswith(_FORMULA_START) else group]
     for name in CSV_FIGURES:
         value = line["results"].get(name[len("result_"):]) if name.startswith("result_") else line[name]
         cells.append("" if value is None else str(value))

@@ -148,6 +148,9 @@ def test_every_answer_conforms_to_the_document(served):
                                         "currency": "CNY", "received_on": DAY}}),
         ("POST /v1/promises/check", {"media_type": "application/json", "body": {"date": DAY}}),
         ("GET /v1/cases/{case_id}/history", {"path_parameters": {"case_id": "FUZZ-1"}}),
+        # reports over the planned day, as JSON and as CSV
+        ("GET /v1/reports", {"query": {"from": DAY, "to": DAY, "group_by": "bucket"}}),
+        ("GET /v1/reports", {"query": {"from": DAY, "to": DAY, "format": "csv"}}),
     ]
     for label, parts in curated:
         case = find[label].Case(**parts)

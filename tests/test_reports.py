@@ -282,3 +282,13 @@ def test_the_report_is_in_the_openapi_document_as_served(client):
     assert set(view["properties"]) == set(served) and set(view["required"]) <= set(served)
     line = document["components"]["schemas"]["ReportLine"]
     assert set(line["properties"]) == set(served["total"])
+
+
+def test_csv_group_names_are_never_formulas():
+    from app.reports import Figures, to_csv
+
+    lines = [Figures().as_dict("=HYPERLINK(\"x\")"), Figures().as_dict("@crew"), Figures().as_dict("crew-a")]
+    report = {"group_by": "branch", "groups": lines, "total": Figures().as_dict(TOTAL)}
+    rows = list(csv.reader(io.StringIO(to_csv(report))))
+    assert [r[0] for r in rows] == ["branch", "'=HYPERLINK(\"x\")", "'@crew", "crew-a", TOTAL]
+    assert rows[1][1:4] == ["0", "0", "0"] and rows[1][5] == ""  # no visits: no contact rate

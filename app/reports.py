@@ -156,6 +156,7 @@ def load_config(path: str | Path | None = None) -> ReportsConfig:
 # Figures
 # --------------------------------------------------------------------------- #
 def _ratio(part: float, whole: float, digits: int) -> float | None:
+    """``part / whole`` rounded, or None when ``whole`` is 0."""
     return round(part / whole, digits) if whole else None
 
 
@@ -229,6 +230,7 @@ class Report:
     total: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as the JSON of ``GET /v1/reports`` (amounts not yet hidden)."""
         return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat(), "group_by": self.group_by,
                 "currency": self.currency, "days_planned": self.days_planned, "groups": self.groups,
                 "total": self.total}
@@ -248,6 +250,7 @@ class _Made:
 
 
 def _bucket(visit: Visit | None) -> str:
+    """The overdue bucket of the visit's case, or ``(none)`` without case data."""
     return visit.case.bucket if visit is not None and visit.case is not None else NONE
 
 
@@ -270,6 +273,7 @@ class _Period:
         self.made: defaultdict[str, list[_Made]] = defaultdict(list)  # case key -> visits made, date order
 
     def group(self, crew: str, branch: str, visit: Visit | None) -> str:
+        """The group of a visit (or of a route, ``visit`` None) of this crew and branch."""
         if self.group_by == "crew":
             return crew
         if self.group_by == "branch":
@@ -356,6 +360,7 @@ class _Period:
                     figures.recovered_amount += float(record.get("amount") or 0.0)
 
     def _contacts(self, made: Sequence[_Made], records: Sequence[dict[str, Any]]) -> None:
+        """Count the completed visits of a case where someone was met (its history says who)."""
         met: dict[tuple[str, str], str | None] = {}
         for record in records:  # in the order written: the last completed outcome of a visit counts
             if record.get("type") == "outcome" and record.get("status") == "completed":

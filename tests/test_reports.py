@@ -292,3 +292,23 @@ def test_csv_group_names_are_never_formulas():
     rows = list(csv.reader(io.StringIO(to_csv(report))))
     assert [r[0] for r in rows] == ["branch", "'=HYPERLINK(\"x\")", "'@crew", "crew-a", TOTAL]
     assert rows[1][1:4] == ["0", "0", "0"] and rows[1][5] == ""  # no visits: no contact rate
+
+
+def test_a_replanned_day_counts_the_visits_it_closed(client, payload):
+    body = payload()
+    for i, visit in enumerate(body["visits"]):
+        visit["pinned_agent"] = "crew-a" if i in (0, 1, 4) else "crew-b"
+    assert client.post("/v1/plans?wait=120", json=body).status_code == 201
+    _outcome(client, "v0", status="completed", result="refused", met="borrower")
+    replanned = client.post(f"/v1/plans/{DAY}/reoptimize?wait=120",
+                            json={"now": f"{DAY}T12:00:00+08:00", "completed": ["v0"], "cancelled": ["v1"]})
+    assert replanned.status_code == 201, replanned.get_json()
+    stops = {s["visit_id"] for r in replanned.get_json()["plan"]["routes"] for s in r["stops"]}
+    assert "v0" not in stops and "v1" not in stops
+    lines = {line["group"]: line for line in _get(client, "crew").get_json()["groups"]}
+    # v0 left the current version as done and still counts for crew-a; cancelled v1 counts no more
+    assert (lines["crew-a"]["visits_planned"], lines["crew-a"]["visits_made"], lines["crew-a"]["contacts"]) == (2, 1, 1)
+    assert lines["crew-a"]["results"]["refused"] == 1
+    left = {u["visit_id"] for u in replanned.get_json()["plan"]["unassigned"]}
+    assert left == {"v3"}  # its window (09:30-10:30) has passed at noon: the day as last planned has no v3
+    assert lines["crew-b"]["visits_planned"] == 2

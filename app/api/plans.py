@@ -17,6 +17,8 @@ from app.api.common import (
     query_seconds,
     services,
 )
+from app.api.day_schemas import PlanAnswer, PlanQuery, PlanRequest
+from app.api.days import create_days, query_bool
 from app.api.jobs import job_view
 from app.api.openapi import doc
 from app.api.schemas import (
@@ -49,6 +51,11 @@ _JOB_RESPONSES = {
     "HTTP_201": (PlanCreated, "Finished within ?wait=: the published plan"),
     "HTTP_202": (JobAccepted, "Queued: poll the job"),
     "HTTP_200": (JobView, "Finished within ?wait= without a plan: the failed job"),
+}
+_PLAN_RESPONSES = {
+    **_JOB_RESPONSES,
+    "HTTP_201": (PlanAnswer, "Finished within ?wait=: the published plan (with dates or ?publish=false: the plan "
+                             "set, PlanSetCreated)"),
 }
 
 
@@ -109,20 +116,32 @@ def check_size(visits: list[Any], agents: int, time_limit_s: Any) -> None:
 
 @bp.post("/plans")
 @roles("dispatcher", "system")
-@doc(tags=("plans",), json=Problem, query=WaitQuery, ok=_JOB_RESPONSES,
+@doc(tags=("plans",), json=PlanRequest, query=PlanQuery, ok=_PLAN_RESPONSES,
      errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field"), "HTTP_413": _TOO_LARGE})
 def create_plan():  # type: ignore[no-untyped-def]
-    """Plan a day.
+    """Plan a day, or several dates.
 
-    The body is a Problem. Answers 202 with a job id; with ?wait=S, the plan
-    (201) when the job finishes within S seconds. A failed job publishes
-    nothing: the date's previous plan stays current. A day bigger than the
-    service's limits is refused at once with 413 naming the limit. Rules are
-    on by default (options.rule_set: [planning] rule_set; only "none" turns
-    them off); frequency limits count the visits recorded through outcomes
-    in the period, plus the history sent."""
+    The body is a Problem (date). Answers 202 with a job id; with ?wait=S,
+    the plan (201) when the job finishes within S seconds. A failed job
+    publishes nothing: the date's previous plan stays current. A day bigger
+    than the service's limits is refused at once with 413 naming the limit.
+    Rules are on by default (options.rule_set: [planning] rule_set; only
+    "none" turns them off); frequency limits count the visits recorded
+    through outcomes in the period, plus the history sent.
+
+    With dates instead of date (1 to 7, ascending): the dates are planned in
+    order, visits left on a date are candidates on the next, due_by is kept
+    (a visit not planned by then is reported past_due), and the pending
+    follow-ups of these dates join from their date, preferring the collector
+    of the earlier visit. The job makes a plan set (GET /v1/plan-sets/{id},
+    id = the job id), each date's plan published as a version of that date.
+    With ?publish=false (date or dates) the plan set is a draft: nothing is
+    published until POST /v1/plan-sets/{id}/publish."""
     wait = query_seconds("wait", MAX_WAIT_S)
+    publish = query_bool("publish", True)
     body = json_object_body()
+    if "dates" in body or not publish:
+        return create_days(body, publish=publish, wait=wait)
     visits = body.get("visits")
     options = body.get("options")
     # counted on the raw JSON, before the (costly) validation of a huge day

@@ -519,6 +519,22 @@ class Store(ABC):
                 found[case_id] = state
         return found
 
+    # -- plan sets (app.multiday): the plans of several dates made by one job,
+    # or any plan kept as a draft; one JSON record per job id with a status
+    # (draft -> publishing -> published) ------------------------------------ #
+    def save_plan_set(self, set_id: str, status: str, record_json: str) -> None:
+        """Store a new plan set (an existing id is replaced)."""
+        raise NotImplementedError
+
+    def get_plan_set(self, set_id: str) -> tuple[str, str] | None:
+        """The plan set's status and record (JSON); None: no such set."""
+        raise NotImplementedError
+
+    def update_plan_set(self, set_id: str, *, expect_status: str, status: str, record_json: str) -> bool:
+        """Compare-and-set: replace the status and record if the status is
+        still ``expect_status``; False otherwise (or when there is no set)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CaseWrite:
@@ -536,3 +552,4 @@ class CaseWrite:
 
 class CaseConflict(Exception):
     """``write_case`` found another version of the case: read again and retry."""
+

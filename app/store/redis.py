@@ -21,6 +21,7 @@ Keys live under a prefix (``doorstep:`` by default; tests use one per test):
 ``{p}outcomes:{date}:{visit_id}``  list: outcome records (JSON)
 ``{p}followups:{date}``            list: follow-up records (JSON)
 ``{p}idem:{scope}:{key}``          hash: request_hash, status, body
+``{p}planset:{id}``                hash: status, record (JSON), updated_at: a plan set (app.multiday)
 =================================  ===========================================
 
 Atomicity: publishing a version is a ``WATCH`` of the date's current-version
@@ -683,3 +684,29 @@ class RedisStore(Store):
                 states = pipe.execute()
             found.update({case_id: str(state) for case_id, state in zip(chunk, states) if state is not None})
         return found
+
+    # -- plan sets (app.multiday) ------------------------------------------- #
+    def save_plan_set(self, set_id: str, status: str, record_json: str) -> None:
+        self.redis.hset(self._k("planset", set_id), mapping={"status": status, "record": record_json,
+                                                             "updated_at": utcnow()})
+
+    def get_plan_set(self, set_id: str) -> tuple[str, str] | None:
+        status, record = self.redis.hmget(self._k("planset", set_id), "status", "record")
+        return None if status is None or record is None else (str(status), str(record))
+
+    def update_plan_set(self, set_id: str, *, expect_status: str, status: str, record_json: str) -> bool:
+        key = self._k("planset", set_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if pipe.hget(key, "status") != expect_status:
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, mapping={"status": status, "record": record_json, "updated_at": utcnow()})
+                    pipe.execute()
+                    return True
+                except WatchError as exc:
+                    _conflict_only(exc)
+                    continue

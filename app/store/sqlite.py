@@ -180,6 +180,12 @@ CREATE TABLE IF NOT EXISTS case_entries (
     record      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_entries_case ON case_entries (case_id, seq);
+CREATE TABLE IF NOT EXISTS plan_sets (
+    id          TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
 """
 
 #: Columns added to ``jobs`` after the first release (added to older files on open).
@@ -767,3 +773,22 @@ class SQLiteStore(Store):
                 rows = conn.execute(f"SELECT case_id, state FROM cases WHERE case_id IN ({marks})", chunk).fetchall()
                 found.update({row[0]: row[1] for row in rows})
         return found
+
+    # -- plan sets (app.multiday) ------------------------------------------- #
+    def save_plan_set(self, set_id: str, status: str, record_json: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO plan_sets (id, status, record, updated_at) VALUES (?, ?, ?, ?)",
+                         (set_id, status, record_json, utcnow()))
+
+    def get_plan_set(self, set_id: str) -> tuple[str, str] | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT status, record FROM plan_sets WHERE id = ?", (set_id,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def update_plan_set(self, set_id: str, *, expect_status: str, status: str, record_json: str) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE plan_sets SET status = ?, record = ?, updated_at = ? WHERE id = ? AND status = ?",
+                (status, record_json, utcnow(), set_id, expect_status),
+            )
+            return cursor.rowcount == 1

@@ -57,6 +57,7 @@ def with_followups(store: Store, horizon: Horizon) -> tuple[Horizon, FollowupsAd
     added: list[Visit] = []
     available = dict(horizon.available_from)
     report = FollowupsAdded()
+    catalogue = horizon.day_problem(horizon.dates[0], [], []).skill_catalogue()
     for date in horizon.dates:
         day = date.isoformat()
         for record_json in store.list_followups(day):
@@ -73,6 +74,10 @@ def with_followups(store: Store, horizon: Horizon) -> tuple[Horizon, FollowupsAd
                 continue
             if any(store.get_visit_state(d.isoformat(), visit.id).status in DONE for d in horizon.dates):
                 entry["reason"] = "already made"
+                continue
+            unknown = sorted(set(visit.skills) - catalogue)
+            if unknown:
+                entry["reason"] = f"needs skills not in this request's catalogue: {', '.join(unknown)}"
                 continue
             state = _case_state(store, visit.case_id)
             if state is not None and state.get("status", OPEN) != OPEN:

@@ -222,3 +222,25 @@ def test_only_dispatchers_plan_several_dates(client_as, payload):
         except ValueError:
             continue  # no such role in this build
         assert caller.post("/v1/plans", json=_days(payload)).status_code == 403
+
+
+def test_a_followup_of_a_case_at_risk_has_no_preferred_collector(client, payload, client_as):
+    day1 = payload()
+    day1["options"] = {"time_limit_s": 1, "threads": 1, "rule_set": "none"}
+    day1["visits"][1]["case_id"] = day1["visits"][0]["case_id"]  # two visits of one case
+    response = client.post(f"/v1/plans?wait={WAIT}", json=day1)
+    assert response.status_code == 201, response.get_json()
+    planned = _planned(response.get_json()["plan"])
+    assert {"v0", "v1"} <= set(planned)
+    for visit_id, result in (("v0", "not_at_home"), ("v1", "dispute")):  # a revisit, then a dispute on the case
+        recorded = client_as("agent", planned[visit_id]).post(
+            f"/v1/visits/{visit_id}/outcome", json={"date": DAY1, "status": "completed", "result": result})
+        assert recorded.status_code == 201, recorded.get_json()
+    body = _days(payload, dates=(DAY3,), max_visits=None)
+    body["visits"] = []
+    body["options"]["rule_set"] = "none"
+    view = _create(client, body)["plan_set"]
+    [considered] = view["followups"]
+    assert considered["visit_id"] == "v0-fu-20261203" and considered["added"] is True
+    assert considered["preferred_agents"] == []  # a dispute on the case: no preferred collector
+    assert "v0-fu-20261203" in _planned(view["days"][0]["plan"])

@@ -244,3 +244,25 @@ def test_a_followup_of_a_case_at_risk_has_no_preferred_collector(client, payload
     assert considered["visit_id"] == "v0-fu-20261203" and considered["added"] is True
     assert considered["preferred_agents"] == []  # a dispute on the case: no preferred collector
     assert "v0-fu-20261203" in _planned(view["days"][0]["plan"])
+
+
+def test_a_retried_request_with_its_idempotency_key_queues_nothing_more(store_app, payload):
+    client = store_app.test_client()
+    body = _days(payload, dates=(DAY1, DAY2))
+    first = client.post(f"/v1/plans?wait={WAIT}&publish=false", json=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201, first.get_json()
+    again = client.post(f"/v1/plans?wait={WAIT}&publish=false", json=body, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["job_id"] == first.get_json()["job_id"]
+    assert again.get_json()["plan_set"] == first.get_json()["plan_set"]
+    other = client.post(f"/v1/plans?wait={WAIT}", json=body, headers={"Idempotency-Key": "k-1"})  # publishes
+    assert other.status_code == 409 and other.get_json()["error"] == "idempotency_key_reused"
+    # a one-day plan too
+    day = payload()
+    day["options"] = {"time_limit_s": 1, "threads": 1}
+    one = client.post(f"/v1/plans?wait={WAIT}", json=day, headers={"Idempotency-Key": "k-2"})
+    assert one.status_code == 201, one.get_json()
+    replayed = client.post(f"/v1/plans?wait={WAIT}", json=day, headers={"Idempotency-Key": "k-2"})
+    assert replayed.status_code == 201 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_json()["version"] == one.get_json()["version"] == 1
+    assert [v["version"] for v in client.get(f"/v1/plans/{DAY1}/versions").get_json()["versions"]] == [1]

@@ -53,10 +53,10 @@ def _field_error(field: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", "1 validation error(s)", errors=[{"field": field, "message": message}])
 
 
-def create_days(body: dict[str, Any], *, publish: bool, wait: float | None):  # type: ignore[no-untyped-def]
+def create_days(body: dict[str, Any], *, publish: bool) -> Job:
     """``POST /v1/plans`` with ``dates`` (several dates, follow-ups joining)
-    or with ``date`` and ``?publish=false`` (a one-day draft): validate,
-    queue a ``days`` job and answer like :func:`app.api.plans.job_answer`."""
+    or with ``date`` and ``?publish=false`` (a one-day draft): validate and
+    queue a ``days`` job (answered by :func:`days_job_answer`)."""
     from app.api.plans import check_size
 
     several = "dates" in body
@@ -80,8 +80,8 @@ def create_days(body: dict[str, Any], *, publish: bool, wait: float | None):  # 
         entries = report.entries
         check_size(horizon.visits, len(horizon.agents), horizon.options.time_limit_s)
     horizon = with_recorded_history(store, horizon)  # frequency limits count recorded visits
-    job = services().jobs.submit_days(horizon, publish=publish, followups=entries)
-    return days_job_answer(job, wait)
+    job: Job = services().jobs.submit_days(horizon, publish=publish, followups=entries)
+    return job
 
 
 def days_job_answer(job: Job, wait: float | None):  # type: ignore[no-untyped-def]

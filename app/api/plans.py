@@ -18,11 +18,13 @@ from app.api.common import (
     services,
 )
 from app.api.day_schemas import PlanAnswer, PlanQuery, PlanRequest
-from app.api.days import create_days, query_bool
+from app.api.days import create_days, days_job_answer, query_bool
+from app.api.idempotency import earlier_answer, idempotency_key, request_hash
 from app.api.jobs import job_view
 from app.api.openapi import doc
 from app.api.schemas import (
     ErrorBody,
+    IdempotencyHeaders,
     JobAccepted,
     JobView,
     PlanCreated,
@@ -32,11 +34,11 @@ from app.api.schemas import (
     VersionQuery,
     WaitQuery,
 )
-from app.auth import roles
+from app.auth import principal, roles
 from app.confirmations import declined_visits
-from app.errors import ApiError, not_found, too_large
+from app.errors import ApiError, key_reused, not_found, too_large
 from app.history import with_recorded_history
-from app.store.base import Job
+from app.store.base import Idempotency, Job
 from solver.model import DayState, Plan, Problem
 
 bp = Blueprint("plans", __name__)
@@ -116,8 +118,9 @@ def check_size(visits: list[Any], agents: int, time_limit_s: Any) -> None:
 
 @bp.post("/plans")
 @roles("dispatcher", "system")
-@doc(tags=("plans",), json=PlanRequest, query=PlanQuery, ok=_PLAN_RESPONSES,
-     errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field"), "HTTP_413": _TOO_LARGE})
+@doc(tags=("plans",), json=PlanRequest, query=PlanQuery, headers=IdempotencyHeaders, ok=_PLAN_RESPONSES,
+     errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field"), "HTTP_413": _TOO_LARGE,
+             "HTTP_409": (ErrorBody, "Idempotency-Key reused with another request")})
 def create_plan():  # type: ignore[no-untyped-def]
     """Plan a day, or several dates.
 
@@ -136,20 +139,45 @@ def create_plan():  # type: ignore[no-untyped-def]
     of the earlier visit. The job makes a plan set (GET /v1/plan-sets/{id},
     id = the job id), each date's plan published as a version of that date.
     With ?publish=false (date or dates) the plan set is a draft: nothing is
-    published until POST /v1/plan-sets/{id}/publish."""
+    published until POST /v1/plan-sets/{id}/publish.
+
+    With an Idempotency-Key, a retry (same key, same body and query) queues
+    nothing: it is answered with the first request's job as it stands now
+    (Idempotent-Replayed: true)."""
     wait = query_seconds("wait", MAX_WAIT_S)
     publish = query_bool("publish", True)
     body = json_object_body()
+    key = idempotency_key()
+    hashed = request_hash({"publish": publish, "body": body})
+    who = principal()
+    scope = f"plans:{who.role}:{who.token_id or ''}"
+    stored = earlier_answer(scope, key, hashed)
+    if stored is not None:  # a retry: the first request's job, as it stands now
+        job = services().jobs.get(json.loads(stored.body_json)["job_id"])
+        if job is not None:
+            return _replayed(job, wait)
     if "dates" in body or not publish:
-        return create_days(body, publish=publish, wait=wait)
-    visits = body.get("visits")
-    options = body.get("options")
-    # counted on the raw JSON, before the (costly) validation of a huge day
-    check_size(visits if isinstance(visits, list) else [], _count(body.get("agents")),
-               options.get("time_limit_s") if isinstance(options, dict) else None)
-    problem = Problem.model_validate(body)  # ValidationError → 422
-    problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
-    return job_answer(services().jobs.submit(problem), wait)
+        job = create_days(body, publish=publish)
+    else:
+        visits = body.get("visits")
+        options = body.get("options")
+        # counted on the raw JSON, before the (costly) validation of a huge day
+        check_size(visits if isinstance(visits, list) else [], _count(body.get("agents")),
+                   options.get("time_limit_s") if isinstance(options, dict) else None)
+        problem = Problem.model_validate(body)  # ValidationError → 422
+        problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
+        job = services().jobs.submit(problem)
+    if key is not None:
+        earlier = services().store.keep_idempotency(Idempotency(scope, key, hashed, 202,
+                                                                json.dumps({"job_id": job.id})))
+        if earlier is not None and earlier.request_hash != hashed:
+            raise key_reused()
+    return days_job_answer(job, wait) if job.kind == "days" else job_answer(job, wait)
+
+
+def _replayed(job: Job, wait: float | None):  # type: ignore[no-untyped-def]
+    body, status, *rest = days_job_answer(job, wait) if job.kind == "days" else job_answer(job, wait)
+    return body, status, {**(rest[0] if rest else {}), "Idempotent-Replayed": "true"}
 
 
 @bp.get("/plans/<date>")

@@ -535,6 +535,12 @@ class Store(ABC):
         still ``expect_status``; False otherwise (or when there is no set)."""
         raise NotImplementedError
 
+    def keep_idempotency(self, idem: Idempotency) -> Idempotency | None:
+        """Store an answer under its Idempotency-Key unless the key has one
+        already; returns the one stored earlier (None: this one was kept).
+        For writes that are not one store transaction (queuing a job)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CaseWrite:

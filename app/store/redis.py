@@ -710,3 +710,23 @@ class RedisStore(Store):
                 except WatchError as exc:
                     _conflict_only(exc)
                     continue
+
+    def keep_idempotency(self, idem: Idempotency) -> Idempotency | None:
+        key = self._k("idem", idem.scope, idem.key)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    stored = pipe.hgetall(key)
+                    if stored:
+                        pipe.unwatch()
+                        return Idempotency(idem.scope, idem.key, str(stored["request_hash"]), int(stored["status"]),
+                                           str(stored["body"]))
+                    pipe.multi()
+                    pipe.hset(key, mapping={"request_hash": idem.request_hash, "status": idem.status,
+                                            "body": idem.body_json, "created_at": utcnow()})
+                    pipe.execute()
+                    return None
+                except WatchError as exc:
+                    _conflict_only(exc)
+                    continue

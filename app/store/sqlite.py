@@ -792,3 +792,12 @@ class SQLiteStore(Store):
                 (status, record_json, utcnow(), set_id, expect_status),
             )
             return cursor.rowcount == 1
+
+    def keep_idempotency(self, idem: Idempotency) -> Idempotency | None:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?",
+                               (idem.scope, idem.key)).fetchone()
+            if row is not None:
+                return Idempotency(idem.scope, idem.key, row[0], row[1], row[2])
+            _remember(conn, idem, utcnow())
+        return None

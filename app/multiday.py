@@ -25,6 +25,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.cases import OPEN
 from app.events import plan_events
 from app.history import recorded_contacts
@@ -64,7 +66,13 @@ def with_followups(store: Store, horizon: Horizon) -> tuple[Horizon, FollowupsAd
             record = json.loads(record_json)
             if record.get("kind") != "visit" or not record.get("visit"):
                 continue
-            visit = Visit.model_validate(record["visit"])
+            try:
+                visit = Visit.model_validate(record["visit"])
+            except ValidationError:  # stored by an older release with other rules: not plannable as it is
+                report.entries.append({"followup_id": record.get("id"), "visit_id": str(record["visit"].get("id")),
+                                       "date": day, "rule": record.get("rule"), "added": False,
+                                       "preferred_agents": [], "reason": "its visit is not valid any more"})
+                continue
             source = record.get("source") or {}
             entry: dict[str, Any] = {"followup_id": record.get("id"), "visit_id": visit.id, "date": day,
                                      "rule": record.get("rule"), "added": False, "preferred_agents": []}

@@ -266,3 +266,26 @@ def test_a_retried_request_with_its_idempotency_key_queues_nothing_more(store_ap
     assert replayed.status_code == 201 and replayed.headers["Idempotent-Replayed"] == "true"
     assert replayed.get_json()["version"] == one.get_json()["version"] == 1
     assert [v["version"] for v in client.get(f"/v1/plans/{DAY1}/versions").get_json()["versions"]] == [1]
+
+
+def test_a_followup_of_an_escalated_case_is_left_out_with_the_reason(client, payload, client_as):
+    day1 = payload()
+    day1["options"] = {"time_limit_s": 1, "threads": 1, "rule_set": "none"}
+    for visit in day1["visits"][1:3]:
+        visit["case_id"] = day1["visits"][0]["case_id"]  # three visits of one case
+    response = client.post(f"/v1/plans?wait={WAIT}", json=day1)
+    assert response.status_code == 201, response.get_json()
+    planned = _planned(response.get_json()["plan"])
+    # a revisit, then two refusals: config/cases.toml escalates the case to legal_review
+    for visit_id, result in (("v0", "not_at_home"), ("v1", "refused"), ("v2", "refused")):
+        recorded = client_as("agent", planned[visit_id]).post(
+            f"/v1/visits/{visit_id}/outcome", json={"date": DAY1, "status": "completed", "result": result})
+        assert recorded.status_code == 201, recorded.get_json()
+    body = _days(payload, dates=(DAY2, DAY3), max_visits=None)
+    body["visits"] = body["visits"][3:]
+    body["options"]["rule_set"] = "none"
+    view = _create(client, body)["plan_set"]
+    [considered] = view["followups"]
+    assert considered["visit_id"] == "v0-fu-20261203" and considered["added"] is False
+    assert "legal_review" in considered["reason"]
+    assert all("v0-fu-20261203" not in _planned(d["plan"]) for d in view["days"])

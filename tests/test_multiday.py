@@ -133,3 +133,13 @@ def test_horizon_checks_what_a_day_checks():
         Horizon.model_validate({"dates": [str(D1)], "visits": [visit("v", 1, pinned_agent="zz")],
                                 "agents": [crew("c")]})
     assert "visits.0.pinned_agent" in str(caught.value)
+
+
+def test_a_one_day_plan_reports_a_visit_past_its_due_date_and_plans_the_rest():
+    day = problem([visit("late", 5, due_by=str(D1 - dt.timedelta(days=1))), visit("due", 6, due_by=str(D1)),
+                   visit("plain", 7)], [crew("c")], threads=1)
+    plan = solve(day, PLANE)
+    assert {s.visit_id for r in plan.routes for s in r.stops} == {"due", "plain"}
+    [entry] = plan.unassigned
+    assert (entry.visit_id, entry.code, entry.details["due_by"]) == ("late", "past_due", "2026-11-30")
+    check_plan(day, plan, PLANE).raise_if_invalid()

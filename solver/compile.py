@@ -431,6 +431,13 @@ def compile_problem(
     for vi, visit in enumerate(problem.visits):
         if vi % 200 == 0:
             report("geocoding", vi / n_visits)
+        if visit.due_by is not None and visit.due_by < problem.date:
+            unassigned.append(Unassigned(
+                visit_id=visit.id, code="past_due",
+                reason=f"due by {visit.due_by}, before the plan date {problem.date}: too late to plan",
+                details={"due_by": visit.due_by.isoformat()},
+            ))
+            continue
         skilled, why = _skilled(visit, agents)
         if not skilled:
             unassigned.append(Unassigned(visit_id=visit.id, code="no_skill", reason=why))

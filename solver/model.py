@@ -288,6 +288,20 @@ class Visit(_Model):
     timezone: str | None = Field(None, max_length=64, description="Borrower's IANA time zone for visiting-hour rules")
     case: CaseInfo | None = Field(None, description="The collection case the visit serves (screening; amounts as the "
                                                     "role allows)")
+    due_by: dt.date | None = Field(
+        None, description="Plan it on or before this date (planning several dates: a visit not planned by then is "
+                          "reported past_due; its priority rises as the date nears)",
+    )
+    preferred_agents: list[Id] = Field(
+        default_factory=list, max_length=20,
+        description="Crews that should make it, best first (e.g. the collector of the earlier visit): a soft "
+                    "preference; another crew costs options.preferred_agent_cost_s. Ids not in the day are ignored",
+    )
+
+    @field_validator("due_by")
+    @classmethod
+    def _sane_due_by(cls, value: dt.date | None) -> dt.date | None:
+        return None if value is None else check_sane_date(value)
 
     @field_validator("timezone")
     @classmethod
@@ -404,6 +418,11 @@ class Options(_Model):
     threads: int | None = Field(
         None, ge=1, le=64,
         description="Parallel searches (processes) keeping the best; default: the cores available",
+    )
+    preferred_agent_cost_s: int = Field(
+        900, ge=0, le=86_400,
+        description="What serving a visit by a crew outside its preferred_agents costs, in seconds of travel "
+                    "(0: preferences off)",
     )
 
 
@@ -630,6 +649,7 @@ ReasonCode = Literal[
     "capacity",
     "lower_priority",
     "required_infeasible",
+    "past_due",
 ]
 
 

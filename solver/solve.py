@@ -25,6 +25,7 @@ from solver.model import (
     Stop,
     Unassigned,
 )
+from solver.preferences import preferred_vehicles
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
 from solver.search import expressible
 from solver.slots import SlotParams, planning_data, planning_timing, real_route
@@ -102,7 +103,11 @@ def solve(
     # the search sees the slack every slot needs (slot_policy guaranteed); the
     # routes are timed and the slots cut against the real windows
     searched = planning_data(data, SlotParams.of(problem.options))
-    if engine.USE_ILS and expressible(searched) is None:
+    preferred = preferred_vehicles(searched)  # Visit.preferred_agents: priced as re-plans price stability
+    if preferred:
+        raw = search(searched, time_limit_s=max(1.0, problem.options.time_limit_s - (time.perf_counter() - started)),
+                     preferred_vehicle=preferred, stability_cost=problem.options.preferred_agent_cost_s)
+    elif engine.USE_ILS and expressible(searched) is None:
         # PyVRP searches the whole day, however large, within what is left of the time limit
         raw = search(searched, time_limit_s=problem.options.time_limit_s - (time.perf_counter() - started))
     elif len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:

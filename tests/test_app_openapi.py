@@ -7,7 +7,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from app.api import confirmations, schemas
+from app.api import confirmations, day_schemas, schemas
 from solver import model
 
 DAY = "2026-12-01"
@@ -40,8 +40,9 @@ def test_request_and_response_schemas_are_the_pydantic_models(client):
         return content["schema"]["$ref"].rsplit("/", 1)[-1]
 
     expected = {
-        ("/v1/plans", "post", None): model.Problem,
-        ("/v1/plans", "post", "201"): schemas.PlanCreated,
+        ("/v1/plans", "post", None): day_schemas.PlanRequest,  # a Problem (date) or a Horizon (dates)
+        ("/v1/plan-sets/{set_id}", "get", "200"): day_schemas.PlanSetView,
+        ("/v1/plan-sets/{set_id}/publish", "post", "200"): day_schemas.PlanSetView,
         ("/v1/plans", "post", "202"): schemas.JobAccepted,
         ("/v1/plans/{date}", "get", "200"): schemas.PlanVersionView,
         ("/v1/plans/{date}/versions", "get", "200"): schemas.VersionList,
@@ -69,6 +70,14 @@ def test_request_and_response_schemas_are_the_pydantic_models(client):
         assert name == cls.__name__, (path, method, status)
         # the component is the model's own JSON schema (same fields)
         assert set(schemas_[name]["properties"]) == set(cls.model_json_schema()["properties"]), name
+    # 201 of POST /v1/plans: a published day, or a plan set (dates, drafts)
+    assert ref("/v1/plans", "post", "201") == "PlanAnswer"
+    assert [r["$ref"].rsplit("/", 1)[-1] for r in schemas_["PlanAnswer"]["anyOf"]] == ["PlanCreated", "PlanSetCreated"]
+    assert set(schemas_["PlanRequest"]["properties"]) >= set(model.Problem.model_json_schema()["properties"]) | {
+        "dates"}
+    assert {"due_by", "preferred_agents"} <= set(schemas_["Visit"]["properties"])
+    plans = document["paths"]["/v1/plans"]["post"]
+    assert {p["name"] for p in plans["parameters"]} >= {"wait", "publish"}
     # nested solver models are shared components
     assert {"Visit", "Agent", "Plan", "Stop", "Slot", "SlotOffer", "TimeWindow"} <= set(schemas_)
     itinerary = document["paths"]["/v1/agents/{agent_id}/itinerary"]["get"]

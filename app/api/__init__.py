@@ -18,4 +18,8 @@ def register_blueprints(app: Flask) -> None:
     from app.api import reports  # period reports (issue 15)
 
     app.register_blueprint(reports.bp, url_prefix=API_PREFIX)
+
+    from app.api import days  # plan sets: several dates, drafts (issue 15)
+
+    app.register_blueprint(days.bp, url_prefix=API_PREFIX)
     negotiation.install(app)  # Accept → 406 before anything else runs

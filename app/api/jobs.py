@@ -21,6 +21,8 @@ def job_view(job: Job) -> dict[str, Any]:
     links = {"job": f"/v1/jobs/{job.id}"}
     if job.version is not None:
         links["plan"] = f"/v1/plans/{job.date}?version={job.version}"
+    if job.kind == "days":  # several dates, or a draft: app.multiday
+        links["plan_set"] = f"/v1/plan-sets/{job.id}"
     return {
         "job_id": job.id,
         "kind": job.kind,

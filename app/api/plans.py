@@ -17,10 +17,14 @@ from app.api.common import (
     query_seconds,
     services,
 )
+from app.api.day_schemas import PlanAnswer, PlanQuery, PlanRequest
+from app.api.days import create_days, days_job_answer, query_bool
+from app.api.idempotency import earlier_answer, idempotency_key, request_hash
 from app.api.jobs import job_view
 from app.api.openapi import doc
 from app.api.schemas import (
     ErrorBody,
+    IdempotencyHeaders,
     JobAccepted,
     JobView,
     PlanCreated,
@@ -30,11 +34,11 @@ from app.api.schemas import (
     VersionQuery,
     WaitQuery,
 )
-from app.auth import roles
+from app.auth import principal, roles
 from app.confirmations import declined_visits
-from app.errors import ApiError, not_found, too_large
+from app.errors import ApiError, key_reused, not_found, too_large
 from app.history import with_recorded_history
-from app.store.base import Job
+from app.store.base import Idempotency, Job
 from solver.model import DayState, Plan, Problem
 
 bp = Blueprint("plans", __name__)
@@ -49,6 +53,11 @@ _JOB_RESPONSES = {
     "HTTP_201": (PlanCreated, "Finished within ?wait=: the published plan"),
     "HTTP_202": (JobAccepted, "Queued: poll the job"),
     "HTTP_200": (JobView, "Finished within ?wait= without a plan: the failed job"),
+}
+_PLAN_RESPONSES = {
+    **_JOB_RESPONSES,
+    "HTTP_201": (PlanAnswer, "Finished within ?wait=: the published plan (with dates or ?publish=false: the plan "
+                             "set, PlanSetCreated)"),
 }
 
 
@@ -109,28 +118,66 @@ def check_size(visits: list[Any], agents: int, time_limit_s: Any) -> None:
 
 @bp.post("/plans")
 @roles("dispatcher", "system")
-@doc(tags=("plans",), json=Problem, query=WaitQuery, ok=_JOB_RESPONSES,
-     errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field"), "HTTP_413": _TOO_LARGE})
+@doc(tags=("plans",), json=PlanRequest, query=PlanQuery, headers=IdempotencyHeaders, ok=_PLAN_RESPONSES,
+     errors={"HTTP_422": (ErrorBody, "Invalid problem: one error per field"), "HTTP_413": _TOO_LARGE,
+             "HTTP_409": (ErrorBody, "Idempotency-Key reused with another request")})
 def create_plan():  # type: ignore[no-untyped-def]
-    """Plan a day.
+    """Plan a day, or several dates.
 
-    The body is a Problem. Answers 202 with a job id; with ?wait=S, the plan
-    (201) when the job finishes within S seconds. A failed job publishes
-    nothing: the date's previous plan stays current. A day bigger than the
-    service's limits is refused at once with 413 naming the limit. Rules are
-    on by default (options.rule_set: [planning] rule_set; only "none" turns
-    them off); frequency limits count the visits recorded through outcomes
-    in the period, plus the history sent."""
+    The body is a Problem (date). Answers 202 with a job id; with ?wait=S,
+    the plan (201) when the job finishes within S seconds. A failed job
+    publishes nothing: the date's previous plan stays current. A day bigger
+    than the service's limits is refused at once with 413 naming the limit.
+    Rules are on by default (options.rule_set: [planning] rule_set; only
+    "none" turns them off); frequency limits count the visits recorded
+    through outcomes in the period, plus the history sent.
+
+    With dates instead of date (1 to 7, ascending): the dates are planned in
+    order, visits left on a date are candidates on the next, due_by is kept
+    (a visit not planned by then is reported past_due), and the pending
+    follow-ups of these dates join from their date, preferring the collector
+    of the earlier visit. The job makes a plan set (GET /v1/plan-sets/{id},
+    id = the job id), each date's plan published as a version of that date.
+    With ?publish=false (date or dates) the plan set is a draft: nothing is
+    published until POST /v1/plan-sets/{id}/publish.
+
+    With an Idempotency-Key, a retry (same key, same body and query) queues
+    nothing: it is answered with the first request's job as it stands now
+    (Idempotent-Replayed: true)."""
     wait = query_seconds("wait", MAX_WAIT_S)
+    publish = query_bool("publish", True)
     body = json_object_body()
-    visits = body.get("visits")
-    options = body.get("options")
-    # counted on the raw JSON, before the (costly) validation of a huge day
-    check_size(visits if isinstance(visits, list) else [], _count(body.get("agents")),
-               options.get("time_limit_s") if isinstance(options, dict) else None)
-    problem = Problem.model_validate(body)  # ValidationError → 422
-    problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
-    return job_answer(services().jobs.submit(problem), wait)
+    key = idempotency_key()
+    hashed = request_hash({"publish": publish, "body": body})
+    who = principal()
+    scope = f"plans:{who.role}:{who.token_id or ''}"
+    stored = earlier_answer(scope, key, hashed)
+    if stored is not None:  # a retry: the first request's job, as it stands now
+        job = services().jobs.get(json.loads(stored.body_json)["job_id"])
+        if job is not None:
+            return _replayed(job, wait)
+    if "dates" in body or not publish:
+        job = create_days(body, publish=publish)
+    else:
+        visits = body.get("visits")
+        options = body.get("options")
+        # counted on the raw JSON, before the (costly) validation of a huge day
+        check_size(visits if isinstance(visits, list) else [], _count(body.get("agents")),
+                   options.get("time_limit_s") if isinstance(options, dict) else None)
+        problem = Problem.model_validate(body)  # ValidationError → 422
+        problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
+        job = services().jobs.submit(problem)
+    if key is not None:
+        earlier = services().store.keep_idempotency(Idempotency(scope, key, hashed, 202,
+                                                                json.dumps({"job_id": job.id})))
+        if earlier is not None and earlier.request_hash != hashed:
+            raise key_reused()
+    return days_job_answer(job, wait) if job.kind == "days" else job_answer(job, wait)
+
+
+def _replayed(job: Job, wait: float | None):  # type: ignore[no-untyped-def]
+    body, status, *rest = days_job_answer(job, wait) if job.kind == "days" else job_answer(job, wait)
+    return body, status, {**(rest[0] if rest else {}), "Idempotent-Replayed": "true"}
 
 
 @bp.get("/plans/<date>")

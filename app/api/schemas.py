@@ -119,7 +119,7 @@ class JobProgress(_Out):
 
 class JobView(_Out):
     job_id: str
-    kind: Literal["plan", "reoptimize"]
+    kind: Literal["plan", "reoptimize", "days"] = Field(description="days: several dates or a draft (a plan set)")
     status: Literal["queued", "running", "succeeded", "failed"]
     date: str
     progress: JobProgress

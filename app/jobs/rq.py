@@ -112,7 +112,7 @@ def _store_for(connection: Any, prefix: str | None) -> Store:
     return RedisStore("", prefix=prefix or DEFAULT_PREFIX, client=client)
 
 
-def rq_entry(spec: dict[str, Any]) -> int:
+def rq_entry(spec: dict[str, Any]) -> int | None:
     """The RQ job function (runs in a worker's work horse)."""
     from rq import get_current_job
 

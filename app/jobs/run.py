@@ -112,8 +112,9 @@ def closed_visits(base_meta: dict[str, Any], plan: Plan, state: DayState) -> dic
     return closed
 
 
-def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int:
-    """Run one job to the end and return the published version; on failure
+def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int | None:
+    """Run one job to the end and return the published version (of the first
+    date for a ``days`` job; None for a draft); on failure
     the error is recorded on the job and re-raised (a :class:`JobLost` job is
     left as the reaper marked it)."""
     store = env.store
@@ -129,10 +130,13 @@ def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int:
             raise JobLost(job_id)
         travel = env.travel()
         kind = spec.get("kind", "plan")
+        version: int | None
         if kind == "plan":
             version, plan, problem = _run_plan(env, job_id, spec, travel, progress, published)
         elif kind == "reoptimize":
             version, plan, problem = _run_reoptimize(env, job_id, spec, travel, progress, published)
+        elif kind == "days":
+            version, plan, problem = _run_days(env, job_id, spec, travel, progress, published)
         else:
             raise ValueError(f"unknown job kind {kind!r}")
         store.update_job(
@@ -161,7 +165,7 @@ def run_job(env: JobEnv, job_id: str, spec: dict[str, Any]) -> int:
             log.error("job %s: failure not recorded: %s", job_id, type(store_exc).__name__)
         raise
     log.info(
-        "job %s succeeded: version %d of %s, %d/%d visits planned, %.1f s",
+        "job %s succeeded: version %s of %s, %d/%d visits planned, %.1f s",
         job_id, version, problem.date, plan.summary.visits_planned, plan.summary.visits_total,
         time.perf_counter() - started,
     )
@@ -242,3 +246,32 @@ def _run_reoptimize(env: JobEnv, job_id: str, spec: dict[str, Any], travel: Trav
             log.info("job %s: version %s replaced by %s meanwhile; re-planning again", job_id, base, conflict.current)
             base = conflict.current
     raise AssertionError("unreachable")
+
+
+def _run_days(env: JobEnv, job_id: str, spec: dict[str, Any], travel: TravelModel, progress: _Progress,
+              published: list[NewEvent]) -> tuple[int | None, Plan, Problem]:
+    """Plan several dates (or keep one as a draft): :mod:`app.multiday`."""
+    import json
+
+    from app.multiday import DRAFT, PUBLISHING, FollowupsAdded, publish_set, set_record
+    from solver.multiday import Horizon, plan_days
+
+    store = env.store
+    horizon = Horizon.model_validate_json(spec["horizon_json"])
+    result = plan_days(horizon, travel, progress=progress)
+    _check_still_running(store, job_id, "checking")
+    for day in result.days:
+        check_plan(day.problem, day.plan, travel).raise_if_invalid()  # never keep a plan that breaks a rule
+    record = set_record(job_id, result, followups=FollowupsAdded(spec.get("followups") or []), store=store)
+    version = None
+    if spec.get("publish", True):
+        _check_still_running(store, job_id, "publishing")
+        store.save_plan_set(job_id, PUBLISHING, json.dumps(record))
+        record = publish_set(store, job_id, record, expect_status=PUBLISHING, reason="plan", job_id=job_id,
+                             published=published)
+        version = record["days"][0]["version"]
+    else:
+        _check_still_running(store, job_id, "saving the draft")
+        store.save_plan_set(job_id, DRAFT, json.dumps(record))
+    first = result.days[0]
+    return version, first.plan, first.problem

@@ -20,6 +20,7 @@ from app.jobs.owner import dead_reason, process_owner
 from app.jobs.travel import TravelProvider
 from app.store.base import ACTIVE, Job, Store
 from solver.model import DayState, Problem
+from solver.multiday import Horizon
 
 __all__ = ["JobRunner"]
 
@@ -69,6 +70,21 @@ class JobRunner:
         self.store.save_job(job)
         self._start(job, spec)
         log.info("job %s queued (%s): re-plan %s from version %d", job.id, self.runner_name, job.date, base_version)
+        return job
+
+    def submit_days(self, horizon: Horizon, *, publish: bool, followups: list[dict[str, Any]]) -> Job:
+        """Record a queued ``days`` job planning ``horizon``'s dates (kept as a
+        draft unless ``publish``) and start it (:mod:`app.multiday`). Its
+        time limit is the horizon's: the day's search time limit per date."""
+        job = self._new_job("days", horizon.dates[0].isoformat(), len(horizon.visits), len(horizon.agents),
+                            horizon.options.time_limit_s * len(horizon.dates))
+        spec = {"kind": "days", "horizon_json": horizon.model_dump_json(), "publish": publish,
+                "followups": followups}
+        self._check_can_start()
+        self.store.save_job(job)
+        self._start(job, spec)
+        log.info("job %s queued (%s): %d date(s) from %s, %s", job.id, self.runner_name, len(horizon.dates),
+                 job.date, "published" if publish else "draft")
         return job
 
     def _check_can_start(self) -> None:

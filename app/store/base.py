@@ -542,6 +542,28 @@ class Store(ABC):
                 found[case_id] = entries
         return found
 
+    # -- plan sets (app.multiday): the plans of several dates made by one job,
+    # or any plan kept as a draft; one JSON record per job id with a status
+    # (draft -> publishing -> published) ------------------------------------ #
+    def save_plan_set(self, set_id: str, status: str, record_json: str) -> None:
+        """Store a new plan set (an existing id is replaced)."""
+        raise NotImplementedError
+
+    def get_plan_set(self, set_id: str) -> tuple[str, str] | None:
+        """The plan set's status and record (JSON); None: no such set."""
+        raise NotImplementedError
+
+    def update_plan_set(self, set_id: str, *, expect_status: str, status: str, record_json: str) -> bool:
+        """Compare-and-set: replace the status and record if the status is
+        still ``expect_status``; False otherwise (or when there is no set)."""
+        raise NotImplementedError
+
+    def keep_idempotency(self, idem: Idempotency) -> Idempotency | None:
+        """Store an answer under its Idempotency-Key unless the key has one
+        already; returns the one stored earlier (None: this one was kept).
+        For writes that are not one store transaction (queuing a job)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CaseWrite:
@@ -559,3 +581,4 @@ class CaseWrite:
 
 class CaseConflict(Exception):
     """``write_case`` found another version of the case: read again and retry."""
+

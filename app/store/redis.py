@@ -21,6 +21,7 @@ Keys live under a prefix (``doorstep:`` by default; tests use one per test):
 ``{p}outcomes:{date}:{visit_id}``  list: outcome records (JSON)
 ``{p}followups:{date}``            list: follow-up records (JSON)
 ``{p}idem:{scope}:{key}``          hash: request_hash, status, body
+``{p}planset:{id}``                hash: status, record (JSON), updated_at: a plan set (app.multiday)
 =================================  ===========================================
 
 Atomicity: publishing a version is a ``WATCH`` of the date's current-version
@@ -718,3 +719,49 @@ class RedisStore(Store):
                 lists = pipe.execute()
             found.update({case_id: [str(e) for e in entries] for case_id, entries in zip(chunk, lists) if entries})
         return found
+
+    # -- plan sets (app.multiday) ------------------------------------------- #
+    def save_plan_set(self, set_id: str, status: str, record_json: str) -> None:
+        self.redis.hset(self._k("planset", set_id), mapping={"status": status, "record": record_json,
+                                                             "updated_at": utcnow()})
+
+    def get_plan_set(self, set_id: str) -> tuple[str, str] | None:
+        status, record = self.redis.hmget(self._k("planset", set_id), "status", "record")
+        return None if status is None or record is None else (str(status), str(record))
+
+    def update_plan_set(self, set_id: str, *, expect_status: str, status: str, record_json: str) -> bool:
+        key = self._k("planset", set_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if pipe.hget(key, "status") != expect_status:
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, mapping={"status": status, "record": record_json, "updated_at": utcnow()})
+                    pipe.execute()
+                    return True
+                except WatchError as exc:
+                    _conflict_only(exc)
+                    continue
+
+    def keep_idempotency(self, idem: Idempotency) -> Idempotency | None:
+        key = self._k("idem", idem.scope, idem.key)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    stored = pipe.hgetall(key)
+                    if stored:
+                        pipe.unwatch()
+                        return Idempotency(idem.scope, idem.key, str(stored["request_hash"]), int(stored["status"]),
+                                           str(stored["body"]))
+                    pipe.multi()
+                    pipe.hset(key, mapping={"request_hash": idem.request_hash, "status": idem.status,
+                                            "body": idem.body_json, "created_at": utcnow()})
+                    pipe.execute()
+                    return None
+                except WatchError as exc:
+                    _conflict_only(exc)
+                    continue

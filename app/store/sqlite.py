@@ -180,6 +180,12 @@ CREATE TABLE IF NOT EXISTS case_entries (
     record      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_entries_case ON case_entries (case_id, seq);
+CREATE TABLE IF NOT EXISTS plan_sets (
+    id          TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
 """
 
 #: Columns added to ``jobs`` after the first release (added to older files on open).
@@ -800,3 +806,31 @@ class SQLiteStore(Store):
                 for row in rows:
                     found.setdefault(row[0], []).append(row[1])
         return found
+
+    # -- plan sets (app.multiday) ------------------------------------------- #
+    def save_plan_set(self, set_id: str, status: str, record_json: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO plan_sets (id, status, record, updated_at) VALUES (?, ?, ?, ?)",
+                         (set_id, status, record_json, utcnow()))
+
+    def get_plan_set(self, set_id: str) -> tuple[str, str] | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT status, record FROM plan_sets WHERE id = ?", (set_id,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def update_plan_set(self, set_id: str, *, expect_status: str, status: str, record_json: str) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE plan_sets SET status = ?, record = ?, updated_at = ? WHERE id = ? AND status = ?",
+                (status, record_json, utcnow(), set_id, expect_status),
+            )
+            return cursor.rowcount == 1
+
+    def keep_idempotency(self, idem: Idempotency) -> Idempotency | None:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT request_hash, status, body FROM idempotency WHERE scope = ? AND key = ?",
+                               (idem.scope, idem.key)).fetchone()
+            if row is not None:
+                return Idempotency(idem.scope, idem.key, row[0], row[1], row[2])
+            _remember(conn, idem, utcnow())
+        return None

@@ -15,4 +15,7 @@ def register_blueprints(app: Flask) -> None:
     from app.api import cases  # screening, payments, promise checks, case histories (issue 15)
 
     app.register_blueprint(cases.bp, url_prefix=API_PREFIX)
+    from app.api import attachments  # photos and audio of visits (issue 15)
+
+    app.register_blueprint(attachments.bp, url_prefix=API_PREFIX)
     negotiation.install(app)  # Accept → 406 before anything else runs

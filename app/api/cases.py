@@ -368,3 +368,9 @@ def case_history(case_id: str):  # type: ignore[no-untyped-def]
     }
     return jsonify(dump(CaseHistory, {"case": summary, "promises": _promise_views(state, amounts),
                                       "entries": entries}))
+
+
+def crew_has_case(date: str, agent_id: str | None, case_id: str) -> bool:
+    """Whether the crew has a stop of the case in the date's current plan
+    (attachments check an agent's reads with it)."""
+    return _crew_has_case(date, agent_id, case_id)

@@ -180,6 +180,15 @@ CREATE TABLE IF NOT EXISTS case_entries (
     record      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_entries_case ON case_entries (case_id, seq);
+CREATE TABLE IF NOT EXISTS attachments (
+    id          TEXT PRIMARY KEY,
+    meta        TEXT NOT NULL,
+    content     BLOB
+);
+CREATE TABLE IF NOT EXISTS once_marks (
+    marker      TEXT PRIMARY KEY,
+    at          TEXT NOT NULL
+);
 """
 
 #: Columns added to ``jobs`` after the first release (added to older files on open).
@@ -767,3 +776,26 @@ class SQLiteStore(Store):
                 rows = conn.execute(f"SELECT case_id, state FROM cases WHERE case_id IN ({marks})", chunk).fetchall()
                 found.update({row[0]: row[1] for row in rows})
         return found
+
+    # -- attachments and one-time events ------------------------------------- #
+    def save_attachment(self, attachment_id: str, meta_json: str, content: bytes | None) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO attachments (id, meta, content) VALUES (?, ?, ?)",
+                         (attachment_id, meta_json, None if content is None else sqlite3.Binary(content)))
+
+    def get_attachment(self, attachment_id: str, *, content: bool = True) -> tuple[str, bytes | None] | None:
+        column = "content" if content else "NULL"
+        with self._connect() as conn:
+            row = conn.execute(f"SELECT meta, {column} FROM attachments WHERE id = ?", (attachment_id,)).fetchone()
+        return None if row is None else (row[0], None if row[1] is None else bytes(row[1]))
+
+    def delete_attachment(self, attachment_id: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+
+    def emit_once(self, marker: str, events: Sequence[NewEvent]) -> list[Event]:
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM once_marks WHERE marker = ?", (marker,)).fetchone() is not None:
+                return []
+            conn.execute("INSERT INTO once_marks (marker, at) VALUES (?, ?)", (marker, utcnow()))
+            return self._insert_events(conn, events)

@@ -1,0 +1,179 @@
+"""Safety of crews in the field: a crew that reported ``arrived`` at a visit
+and has not reported ``completed`` by the stop's planned duration plus a
+margin (``config/cases.toml`` ``[safety] overdue_margin_min``) raises the event
+``safety.overdue``, once per visit, for a dispatcher to call them.
+
+:func:`sweep` looks at the visits of the plans around a moment; it needs only
+the store (no Flask), so every process can run it: the webhook deliverers
+(every ``sweep_every_s``: :meth:`app.webhooks.Deliverer.add_periodic`), ``GET
+/v1/events`` (throttled, :func:`sweep_on_read`) and ``doorstep safety check``.
+"Once" is the store's: :meth:`~app.store.base.Store.emit_once` sets a marker
+per date and visit in the same atomic step as the event, so several sweepers
+at once emit it once.
+
+The event holds ids and times only: ``{date, visit_id, case_id, agent_id,
+arrived_at, due_by, overdue_min, reported_by}`` (``reported_by``: the role and
+token id that reported the arrival; no names).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from app.cases import SafetyRules
+from app.events import new_event
+from app.store.base import Event, Store
+from solver.model import Plan, Problem
+
+log = logging.getLogger("doorstep.safety")
+
+EVENT = "safety.overdue"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A visit the crew arrived at and has not completed."""
+
+    date: str
+    visit_id: str
+    agent_id: str | None
+    arrived_at: dt.datetime
+    duration: dt.timedelta
+    reported_by: dict[str, Any] | None
+
+
+def _arrived_at(store: Store, date: str, visit_id: str) -> tuple[dt.datetime, dict[str, Any] | None] | None:
+    """When the crew said it arrived (the last ``arrived`` outcome), and who said so."""
+    for raw in reversed(store.list_outcomes(date, visit_id)):
+        record = json.loads(raw)
+        if record.get("status") == "arrived" and record.get("at"):
+            at = dt.datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
+            return at if at.tzinfo else at.replace(tzinfo=dt.UTC), record.get("actor")
+    return None
+
+
+def _durations(store: Store, date: str) -> tuple[dict[str, tuple[str | None, dt.timedelta]], int] | None:
+    """Crew and planned duration of each visit of the date's current plan, and
+    of the visits a re-plan closed as under way (from the version that had
+    them); with the version. None without a plan."""
+    stored = store.get_plan(date)
+    if stored is None:
+        return None
+    plan = Plan.model_validate_json(stored.plan_json)
+    found: dict[str, tuple[str | None, dt.timedelta]] = {
+        stop.visit_id: (route.agent_id, stop.end - stop.start) for route in plan.routes for stop in route.stops
+    }
+    closed = {k: v for k, v in (stored.meta.get("closed") or {}).items() if k not in found}
+    for older in range(stored.version - 1, 0, -1):
+        if not closed:
+            break
+        problem_json = store.get_problem(date, older)
+        if problem_json is None:
+            continue
+        for visit in Problem.model_validate_json(problem_json).visits:
+            if visit.id in closed:
+                found[visit.id] = (closed.pop(visit.id), dt.timedelta(minutes=visit.duration_min))
+    return found, stored.version
+
+
+def arrivals(store: Store, date: str) -> list[Arrival]:
+    """The visits of ``date`` whose crew arrived and did not complete them."""
+    planned = _durations(store, date)
+    if planned is None:
+        return []
+    stops, _version = planned
+    ids = list(stops)
+    out = []
+    for state in store.get_visit_states(date, ids):
+        if state.status != "arrived":
+            continue
+        arrived = _arrived_at(store, date, state.visit_id)
+        if arrived is None:
+            continue
+        agent_id, duration = stops[state.visit_id]
+        out.append(Arrival(date, state.visit_id, state.agent_id or agent_id, arrived[0], duration, arrived[1]))
+    return out
+
+
+def _case_id(store: Store, date: str, visit_id: str) -> str:
+    stored = store.get_plan(date)
+    for version in range(stored.version if stored is not None else 0, 0, -1):
+        problem_json = store.get_problem(date, version)
+        if problem_json is None:
+            continue
+        problem = Problem.model_validate_json(problem_json)
+        if any(v.id == visit_id for v in problem.visits):
+            return problem.visit(visit_id).case_key
+    return visit_id
+
+
+def sweep(store: Store, rules: SafetyRules, now: dt.datetime, dates: list[str] | None = None) -> list[Event]:
+    """Emit ``safety.overdue`` for each visit arrived and not completed past
+    its planned duration plus the margin, at ``now`` (aware), once per visit.
+    ``dates`` defaults to the day before, of and after ``now`` (UTC: plans are
+    dated in their own time zone). Returns the events emitted by this call."""
+    if dates is None:
+        today = now.astimezone(dt.UTC).date()
+        dates = [(today + dt.timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
+    margin = dt.timedelta(minutes=rules.overdue_margin_min)
+    emitted: list[Event] = []
+    for date in dates:
+        for arrival in arrivals(store, date):
+            due_by = arrival.arrived_at + arrival.duration + margin
+            if now <= due_by:
+                continue
+            data = {
+                "date": date, "visit_id": arrival.visit_id, "case_id": _case_id(store, date, arrival.visit_id),
+                "agent_id": arrival.agent_id,
+                "arrived_at": arrival.arrived_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+                "due_by": due_by.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+                "overdue_min": int((now - due_by).total_seconds() // 60),
+                "reported_by": arrival.reported_by,
+            }
+            events = store.emit_once(f"{EVENT}:{date}:{arrival.visit_id}", [new_event(EVENT, data)])
+            if events:
+                log.warning("safety: crew %s arrived at visit %s on %s at %s and has not completed it (due by %s)",
+                            arrival.agent_id, arrival.visit_id, date, data["arrived_at"], data["due_by"])
+            emitted.extend(events)
+    return emitted
+
+
+class Throttle:
+    """Runs a task at most once per ``every_s`` (monotonic clock), across threads."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self._last = -float("inf")
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        """Whether the task should run now (and, if so, it counts as run)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self.every_s:
+                return False
+            self._last = now
+            return True
+
+
+def periodic_sweep(store: Store, rules: SafetyRules) -> tuple[float, Any]:
+    """(interval, task) for :meth:`app.webhooks.Deliverer.add_periodic`."""
+    return rules.sweep_every_s, lambda: sweep(store, rules, dt.datetime.now(dt.UTC))
+
+
+def sweep_on_read(store: Store, rules: SafetyRules, throttle: Throttle) -> None:
+    """:func:`sweep` now, unless this process swept less than
+    ``sweep_every_s`` ago (``GET /v1/events`` calls it, so a reader of events
+    gets overdue visits without a deliverer running); a failure is logged."""
+    if not throttle.due():
+        return
+    try:
+        sweep(store, rules, dt.datetime.now(dt.UTC))
+    except Exception as exc:  # noqa: BLE001 - the read goes on; the next one sweeps again
+        log.warning("safety sweep on read failed (%s)", type(exc).__name__)

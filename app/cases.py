@@ -295,9 +295,12 @@ def _revisit(state: CaseState, promise: Promise, found_on: dt.date, config: Case
     else:
         priority = max(0, min(100, visit.priority + rules.revisit_priority_delta))
     purpose = rules.revisit_purpose or visit.purpose
+    # a case an incident (or another flag of [safety] two_collectors) marked at risk is revisited by two
+    at_risk = any(flag in screening.safety.two_collectors for flag in state.risk_flags)
     new_visit = visit.model_copy(update={
         "id": f"{visit.id[:80]}-bp-{due.strftime('%Y%m%d')}", "priority": priority, "required": False,
         "appointment": None, "pinned_agent": None, "purpose": purpose, "case": case,
+        "crew_size": max(2, visit.crew_size) if at_risk else visit.crew_size,
     })
     agent_id = state.agents[-1] if state.agents else None
     return {"id": f"fu-{uuid.uuid4().hex[:12]}", "kind": "visit", "date": due.isoformat(), "flag": None,

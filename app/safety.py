@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from app.cases import SafetyRules
+from app.cases import CaseState, SafetyRules
 from app.events import new_event
 from app.store.base import Event, Store
 from solver.model import Plan, Problem
@@ -177,3 +177,21 @@ def sweep_on_read(store: Store, rules: SafetyRules, throttle: Throttle) -> None:
         sweep(store, rules, dt.datetime.now(dt.UTC))
     except Exception as exc:  # noqa: BLE001 - the read goes on; the next one sweeps again
         log.warning("safety sweep on read failed (%s)", type(exc).__name__)
+
+
+def with_case_safety(store: Store, problem: Problem, two_collectors: list[str]) -> Problem:
+    """``problem`` with the visits of cases marked at risk — a visit of the
+    case recorded a result among ``two_collectors`` (``config/screening.toml``
+    ``[safety]``: incident …) — needing a crew of two at least. ``POST
+    /v1/plans`` applies it, so a case's next visits go to two collectors even
+    when the caller did not screen them."""
+    flags = set(two_collectors)
+    states = store.get_cases([visit.case_key for visit in problem.visits]) if flags else {}
+    at_risk = {key for key, raw in states.items() if flags & set(CaseState.model_validate_json(raw).risk_flags)}
+    if not at_risk:
+        return problem
+    visits = [visit.model_copy(update={"crew_size": max(2, visit.crew_size)}) if visit.case_key in at_risk else visit
+              for visit in problem.visits]
+    log.info("%d visit(s) of %d case(s) at risk need two collectors", sum(v.case_key in at_risk for v in visits),
+             len(at_risk))
+    return problem.model_copy(update={"visits": visits})

@@ -165,7 +165,7 @@ def test_a_configured_folder_keeps_the_bytes_as_files(make_app, payload, tmp_pat
     assert client.post("/v1/plans?wait=60", json=payload()).status_code == 201
     photo = png_bytes(3, 3)
     body = _upload(client, "v2", photo, "image/png").get_json()
-    [path] = [p for p in folder.rglob("att_*")]
+    [path] = list(folder.rglob("att_*"))
     assert path.name == body["attachment_id"] and path.read_bytes() == photo
     stored = app.extensions["doorstep"].store.get_attachment(body["attachment_id"])
     assert stored is not None and stored[1] is None  # the store keeps the record only

@@ -195,3 +195,34 @@ def test_an_incident_sends_the_next_visits_of_the_case_to_two_collectors(client,
     alone = client.post("/v1/plans?wait=60", json=single).get_json()["plan"]
     assert "v0" in {u["visit_id"] for u in alone["unassigned"]}
     assert "v1" in {s["visit_id"] for r in alone["routes"] for s in r["stops"]}
+
+
+def test_the_deliverer_and_a_reader_of_events_sweep_on_their_own(make_app, payload):
+    """Wired in: today's plan, a crew arrived three hours ago (real clock)."""
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    app = make_app(WEBHOOK_URL="http://127.0.0.1:9/hook", WEBHOOK_DELIVERER="none", WEBHOOK_TIMEOUT_S=0.2)
+    client = app.test_client()
+    body = payload()
+    body["date"] = today
+    assert client.post("/v1/plans?wait=60", json=body).status_code == 201
+    three_hours_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).isoformat()
+    visit = client.get(f"/v1/plans/{today}").get_json()["plan"]["routes"][0]["stops"][0]["visit_id"]
+    response = client.post(f"/v1/visits/{visit}/outcome", json={"date": today, "status": "arrived",
+                                                                 "at": three_hours_ago})
+    assert response.status_code == 201, response.get_json()
+    deliverer = app.extensions["doorstep"].webhook.deliverer
+    deliverer.run_once()  # the periodic sweep runs first, then the event goes to the outbox
+    store = app.extensions["doorstep"].store
+    [event] = [e for e in store.list_events() if e.type == "safety.overdue"]
+    assert event.data["visit_id"] == visit and event.data["date"] == today
+    assert any(d.event_type == "safety.overdue" for d in store.list_deliveries())
+    deliverer.run_once()  # not due again for sweep_every_s, and never twice per visit anyway
+    assert [d["visit_id"] for d in _events(client, "safety.overdue")] == [visit]  # the read sweeps: still one
+
+    reader = make_app(DATA_DIR=str(app.config["DATA_DIR"]))  # no deliverer: the read of events sweeps
+    planned = {s["visit_id"] for r in client.get(f"/v1/plans/{today}").get_json()["plan"]["routes"]
+               for s in r["stops"]}
+    other = next(v["id"] for v in body["visits"] if v["id"] in planned and v["id"] != visit)
+    assert client.post(f"/v1/visits/{other}/outcome", json={"date": today, "status": "arrived",
+                                                            "at": three_hours_ago}).status_code == 201
+    assert sorted(d["visit_id"] for d in _events(reader.test_client(), "safety.overdue")) == sorted([visit, other])

@@ -126,16 +126,17 @@ def upload_attachment(visit_id: str):  # type: ignore[no-untyped-def]
         raise _unsupported(f"not a known photo or audio format; accepted: {', '.join(rules.types)}")
     if media_type not in rules.types:
         raise _unsupported(f"{media_type} is not accepted; accepted: {', '.join(rules.types)}")
+    digest = hashlib.sha256(content).hexdigest()
+    hashed = request_hash({"visit_id": visit_id, "date": date, "label": query.label, "sha256": digest})
+    scope = f"attachment:{who.role}:{who.token_id or ''}"
+    stored = earlier_answer(scope, key, hashed)
+    if stored is not None:  # before the plan is read: a re-plan since does not turn a retry into a 404
+        return replay(stored)
     agent_id, visit = locate_visit(date, visit_id)
     check_own_agent(who, agent_id, "visits")
     record = new_record(date=date, visit_id=visit_id, case_id=visit.case_key, agent_id=agent_id,
                         media_type=media_type, content=content, uploaded_by={"role": who.role, "token_id": who.token_id},
                         uploaded_at=utcnow(), label=query.label)
-    hashed = request_hash({"visit_id": visit_id, "date": date, "label": query.label, "sha256": record["sha256"]})
-    scope = f"attachment:{who.role}:{who.token_id or ''}"
-    stored = earlier_answer(scope, key, hashed)
-    if stored is not None:
-        return replay(stored)
     body = _view(record)
     store = blobs()
     store.save(record, content)

@@ -185,6 +185,13 @@ def test_an_incident_sends_the_next_visits_of_the_case_to_two_collectors(client,
     stops = {s["visit_id"] for r in created.get_json()["plan"]["routes"] for s in r["stops"]}
     assert "v0" in stops
 
+    # a broken promise of the case is revisited by two as well
+    _outcome(client, "v1", status="completed", result="promise_to_pay", amount=100, currency="CNY",
+             promised_date="2026-12-05")
+    assert len(client.post("/v1/promises/check", json={"date": "2026-12-06"}).get_json()["broken"]) == 1
+    [revisit] = client.get("/v1/followups?date=2026-12-07").get_json()["followups"]
+    assert revisit["visit"]["case_id"] == CASE and revisit["visit"]["crew_size"] == 2
+
     # without rules asking two collectors for every home visit, crews of one take the others, not v0
     single = payload()
     single["date"] = "2026-12-03"

@@ -34,7 +34,7 @@ from app.api.schemas import ErrorBody, IdempotencyHeaders, TooLargeBody
 from app.api.visits import locate_visit
 from app.attachments import Blobs, new_record, sniff
 from app.auth import Principal, forbidden, principal, roles
-from app.cases import CaseState, on_attachment
+from app.cases import CaseState, Change, on_attachment
 from app.errors import ApiError, not_found, too_large
 from app.store.base import Idempotency, IdempotencyMismatch, utcnow
 
@@ -141,10 +141,10 @@ def upload_attachment(visit_id: str):  # type: ignore[no-untyped-def]
     store = blobs()
     store.save(record, content)
 
-    def change_of(state: CaseState):  # type: ignore[no-untyped-def]
+    def change_of(state: CaseState) -> Change:
         return on_attachment(state, record, utcnow())
 
-    def idempotency(_change: Any) -> Idempotency | None:
+    def idempotency(_change: Change) -> Idempotency | None:
         return None if key is None else Idempotency(scope, key, hashed, 201, json.dumps(body))
 
     try:

@@ -92,7 +92,9 @@ def test_attachments_keep_their_bytes_and_a_record_only_one(store, backend):
 
 
 def test_an_event_emitted_once_is_never_emitted_again(store, backend):
+    assert not store.emitted("safety.overdue:2026-12-01:v0")
     [first] = store.emit_once("safety.overdue:2026-12-01:v0", [NewEvent("safety.overdue", {"visit_id": "v0"})])
+    assert store.emitted("safety.overdue:2026-12-01:v0") and not store.emitted("safety.overdue:2026-12-01:v1")
     assert first.type == "safety.overdue" and first.data == {"visit_id": "v0"}
     other = backend()
     assert other.emit_once("safety.overdue:2026-12-01:v0", [NewEvent("safety.overdue", {"visit_id": "v0"})]) == []

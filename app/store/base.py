@@ -539,6 +539,10 @@ class Store(ABC):
         ``events`` (returned as stored); else append nothing and return []."""
         raise NotImplementedError
 
+    def emitted(self, marker: str) -> bool:
+        """Whether :meth:`emit_once` set ``marker`` (a cheap read before building the events)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CaseWrite:

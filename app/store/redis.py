@@ -723,3 +723,6 @@ class RedisStore(Store):
                     continue  # another process set it meanwhile: it is seen on the next turn
         ids = results[1: 1 + len(added)]
         return [Event(str(i), *rest) for i, rest in zip(ids, added)]
+
+    def emitted(self, marker: str) -> bool:
+        return bool(self.redis.exists(self._k("once", marker)))

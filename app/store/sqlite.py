@@ -799,3 +799,7 @@ class SQLiteStore(Store):
                 return []
             conn.execute("INSERT INTO once_marks (marker, at) VALUES (?, ?)", (marker, utcnow()))
             return self._insert_events(conn, events)
+
+    def emitted(self, marker: str) -> bool:
+        with self._connect() as conn:
+            return conn.execute("SELECT 1 FROM once_marks WHERE marker = ?", (marker,)).fetchone() is not None

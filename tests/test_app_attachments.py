@@ -128,7 +128,9 @@ def test_audio_in_a_multipart_form_and_a_retry_with_the_same_key(client, crews):
         [first.get_json()["attachment_id"]]
     wav = _upload(client, "v1", wav_bytes(), "audio/x-wav")
     assert wav.status_code == 201 and wav.get_json()["content_type"] == "audio/wav"
-    assert client.get(wav.get_json()["links"]["content"]).data == wav_bytes()
+    assert client.get(wav.get_json()["links"]["content"], headers={"Accept": "audio/*"}).data == wav_bytes()
+    refused = client.get(wav.get_json()["links"]["content"], headers={"Accept": "image/*"})
+    assert refused.status_code == 406 and "audio/wav" in refused.get_json()["message"]
 
 
 def test_wrong_type_too_big_and_empty_are_refused_naming_the_field(make_app, payload, tmp_path):

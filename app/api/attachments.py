@@ -29,6 +29,7 @@ from app.api.case_schemas import AttachmentQuery, AttachmentView
 from app.api.cases import apply, crew_has_case
 from app.api.common import dump, parse_date, services
 from app.api.idempotency import earlier_answer, idempotency_key, replay, request_hash
+from app.api.negotiation import acceptable, not_acceptable
 from app.api.openapi import doc
 from app.api.schemas import ErrorBody, IdempotencyHeaders, TooLargeBody
 from app.api.visits import locate_visit
@@ -174,6 +175,8 @@ def read_attachment(attachment_id: str):  # type: ignore[no-untyped-def]
     if record is None:
         raise not_found(f"no attachment {attachment_id[:100]!r}")
     may_read(who, record)
+    if not acceptable(record["content_type"]) and not acceptable("application/octet-stream"):
+        raise not_acceptable((record["content_type"],))  # e.g. Accept: image/* for a recording
     content = store.content(attachment_id)
     if content is None:
         raise not_found(f"the bytes of attachment {attachment_id!r} are missing from the store or folder")

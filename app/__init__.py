@@ -158,6 +158,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         deliverer = Deliverer(store, webhook_settings)
         deliverer.setup()  # before any request: events from now on are delivered
         webhook.deliverer = deliverer
+        from app.cases import load_config as load_cases_config
+        from app.safety import periodic_sweep
+
+        deliverer.add_periodic(*periodic_sweep(store, load_cases_config(cfg.get("CASES_CONFIG")).safety))
         if cfg["WEBHOOK_DELIVERER"] == "thread":
             deliverer.start()
     limits = JobLimits.from_config(cfg["JOB_LIMITS"])

@@ -85,6 +85,30 @@ class ProofRules(_Config):
     geo_mismatch_m: float = Field(200.0, gt=0, le=100_000)
 
 
+def _attachment_types() -> list[str]:
+    return ["image/jpeg", "image/png", "image/webp", "audio/mpeg", "audio/mp4", "audio/ogg", "audio/wav"]
+
+
+class AttachmentRules(_Config):
+    """Photos and audio of a visit (``POST /v1/visits/{id}/attachments``):
+    the media types accepted (found from the bytes, not the Content-Type),
+    the largest size, where the bytes go (the store, or ``folder`` when set)
+    and the roles that may read them back (an agent only its crew's)."""
+
+    types: list[str] = Field(default_factory=_attachment_types, min_length=1, max_length=20)
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    folder: str = Field("", max_length=1000, description="A folder for the bytes; empty: in the store")
+    readers: list[Role] = Field(default_factory=_door_roles)
+
+
+class SafetyRules(_Config):
+    """A crew ``arrived`` without ``completed`` past the stop's duration plus
+    ``overdue_margin_min`` raises ``safety.overdue`` (once per visit)."""
+
+    overdue_margin_min: int = Field(30, ge=0, le=24 * 60)
+    sweep_every_s: float = Field(60.0, ge=1, le=86400, description="How often a deliverer sweeps")
+
+
 class CasesConfig(_Config):
     """``config/cases.toml``."""
 
@@ -92,6 +116,8 @@ class CasesConfig(_Config):
     promises: PromiseRules = Field(default_factory=PromiseRules)
     escalation: list[EscalationRule] = Field(default_factory=list, max_length=50)
     proof: ProofRules = Field(default_factory=ProofRules)
+    attachments: AttachmentRules = Field(default_factory=AttachmentRules)
+    safety: SafetyRules = Field(default_factory=SafetyRules)
 
 
 def load_config(path: str | Path | None = None) -> CasesConfig:
@@ -269,9 +295,12 @@ def _revisit(state: CaseState, promise: Promise, found_on: dt.date, config: Case
     else:
         priority = max(0, min(100, visit.priority + rules.revisit_priority_delta))
     purpose = rules.revisit_purpose or visit.purpose
+    # a case an incident (or another flag of [safety] two_collectors) marked at risk is revisited by two
+    at_risk = any(flag in screening.safety.two_collectors for flag in state.risk_flags)
     new_visit = visit.model_copy(update={
         "id": f"{visit.id[:80]}-bp-{due.strftime('%Y%m%d')}", "priority": priority, "required": False,
         "appointment": None, "pinned_agent": None, "purpose": purpose, "case": case,
+        "crew_size": max(2, visit.crew_size) if at_risk else visit.crew_size,
     })
     agent_id = state.agents[-1] if state.agents else None
     return {"id": f"fu-{uuid.uuid4().hex[:12]}", "kind": "visit", "date": due.isoformat(), "flag": None,
@@ -373,4 +402,20 @@ def on_payment(state: CaseState, payment: Payment, config: CasesConfig, screenin
                                                    "due": promise.due.isoformat(), "amount": promise.amount,
                                                    "currency": promise.currency}))
     state.updated_at = now
+    return change
+
+
+# --------------------------------------------------------------------------- #
+# Attachments
+# --------------------------------------------------------------------------- #
+def on_attachment(state: CaseState, record: dict[str, Any], now: str) -> Change:
+    """Enter a photo or recording of a visit (:func:`app.attachments.new_record`)
+    in the case's history, with the event ``attachment.added`` (no bytes)."""
+    change = Change(state.model_copy(deep=True))
+    change.entries.append({"type": "attachment", "at": record["uploaded_at"], **record})
+    change.events.append(("attachment.added", {
+        **_event_base(change.state), **{key: record[key] for key in (
+            "attachment_id", "date", "visit_id", "agent_id", "kind", "content_type", "size", "sha256",
+            "uploaded_by", "uploaded_at")}}))
+    change.state.updated_at = now
     return change

@@ -438,6 +438,10 @@ def _deliverer(store, webhook_url: str):  # type: ignore[no-untyped-def]
     assert settings is not None
     deliverer = Deliverer(store, settings)
     deliverer.setup()
+    from app.cases import load_config as load_cases_config
+    from app.safety import periodic_sweep
+
+    deliverer.add_periodic(*periodic_sweep(store, load_cases_config().safety))  # safety.overdue (app/safety.py)
     return deliverer
 
 
@@ -623,6 +627,11 @@ def screen(cases: Path, date: str | None, config_path: Path | None, out: Path, e
                                      "" if r.score is None else format(r.score.total, "g")])
         click.echo(f"wrote {excluded}", err=True)
 
+
+from app.cli_cases import promises, safety  # noqa: E402 - they use the options above
+
+main.add_command(promises)
+main.add_command(safety)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

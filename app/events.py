@@ -11,7 +11,17 @@ Event types (``data`` never holds borrower names or phones):
 ``outcome.recorded``
     ``{date, visit_id, case_id, agent_id, status, result, amount, promised_date, followups}``;
 ``slot.booked``
-    ``{date, version, visit_id, agent_id, slot}``.
+    ``{date, version, visit_id, agent_id, slot}``;
+``attachment.added``
+    ``{case_id, attachment_id, date, visit_id, agent_id, kind, content_type, size, sha256, …}``
+    (:mod:`app.api.attachments`; never the bytes);
+``safety.overdue``
+    ``{date, visit_id, case_id, agent_id, arrived_at, due_by, overdue_min, reported_by}``,
+    once per visit (:mod:`app.safety`).
+
+The case events (``promise.*``, ``payment.received``, ``case.escalated``) are
+listed in :mod:`app.cases`; amounts in events are null unless
+``config/cases.toml`` lets the ``system`` role see them.
 
 Events are appended by the store in the same atomic step as the change (Redis:
 ``XADD`` to the stream ``doorstep:events``; SQLite: the ``events`` table), so an

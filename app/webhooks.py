@@ -48,7 +48,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -187,6 +187,7 @@ class Deliverer:
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
         self._pruned_at = 0.0
+        self._periodic: list[list[Any]] = []  # [every_s, task, last run (monotonic)]
         if not settings.secret:
             log.warning("webhook %s: no WEBHOOK_SECRET set, deliveries are not signed", self._where)
 
@@ -236,10 +237,27 @@ class Deliverer:
                 self._wake.wait(pause)
                 self._wake.clear()
 
+    def add_periodic(self, every_s: float, task: Callable[[], object]) -> None:
+        """Run ``task`` from :meth:`run_once` every ``every_s`` seconds (the
+        safety sweep, :mod:`app.safety`); its failures are logged, never raised."""
+        self._periodic.append([float(every_s), task, -float("inf")])
+
+    def _run_periodic(self) -> None:
+        for entry in self._periodic:
+            every_s, task, last = entry
+            if time.monotonic() - last < every_s:
+                continue
+            entry[2] = time.monotonic()
+            try:
+                task()
+            except Exception as exc:  # noqa: BLE001 - a failed sweep waits for the next turn
+                log.warning("deliverer %s: periodic task failed (%s)", self.name, type(exc).__name__)
+
     # -- one pass ------------------------------------------------------------ #
     def run_once(self) -> int:
-        """Fan new events out, then attempt the due deliveries; returns the
-        number of attempts made."""
+        """Run the periodic tasks that are due, fan new events out, then attempt
+        the due deliveries; returns the number of attempts made."""
+        self._run_periodic()
         self.fan_out()
         if time.monotonic() - self._pruned_at >= self.settings.prune_every_s:
             self._pruned_at = time.monotonic()

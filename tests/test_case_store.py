@@ -76,3 +76,28 @@ def test_many_cases_are_read_at_once(store):
     store.write_case(other)
     assert store.get_cases(["C-2", "nope", "C-1", "C-2"]) == {"C-1": '{"n": 1}', "C-2": '{"n": 2}'}
     assert store.get_cases([]) == {}
+
+
+def test_attachments_keep_their_bytes_and_a_record_only_one(store, backend):
+    content = bytes(range(256)) * 3  # every byte value survives (Redis keeps them as base64)
+    store.save_attachment("att_1", json.dumps({"sha256": "x"}), content)
+    store.save_attachment("att_2", json.dumps({"sha256": "y"}), None)  # bytes kept in a folder
+    assert store.get_attachment("att_1") == (json.dumps({"sha256": "x"}), content)
+    assert store.get_attachment("att_1", content=False) == (json.dumps({"sha256": "x"}), None)
+    other = backend()  # another process sees them
+    assert other.get_attachment("att_2") == (json.dumps({"sha256": "y"}), None)
+    other.close()
+    store.delete_attachment("att_1")
+    assert store.get_attachment("att_1") is None and store.get_attachment("att_9") is None
+
+
+def test_an_event_emitted_once_is_never_emitted_again(store, backend):
+    assert not store.emitted("safety.overdue:2026-12-01:v0")
+    [first] = store.emit_once("safety.overdue:2026-12-01:v0", [NewEvent("safety.overdue", {"visit_id": "v0"})])
+    assert store.emitted("safety.overdue:2026-12-01:v0") and not store.emitted("safety.overdue:2026-12-01:v1")
+    assert first.type == "safety.overdue" and first.data == {"visit_id": "v0"}
+    other = backend()
+    assert other.emit_once("safety.overdue:2026-12-01:v0", [NewEvent("safety.overdue", {"visit_id": "v0"})]) == []
+    other.close()
+    assert len(store.emit_once("safety.overdue:2026-12-01:v1", [NewEvent("safety.overdue", {})])) == 1
+    assert [e.type for e in store.list_events()] == ["safety.overdue", "safety.overdue"]

@@ -22,4 +22,8 @@ def register_blueprints(app: Flask) -> None:
     from app.api import days  # plan sets: several dates, drafts (issue 15)
 
     app.register_blueprint(days.bp, url_prefix=API_PREFIX)
+
+    from app.api import attachments  # photos and audio of visits (issue 15)
+
+    app.register_blueprint(attachments.bp, url_prefix=API_PREFIX)
     negotiation.install(app)  # Accept → 406 before anything else runs

@@ -80,3 +80,16 @@ def redact_visits(visits: list[dict[str, Any]], who: Principal | None = None) ->
         case = visit.get("case")
         if isinstance(case, dict):
             case["overdue_amount"] = None
+
+
+def events_see_amounts() -> bool:
+    """Whether events carry amounts: they go to other systems (webhooks, the
+    event log, the Redis stream), so only when ``[visibility] amounts`` lists
+    ``system``."""
+    return "system" in case_settings().cases.visibility.amounts
+
+
+def event_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's ``data`` with its amounts hidden (None) unless events see
+    them (:func:`events_see_amounts`); a copy, the argument is left as is."""
+    return dict(data) if events_see_amounts() else hide_amounts(dict(data))

@@ -132,7 +132,8 @@ class PromiseCheckView(_Out):
 # --------------------------------------------------------------------------- #
 # History
 # --------------------------------------------------------------------------- #
-EntryType = Literal["outcome", "promise", "promise_kept", "promise_broken", "payment", "escalation", "followup"]
+EntryType = Literal["outcome", "promise", "promise_kept", "promise_broken", "payment", "escalation", "followup",
+                    "attachment"]
 
 
 class HistoryQuery(_In):
@@ -164,3 +165,37 @@ class CaseHistory(_Out):
     promises: list[PromiseView]
     entries: list[HistoryEntry] = Field(description="Every visit outcome, promise, payment, escalation and "
                                                     "revisit, in time order")
+
+
+# --------------------------------------------------------------------------- #
+# Attachments (photos and audio of a visit)
+# --------------------------------------------------------------------------- #
+class AttachmentQuery(_In):
+    date: dt.date = Field(description="The plan date of the visit")
+    label: str | None = Field(None, max_length=100, description="What it shows (front door, receipt …); no names")
+
+    @field_validator("date")
+    @classmethod
+    def _sane_date(cls, value: dt.date) -> dt.date:
+        return check_sane_date(value)
+
+
+class Uploader(_Out):
+    role: str
+    token_id: str | None = Field(description="The token that uploaded it (names the person; no names here)")
+
+
+class AttachmentView(_Out):
+    attachment_id: str
+    date: str
+    visit_id: str
+    case_id: str
+    agent_id: str | None = Field(description="The crew of the visit's stop")
+    kind: Literal["photo", "audio"]
+    content_type: str = Field(description="Found from the bytes, not from the Content-Type sent")
+    size: int = Field(description="Bytes")
+    sha256: str = Field(description="Hex SHA-256 of the bytes (GET /v1/attachments/{id} sends the same)")
+    label: str | None
+    uploaded_by: Uploader
+    uploaded_at: str
+    links: dict[str, str] = Field(description="content: where to download it")

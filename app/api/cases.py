@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from app.api.amounts import case_settings, hide_amounts, may_see_amounts
+from app.api.amounts import case_settings, event_data, hide_amounts, may_see_amounts
 from app.api.case_schemas import (
     CaseHistory,
     HistoryQuery,
@@ -92,7 +92,7 @@ def apply(case_id: str, change_of: Callable[[CaseState], Change | None],
             has_open_promises=_open(change.state),
             entries=[json.dumps(e, ensure_ascii=False) for e in change.entries],
             followups=[(f["id"], f["date"], json.dumps(f, ensure_ascii=False)) for f in change.followups],
-            events=[new_event(kind, data) for kind, data in change.events],
+            events=[new_event(kind, event_data(data)) for kind, data in change.events],  # amounts as configured
             idempotency=None if idempotency is None else idempotency(change),
         )
         try:
@@ -294,6 +294,16 @@ def check_promises():  # type: ignore[no-untyped-def]
     promise counts on its case, creates a revisit (GET /v1/followups) and may
     escalate the case (event case.escalated). Safe to repeat: a promise breaks once."""
     body = PromiseCheckRequest.model_validate(json_object_body())
+    return jsonify(dump(PromiseCheckView, run_promise_check(body.date)))
+
+
+def run_promise_check(date: dt.date) -> dict[str, Any]:
+    """Break the promises of every case with open ones that are unpaid past
+    their date plus the grace days, before ``date`` (a revisit each,
+    escalation rules applied; events promise.broken, case.escalated). A
+    promise breaks once: running it again changes nothing. In an app context
+    (``POST /v1/promises/check`` and ``doorstep promises check``); returns
+    the :class:`PromiseCheckView` fields."""
     settings = case_settings()
     now = utcnow()
     cases = services().store.open_cases()
@@ -302,7 +312,7 @@ def check_promises():  # type: ignore[no-untyped-def]
     followups = 0
     for case_id in cases:
         def change_of(state: CaseState) -> Change | None:
-            change = check(state, body.date, settings.cases, settings.screening, now)
+            change = check(state, date, settings.cases, settings.screening, now)
             return change if change.entries else None
 
         change, _replayed, _events = apply(case_id, change_of)
@@ -315,10 +325,10 @@ def check_promises():  # type: ignore[no-untyped-def]
             elif entry["type"] == "escalation":
                 escalated.append(case_id)
         followups += len(change.followups)
-    log.info("promise check for %s: %d case(s), %d promise(s) broken, %d escalated", body.date, len(cases),
+    log.info("promise check for %s: %d case(s), %d promise(s) broken, %d escalated", date, len(cases),
              len(broken), len(escalated))
-    return jsonify(dump(PromiseCheckView, {"date": body.date.isoformat(), "cases_checked": len(cases),
-                                           "broken": broken, "escalated": escalated, "followups": followups}))
+    return {"date": date.isoformat(), "cases_checked": len(cases), "broken": broken, "escalated": escalated,
+            "followups": followups}
 
 
 # --------------------------------------------------------------------------- #
@@ -368,3 +378,9 @@ def case_history(case_id: str):  # type: ignore[no-untyped-def]
     }
     return jsonify(dump(CaseHistory, {"case": summary, "promises": _promise_views(state, amounts),
                                       "entries": entries}))
+
+
+def crew_has_case(date: str, agent_id: str | None, case_id: str) -> bool:
+    """Whether the crew has a stop of the case in the date's current plan
+    (attachments check an agent's reads with it)."""
+    return _crew_has_case(date, agent_id, case_id)

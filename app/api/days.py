@@ -80,6 +80,11 @@ def create_days(body: dict[str, Any], *, publish: bool) -> Job:
         entries = report.entries
         check_size(horizon.visits, len(horizon.agents), horizon.options.time_limit_s)
     horizon = with_recorded_history(store, horizon)  # frequency limits count recorded visits
+    from app.api.amounts import case_settings
+    from app.safety import with_case_safety
+
+    # cases an incident marked at risk get two collectors (config/screening.toml [safety] two_collectors)
+    horizon = with_case_safety(store, horizon, case_settings().screening.safety.two_collectors)
     job: Job = services().jobs.submit_days(horizon, publish=publish, followups=entries)
     return job
 

@@ -28,6 +28,10 @@ OFFERS: dict[str, tuple[str, ...]] = {
     "agents.get_itinerary": (JSON, CALENDAR, GEOJSON),
     "docs.docs_html": (HTML,),
     "reports.get_report": (JSON, "text/csv"),
+
+    # the bytes of a photo or recording, with the type found on upload (config/cases.toml [attachments] types)
+    "attachments.read_attachment": ("image/jpeg", "image/png", "image/webp", "audio/mpeg", "audio/mp4", "audio/ogg",
+                                    "audio/wav", "application/octet-stream"),
 }
 DEFAULT_OFFER: tuple[str, ...] = (JSON,)
 

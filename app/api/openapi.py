@@ -109,6 +109,25 @@ _EXTRA_CONTENT = {
     ("/v1/reports", "get", "200"): {
         "text/csv": {"schema": {"type": "string", "description": "A header row, one row per group, then (total)"}},
     },
+    ("/v1/attachments/{attachment_id}", "get", "200"): {
+        media: {"schema": {"type": "string", "format": "binary"}}
+        for media in ("image/jpeg", "image/png", "image/webp", "audio/mpeg", "audio/mp4", "audio/ogg", "audio/wav")
+    },
+}
+#: Request bodies spectree cannot declare (not JSON): (path, method) → requestBody.
+_EXTRA_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/v1/visits/{visit_id}/attachments", "post"): {
+        "required": True,
+        "description": "A photo or recording: the raw bytes with their Content-Type, or the part 'file' of a "
+                       "multipart form. The type is read from the bytes.",
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                               "properties": {"file": {"type": "string", "format": "binary"}}}},
+            **{media: {"schema": {"type": "string", "format": "binary"}}
+               for media in ("image/jpeg", "image/png", "image/webp", "audio/mpeg", "audio/mp4", "audio/ogg",
+                             "audio/wav", "application/octet-stream")},
+        },
+    },
 }
 #: Models only named in :data:`_EXTRA_CONTENT`, added to the components.
 _EXTRA_MODELS = (GeoJSON,)
@@ -147,6 +166,10 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                 response = document["paths"].get(path, {}).get(method, {}).get("responses", {}).get(status)
                 if response is not None:
                     response.setdefault("content", {}).update(content)
+            for (path, method), body in _EXTRA_BODIES.items():
+                operation = document["paths"].get(path, {}).get(method)
+                if operation is not None:
+                    operation["requestBody"] = copy.deepcopy(body)
             _document = document
         return copy.deepcopy(_document)
 

@@ -166,6 +166,11 @@ def create_plan():  # type: ignore[no-untyped-def]
                    options.get("time_limit_s") if isinstance(options, dict) else None)
         problem = Problem.model_validate(body)  # ValidationError → 422
         problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
+        from app.api.amounts import case_settings
+        from app.safety import with_case_safety
+
+        # cases an incident marked at risk get two collectors (config/screening.toml [safety] two_collectors)
+        problem = with_case_safety(services().store, problem, case_settings().screening.safety.two_collectors)
         job = services().jobs.submit(problem)
     if key is not None:
         earlier = services().store.keep_idempotency(Idempotency(scope, key, hashed, 202,

@@ -120,14 +120,16 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         "actor": who.actor(), **shown,
     })
     record = {**body, "note": outcome.note, "recorded_by": who.role, **private}
-    event = new_event("outcome.recorded", {
+    from app.api.amounts import event_data
+
+    event = new_event("outcome.recorded", event_data({
         "date": date, "visit_id": visit_id, "case_id": visit.case_id, "agent_id": agent_id,
         "status": outcome.status, "result": outcome.result, "amount": outcome.amount, "currency": outcome.currency,
         "promised_date": body["promised_date"], "outcome_id": outcome_id,
         "actor": {"role": who.role, "token_id": who.token_id},  # the token id names the person; no names in events
         "followups": [{"id": f["id"], "kind": f["kind"], "date": f["date"]} for f in followups],
         **shared,
-    })
+    }))  # the amount only when config/cases.toml lets systems see amounts
     events_out = [event]
     if outcome.status == "departed":
         _version, plan, problem = current_day(date)

@@ -564,6 +564,30 @@ class Store(ABC):
         For writes that are not one store transaction (queuing a job)."""
         raise NotImplementedError
 
+    # -- attachments and one-time events (app.attachments, app.safety) -------- #
+    def save_attachment(self, attachment_id: str, meta_json: str, content: bytes | None) -> None:
+        """Store an attachment's record (JSON) and, unless it is kept in a
+        folder (None), its bytes; an id is written once."""
+        raise NotImplementedError
+
+    def get_attachment(self, attachment_id: str, *, content: bool = True) -> tuple[str, bytes | None] | None:
+        """(record JSON, bytes or None) of an attachment; None when unknown.
+        ``content=False`` reads the record only."""
+        raise NotImplementedError
+
+    def delete_attachment(self, attachment_id: str) -> None:
+        """Forget an attachment (an upload whose case write lost to a retry)."""
+        raise NotImplementedError
+
+    def emit_once(self, marker: str, events: Sequence[NewEvent]) -> list[Event]:
+        """Atomically: if ``marker`` was never set, set it and append
+        ``events`` (returned as stored); else append nothing and return []."""
+        raise NotImplementedError
+
+    def emitted(self, marker: str) -> bool:
+        """Whether :meth:`emit_once` set ``marker`` (a cheap read before building the events)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CaseWrite:

@@ -21,6 +21,8 @@ Keys live under a prefix (``doorstep:`` by default; tests use one per test):
 ``{p}outcomes:{date}:{visit_id}``  list: outcome records (JSON)
 ``{p}followups:{date}``            list: follow-up records (JSON)
 ``{p}idem:{scope}:{key}``          hash: request_hash, status, body
+``{p}attachment:{id}``             hash: meta (JSON), content (base64; absent: in a folder)
+``{p}once:{marker}``               string: set when a one-time event was emitted
 ``{p}planset:{id}``                hash: status, record (JSON), updated_at: a plan set (app.multiday)
 =================================  ===========================================
 
@@ -41,6 +43,7 @@ that time, which the web service answers with 503 (:mod:`app.errors`).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -765,3 +768,43 @@ class RedisStore(Store):
                 except WatchError as exc:
                     _conflict_only(exc)
                     continue
+
+    # -- attachments and one-time events ------------------------------------- #
+    def save_attachment(self, attachment_id: str, meta_json: str, content: bytes | None) -> None:
+        fields = {"meta": meta_json}
+        if content is not None:  # the client decodes replies as text: bytes go as base64
+            fields["content"] = base64.b64encode(content).decode("ascii")
+        self.redis.hset(self._k("attachment", attachment_id), mapping=fields)
+
+    def get_attachment(self, attachment_id: str, *, content: bool = True) -> tuple[str, bytes | None] | None:
+        key = self._k("attachment", attachment_id)
+        meta, encoded = self.redis.hmget(key, "meta", "content") if content else (self.redis.hget(key, "meta"), None)
+        if meta is None:
+            return None
+        return str(meta), None if encoded is None else base64.b64decode(encoded)
+
+    def delete_attachment(self, attachment_id: str) -> None:
+        self.redis.delete(self._k("attachment", attachment_id))
+
+    def emit_once(self, marker: str, events: Sequence[NewEvent]) -> list[Event]:
+        key = self._k("once", marker)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if pipe.exists(key):
+                        pipe.unwatch()
+                        return []
+                    pipe.multi()
+                    pipe.set(key, utcnow())
+                    added = self._xadd(pipe, events)
+                    results = pipe.execute()
+                    break
+                except WatchError as exc:
+                    _conflict_only(exc)
+                    continue  # another process set it meanwhile: it is seen on the next turn
+        ids = results[1: 1 + len(added)]
+        return [Event(str(i), *rest) for i, rest in zip(ids, added)]
+
+    def emitted(self, marker: str) -> bool:
+        return bool(self.redis.exists(self._k("once", marker)))

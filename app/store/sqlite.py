@@ -180,6 +180,15 @@ CREATE TABLE IF NOT EXISTS case_entries (
     record      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_entries_case ON case_entries (case_id, seq);
+CREATE TABLE IF NOT EXISTS attachments (
+    id          TEXT PRIMARY KEY,
+    meta        TEXT NOT NULL,
+    content     BLOB
+);
+CREATE TABLE IF NOT EXISTS once_marks (
+    marker      TEXT PRIMARY KEY,
+    at          TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS plan_sets (
     id          TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
@@ -834,3 +843,30 @@ class SQLiteStore(Store):
                 return Idempotency(idem.scope, idem.key, row[0], row[1], row[2])
             _remember(conn, idem, utcnow())
         return None
+
+    # -- attachments and one-time events ------------------------------------- #
+    def save_attachment(self, attachment_id: str, meta_json: str, content: bytes | None) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO attachments (id, meta, content) VALUES (?, ?, ?)",
+                         (attachment_id, meta_json, None if content is None else sqlite3.Binary(content)))
+
+    def get_attachment(self, attachment_id: str, *, content: bool = True) -> tuple[str, bytes | None] | None:
+        column = "content" if content else "NULL"
+        with self._connect() as conn:
+            row = conn.execute(f"SELECT meta, {column} FROM attachments WHERE id = ?", (attachment_id,)).fetchone()
+        return None if row is None else (row[0], None if row[1] is None else bytes(row[1]))
+
+    def delete_attachment(self, attachment_id: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+
+    def emit_once(self, marker: str, events: Sequence[NewEvent]) -> list[Event]:
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM once_marks WHERE marker = ?", (marker,)).fetchone() is not None:
+                return []
+            conn.execute("INSERT INTO once_marks (marker, at) VALUES (?, ?)", (marker, utcnow()))
+            return self._insert_events(conn, events)
+
+    def emitted(self, marker: str) -> bool:
+        with self._connect() as conn:
+            return conn.execute("SELECT 1 FROM once_marks WHERE marker = ?", (marker,)).fetchone() is not None

@@ -111,7 +111,7 @@ def plan_on_workers(problem: Problem, *, workers: int, redis_url: str, city: str
     procs = [subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker", "--redis-url", redis_url, "--prefix", tag, "--queue", tag,
          "--no-preload", "--name", f"{tag}-{k}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/{tag}-{k}.log", "wb"),
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/{tag}-{k}.log", "wb"),  # noqa: SIM115 - the worker holds it
     ) for k in range(workers)]
     store = RedisStore(redis_url, prefix=tag)
     runner = RQJobRunner(store, TravelProvider("bench.workers:bench_travel"), Webhook(None), redis_url=redis_url,

@@ -19,7 +19,14 @@ import pytest
 from solver import solve
 from solver.check import check_plan
 from solver.model import Plan, Problem
-from solver.search.split import SplitParams, merge_plans, solve_split, split_problem
+from solver.search.split import (
+    SplitParams,
+    merge_plans,
+    polish_borders,
+    solve_parts_inline,
+    solve_split,
+    split_problem,
+)
 from solver.travel import StraightLineTravel
 from tests.conftest import REDIS_URL
 
@@ -94,6 +101,23 @@ def test_split_plan_is_valid_and_serves_about_what_a_plain_solve_serves():
     assert sorted(planned + [u.visit_id for u in plan.unassigned]) == sorted(v.id for v in problem.visits)
     assert [r.agent_id for r in plan.routes] == [a.id for a in problem.agents]
     assert plan.summary.visits_planned >= plain.summary.visits_planned - 0.03 * len(problem.visits)
+
+
+def test_border_polish_keeps_the_plan_valid_and_never_worse():
+    travel = StraightLineTravel()
+    problem = Problem.model_validate(easy_day(160, 12, time_limit_s=1.0))
+    params = SplitParams(split_above=60, part_visits=60, border_crews=4, min_window_s=2.0)
+    parts = split_problem(problem, params)
+    merged = merge_plans(problem, parts, solve_parts_inline(travel)(parts, 1.0), travel)
+    plan, improved = polish_borders(problem, merged, parts, travel, 6.0, params)
+    assert check_plan(problem, plan, travel).ok
+    before, after = merged.summary, plan.summary
+    assert (after.priority_planned, after.visits_planned) >= (before.priority_planned, before.visits_planned)
+    assert improved > 0  # a window is kept only when it serves more priority, more visits or travels less
+    assert (after.priority_planned, after.visits_planned, -after.travel_s) > \
+            (before.priority_planned, before.visits_planned, -before.travel_s)
+    planned = [s.visit_id for r in plan.routes for s in r.stops]
+    assert sorted(planned + [u.visit_id for u in plan.unassigned]) == sorted(v.id for v in problem.visits)
 
 
 def test_a_lost_part_leaves_its_visits_unassigned_and_its_crews_idle():

@@ -102,7 +102,7 @@ class SplitParams:
     border_crews: int = 15
     window_dropped: int = 150
     room_slack: float = 1.05
-    min_window_s: float = 1.0
+    min_window_s: float = 4.0
 
 
 @dataclass
@@ -357,6 +357,8 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
     started = time.perf_counter()
     by_agent = {r.agent_id: r for r in plan.routes}
     routed = [s.visit_id for c in crews for s in by_agent[c].stops]
+    still_out = {u.visit_id for u in plan.unassigned}
+    left = [vid for vid in left if vid in still_out]  # an earlier window may have placed some
     keep = set(routed) | set(left)
     agents = {a.id: a for a in problem.agents}
     sub = problem.model_copy(update={
@@ -421,7 +423,7 @@ def polish_borders(problem: Problem, plan: Plan, parts: Sequence[Part], travel: 
     for k, (crews, left) in enumerate(windows):
         remaining = budget_s - (time.perf_counter() - started)
         share = remaining / (len(windows) - k)
-        if share < params.min_window_s:
+        if share < params.min_window_s / 2:  # earlier windows overran theirs
             break
         window = _polish_window(problem, plan, crews, left, share, travel, geocoder)
         if window is None:

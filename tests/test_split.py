@@ -242,3 +242,22 @@ def test_split_days_have_their_own_size_limits(make_app, split_env, monkeypatch)
     text = response.get_data(as_text=True)
     assert "visits" in text and "70" in text  # the split days' limit, not max_visits
     assert client.post("/v1/plans", json=easy_day(60, 8)).status_code == 202  # past split_above: up to 70
+
+
+def test_a_part_failing_on_its_worker_is_solved_again_by_the_parent(workers):
+    from app.jobs.rq import rq_connection
+    from app.jobs.split import RQParts
+
+    app, start = workers
+    start(1)
+    travel = StraightLineTravel()
+    problem = Problem.model_validate(easy_day(60, 6, time_limit_s=1.0))
+    parts = split_problem(problem, SplitParams(split_above=40, part_visits=30))
+    # the worker cannot build this travel model, so its part fails there; the parent's own model works
+    solver_here = RQParts(rq_connection(REDIS_URL), app.config["RQ_QUEUE"], parent="test-parent",
+                          travel_name="tests.no_such_module:travel", travel=travel)
+    plans = solver_here(parts, 1.0)
+    assert solver_here.where == {0: "fallback", 1: "inline"}
+    assert all(plan is not None for plan in plans)
+    plan = merge_plans(problem, parts, plans, travel)
+    assert check_plan(problem, plan, travel).ok

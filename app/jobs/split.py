@@ -124,9 +124,6 @@ class RQParts:
 
     def __call__(self, parts: Sequence[Part], time_limit_s: float) -> list[Plan | None]:
         """Solve ``parts`` on the queue's workers and here; a plan per part (None: lost)."""
-        from rq.command import send_stop_job_command
-        from rq.job import JobStatus
-
         started = time.monotonic()
         self.count = len(parts)
         rounds = math.ceil(len(parts) / self.workers())
@@ -134,42 +131,67 @@ class RQParts:
         jobs = [self._enqueue(part, time_limit_s) for part in parts]
         plans: list[Plan | None] = [None] * len(parts)
         pending = set(range(len(parts)))
-        while pending:
-            for k in sorted(pending):
-                status = jobs[k].get_status(refresh=True)
-                if status == JobStatus.FINISHED:
-                    plans[k] = Plan.model_validate_json(jobs[k].return_value(refresh=True))
-                    self.where[k] = "worker"
-                    pending.discard(k)
-                elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, None):
-                    log.warning("job %s: part %d failed on its worker; solving it here", self.parent, k)
-                    pending.discard(k)
-                    if time.monotonic() < deadline:
-                        plans[k] = solve_part(parts[k].problem, time_limit_s, self.travel)
-                        self.where[k] = "fallback"
-            taken = self._take_queued(sorted(pending, reverse=True), jobs)
-            if taken is not None:  # nobody took it yet: this process solves it
-                plans[taken] = solve_part(parts[taken].problem, time_limit_s, self.travel)
-                self.where[taken] = "inline"
-                pending.discard(taken)
-            elif pending:
-                if time.monotonic() > deadline:
+        try:
+            while pending:
+                for k in sorted(pending):
+                    state, plan = self._state(jobs[k])
+                    if state == "finished":
+                        plans[k], self.where[k] = plan, "worker"
+                        pending.discard(k)
+                    elif state == "failed":
+                        log.warning("job %s: part %d failed on its worker; solving it here", self.parent, k)
+                        pending.discard(k)
+                        if time.monotonic() < deadline:
+                            plans[k] = solve_part(parts[k].problem, time_limit_s, self.travel)
+                            self.where[k] = "fallback"
+                taken = self._take_queued(sorted(pending, reverse=True), jobs)
+                if taken is not None:  # nobody took it yet: this process solves it
+                    plans[taken] = solve_part(parts[taken].problem, time_limit_s, self.travel)
+                    self.where[taken] = "inline"
+                    pending.discard(taken)
+                elif pending and time.monotonic() > deadline:
                     for k in pending:
                         log.warning("job %s: part %d not back by its deadline; its visits stay unassigned",
                                     self.parent, k)
-                        self.where[k] = "lost"
-                        try:
-                            send_stop_job_command(self.connection, jobs[k].id)
-                        except Exception:  # noqa: BLE001 - it may have ended meanwhile
-                            jobs[k].cancel()
                     break
-                time.sleep(self.params.poll_s)
-            if self.progress is not None:
-                done = len(parts) - len(pending)
-                self.progress("solving", 0.9 * done / len(parts))
-        for job in jobs:
-            job.delete(remove_from_queue=True)
+                elif pending:
+                    time.sleep(self.params.poll_s)
+                if self.progress is not None:  # raises JobLost when the parent was failed meanwhile
+                    self.progress("solving", 0.9 * (len(parts) - len(pending)) / len(parts))
+        finally:
+            self._clean_up(jobs, pending)
         return plans
+
+    @staticmethod
+    def _state(job: Any) -> tuple[str, Plan | None]:
+        """("finished", its plan), ("failed", None) or ("running", None): queued or started."""
+        from rq.exceptions import NoSuchJobError
+        from rq.job import JobStatus
+
+        try:
+            status = job.get_status(refresh=True)
+            if status == JobStatus.FINISHED:
+                result = job.return_value(refresh=True)
+                return ("finished", Plan.model_validate_json(result)) if result else ("failed", None)
+        except NoSuchJobError:  # expired or deleted
+            return "failed", None
+        if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, None):
+            return "failed", None
+        return "running", None
+
+    def _clean_up(self, jobs: Sequence[Any], unfinished: set[int]) -> None:
+        """Stop the parts still running (the parent gave up on them) and delete every part job."""
+        from rq.command import send_stop_job_command
+
+        for k, job in enumerate(jobs):
+            try:
+                if k in unfinished:
+                    self.queue.remove(job.id)
+                    if job.get_status(refresh=True) == "started":
+                        send_stop_job_command(self.connection, job.id)
+                job.delete(remove_from_queue=True)
+            except Exception as exc:  # noqa: BLE001 - it may have ended or expired meanwhile
+                log.info("job %s: part %d not cleaned up: %s", self.parent, k, type(exc).__name__)
 
     def _enqueue(self, part: Part, time_limit_s: float) -> Any:
         wall = JobLimits.from_config().wall_clock_for(time_limit_s)

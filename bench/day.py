@@ -214,12 +214,46 @@ def city_network(size: int, seed: int, store: str | None) -> tuple[RoadNetwork, 
     return network, time.perf_counter() - t0, loaded
 
 
+#: Days past this many visits are made of independent chunks of about this size (the generator's
+#: pool matrix grows with the square of the visits: 5,000 visits at once would need ~19 GB).
+CHUNK_VISITS = 1000
+
+
 def _generate(size: int, visits: int, crews: int, seed: int, time_limit: float, store: str | None):
+    """The day, its witness, and the checker's verdict on the witness. A day
+    past :data:`CHUNK_VISITS` visits is the union of chunks made with seeds
+    ``seed``, ``seed + 1``, ... (each with its own branches, crews and pool;
+    their visits mix across the city): each chunk's witness is checked on its
+    own, and the union of the witnesses serves every visit of the day, since a
+    crew's route only involves its own chunk."""
     city = synthetic_city(size, seed=seed)
     network, _, _ = city_network(size, seed, store)
-    payload, witness = make_day(city, network, visits, crews, seed, time_limit)
-    report = check_witness(Problem.model_validate(payload), network, witness)
-    return payload, witness, report.ok, str(report)
+    chunks = max(1, -(-visits // CHUNK_VISITS))
+    payload: dict = {}
+    witness: dict[str, list[str]] = {}
+    texts = []
+    ok = True
+    for c in range(chunks):
+        part_visits = visits // chunks + (1 if c < visits % chunks else 0)
+        part_crews = crews // chunks + (1 if c < crews % chunks else 0)
+        part, part_witness = make_day(city, network, part_visits, part_crews, seed + c, time_limit)
+        report = check_witness(Problem.model_validate(part), network, part_witness)
+        ok, texts = ok and report.ok, texts + ([] if report.ok else [str(report)])
+        if chunks > 1:  # ids unique across chunks
+            rename = {v["id"]: f"{v['id']}-{c}" for v in part["visits"]}
+            for v in part["visits"]:
+                v["id"], v["case_id"] = rename[v["id"]], f"{v['case_id']}-{c}"
+            crew_rename = {a["id"]: f"{a['id']}-{c}" for a in part["agents"]}
+            for a in part["agents"]:
+                a["id"] = crew_rename[a["id"]]
+            part_witness = {crew_rename[k]: [rename[v] for v in seq] for k, seq in part_witness.items()}
+        if not payload:
+            payload = part
+        else:
+            payload["visits"] += part["visits"]
+            payload["agents"] += part["agents"]
+        witness.update(part_witness)
+    return payload, witness, ok, "; ".join(texts)
 
 
 def main() -> int:

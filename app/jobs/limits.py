@@ -83,7 +83,7 @@ class JobLimits:
     max_time_limit_s: float = 600.0
     poll_s: float = 0.2
     split_above: int = 1500
-    split_part_visits: int = 1000
+    split_part_visits: int = 1250
     split_polish_share: float = 0.15
     max_split_visits: int = 10000
     max_split_locations: int = 20000

@@ -30,6 +30,7 @@ No Flask, no RQ: pure functions on problems and plans.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +59,8 @@ __all__ = [
     "solve_split",
     "split_problem",
 ]
+
+log = logging.getLogger("doorstep.solver")
 
 #: Reasons of visits a search left out (as opposed to visits no crew can make):
 #: the border polish tries them again.
@@ -93,16 +96,20 @@ class SplitParams:
         the next nearest part is tried.
     min_window_s
         A border window gets at least this many seconds, or is skipped.
+    min_search_s
+        A window's search gets at least this many seconds after compiling
+        it, however long that took (the polish may overrun by this much).
     """
 
     split_above: int = 1500
-    part_visits: int = 1000
+    part_visits: int = 1250
     solvers: int = 1
     polish_share: float = 0.15
     border_crews: int = 15
     window_dropped: int = 150
     room_slack: float = 1.05
     min_window_s: float = 4.0
+    min_search_s: float = 2.0
 
 
 @dataclass
@@ -349,8 +356,9 @@ def _timed(data: RoutingData, vehicle: int, sequence: list[int]) -> RawRoute | N
 
 
 def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[str], budget_s: float,
-                   travel: TravelModel, geocoder: Geocoder | None) -> Plan | None:
-    """Re-plan one border window for ``budget_s`` seconds; its plan (crews
+                   travel: TravelModel, geocoder: Geocoder | None, min_search_s: float = 2.0) -> Plan | None:
+    """Re-plan one border window for ``budget_s`` seconds (its search gets
+    at least ``min_search_s`` however long compiling took); its plan (crews
     ``crews``; the window's visits) when the checker accepts it and it is
     better (more priority served, then more visits, then less travel), else
     None."""
@@ -373,28 +381,32 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
     for v, crew in enumerate(crews):
         nodes = [node_of.get((s.visit_id, s.address_index)) for s in by_agent[crew].stops]
         if any(n is None for n in nodes):
-            return None  # an address compiled otherwise than in the part: leave the window
+            log.info("border window: an address compiled otherwise than in its part; left as it was")
+            return None
         route = _timed(searched, v, [n for n in nodes if n is not None])
         if route is None:
+            log.info("border window: a route of its part does not time here; left as it was")
             return None
         routes.append(route)
     served = set(routed)
     raw = RawSolution(routes=routes, dropped=[vi for vi in searched.visit_nodes if sub.visits[vi].id not in served],
                       objective=None, status="success", seconds=0.0, first_solution="split parts",
                       metaheuristic="border polish")
-    remaining = budget_s - (time.perf_counter() - started)
-    insert_dropped(searched, raw, time.perf_counter() + remaining * 0.3)
+    searching = time.perf_counter()
+    search_s = max(budget_s - (searching - started), min_search_s)  # compiling may take most of the budget
+    insert_dropped(searched, raw, searching + search_s * 0.5)
     sequences = [[s.node for s in r.stops] for r in raw.routes]
 
     def feasible(vehicle: int, sequence: list[int]) -> bool:
         return simulate(searched.route_timing(vehicle, sequence)) is not None
 
-    polished, _cost, _stats = polish(searched, sequences, budget_s - (time.perf_counter() - started),
-                                     seed=sub.options.seed, feasible=feasible)
+    polish_s = max(0.0, search_s - (time.perf_counter() - searching))
+    polished, _cost, _stats = polish(searched, sequences, polish_s, seed=sub.options.seed, feasible=feasible)
     for v, sequence in enumerate(polished):
         if sequence != sequences[v]:
             timed = _timed(searched, v, sequence)
             if timed is None:
+                log.info("border window: a polished route does not time; left as it was")
                 return None
             raw.routes[v] = timed
     on_route = {searched.nodes[s.node].visit for r in raw.routes for s in r.stops}
@@ -403,7 +415,12 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
     before = (sum(s.priority for c in crews for s in by_agent[c].stops), len(routed),
               -sum(by_agent[c].travel_s for c in crews))
     after = window.summary.priority_planned, window.summary.visits_planned, -window.summary.travel_s
-    if after <= before or not check_plan(sub, window, travel).ok:
+    if after <= before:
+        log.info("border window: no better (priority, visits, -travel) %s than %s", after, before)
+        return None
+    report = check_plan(sub, window, travel)
+    if not report.ok:
+        log.warning("border window rejected by the checker: %s", report)
         return None
     return window
 
@@ -425,7 +442,7 @@ def polish_borders(problem: Problem, plan: Plan, parts: Sequence[Part], travel: 
         share = remaining / (len(windows) - k)
         if share < params.min_window_s / 2:  # earlier windows overran theirs
             break
-        window = _polish_window(problem, plan, crews, left, share, travel, geocoder)
+        window = _polish_window(problem, plan, crews, left, share, travel, geocoder, params.min_search_s)
         if window is None:
             continue
         new_routes = {r.agent_id: r for r in window.routes}

@@ -144,7 +144,8 @@ class RQParts:
                         if time.monotonic() < deadline:
                             plans[k] = solve_part(parts[k].problem, time_limit_s, self.travel)
                             self.where[k] = "fallback"
-                taken = self._take_queued(sorted(pending, reverse=True), jobs)
+                # past the deadline the parent takes no more parts: the job must end within its own cap
+                taken = self._take_queued(sorted(pending, reverse=True), jobs) if time.monotonic() < deadline else None
                 if taken is not None:  # nobody took it yet: this process solves it
                     plans[taken] = solve_part(parts[taken].problem, time_limit_s, self.travel)
                     self.where[taken] = "inline"

@@ -150,6 +150,7 @@ def plan_on_workers(problem: Problem, *, workers: int, redis_url: str, city: str
                 proc.wait()
         for key in store.redis.scan_iter(match=f"*{tag}*"):
             store.redis.delete(key)
+        store.redis.srem("rq:queues", f"rq:queue:{tag}")  # RQ's set of queue names (jobs and results expire)
         store.close()
 
 

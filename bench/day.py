@@ -24,12 +24,16 @@ Usage::
     python bench/day.py                   # 1,000 visits, 60 crews, 50 s time limit
     python bench/day.py --visits 500 --crews 30 --time-limit 20
     python bench/day.py --city-size 400   # a whole city (network from the index store)
+    python bench/day.py --visits 5000 --crews 300 --workers 4 --time-limit 90
+        # as a plan job on 4 local `doorstep worker`s (Redis): a day past
+        # [jobs] split_above is split into parts solved as RQ jobs (bench/workers.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import multiprocessing
 import random
 import resource
@@ -210,12 +214,46 @@ def city_network(size: int, seed: int, store: str | None) -> tuple[RoadNetwork, 
     return network, time.perf_counter() - t0, loaded
 
 
+#: Days past this many visits are made of independent chunks of about this size (the generator's
+#: pool matrix grows with the square of the visits: 5,000 visits at once would need ~19 GB).
+CHUNK_VISITS = 1000
+
+
 def _generate(size: int, visits: int, crews: int, seed: int, time_limit: float, store: str | None):
+    """The day, its witness, and the checker's verdict on the witness. A day
+    past :data:`CHUNK_VISITS` visits is the union of chunks made with seeds
+    ``seed``, ``seed + 1``, ... (each with its own branches, crews and pool;
+    their visits mix across the city): each chunk's witness is checked on its
+    own, and the union of the witnesses serves every visit of the day, since a
+    crew's route only involves its own chunk."""
     city = synthetic_city(size, seed=seed)
     network, _, _ = city_network(size, seed, store)
-    payload, witness = make_day(city, network, visits, crews, seed, time_limit)
-    report = check_witness(Problem.model_validate(payload), network, witness)
-    return payload, witness, report.ok, str(report)
+    chunks = max(1, -(-visits // CHUNK_VISITS))
+    payload: dict = {}
+    witness: dict[str, list[str]] = {}
+    texts = []
+    ok = True
+    for c in range(chunks):
+        part_visits = visits // chunks + (1 if c < visits % chunks else 0)
+        part_crews = crews // chunks + (1 if c < crews % chunks else 0)
+        part, part_witness = make_day(city, network, part_visits, part_crews, seed + c, time_limit)
+        report = check_witness(Problem.model_validate(part), network, part_witness)
+        ok, texts = ok and report.ok, texts + ([] if report.ok else [str(report)])
+        if chunks > 1:  # ids unique across chunks
+            rename = {v["id"]: f"{v['id']}-{c}" for v in part["visits"]}
+            for v in part["visits"]:
+                v["id"], v["case_id"] = rename[v["id"]], f"{v['case_id']}-{c}"
+            crew_rename = {a["id"]: f"{a['id']}-{c}" for a in part["agents"]}
+            for a in part["agents"]:
+                a["id"] = crew_rename[a["id"]]
+            part_witness = {crew_rename[k]: [rename[v] for v in seq] for k, seq in part_witness.items()}
+        if not payload:
+            payload = part
+        else:
+            payload["visits"] += part["visits"]
+            payload["agents"] += part["agents"]
+        witness.update(part_witness)
+    return payload, witness, ok, "; ".join(texts)
 
 
 def main() -> int:
@@ -228,14 +266,29 @@ def main() -> int:
                         help="synthetic city: intersections per side (400: a whole city, 160,000 nodes)")
     parser.add_argument("--store", default="var/bench-index",
                         help="index store for the city's network (built once, then memory-mapped); '' to rebuild")
+    parser.add_argument("--day-cache", default="var/bench-days",
+                        help="folder keeping generated days (and their witness check) for reuse; '' to regenerate")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="plan as a job on this many local `doorstep worker` processes (0: solve() here)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="Redis of the workers")
     args = parser.parse_args()
 
     # the day and its witness are made in a child process, so that the peak
     # memory printed below is the plan's, not the generator's (its pool matrix)
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        payload, _witness, witness_ok, witness_text = pool.submit(
-            _generate, args.size, args.visits, args.crews, args.seed, args.time_limit, args.store or None).result()
+    cached = Path(args.day_cache) / f"day-{args.visits}-{args.crews}-{args.seed}-{args.size}.json" \
+        if args.day_cache else None
+    if cached is not None and cached.exists():
+        payload, witness_ok, witness_text = json.loads(cached.read_text())
+        payload["options"]["time_limit_s"] = args.time_limit
+    else:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            payload, _witness, witness_ok, witness_text = pool.submit(
+                _generate, args.size, args.visits, args.crews, args.seed, args.time_limit,
+                args.store or None).result()
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps([payload, witness_ok, witness_text]))
     t_generate = time.perf_counter() - t0
     problem = Problem.model_validate(payload)
     print(f"day: {len(problem.visits)} visits, {len(problem.agents)} crews; generated in {t_generate:.1f} s "
@@ -261,8 +314,19 @@ def main() -> int:
         last[1] = stage
 
     t1 = time.perf_counter()
-    plan = solve(problem, network, progress=progress)
-    wall = time.perf_counter() - t1
+    if args.workers:
+        from bench.workers import plan_on_workers
+
+        store = str(Path(args.store).resolve()) if args.store else ""
+        plan, wall, peaks, search = plan_on_workers(problem, workers=args.workers, redis_url=args.redis_url,
+                                                    city=f"{args.size}:{args.seed}:{store}")
+        for pid, mib in sorted(peaks.workers.items()):
+            print(f"worker {pid}: peak RSS {mib:.0f} MiB; its work horses ({len(peaks.horse_count.get(pid, ()))}) "
+                  f"peak RSS {peaks.horses.get(pid, 0.0):.0f} MiB")
+        print(f"job: {search}")
+    else:
+        plan = solve(problem, network, progress=progress)
+        wall = time.perf_counter() - t1
     if last[1] is not None:
         stages[last[1]] = stages.get(last[1], 0.0) + time.perf_counter() - last[0]
     t2 = time.perf_counter()
@@ -273,7 +337,8 @@ def main() -> int:
 
     served = plan.summary.visits_planned
     servable = len(problem.visits)  # the witness serves them all
-    print(f"plan wall time {wall:.1f} s (limit 60 s): " +
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
+    print(f"plan wall time {wall:.1f} s (time limit {problem.options.time_limit_s:.0f} s): " +
           ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) +
           f"; matrix {plan.solver.matrix_seconds:.1f} s ({plan.solver.matrix_engine}); "
           f"search {plan.solver.metaheuristic}")
@@ -287,7 +352,8 @@ def main() -> int:
           f"travel {plan.summary.travel_s / 3600:.1f} h, {plan.summary.distance_m / 1000:.0f} km; "
           f"crews used {plan.summary.crews_used}")
     print(f"checker: {'all routes valid' if report.ok else report}; checked in {t_check:.1f} s")
-    print(f"peak Python heap {peak / 2**20:.0f} MiB; peak RSS {rss_mb:.0f} MiB")
+    print(f"peak Python heap {peak / 2**20:.0f} MiB; peak RSS {rss_mb:.0f} MiB"
+          + (" (this process: submits the job, checks the plan)" if args.workers else ""))
     return 0 if report.ok else 1
 
 

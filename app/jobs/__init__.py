@@ -15,6 +15,8 @@ Modules, one topic each:
 * :mod:`app.jobs.process` — :class:`ProcessJobRunner`, embedded mode: a
   child process per job, under a memory and a wall-clock cap;
 * :mod:`app.jobs.rq` — :class:`RQJobRunner` and the ``doorstep worker``;
+* :mod:`app.jobs.split` — days past ``[jobs] split_above`` visits, planned in
+  parts (RQ jobs on every worker, or one after another in the job process);
 * :mod:`app.jobs.limits` — :class:`JobLimits`, process caps and request sizes;
 * :mod:`app.jobs.failure` — error codes;
 * :mod:`app.jobs.travel` — travel models by name;

@@ -61,6 +61,15 @@ class JobLimits:
         Largest search time limit accepted.
     poll_s
         How often the parent checks its job processes (memory, clock, exit).
+    split_above
+        Days with more visits are planned in parts (:mod:`app.jobs.split`;
+        0: never); such days may have up to ``max_split_visits`` visits and
+        ``max_split_locations`` locations, since no travel matrix of the
+        whole day is built.
+    split_part_visits, split_polish_share
+        Most visits per part; share of the time limit polishing the borders.
+    max_split_visits, max_split_locations
+        Size limits of days planned in parts.
     """
 
     memory_mb: int = 2048
@@ -73,6 +82,11 @@ class JobLimits:
     max_locations: int = 4000
     max_time_limit_s: float = 600.0
     poll_s: float = 0.2
+    split_above: int = 1500
+    split_part_visits: int = 1250
+    split_polish_share: float = 0.15
+    max_split_visits: int = 10000
+    max_split_locations: int = 20000
 
     @classmethod
     def from_config(cls, overrides: Mapping[str, Any] | JobLimits | None = None) -> JobLimits:
@@ -109,11 +123,13 @@ class JobLimits:
         return (time_limit_s or 10.0) * self.wall_clock_factor + self.wall_clock_extra_s
 
     def check_size(self, *, visits: int, agents: int, locations: int, time_limit_s: float | None) -> SizeViolation | None:
-        """The first limit the request breaks, or None."""
+        """The first limit the request breaks, or None (a day past
+        ``split_above`` visits is held to the limits of split days)."""
+        split = 0 < self.split_above < visits and agents > 1
         for field, maximum, got in (
-            ("visits", self.max_visits, visits),
+            ("visits", self.max_split_visits if split else self.max_visits, visits),
             ("agents", self.max_agents, agents),
-            ("locations", self.max_locations, locations),
+            ("locations", self.max_split_locations if split else self.max_locations, locations),
             ("options.time_limit_s", self.max_time_limit_s, time_limit_s or 0.0),
         ):
             if maximum and got > maximum:

@@ -132,6 +132,8 @@ def rq_entry(spec: dict[str, Any]) -> int | None:
 
 def _fail_rq_job(rq_job: Any, connection: Any, reason: str, code: str) -> None:
     meta = rq_job.meta or {}
+    if meta.get("doorstep_part_of"):  # a part of a split day: its parent job solves it again or reports it
+        return
     job_id = meta.get("doorstep_job") or rq_job.id
     store = _store_for(connection, meta.get("prefix"))
     try:

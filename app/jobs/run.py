@@ -211,8 +211,10 @@ def _publish(
 
 def _run_plan(env: JobEnv, job_id: str, spec: dict[str, Any], travel: TravelModel, progress: _Progress,
               published: list[NewEvent]) -> tuple[int, Plan, Problem]:
+    from app.jobs.split import plan_day
+
     problem = Problem.model_validate_json(spec["problem_json"])
-    plan = solver.solve(problem, travel, progress=progress)
+    plan = plan_day(problem, travel, progress, spec)  # solver.solve, or in parts past [jobs] split_above
     _check_still_running(env.store, job_id, "checking")
     check_plan(problem, plan, travel).raise_if_invalid()  # never publish a plan that breaks a rule
     version = _publish(env.store, job_id, problem, plan, reason="plan", expect_version=None, published=published)

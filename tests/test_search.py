@@ -74,7 +74,7 @@ def test_days_with_what_pyvrp_lacks_stay_with_ortools(monkeypatch):
 
 
 def test_two_threads_run_two_searches_and_keep_the_best_within_the_time_limit():
-    p = _expressible_day(time_limit_s=2, threads=2)
+    p = _expressible_day(time_limit_s=2, threads=2, max_iterations=None)  # the whole budget, searched
     started = time.perf_counter()
     plan = solve(p, PLANE)
     seconds = time.perf_counter() - started

@@ -48,11 +48,13 @@ def search(
     they are feasible. ``preferred_vehicle`` maps visit nodes to the crew that
     had them before; serving such a node with another crew costs
     ``stability_cost`` (a secondary goal: re-plans move little). ``params``
-    tune the searches (default :class:`~solver.search.params.SearchParams`).
+    tune the searches (default :class:`~solver.search.params.SearchParams`),
+    stopped after ``Options.max_iterations`` iterations when the day's
+    options ask for it.
     """
-    search_params = params or SearchParams()
     problem = data.problem
     options = problem.options
+    search_params = (params or SearchParams()).for_options(options)
     started = time.perf_counter()
     limit = options.time_limit_s if time_limit_s is None else time_limit_s
     if search_params.use_ils and initial_routes is None and not preferred_vehicle and not stability_cost:

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from solver.search.ils import IlsParams
 from solver.search.portfolio import PortfolioParams
+
+if TYPE_CHECKING:
+    from solver.model import Options
 
 #: OR-Tools' large-neighbourhood operators, off in the light descents.
 HEAVY_OPERATORS = (
@@ -220,3 +224,10 @@ class SearchParams:
             ruin_recreate=dataclasses.replace(self.ruin_recreate, max_iterations=iterations),
             ils=dataclasses.replace(self.ils, max_iterations=iterations),
         )
+
+    def for_options(self, options: Options) -> SearchParams:
+        """These parameters with the stop a plan's options ask for
+        (``Options.max_iterations``: :meth:`stopping_after`), if any."""
+        if options.max_iterations is None:
+            return self
+        return self.stopping_after(options.max_iterations)

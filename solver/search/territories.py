@@ -64,7 +64,7 @@ def search_by_territory(data: RoutingData, time_limit_s: float, params: SearchPa
     """Solve ``data`` territory by territory (see the module docstring);
     ``params`` tune the decomposition (:attr:`SearchParams.territories`) and
     each territory's search."""
-    params = params or SearchParams()
+    params = (params or SearchParams()).for_options(data.problem.options)
     tp = params.territories
     started = time.perf_counter()
     groups = crew_groups(data, tp)

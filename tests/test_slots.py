@@ -184,6 +184,7 @@ def test_slot_promise_holds_on_the_demo_day_over_real_roads():
     network = load_bundled_network()
     p = generate_day(seed=3, visits=40, crews=4)
     p.options.time_limit_s = 3
+    p.options.max_iterations = 3  # slots are under test, not the search: a few repairs
     plan = solve(p, network)
     check_plan(p, plan, network).raise_if_invalid()
     assert sum(len(r.stops) for r in plan.routes) >= 25
@@ -249,6 +250,7 @@ def test_guaranteed_plan_on_the_demo_day_every_slot_full_and_its_end_feasible(wi
     network = load_bundled_network()
     p = generate_day(seed=0, visits=40, crews=4)
     p.options.time_limit_s = 3
+    p.options.max_iterations = 3  # slots are under test, not the search: a few repairs
     p.options.slot_minutes = width_min
     plan = solve(p, network)
     check_plan(p, plan, network).raise_if_invalid()

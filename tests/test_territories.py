@@ -13,20 +13,24 @@ from tests.factories import PLANE, crew, problem, visit
 
 
 def test_a_large_day_is_planned_by_territory_and_checks_out():
+    # "large" scaled down by the parameters (the product decomposes above 250
+    # visits into territories of about 150): the same mechanics, a quarter of the work
+    territories = TerritoryParams(decompose_above=90, visits_per_territory=60)
+    params = SearchParams(use_ils=False, territories=territories)  # a day PyVRP could take whole
     rng = random.Random(3)
     centres = [(-40, 0), (0, 0), (40, 0)]
     visits = []
-    for i in range(TerritoryParams().decompose_above + 30):
+    for i in range(territories.decompose_above + 30):
         cx, cy = centres[i % 3]
         visits.append(visit(f"v{i}", cx + rng.uniform(-6, 6), cy + rng.uniform(-6, 6), duration_min=10,
                             priority=rng.randint(0, 100)))
     crews = [crew(f"c{k}", x=centres[k % 3][0], y=centres[k % 3][1], shift=("08:00", "17:00"))
              for k in range(12)]
-    p = problem(visits, crews, time_limit_s=6, slot_minutes=0)
+    p = problem(visits, crews, time_limit_s=6, slot_minutes=0, max_iterations=10)
     data = compile_problem(p, PLANE)
-    groups = crew_groups(data)
-    assert len(groups) == 2  # three start places merged down to about 150 visits each
-    plan = solve(p, PLANE, params=SearchParams(use_ils=False))  # a day PyVRP could take whole
+    groups = crew_groups(data, territories)
+    assert len(groups) == 2  # three start places merged down to about 60 visits each
+    plan = solve(p, PLANE, params=params)
     check_plan(p, plan, PLANE).raise_if_invalid()
     assert "territories" in plan.solver.first_solution
     # every crew works near its own start: no route crosses to the far centre
@@ -90,7 +94,7 @@ def test_whole_day_polish_moves_visits_across_a_territory_border():
     for route in raw.routes:  # time the crossed day as it stands
         assert retime(data, route, crossed[route.vehicle])
     before = build_plan(data, raw).summary.travel_s
-    iterations, improvements = polish_merged(data, raw, 1.5)
+    iterations, improvements = polish_merged(data, raw, 1.5, SearchParams().stopping_after(30))
     assert iterations > 0 and improvements > 0
     plan = build_plan(data, raw)
     check_plan(p, plan, PLANE).raise_if_invalid()
@@ -113,6 +117,6 @@ def test_whole_day_polish_keeps_the_day_when_no_changed_route_can_be_timed(monke
                       status="test", seconds=0, first_solution="", metaheuristic="")
     assert territories.retime(data, raw.routes[0], nodes)
     monkeypatch.setattr(territories, "simulate", lambda route: None)
-    iterations, improvements = territories.polish_merged(data, raw, 0.5)
+    iterations, improvements = territories.polish_merged(data, raw, 0.5, SearchParams().stopping_after(20))
     assert iterations > 0 and improvements == 0
     assert [s.node for s in raw.routes[0].stops] == nodes and raw.routes[1].stops == []

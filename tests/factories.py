@@ -16,7 +16,7 @@ from solver.travel import PlanarTravel
 DATE = dt.date(2026, 12, 1)
 PLANE = PlanarTravel(seconds_per_unit=60, metres_per_unit=1000, precision=10)
 #: Iterations a test's search makes (PyVRP's, ruin-and-recreate's) unless the test says otherwise.
-MAX_ITERATIONS = 50
+MAX_ITERATIONS = 10
 
 
 def at(x: float, y: float = 0.0) -> dict[str, Any]:

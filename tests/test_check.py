@@ -558,7 +558,7 @@ def _solve():
 def test_engine_plan_passes_the_checker(problem):
     solve = _solve()
     problem.options.time_limit_s = 2
-    problem.options.max_iterations = 50
+    problem.options.max_iterations = 10
     plan = solve(problem, PLANE)
     check_plan(problem, plan, PLANE).raise_if_invalid()
     planned = {s.visit_id for r in plan.routes for s in r.stops}
@@ -583,7 +583,7 @@ def test_engine_plan_with_breaks_and_a_busy_day_passes_the_checker():
     ]
     problem = Problem.model_validate({"date": DATE.isoformat(), "visits": visits, "agents": agents,
                                       "options": {"time_limit_s": 2, "rule_set": "none",
-                                                  "max_iterations": 50}})
+                                                  "max_iterations": 10}})
     plan = solve(problem, PLANE)
     check_plan(problem, plan, PLANE).raise_if_invalid()
     assert any(r.breaks for r in plan.routes if r.stops)

@@ -424,7 +424,12 @@ class Options(_Model):
         description="What serving a visit by a crew outside its preferred_agents costs, in seconds of travel "
                     "(0: preferences off)",
     )
-
+    max_iterations: int | None = Field(
+        None, ge=1, le=10_000_000,
+        description="Stop the search after this many iterations (PyVRP's, ruin-and-recreate's) or guided "
+                    "local search solutions, before the time limit: quicker plans of small days, and with "
+                    "one thread the same plan every time; default: search until the time limit",
+    )
 
     @field_validator("rule_set", mode="before")
     @classmethod

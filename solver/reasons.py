@@ -18,12 +18,14 @@ closest are examined, so explanations stay fast on days of a thousand visits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from solver.compile import RoutingData, Vehicle
-from solver.engine import RawSolution
 from solver.model import Visit
 from solver.timing import simulate
+
+if TYPE_CHECKING:  # solver.search.territories imports this module
+    from solver.search.raw import RawSolution
 
 #: Crews examined per dropped visit (those whose routes pass closest).
 NEAREST_CREWS = 6

@@ -23,8 +23,8 @@ from __future__ import annotations
 import time
 
 from solver.compile import compile_problem
-from solver.engine import search
 from solver.model import DayState, Location, Plan, Problem
+from solver.search import SearchParams, search
 from solver.slots import SlotParams, planning_data
 from solver.solve import build_plan, default_geocoder, default_travel
 from solver.travel import TravelModel
@@ -134,8 +134,11 @@ def reoptimize(
     plan: Plan,
     state: DayState,
     travel: TravelModel | None = None,
+    *,
+    params: SearchParams | None = None,
 ) -> tuple[Problem, Plan]:
-    """Re-plan the rest of the day; returns the rest-of-day problem and its plan."""
+    """Re-plan the rest of the day; returns the rest-of-day problem and its
+    plan. ``params`` tune the search (:class:`solver.search.SearchParams`)."""
     started = time.perf_counter()
     rest = rest_of_day(problem, plan, state)
     travel = travel if travel is not None else default_travel()
@@ -163,10 +166,12 @@ def reoptimize(
     # promise (a crew already running late), the rest of the day is planned
     # on the real windows instead: a promise made outranks a wide new slot
     searched = planning_data(data, SlotParams.of(rest.options))
-    raw = search(searched, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
+    raw = search(searched, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S,
+                 params=params)
     if searched is not data and any(rest.visits[vi].is_hard for vi in raw.dropped):
         searched = data
-        raw = search(data, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S)
+        raw = search(data, initial_routes=initial, preferred_vehicle=preferred, stability_cost=STABILITY_COST_S,
+                     params=params)
     new_plan = build_plan(data, raw, searched=searched)
     new_plan.solver.seconds = round(time.perf_counter() - started, 3)
     return rest, new_plan

@@ -39,8 +39,8 @@ from solver.timing import Interval, RouteTiming, Task
 
 if TYPE_CHECKING:
     from solver.compile import RoutingData
-    from solver.engine import RawRoute
     from solver.model import Options, Visit
+    from solver.search.raw import RawRoute
 
 SlotPolicy = Literal["guaranteed", "best_effort"]
 

@@ -11,9 +11,7 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from solver import engine
 from solver.compile import Geocoder, Progress, RoutingData, compile_problem
-from solver.engine import RawRoute, RawSolution, search
 from solver.model import (
     Plan,
     PlannedBreak,
@@ -27,17 +25,13 @@ from solver.model import (
 )
 from solver.preferences import preferred_vehicles
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
-from solver.search import expressible
+from solver.search import RawRoute, RawSolution, SearchParams, expressible, search, search_by_territory
 from solver.slots import SlotParams, planning_data, planning_timing, real_route
-from solver.territories import DECOMPOSE_ABOVE, search_by_territory
 from solver.timing import PlannedIn, Schedule, assign_slots, break_legs_of, latest_start, simulate
 from solver.travel import TravelModel
 
 if TYPE_CHECKING:
     from solver.geo.chain import GeocodingChain
-
-#: Share of the time limit the territory searches get on a decomposed day.
-TERRITORY_TIME_SHARE = 0.8
 
 
 def default_travel() -> TravelModel:
@@ -65,6 +59,7 @@ def solve(
     geocoder: Geocoder | None = None,
     progress: Progress | None = None,
     min_precision: str | None = None,
+    params: SearchParams | None = None,
 ) -> Plan:
     """Plan the day described by ``problem``.
 
@@ -84,6 +79,9 @@ def solve(
         Visit addresses geocoded less precisely than this are not routed
         (a visit left with none is unassigned as ``geocode_imprecise``);
         default: ``[geocoding] min_precision`` (``"street"``).
+    params
+        Tune the search (:class:`solver.search.SearchParams`); default: the
+        product's tuning. Tests pass e.g. ``SearchParams().stopping_after(n)``.
 
     Returns
     -------
@@ -103,19 +101,22 @@ def solve(
     # the search sees the slack every slot needs (slot_policy guaranteed); the
     # routes are timed and the slots cut against the real windows
     searched = planning_data(data, SlotParams.of(problem.options))
+    params = params or SearchParams()
     preferred = preferred_vehicles(searched)  # Visit.preferred_agents: priced as re-plans price stability
     if preferred:
         raw = search(searched, time_limit_s=max(1.0, problem.options.time_limit_s - (time.perf_counter() - started)),
-                     preferred_vehicle=preferred, stability_cost=problem.options.preferred_agent_cost_s)
-    elif engine.USE_ILS and expressible(searched) is None:
+                     preferred_vehicle=preferred, stability_cost=problem.options.preferred_agent_cost_s,
+                     params=params)
+    elif params.use_ils and expressible(searched) is None:
         # PyVRP searches the whole day, however large, within what is left of the time limit
-        raw = search(searched, time_limit_s=problem.options.time_limit_s - (time.perf_counter() - started))
-    elif len(data.visit_nodes) > DECOMPOSE_ABOVE and len(data.vehicles) > 1:
+        raw = search(searched, time_limit_s=problem.options.time_limit_s - (time.perf_counter() - started),
+                     params=params)
+    elif len(data.visit_nodes) > params.territories.decompose_above and len(data.vehicles) > 1:
         # model building per territory and timing the routes afterwards take
         # time of their own: keep the whole plan inside the time limit
-        raw = search_by_territory(searched, problem.options.time_limit_s * TERRITORY_TIME_SHARE)
+        raw = search_by_territory(searched, problem.options.time_limit_s * params.territories.time_share, params)
     else:
-        raw = search(searched)
+        raw = search(searched, params=params)
     if progress:
         progress("solving", 1.0)
     plan = build_plan(data, raw, searched=searched)

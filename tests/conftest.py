@@ -69,7 +69,9 @@ _PAYLOAD: dict[str, Any] = {
             "start": {"text": "Branch B", "location": {"lat": 31.2260, "lon": 121.4800}},
         },
     ],
-    "options": {"time_limit_s": 1},
+    # searches stop after 10 iterations, long before the time limit (the small day needs few):
+    # the limit only leaves room for compiling and timing on a loaded machine
+    "options": {"time_limit_s": 5, "max_iterations": 10},
 }
 
 

@@ -15,6 +15,8 @@ from solver.travel import PlanarTravel
 
 DATE = dt.date(2026, 12, 1)
 PLANE = PlanarTravel(seconds_per_unit=60, metres_per_unit=1000, precision=10)
+#: Iterations a test's search makes (PyVRP's, ruin-and-recreate's) unless the test says otherwise.
+MAX_ITERATIONS = 10
 
 
 def at(x: float, y: float = 0.0) -> dict[str, Any]:
@@ -33,8 +35,12 @@ def crew(cid: str, x: float = 0.0, y: float = 0.0, shift=("08:00", "18:00"), **e
 def problem(visits, agents, **options) -> Problem:
     """A day on the plane. Rules are on by default in Doorstep; these tests are
     about planning mechanics, so they name no rules (``rule_set="none"``)
-    unless they pass a rule set (``rule_set=None``: the configured default)."""
+    unless they pass a rule set (``rule_set=None``: the configured default).
+    Their searches stop after :data:`MAX_ITERATIONS` iterations (or at the
+    time limit): the small days here need few, and a test waits for none it
+    does not need (``max_iterations=None``: search until the time limit)."""
     options.setdefault("time_limit_s", 1)
+    options.setdefault("max_iterations", MAX_ITERATIONS)
     options.setdefault("rule_set", "none")
     return Problem.model_validate(
         {"date": DATE.isoformat(), "timezone": "Asia/Shanghai", "visits": visits, "agents": agents,

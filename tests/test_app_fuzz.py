@@ -9,7 +9,7 @@ versions, the itinerary in its three representations, offers, a booking, an
 outcome, follow-ups, events). Every answer must pass schemathesis's checks:
 not a server error, a documented status, a documented content type, a body
 valid against the documented schema. Plans stay cheap: the solver's time
-limit and ``?wait`` are cut down in every generated request.
+limit, its iterations and ``?wait`` are cut down in every generated request.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def _cheap(case: Any, token: str) -> None:
     options = case.body.get("options") if isinstance(case.body, dict) else None
     if isinstance(options, dict) and isinstance(options.get("time_limit_s"), (int, float)):
         options["time_limit_s"] = 0.1
+        options["max_iterations"] = 10
 
 
 def _check(case: Any, failures: list[str], statuses: Counter[tuple[str, int]]) -> None:

@@ -118,7 +118,7 @@ def test_rq_workers_plan_and_report_progress(rq_app, start_worker, payload):
     assert job["progress"]["best_cost"] is not None and job["heartbeat_at"] is not None
 
     slow = payload()
-    slow["options"]["time_limit_s"] = 4
+    slow["options"].update(time_limit_s=4, max_iterations=None)  # searches its whole time limit
     running = _solving(client, slow)
     later = _poll(client, running["job_id"], lambda j: j["progress"]["fraction"] > 0.2 or j["status"] != "running")
     assert later["status"] == "running" and 0.2 < later["progress"]["fraction"] < 1  # share of the time limit
@@ -133,7 +133,7 @@ def test_a_worker_killed_mid_solve_leaves_the_job_failed_and_the_plan_current(rq
     assert first.status_code == 201, first.get_json()
 
     slow = payload()
-    slow["options"]["time_limit_s"] = 120  # would run for two minutes
+    slow["options"].update(time_limit_s=120, max_iterations=None)  # would run for two minutes
     job = _solving(client, slow)
     horse = int(rq_app.extensions["doorstep"].store.get_job(job["job_id"]).owner.split(":")[1])
     assert horse != worker.pid  # RQ forks a work horse per job
@@ -157,7 +157,7 @@ def test_a_work_horse_dies_with_its_worker(rq_app, start_worker, payload):
     worker, _log = start_worker()
     client = rq_app.test_client()
     slow = payload()
-    slow["options"]["time_limit_s"] = 120
+    slow["options"].update(time_limit_s=120, max_iterations=None)
     job = _solving(client, slow)
     horse = int(rq_app.extensions["doorstep"].store.get_job(job["job_id"]).owner.split(":")[1])
     os.kill(worker.pid, signal.SIGKILL)  # the worker only
@@ -174,7 +174,7 @@ def test_a_killed_work_horse_fails_the_job_at_once_and_the_worker_goes_on(rq_app
     worker, _log = start_worker()
     client = rq_app.test_client()
     slow = payload()
-    slow["options"]["time_limit_s"] = 120
+    slow["options"].update(time_limit_s=120, max_iterations=None)
     job = _solving(client, slow)
     horse = int(rq_app.extensions["doorstep"].store.get_job(job["job_id"]).owner.split(":")[1])
     os.kill(horse, signal.SIGKILL)  # e.g. the OOM killer

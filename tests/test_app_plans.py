@@ -83,7 +83,7 @@ def test_post_without_wait_returns_202_and_the_job_can_be_polled(client, payload
 
 def test_wait_shorter_than_the_solve_gives_the_202_body(client, payload):
     body = payload()
-    body["options"]["time_limit_s"] = 2
+    body["options"].update(time_limit_s=2, max_iterations=None)  # searches its whole time limit
     response = client.post("/v1/plans?wait=0.2", json=body)
     assert response.status_code == 202
     assert response.get_json()["status"] in ("queued", "running")

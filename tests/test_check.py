@@ -540,7 +540,7 @@ def test_checker_does_not_import_the_engine():
     tree = ast.parse(inspect.getsource(solver.check))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    engine = ("solver.engine", "solver.solve", "solver.compile", "solver.timing", "ortools")
+    engine = ("solver.engine", "solver.search", "solver.solve", "solver.compile", "solver.timing", "ortools")
     assert not any(m and m.startswith(engine) for m in imported), imported
 
 
@@ -558,6 +558,7 @@ def _solve():
 def test_engine_plan_passes_the_checker(problem):
     solve = _solve()
     problem.options.time_limit_s = 2
+    problem.options.max_iterations = 10
     plan = solve(problem, PLANE)
     check_plan(problem, plan, PLANE).raise_if_invalid()
     planned = {s.visit_id for r in plan.routes for s in r.stops}
@@ -581,7 +582,8 @@ def test_engine_plan_with_breaks_and_a_busy_day_passes_the_checker():
         for k in range(3)
     ]
     problem = Problem.model_validate({"date": DATE.isoformat(), "visits": visits, "agents": agents,
-                                      "options": {"time_limit_s": 2, "rule_set": "none"}})
+                                      "options": {"time_limit_s": 2, "rule_set": "none",
+                                                  "max_iterations": 10}})
     plan = solve(problem, PLANE)
     check_plan(problem, plan, PLANE).raise_if_invalid()
     assert any(r.breaks for r in plan.routes if r.stops)

@@ -226,12 +226,15 @@ def at_point(x: float, y: float = 0.0):
 @pytest.mark.skipif(not (SHARED / "benchmarks").exists(), reason="../shared benchmarks not present")
 @pytest.mark.parametrize("name", ["R101", "RC101"])
 def test_tightly_windowed_solomon_instances_are_solved_feasibly(name):
+    from solver.search import SearchParams
+
     p = read_solomon(SHARED / "benchmarks/vrptw/instances/solomon" / f"{name}.txt", time_limit_s=3)
-    plan = solve_checked(p, dimacs_travel())
+    plan = solve(p, dimacs_travel(), params=SearchParams().stopping_after(300))  # about 1 s
+    check_plan(p, plan, dimacs_travel()).raise_if_invalid()
     assert plan.summary.visits_planned == 100
     assert plan.summary.crews_used <= 25
     bks = {"R101": 1637.7, "RC101": 1619.8}[name]
-    # quality is measured in bench/vrptw.py; here only a sanity bound for a 3 s run
+    # quality is measured in bench/vrptw.py; here only a sanity bound for a short run
     assert plan.summary.distance_m / 10 < bks * 1.15
 
 
@@ -260,7 +263,7 @@ def test_ortools_fixes_local_search_operators_when_the_model_closes():
     """The engine's design rests on this OR-Tools behaviour (9.15): operators
     chosen in the parameters of a later solve are ignored; the ones of the
     close stay. If a new OR-Tools changes it, the light/heavy split in
-    ``solver.engine`` must be revisited."""
+    ``solver.search`` must be revisited."""
     import random
 
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -322,25 +325,25 @@ def _mixed_day(n_visits=48, seed=7, **options):
 def _spy_repairs(monkeypatch):
     """Count the engine's repairs by kind and capture what the ruin and
     recreate returned."""
-    from solver import engine
+    from solver.search.ruin_recreate import RuinAndRecreate
 
     seen = {"part": 0, "whole": 0}
     for kind in ("part", "whole"):
-        original = getattr(engine._RuinAndRecreate, f"_repair_{kind}")
+        original = getattr(RuinAndRecreate, f"_repair_{kind}")
 
         def counted(self, *args, _original=original, _kind=kind):
             seen[_kind] += 1
             return _original(self, *args)
 
-        monkeypatch.setattr(engine._RuinAndRecreate, f"_repair_{kind}", counted)
-    run = engine._RuinAndRecreate.run
+        monkeypatch.setattr(RuinAndRecreate, f"_repair_{kind}", counted)
+    run = RuinAndRecreate.run
 
     def spy_run(self, routes, cost, budget_s):
         result = run(self, routes, cost, budget_s)
         seen.update(rr=self, first_cost=cost, best=result)
         return result
 
-    monkeypatch.setattr(engine._RuinAndRecreate, "run", spy_run)
+    monkeypatch.setattr(RuinAndRecreate, "run", spy_run)
     return seen
 
 
@@ -349,17 +352,16 @@ def test_sub_model_repairs_keep_every_rule_and_price_the_result_exactly(monkeypa
     checker (skills, alternatives, breaks, visit limit), the ruin and recreate
     improves on the first solution, and the cost it tracked by summing
     route and drop costs is the objective OR-Tools gives the final routes."""
-    from solver import engine
     from solver.compile import compile_problem
+    from solver.search import RuinRecreateParams, SearchParams, search
     from solver.solve import build_plan
 
-    monkeypatch.setattr(engine, "SCOPE_VISITS", 12)  # a few routes out of four
-    monkeypatch.setattr(engine, "RR_WHOLE_SHARE", 0.0)
-    monkeypatch.setattr(engine, "USE_ILS", False)  # OR-Tools' repairs are under test
+    # a few routes out of four; OR-Tools' repairs are under test
+    params = SearchParams(use_ils=False, ruin_recreate=RuinRecreateParams(scope_visits=12, whole_share=0.0))
     seen = _spy_repairs(monkeypatch)
-    p = _mixed_day()
+    p = _mixed_day(max_iterations=25)
     data = compile_problem(p, PLANE)
-    raw = engine.search(data)
+    raw = search(data, params=params)
     plan = build_plan(data, raw)
     check_plan(p, plan, PLANE).raise_if_invalid()
     assert seen["part"] > 20 and seen["whole"] == 0
@@ -381,16 +383,16 @@ def test_whole_day_repairs_while_visits_are_left_out_keep_the_cost_exact(monkeyp
     left-out visit may fit only a far crew); mixed with sub-model repairs the
     tracked cost is still OR-Tools' objective of the final routes. A day that
     serves every visit is never repaired whole."""
-    from solver import engine
     from solver.compile import compile_problem
+    from solver.search import RuinRecreateParams, SearchParams, search
     from solver.solve import build_plan
 
-    monkeypatch.setattr(engine, "RR_WHOLE_SHARE", 0.5)
-    monkeypatch.setattr(engine, "USE_ILS", False)  # the second day is one PyVRP could take
+    # the second day is one PyVRP could take
+    params = SearchParams(use_ils=False, ruin_recreate=RuinRecreateParams(whole_share=0.5))
     seen = _spy_repairs(monkeypatch)
-    p = _mixed_day()
+    p = _mixed_day(max_iterations=20)
     data = compile_problem(p, PLANE)
-    raw = engine.search(data)
+    raw = search(data, params=params)
     assert seen["whole"] > 0 and seen["part"] > 0
     best_routes, best_cost = seen["best"]
     assert raw.objective == best_cost == seen["rr"].cost(best_routes)
@@ -399,28 +401,30 @@ def test_whole_day_repairs_while_visits_are_left_out_keep_the_cost_exact(monkeyp
     seen = _spy_repairs(monkeypatch)
     light = problem([visit(f"v{i}", i % 5, i // 5) for i in range(10)], [crew("a"), crew("b", x=3)],
                     time_limit_s=2)
-    engine.search(compile_problem(light, PLANE))
+    search(compile_problem(light, PLANE), params=params)
     assert seen["part"] > 0 and seen["whole"] == 0
 
 
 def test_costs_outside_ortools_equal_its_objective_with_stability_and_left_out_visits():
-    """:class:`solver.engine._Costs` prices arcs, stability and drops as the
+    """:class:`solver.search.costs.Costs` prices arcs, stability and drops as the
     model does, on a solution that leaves visits out and moves visits away
     from the crew that had them."""
-    from solver import engine
     from solver.compile import compile_problem
+    from solver.search.costs import price
+    from solver.search.ortools_model import build_model, descent_parameters, routes_of
+    from solver.search.ruin_recreate import RuinAndRecreate
 
     data = compile_problem(_mixed_day(), PLANE)
     visit_nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
     preferred = {n: k % len(data.vehicles) for k, n in enumerate(visit_nodes)}
-    model = engine._build_model(data, preferred, 900)
-    solution = model.routing.SolveWithParameters(engine._descent_parameters(2, heavy=False))
-    routes = engine._routes_of(model, solution)
+    model = build_model(data, preferred, 900)
+    solution = model.routing.SolveWithParameters(descent_parameters(2, heavy=False))
+    routes = routes_of(model, solution)
     served = {data.nodes[n].visit for r in routes for n in r}
     assert len(served) < len(data.visit_nodes)
     moved = sum(1 for v, r in enumerate(routes) for n in r if preferred[n] != v)
     assert moved > 0
-    rr = engine._RuinAndRecreate(data, engine._price(data, preferred, 900), 0)
+    rr = RuinAndRecreate(data, price(data, preferred, 900), 0)
     assert rr.cost(routes) == solution.ObjectiveValue()
 
 
@@ -428,21 +432,23 @@ def test_sub_model_repairs_price_moving_a_visit_to_another_crew():
     """A re-plan's stability cost reaches the sub-model: visits that crew a
     was told about go back to crew a after a ruin, although crew b starts
     next to them, and the repair's cost is the day's objective."""
-    from solver import engine
     from solver.compile import compile_problem
+    from solver.search.costs import price
+    from solver.search.ortools_model import build_model
+    from solver.search.ruin_recreate import RuinAndRecreate
 
     visits = [visit(f"v{i}", 45 + i, 1) for i in range(4)]
     data = compile_problem(problem(visits, [crew("a"), crew("b", x=50)], time_limit_s=2), PLANE)
     nodes = [n for n, node in enumerate(data.nodes) if node.kind == "visit"]
     preferred = dict.fromkeys(nodes, 0)
-    model = engine._build_model(data, preferred, 10**6)
-    rr = engine._RuinAndRecreate(data, model.costs, 0, preferred_vehicle=preferred, stability_cost=10**6)
+    model = build_model(data, preferred, 10**6)
+    rr = RuinAndRecreate(data, model.costs, 0, preferred_vehicle=preferred, stability_cost=10**6)
     routes = [sorted(nodes), []]
     sp = data.nodes[nodes[0]].point
     candidate, cost = rr._repair_part(routes, set(nodes), nodes, sp, False, 1.0, rr.cost(routes))
     assert sorted(candidate[0]) == sorted(nodes) and candidate[1] == []
     assert cost == rr.cost(candidate)
-    without = engine._RuinAndRecreate(data, engine._price(data, None, 0), 0)
+    without = RuinAndRecreate(data, price(data, None, 0), 0)
     moved, _ = without._repair_part(routes, set(nodes), nodes, sp, False, 1.0, without.cost(routes))
     assert sorted(moved[1]) == sorted(nodes)  # the control: without stability crew b takes them
 
@@ -452,12 +458,12 @@ def test_whole_day_repairs_in_the_full_operator_model_are_read_back_correctly(mo
     repair takes the whole day, here all in the second (heavy) model; the best
     routes are read back through the first model with their times and breaks
     and pass the checker."""
-    from solver import engine
+    from solver.search import RuinRecreateParams, SearchParams
 
-    monkeypatch.setattr(engine, "RR_HEAVY_SHARE", 1.0)
     seen = _spy_repairs(monkeypatch)
-    p = _mixed_day(n_visits=36, balance="visits")
-    plan = solve_checked(p)
+    p = _mixed_day(n_visits=36, balance="visits", max_iterations=15)
+    plan = solve(p, PLANE, params=SearchParams(ruin_recreate=RuinRecreateParams(heavy_share=1.0)))
+    check_plan(p, plan, PLANE).raise_if_invalid()
     assert seen["whole"] > 0 and seen["part"] == 0
     assert seen["rr"].heavy is not None and seen["rr"].improvements > 0
     for route in plan.routes:
@@ -469,8 +475,8 @@ def test_whole_day_repairs_in_the_full_operator_model_are_read_back_correctly(mo
 def test_a_subset_never_opens_a_visit_to_crews_it_was_closed_to():
     """A visit only crew c0 may make keeps no crew in a subset without c0
     (an empty list would mean "every crew")."""
-    from solver import engine
     from solver.compile import compile_problem
+    from solver.search import search
 
     p = problem([visit("legal", 5, skills=["legal"]), visit("any", 6)],
                 [crew("c0", skills=["legal"]), crew("c1", x=5)])
@@ -479,6 +485,6 @@ def test_a_subset_never_opens_a_visit_to_crews_it_was_closed_to():
     legal = next(k for k, n in enumerate(node_map) if data.nodes[n].kind == "visit"
                  and p.visits[data.nodes[n].visit].id == "legal")
     assert sub.nodes[legal].vehicles == [-1] and vehicles == [1]
-    raw = engine.search(sub, time_limit_s=1)
+    raw = search(sub, time_limit_s=1)
     served = {p.visits[sub.nodes[s.node].visit].id for r in raw.routes for s in r.stops}
     assert served == {"any"}

@@ -45,7 +45,7 @@ def test_a_plan_runs_in_a_capped_child_process_and_its_progress_moves(make_app, 
     app = make_app()
     client = app.test_client()
     body = payload()
-    body["options"]["time_limit_s"] = 3
+    body["options"].update(time_limit_s=3, max_iterations=None)  # searches its whole time limit
     response = client.post("/v1/plans", json=body)
     assert response.status_code == 202
     job_id = response.get_json()["job_id"]
@@ -95,7 +95,7 @@ def test_a_fault_in_a_job_process_fails_that_job_only(make_app, payload, travel,
     first = client.post(f"/v1/plans?wait={WAIT}", json=payload())
     assert first.status_code == 201, first.get_json()
     slow = payload()
-    slow["options"]["time_limit_s"] = 3
+    slow["options"].update(time_limit_s=3, max_iterations=None)  # searches its whole time limit
     other = client.post("/v1/plans", json=slow).get_json()["job_id"]  # another job, running meanwhile
 
     # the same data, served by an app whose job processes fail as `travel` says (tests/faults.py)

@@ -100,6 +100,7 @@ def test_break_taken_on_return_after_a_re_plan_checks_out():
     network = load_bundled_network()
     p = generate_day(seed=0, visits=12, crews=3, date=dt.date(2026, 12, 5))
     p.options.time_limit_s = 1
+    p.options.max_iterations = 10
     plan = solve(p, network)
     now = min(r.start for r in plan.routes)
     rest, plan2 = reoptimize(p, plan, DayState(now=now, crews=[{"agent_id": "crew-02", "absent": True}]), network)

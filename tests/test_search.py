@@ -27,12 +27,13 @@ def _expressible_day(**options):
 
 
 def test_pyvrp_solves_a_day_it_can_express_at_the_objective_ortools_gives_its_routes():
-    from solver import engine
+    from solver.search import search
+    from solver.search.ortools_model import build_model, restore, search_parameters
     from solver.solve import build_plan
 
     p = _expressible_day(time_limit_s=2, threads=1)
     data = compile_problem(p, PLANE)
-    raw = engine.search(data)
+    raw = search(data)
     assert raw.first_solution == "PyVRP" and "1 searches" in raw.metaheuristic
     plan = build_plan(data, raw)
     check_plan(p, plan, PLANE).raise_if_invalid()
@@ -41,9 +42,9 @@ def test_pyvrp_solves_a_day_it_can_express_at_the_objective_ortools_gives_its_ro
     loads = {v.id: v.load for v in p.visits}
     assert all(sum(loads[s.visit_id] for s in r.stops) <= 9 for r in plan.routes)  # capacity
     # the objective PyVRP's routes get is the one OR-Tools' model of the day gives them
-    model = engine._build_model(data, None, 0)
-    model.routing.CloseModelWithParameters(engine.search_parameters(5))
-    restored = engine._restore(model, [[s.node for s in r.stops] for r in raw.routes])
+    model = build_model(data, None, 0)
+    model.routing.CloseModelWithParameters(search_parameters(5))
+    restored = restore(model, [[s.node for s in r.stops] for r in raw.routes])
     assert restored is not None and restored.ObjectiveValue() == raw.objective
 
 
@@ -73,7 +74,7 @@ def test_days_with_what_pyvrp_lacks_stay_with_ortools(monkeypatch):
 
 
 def test_two_threads_run_two_searches_and_keep_the_best_within_the_time_limit():
-    p = _expressible_day(time_limit_s=2, threads=2)
+    p = _expressible_day(time_limit_s=2, threads=2, max_iterations=None)  # the whole budget, searched
     started = time.perf_counter()
     plan = solve(p, PLANE)
     seconds = time.perf_counter() - started

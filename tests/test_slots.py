@@ -184,6 +184,7 @@ def test_slot_promise_holds_on_the_demo_day_over_real_roads():
     network = load_bundled_network()
     p = generate_day(seed=3, visits=40, crews=4)
     p.options.time_limit_s = 3
+    p.options.max_iterations = 3  # slots are under test, not the search: a few repairs
     plan = solve(p, network)
     check_plan(p, plan, network).raise_if_invalid()
     assert sum(len(r.stops) for r in plan.routes) >= 25
@@ -216,19 +217,18 @@ def test_booked_appointment_slot_is_the_appointment():
     check_plan(p, simulate_arrivals(p, plan, lambda a, b: b), PLANE).raise_if_invalid()
 
 
-def test_guaranteed_slots_are_planned_in_where_best_effort_trims_them(monkeypatch):
+def test_guaranteed_slots_are_planned_in_where_best_effort_trims_them():
     # two 50-minute visits whose windows close an hour apart: back to back,
     # best effort leaves the second a sliver; planned in, both get a full hour.
     # Best effort's widths depend on the route found; this pins OR-Tools' path
     # (PyVRP would take this break-free day and may happen to leave full slots).
-    from solver import engine
+    from solver.search import SearchParams
 
-    monkeypatch.setattr(engine, "USE_ILS", False)
     visits = [visit("a", 1, windows=[("09:00", "10:30")], duration_min=50),
               visit("b", 2, windows=[("09:00", "11:30")], duration_min=50)]
     for policy, expect in (("guaranteed", [3600, 3600]), ("best_effort", None)):
         p = problem(visits, [crew("c1", shift=("08:30", "13:00"))], slot_minutes=60, slot_policy=policy)
-        plan = solve(p, PLANE)
+        plan = solve(p, PLANE, params=SearchParams(use_ils=False))
         widths = [(s.slot.end - s.slot.start).total_seconds() for s in plan.route("c1").stops]
         assert len(widths) == 2
         if expect:
@@ -250,6 +250,7 @@ def test_guaranteed_plan_on_the_demo_day_every_slot_full_and_its_end_feasible(wi
     network = load_bundled_network()
     p = generate_day(seed=0, visits=40, crews=4)
     p.options.time_limit_s = 3
+    p.options.max_iterations = 3  # slots are under test, not the search: a few repairs
     p.options.slot_minutes = width_min
     plan = solve(p, network)
     check_plan(p, plan, network).raise_if_invalid()

@@ -7,28 +7,30 @@ import random
 from solver import solve
 from solver.check import check_plan
 from solver.compile import compile_problem
-from solver.territories import DECOMPOSE_ABOVE, _territories
+from solver.search import SearchParams, TerritoryParams
+from solver.search.territories import crew_groups
 from tests.factories import PLANE, crew, problem, visit
 
 
-def test_a_large_day_is_planned_by_territory_and_checks_out(monkeypatch):
-    from solver import engine
-
-    monkeypatch.setattr(engine, "USE_ILS", False)  # a day PyVRP could take whole: territories are under test
+def test_a_large_day_is_planned_by_territory_and_checks_out():
+    # "large" scaled down by the parameters (the product decomposes above 250
+    # visits into territories of about 150): the same mechanics, a quarter of the work
+    territories = TerritoryParams(decompose_above=90, visits_per_territory=60)
+    params = SearchParams(use_ils=False, territories=territories)  # a day PyVRP could take whole
     rng = random.Random(3)
     centres = [(-40, 0), (0, 0), (40, 0)]
     visits = []
-    for i in range(DECOMPOSE_ABOVE + 30):
+    for i in range(territories.decompose_above + 30):
         cx, cy = centres[i % 3]
         visits.append(visit(f"v{i}", cx + rng.uniform(-6, 6), cy + rng.uniform(-6, 6), duration_min=10,
                             priority=rng.randint(0, 100)))
     crews = [crew(f"c{k}", x=centres[k % 3][0], y=centres[k % 3][1], shift=("08:00", "17:00"))
              for k in range(12)]
-    p = problem(visits, crews, time_limit_s=6, slot_minutes=0)
+    p = problem(visits, crews, time_limit_s=6, slot_minutes=0, max_iterations=10)
     data = compile_problem(p, PLANE)
-    groups = _territories(data)
-    assert len(groups) == 2  # three start places merged down to about 150 visits each
-    plan = solve(p, PLANE)
+    groups = crew_groups(data, territories)
+    assert len(groups) == 2  # three start places merged down to about 60 visits each
+    plan = solve(p, PLANE, params=params)
     check_plan(p, plan, PLANE).raise_if_invalid()
     assert "territories" in plan.solver.first_solution
     # every crew works near its own start: no route crosses to the far centre
@@ -41,9 +43,8 @@ def test_a_large_day_is_planned_by_territory_and_checks_out(monkeypatch):
 def test_visits_a_territory_left_out_are_placed_with_a_crew_that_has_room():
     import time
 
-    from solver.engine import RawRoute, RawSolution, RawStop
+    from solver.search import RawRoute, RawSolution, RawStop, insert_dropped
     from solver.solve import build_plan
-    from solver.territories import insert_dropped
 
     visits = [visit(f"v{i}", 1 + i, duration_min=20, priority=10 * i) for i in range(6)]
     crews = [crew("a", x=0, max_visits=3), crew("b", x=12, max_visits=2)]
@@ -74,9 +75,9 @@ def test_whole_day_polish_moves_visits_across_a_territory_border():
     crew b's start, crew b the ones next to crew a's. Ruin and recreate over
     the merged day swaps them back; the routes are re-timed (lunch breaks
     included) and pass the checker, and the day's objective is updated."""
-    from solver.engine import RawRoute, RawSolution, RawStop
+    from solver.search import RawRoute, RawSolution, RawStop
+    from solver.search.territories import polish_merged, retime
     from solver.solve import build_plan
-    from solver.territories import _polish, _retime
 
     lunch = [{"window": {"start": "11:30", "end": "13:30"}, "duration_min": 45}]
     visits = [visit(f"w{i}", -30 + i, 1, duration_min=30) for i in range(5)]
@@ -91,9 +92,9 @@ def test_whole_day_polish_moves_visits_across_a_territory_border():
         dropped=[], objective=None, status="test", seconds=0, first_solution="", metaheuristic="",
     )
     for route in raw.routes:  # time the crossed day as it stands
-        assert _retime(data, route, crossed[route.vehicle])
+        assert retime(data, route, crossed[route.vehicle])
     before = build_plan(data, raw).summary.travel_s
-    iterations, improvements = _polish(data, raw, 1.5)
+    iterations, improvements = polish_merged(data, raw, 1.5, SearchParams().stopping_after(30))
     assert iterations > 0 and improvements > 0
     plan = build_plan(data, raw)
     check_plan(p, plan, PLANE).raise_if_invalid()
@@ -106,8 +107,7 @@ def test_whole_day_polish_moves_visits_across_a_territory_border():
 def test_whole_day_polish_keeps_the_day_when_no_changed_route_can_be_timed(monkeypatch):
     """Repairs whose routes the timing refuses are discarded: the day stays
     as it was."""
-    from solver import territories
-    from solver.engine import RawRoute, RawSolution
+    from solver.search import RawRoute, RawSolution, territories
 
     visits = [visit(f"e{i}", 30 + i, 1) for i in range(4)]
     p = problem(visits, [crew("a", x=-30), crew("b", x=30)], slot_minutes=0)
@@ -115,8 +115,8 @@ def test_whole_day_polish_keeps_the_day_when_no_changed_route_can_be_timed(monke
     nodes = [n[0] for n in data.visit_nodes.values()]
     raw = RawSolution(routes=[RawRoute(0, 0, 0, []), RawRoute(1, 0, 0, [])], dropped=[], objective=None,
                       status="test", seconds=0, first_solution="", metaheuristic="")
-    assert territories._retime(data, raw.routes[0], nodes)
+    assert territories.retime(data, raw.routes[0], nodes)
     monkeypatch.setattr(territories, "simulate", lambda route: None)
-    iterations, improvements = territories._polish(data, raw, 0.5)
+    iterations, improvements = territories.polish_merged(data, raw, 0.5, SearchParams().stopping_after(20))
     assert iterations > 0 and improvements == 0
     assert [s.node for s in raw.routes[0].stops] == nodes and raw.routes[1].stops == []

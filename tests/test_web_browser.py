@@ -160,6 +160,7 @@ def demo_problem(date: str, time_limit_s: float = 1.0) -> dict[str, Any]:
     problem = generate_day(seed=0, visits=12, crews=3, date=dt.date.fromisoformat(date))
     payload = problem.model_dump(mode="json", exclude_none=True)
     payload["options"]["time_limit_s"] = time_limit_s
+    payload["options"]["max_iterations"] = 10  # the pages are under test, not the search
     return payload
 
 

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from solver.compile import HARD_PENALTY, RoutingData
 
 #: Metres per second of leaving a visit out with the ``distance`` objective
-#: (as :func:`solver.engine._price`: about 25 km/h).
+#: (as :func:`solver.search.costs.price`: about 25 km/h).
 DISTANCE_COST_SCALE = 7
 
 
@@ -65,6 +65,9 @@ class IlsParams:
     penalty_over_prize
         PyVRP's largest penalty per unit of excess (load, time warp) is at
         least this many times the largest prize (drop penalty).
+    max_iterations
+        Stop each search after this many iterations, before its budget is
+        spent; ``None``: at the budget only.
     """
 
     reserve_s: float = 0.05
@@ -72,6 +75,7 @@ class IlsParams:
     min_budget_s: float = 0.3
     feasible_within: float = 0.3
     penalty_over_prize: float = 4.0
+    max_iterations: int | None = None
 
     def budget(self, time_limit_s: float, n_visits: int) -> float:
         """Seconds of search within ``time_limit_s`` for ``n_visits`` visits."""
@@ -270,7 +274,7 @@ def solve_translation(translation: Translation, time_limit_s: float, seed: int,
     with warnings.catch_warnings():
         # PyVRP warns when its penalties saturate: required visits that do not all fit
         warnings.simplefilter("ignore")
-        result = _run(translation, _Stop(time_limit_s, params.feasible_within), seed, params)
+        result = _run(translation, _Stop(time_limit_s, params.feasible_within, params.max_iterations), seed, params)
     best = result.best
     routes: list[list[int]] = [[] for _ in range(sum(len(v) for v in translation.type_vehicles))]
     used = [0] * len(translation.type_vehicles)
@@ -327,17 +331,22 @@ def _run(translation: Translation, stop: Any, seed: int, params: IlsParams) -> A
 
 class _Stop:
     """PyVRP's stopping criterion: the budget is spent, or a share of it
-    without a feasible solution."""
+    without a feasible solution, or ``max_iterations`` iterations were made
+    (PyVRP asks once per iteration)."""
 
-    def __init__(self, budget_s: float, feasible_within: float) -> None:
+    def __init__(self, budget_s: float, feasible_within: float, max_iterations: int | None = None) -> None:
         # from now, not from the first call: PyVRP builds its neighbourhoods
         # and first solution before it asks (about 0.3 s on 1,000 visits)
         self.start = time.perf_counter()
         self.budget_s, self.give_up_s = budget_s, budget_s * feasible_within
+        self.max_iterations, self.calls = max_iterations, 0
 
     def __call__(self, best_cost: float) -> bool:
         elapsed = time.perf_counter() - self.start
         infeasible = not best_cost < INFEASIBLE_COST
+        self.calls += 1
+        if self.max_iterations is not None and self.calls > self.max_iterations:
+            return True
         return elapsed > self.budget_s or (infeasible and elapsed > self.give_up_s)
 
 

@@ -1,0 +1,204 @@
+"""The search of a day: :func:`search`.
+
+Days PyVRP can express (:func:`solver.search.expressible`) go to PyVRP's
+iterated local search (:mod:`solver.search.ils`, on ``Options.threads``
+cores: :mod:`solver.search.portfolio`), its routes timed by
+:func:`solver.timing.simulate`. Other days, re-plans and the days PyVRP
+gives up on go to OR-Tools (:mod:`solver.search.ortools_model`):
+
+Search: a ``PARALLEL_CHEAPEST_INSERTION`` first solution (it finds solutions
+on tightly windowed instances such as Solomon R101, where
+``PATH_CHEAPEST_ARC`` does not) and a greedy descent, then iterated ruin and
+recreate (:class:`~solver.search.ruin_recreate.RuinAndRecreate`) until the
+time limit: each repair is an OR-Tools descent in a sub-model of the routes
+around the ruin, or of the whole day where workload balance couples the
+routes. A warm start from given routes (re-plans) runs guided local search
+instead.
+
+:func:`search` returns :class:`~solver.search.raw.RawSolution`: for each
+crew the sequence of nodes with the service start the search chose, the
+feasible start range, and the breaks.
+"""
+
+from __future__ import annotations
+
+import time
+
+from solver.compile import RoutingData
+from solver.search.costs import price, separable, visit_of
+from solver.search.ortools_model import STATUS, build_model, descent_parameters, restore, routes_of, search_parameters
+from solver.search.params import SearchParams
+from solver.search.raw import RawRoute, RawSolution, RawStop
+from solver.search.ruin_recreate import RuinAndRecreate
+
+
+def search(
+    data: RoutingData,
+    *,
+    time_limit_s: float | None = None,
+    initial_routes: list[list[int]] | None = None,
+    preferred_vehicle: dict[int, int] | None = None,
+    stability_cost: int = 0,
+    log: bool = False,
+    params: SearchParams | None = None,
+) -> RawSolution:
+    """Solve the routing problem in ``data`` with PyVRP or OR-Tools.
+
+    ``initial_routes`` (visit nodes per vehicle) warm-starts the search when
+    they are feasible. ``preferred_vehicle`` maps visit nodes to the crew that
+    had them before; serving such a node with another crew costs
+    ``stability_cost`` (a secondary goal: re-plans move little). ``params``
+    tune the searches (default :class:`~solver.search.params.SearchParams`),
+    stopped after ``Options.max_iterations`` iterations when the day's
+    options ask for it.
+    """
+    problem = data.problem
+    options = problem.options
+    search_params = (params or SearchParams()).for_options(options)
+    started = time.perf_counter()
+    limit = options.time_limit_s if time_limit_s is None else time_limit_s
+    if search_params.use_ils and initial_routes is None and not preferred_vehicle and not stability_cost:
+        raw = search_ils(data, limit, started, search_params)
+        if raw is not None:
+            return raw
+        # PyVRP cannot express the day, or gave up without a feasible solution: OR-Tools has the rest
+        limit -= time.perf_counter() - started
+        started = time.perf_counter()
+    n_vehicles = len(data.vehicles)
+    rr_params, model_params = search_params.ruin_recreate, search_params.model
+    model = build_model(data, preferred_vehicle, stability_cost, params=model_params)
+    manager, routing, index_of = model.manager, model.routing, model.index_of
+
+    # -- search ---------------------------------------------------------------- #
+    params_gls = search_parameters(limit)
+    params_gls.log_search = log
+    if model_params.solution_limit is not None:
+        params_gls.solution_limit = model_params.solution_limit
+    solution = None
+    if initial_routes is not None:
+        routing.CloseModelWithParameters(params_gls)
+        start = routing.ReadAssignmentFromRoutes(
+            [[index_of[n] for n in route] for route in initial_routes], True
+        )
+        if start is not None:
+            solution = routing.SolveFromAssignmentWithParameters(start, params_gls)
+    rr_stats = (0, 0)
+    status_code = None
+    if solution is None and limit >= 1.0:
+        # first solution and a plain descent to its local optimum (may take
+        # most of the time on a large day), then ruin and recreate. OR-Tools
+        # builds its operators once, when the model closes: later solves
+        # ignore the operators in their parameters, so the light set is
+        # chosen here, for the descent and every whole-day repair after it
+        solution = routing.SolveWithParameters(descent_parameters(limit, False, rr_params))
+        # the search's outcome; the read-back below stops at its first solution on purpose
+        status_code = routing.status()
+        if solution is not None:
+            remaining = limit - (time.perf_counter() - started)
+            heavy = None
+            if rr_params.heavy_share > 0 and not separable(data):
+                # a second model of the same data, closed with OR-Tools' full operator set
+                heavy = build_model(data, preferred_vehicle, stability_cost, params=model_params)
+                heavy.routing.CloseModelWithParameters(descent_parameters(1.0, True, rr_params))
+            rr = RuinAndRecreate(data, model.costs, options.seed, preferred_vehicle=preferred_vehicle,
+                                 stability_cost=stability_cost, whole=(model, heavy),
+                                 params=rr_params, model_params=model_params)
+            best, _ = rr.run(routes_of(model, solution), solution.ObjectiveValue(), remaining)
+            rr_stats = (rr.iterations, rr.improvements)
+            if rr.improvements:
+                solution = restore(model, best) or solution
+    if solution is None:
+        solution = routing.SolveWithParameters(params_gls)
+        status_code = routing.status()
+    if status_code is None:
+        status_code = routing.status()
+    status = STATUS.get(status_code, str(status_code))
+    if solution is None:
+        raise RuntimeError(f"OR-Tools found no solution (status {status})")
+
+    # -- read back ---------------------------------------------------------- #
+    time_dim, break_vars = model.time_dim, model.break_vars
+    routes: list[RawRoute] = []
+    visited: set[int] = set()
+    interval_container = solution.IntervalVarContainer()
+    break_values = {}
+    for k in range(interval_container.Size()):
+        element = interval_container.Element(k)
+        break_values[element.Var().Name()] = (element.StartValue(), element.DurationValue())
+    for v in range(n_vehicles):
+        index = routing.Start(v)
+        start = solution.Value(time_dim.CumulVar(index))
+        stops: list[RawStop] = []
+        index = solution.Value(routing.NextVar(index))
+        while not routing.IsEnd(index):
+            node = manager.IndexToNode(index)
+            stops.append(RawStop(node, solution.Value(time_dim.CumulVar(index))))
+            visited.add(visit_of(data, node))
+            index = solution.Value(routing.NextVar(index))
+        end = solution.Value(time_dim.CumulVar(index))
+        breaks = [break_values[b.Name()] for b in break_vars.get(v, []) if b.Name() in break_values]
+        routes.append(RawRoute(v, start, end, stops, sorted(breaks)))
+    dropped = [vi for vi in data.visit_nodes if vi not in visited]
+    return RawSolution(
+        routes=routes,
+        dropped=dropped,
+        objective=solution.ObjectiveValue(),
+        status=status,
+        seconds=time.perf_counter() - started,
+        first_solution="PARALLEL_CHEAPEST_INSERTION",
+        metaheuristic=("GUIDED_LOCAL_SEARCH" if not rr_stats[0] else
+                       f"descent + ruin-and-recreate ({rr_stats[0]} iterations, "
+                       f"{rr_stats[1]} improvements)"),
+    )
+
+
+def search_ils(data: RoutingData, limit: float, started: float, params: SearchParams | None = None,
+               ) -> RawSolution | None:
+    """Search ``data`` with PyVRP (on ``Options.threads`` cores) when it can
+    express the day, and time its routes with :func:`solver.timing.simulate`;
+    None when it cannot (or the budget is too short): OR-Tools searches then.
+    A route PyVRP returns that cannot be timed (an infeasible best solution:
+    required visits that do not all fit) keeps the visits it can make in its
+    order; the others are left out."""
+    from solver.search.ils import expressible
+    from solver.search.portfolio import available_cores, portfolio_search
+    from solver.timing import simulate
+
+    params = params or SearchParams()
+    if expressible(data) is not None:
+        return None
+    options = data.problem.options
+    threads = options.threads or available_cores()
+    result = portfolio_search(data, limit - (time.perf_counter() - started), threads=threads, seed=options.seed,
+                              params=params.ils, portfolio=params.portfolio)
+    if result is None or (not result.feasible and limit - (time.perf_counter() - started) >= 1.0):
+        return None
+    routes: list[RawRoute] = []
+    visited: set[int] = set()
+    for v, sequence in enumerate(result.routes):
+        schedule = simulate(data.route_timing(v, sequence))
+        if schedule is None:
+            kept: list[int] = []
+            for n in sequence:
+                if simulate(data.route_timing(v, [*kept, n])) is not None:
+                    kept.append(n)
+            sequence = kept
+            schedule = simulate(data.route_timing(v, sequence))
+        if schedule is None:  # not even the empty route: the shift itself is impossible
+            return None
+        routes.append(RawRoute(v, schedule.leave, schedule.end,
+                               [RawStop(n, t) for n, t in zip(sequence, schedule.starts)], list(schedule.breaks)))
+        visited.update(visit_of(data, n) for n in sequence)
+    costs = price(data, None, 0, params.model)
+    objective = (sum(costs.route(data, r.vehicle, [s.node for s in r.stops]) for r in routes)
+                 + sum(c for vi, c in costs.drop.items() if vi not in visited))
+    return RawSolution(
+        routes=routes,
+        dropped=[vi for vi in data.visit_nodes if vi not in visited],
+        objective=objective,
+        status="success" if result.feasible else "partial_success_infeasible_repaired",
+        seconds=time.perf_counter() - started,
+        first_solution="PyVRP",
+        metaheuristic=(f"PyVRP iterated local search ({result.searches} searches, "
+                       f"{result.iterations} iterations)"),
+    )

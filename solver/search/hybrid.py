@@ -72,13 +72,17 @@ class HybridParams:
         Share of the budget at most spent placing visits the repair left out.
     min_budget_s
         Below this budget the hybrid is not tried (plain OR-Tools answers).
+    limits_alone
+        Whether a day with visit limits but no breaks goes through the
+        hybrid too (else OR-Tools, which expresses it exactly, searches it).
     """
 
     enabled: bool = True
     break_point: float = 0.5
-    search_share: float = 0.7
+    search_share: float = 0.85
     insert_share: float = 0.05
-    min_budget_s: float = 3.0
+    min_budget_s: float = 0.5
+    limits_alone: bool = False
 
 
 #: What :func:`solver.engine.search` passes (benchmarks may replace it to compare).
@@ -126,14 +130,15 @@ def _merge(windows: list[Interval]) -> list[Interval]:
 
 def relax(data: RoutingData, params: HybridParams) -> Relaxation | None:
     """``data`` without breaks and visit limits (see the module docstring);
-    None when it has neither (plain PyVRP applies) or PyVRP cannot express
-    it even so (:func:`solver.search.ils.expressible`)."""
+    None when it has no breaks (and visit limits alone do not count:
+    :attr:`HybridParams.limits_alone`) or PyVRP cannot express it even so
+    (:func:`solver.search.ils.expressible`)."""
     from solver.search.ils import expressible
 
     n_visits = len(data.visit_nodes)
     with_breaks = any(veh.breaks for veh in data.vehicles)
     with_limits = any(veh.max_visits < n_visits for veh in data.vehicles)
-    if not with_breaks and not with_limits:
+    if not with_breaks and not (with_limits and params.limits_alone):
         return None
     same = all(veh.breaks == data.vehicles[0].breaks for veh in data.vehicles)
     pins = _compress(data.vehicles[0].breaks, params.break_point) if with_breaks and same else []

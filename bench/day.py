@@ -228,7 +228,13 @@ def main() -> int:
                         help="synthetic city: intersections per side (400: a whole city, 160,000 nodes)")
     parser.add_argument("--store", default="var/bench-index",
                         help="index store for the city's network (built once, then memory-mapped); '' to rebuild")
+    parser.add_argument("--no-hybrid", action="store_true",
+                        help="search days with breaks without PyVRP (solver.search.hybrid off), to compare")
     args = parser.parse_args()
+    if args.no_hybrid:
+        from solver.search import hybrid
+
+        hybrid.DEFAULT_PARAMS = hybrid.HybridParams(enabled=False)
 
     # the day and its witness are made in a child process, so that the peak
     # memory printed below is the plan's, not the generator's (its pool matrix)

@@ -11,6 +11,10 @@ searches that solve the parts of a day another engine expresses better:
   limits, workload balance or stability costs: such days stay with OR-Tools.
 * :mod:`solver.search.portfolio` — several independent searches (different
   seeds) in processes, keeping the best: ``Options.threads``.
+* :mod:`solver.search.hybrid` — days PyVRP cannot express only because of
+  breaks (collection days: a lunch on every route): PyVRP searches the day
+  with the breaks cut out of the clock, OR-Tools repairs and polishes the
+  routes with its full model.
 
 Every route a search here returns is timed by :func:`solver.timing.simulate`
 before it reaches a plan, and a route it cannot time sends the day back to

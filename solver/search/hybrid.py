@@ -40,6 +40,7 @@ applies), or when the budget is too short.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -202,7 +203,7 @@ def _route_cost(data: RoutingData, vehicle: int, sequence: list[int]) -> int:
     """Travel seconds of crew ``vehicle`` making ``sequence``."""
     veh = data.vehicles[vehicle]
     places = [veh.start_node, *sequence, veh.end_node]
-    return sum(data.travel_s(veh.mode, a, b) for a, b in zip(places, places[1:]))
+    return sum(data.travel_s(veh.mode, a, b) for a, b in itertools.pairwise(places))
 
 
 def repair(data: RoutingData, vehicle: int, sequence: list[int]) -> list[int]:
@@ -272,13 +273,14 @@ def hybrid_search(data: RoutingData, time_limit_s: float, *, params: HybridParam
         routes.append(RawRoute(v, schedule.leave, schedule.end,
                                [RawStop(n, t) for n, t in zip(sequence, schedule.starts)], list(schedule.breaks)))
     served = {data.nodes[n].visit for sequence in sequences for n in sequence}
+    relaxed = "breaks cut out of the clock" if relaxation.compressed else "breaks folded into the shifts"
     raw = RawSolution(
         routes=routes,
         dropped=[vi for vi in data.visit_nodes if vi not in served],
         objective=None,
         status="success" if result.feasible else "partial_success_infeasible_repaired",
         seconds=0.0,
-        first_solution=f"PyVRP on the day relaxed ({'breaks cut out of the clock' if relaxation.compressed else 'breaks folded into the shifts'})",
+        first_solution=f"PyVRP on the day relaxed ({relaxed})",
         metaheuristic=(f"PyVRP iterated local search ({result.searches} searches, {result.iterations} iterations); "
                        f"{repaired} visits taken out to fit breaks"),
     )

@@ -33,8 +33,9 @@ model) make the routes feasible and polish them:
 
 The day goes back to the plain OR-Tools path (:func:`hybrid_search` returns
 None) when PyVRP cannot express it even relaxed (crews restricted per visit,
-workload balance), when it has no breaks or visit limits (plain PyVRP
-applies), or when the budget is too short.
+workload balance), when it has no breaks (plain PyVRP, or OR-Tools for
+visit limits alone: :attr:`HybridParams.limits_alone`), or when the budget
+is too short.
 """
 
 from __future__ import annotations
@@ -206,6 +207,13 @@ def _route_cost(data: RoutingData, vehicle: int, sequence: list[int]) -> int:
     return sum(data.travel_s(veh.mode, a, b) for a, b in itertools.pairwise(places))
 
 
+def _penalty(data: RoutingData, node: int) -> int:
+    """The cost of leaving out the visit that visit node ``node`` serves."""
+    visit = data.nodes[node].visit
+    assert visit is not None  # routes hold visit nodes only
+    return data.penalties[visit]
+
+
 def repair(data: RoutingData, vehicle: int, sequence: list[int]) -> list[int]:
     """``sequence`` made feasible for crew ``vehicle`` on the real day by
     taking visits out: while it does not time, the visit whose removal
@@ -218,22 +226,15 @@ def repair(data: RoutingData, vehicle: int, sequence: list[int]) -> list[int]:
         for k, n in enumerate(sequence):
             rest = sequence[:k] + sequence[k + 1:]
             if _fits(data, vehicle, rest):
-                loss = data.penalties[data.nodes[n].visit or 0] - (base - _route_cost(data, vehicle, rest))
+                loss = _penalty(data, n) - (base - _route_cost(data, vehicle, rest))
                 if best is None or loss < best[0]:
                     best = (loss, k)
         if best is None:
-            k = min(range(len(sequence)), key=lambda i: data.penalties[data.nodes[sequence[i]].visit or 0])
+            k = min(range(len(sequence)), key=lambda i: _penalty(data, sequence[i]))
         else:
             k = best[1]
         del sequence[k]
     return sequence
-
-
-def applicable(data: RoutingData, params: HybridParams | None = None) -> bool:
-    """Whether :func:`hybrid_search` would search ``data`` (enabled, and a
-    relaxation PyVRP expresses exists)."""
-    params = params or DEFAULT_PARAMS
-    return params.enabled and relax(data, params) is not None
 
 
 def hybrid_search(data: RoutingData, time_limit_s: float, *, params: HybridParams | None = None,

@@ -271,7 +271,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0,
                         help="plan as a job on this many local `doorstep worker` processes (0: solve() here)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="Redis of the workers")
+
+    parser.add_argument("--no-hybrid", action="store_true",
+                        help="search days with breaks without PyVRP (solver.search.hybrid off), to compare")
     args = parser.parse_args()
+    if args.no_hybrid and args.workers:
+        parser.error("--no-hybrid compares searches in this process: not with --workers")
 
     # the day and its witness are made in a child process, so that the peak
     # memory printed below is the plan's, not the generator's (its pool matrix)
@@ -325,7 +330,10 @@ def main() -> int:
                   f"peak RSS {peaks.horses.get(pid, 0.0):.0f} MiB")
         print(f"job: {search}")
     else:
-        plan = solve(problem, network, progress=progress)
+        from solver.search import HybridParams, SearchParams
+
+        params = SearchParams(hybrid=HybridParams(enabled=not args.no_hybrid))
+        plan = solve(problem, network, progress=progress, params=params)
         wall = time.perf_counter() - t1
     if last[1] is not None:
         stages[last[1]] = stages.get(last[1], 0.0) + time.perf_counter() - last[0]

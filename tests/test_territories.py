@@ -120,3 +120,31 @@ def test_whole_day_polish_keeps_the_day_when_no_changed_route_can_be_timed(monke
     iterations, improvements = territories.polish_merged(data, raw, 0.5, SearchParams().stopping_after(20))
     assert iterations > 0 and improvements == 0
     assert [s.node for s in raw.routes[0].stops] == nodes and raw.routes[1].stops == []
+
+
+def test_a_day_too_full_for_the_estimate_is_shared_in_proportion_not_piled_on_the_nearest(monkeypatch):
+    from solver import territories
+
+    rng = random.Random(5)
+    # 340 visits around A, 60 around B; each side's crews can make about 162 (the estimate)
+    visits = [visit(f"v{i}", (-40 if i < 340 else 40) + rng.uniform(-5, 5), rng.uniform(-5, 5),
+                    duration_min=10, priority=rng.randint(0, 100)) for i in range(400)]
+    lunch = [{"window": {"start": "12:00", "end": "13:00"}, "duration_min": 30}]
+    crews = [crew(f"c{k}", x=-40 if k < 6 else 40, shift=("08:00", "17:00"), max_visits=40, breaks=lunch)
+             for k in range(12)]
+    p = problem(visits, crews, time_limit_s=4, slot_minutes=0, threads=1)
+    data = compile_problem(p, PLANE)
+    sizes = []
+    original = territories.search
+
+    def spy(sub, time_limit_s):
+        sizes.append(len(sub.visit_nodes))
+        return original(sub, time_limit_s=min(time_limit_s, 1.0))
+
+    monkeypatch.setattr(territories, "search", spy)
+    raw = territories.search_by_territory(data, 4)
+    # the share: 162 × 400 / 324 each, not 162 + the 76 visits past every estimate on side A
+    assert sizes == [200, 200]
+    served = {data.nodes[s.node].visit for r in raw.routes for s in r.stops}
+    assert len(served) + len(raw.dropped) == 400
+    assert all(len(r.stops) <= 40 for r in raw.routes)

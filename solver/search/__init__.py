@@ -21,8 +21,12 @@ repairs). The modules:
   alternative addresses, shifts, maximum working spans, capacities, travel
   modes, optional visits with prizes. No breaks, crew eligibility, visit
   limits, workload balance or stability costs: such days stay with OR-Tools.
-* :mod:`solver.search.portfolio` — several independent PyVRP searches
-  (different seeds) in processes, keeping the best: ``Options.threads``.
+* :mod:`solver.search.portfolio` — several independent searches (different
+  seeds) in processes, keeping the best: ``Options.threads``.
+* :mod:`solver.search.hybrid` — days PyVRP cannot express only because of
+  breaks (collection days: a lunch on every route): PyVRP searches the day
+  with the breaks cut out of the clock, OR-Tools repairs and polishes the
+  routes with its full model.
 
 Every route PyVRP returns is timed by :func:`solver.timing.simulate` before
 it reaches a plan, and a day whose routes it cannot time goes back to
@@ -31,13 +35,14 @@ OR-Tools.
 
 from solver.search.engine import search
 from solver.search.ils import IlsParams, IlsResult, expressible, ils_search
-from solver.search.params import ModelParams, RuinRecreateParams, SearchParams, TerritoryParams
+from solver.search.params import HybridParams, ModelParams, RuinRecreateParams, SearchParams, TerritoryParams
 from solver.search.portfolio import PortfolioParams, available_cores, portfolio_search
 from solver.search.raw import RawRoute, RawSolution, RawStop
 from solver.search.ruin_recreate import polish
 from solver.search.territories import insert_dropped, search_by_territory
 
 __all__ = [
+    "HybridParams",
     "IlsParams",
     "IlsResult",
     "ModelParams",

@@ -59,6 +59,10 @@ def search(
     limit = options.time_limit_s if time_limit_s is None else time_limit_s
     if search_params.use_ils and initial_routes is None and not preferred_vehicle and not stability_cost:
         raw = search_ils(data, limit, started, search_params)
+        if raw is None:  # PyVRP on the day with its breaks relaxed, OR-Tools for the breaks
+            from solver.search.hybrid import hybrid_search
+
+            raw = hybrid_search(data, limit - (time.perf_counter() - started), params=search_params)
         if raw is not None:
             return raw
         # PyVRP cannot express the day, or gave up without a feasible solution: OR-Tools has the rest

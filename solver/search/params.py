@@ -186,6 +186,37 @@ class TerritoryParams:
 
 
 @dataclass(frozen=True)
+class HybridParams:
+    """Tuning of :func:`solver.search.hybrid.hybrid_search`.
+
+    Parameters
+    ----------
+    enabled
+        Whether :func:`solver.search.search` tries the hybrid at all.
+    break_point
+        Where each break is pinned in the relaxation: 0 at its window's
+        opening, 1 at the latest start its window allows.
+    search_share
+        Share of the budget PyVRP searches the relaxation; the rest repairs
+        and polishes in OR-Tools.
+    insert_share
+        Share of the budget at most spent placing visits the repair left out.
+    min_budget_s
+        Below this budget the hybrid is not tried (plain OR-Tools answers).
+    limits_alone
+        Whether a day with visit limits but no breaks goes through the
+        hybrid too (else OR-Tools, which expresses it exactly, searches it).
+    """
+
+    enabled: bool = True
+    break_point: float = 0.5
+    search_share: float = 0.85
+    insert_share: float = 0.05
+    min_budget_s: float = 0.5
+    limits_alone: bool = False
+
+
+@dataclass(frozen=True)
 class SearchParams:
     """Everything that tunes a day's search.
 
@@ -204,6 +235,9 @@ class SearchParams:
         PyVRP's search.
     portfolio
         Several PyVRP searches on several cores.
+    hybrid
+        PyVRP on days with breaks, OR-Tools for the breaks
+        (:mod:`solver.search.hybrid`).
     """
 
     use_ils: bool = True
@@ -212,6 +246,7 @@ class SearchParams:
     territories: TerritoryParams = field(default_factory=TerritoryParams)
     ils: IlsParams = field(default_factory=IlsParams)
     portfolio: PortfolioParams = field(default_factory=PortfolioParams)
+    hybrid: HybridParams = field(default_factory=HybridParams)
 
     def stopping_after(self, iterations: int) -> SearchParams:
         """These parameters with every search stopped after ``iterations``

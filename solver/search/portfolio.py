@@ -60,14 +60,17 @@ def _child(translation: Translation, budget_s: float, seed: int, params: IlsPara
 
 def portfolio_search(data: RoutingData, time_limit_s: float, *, threads: int, seed: int = 0,
                      params: IlsParams | None = None,
-                     portfolio: PortfolioParams | None = None) -> IlsResult | None:
+                     portfolio: PortfolioParams | None = None,
+                     translation: Translation | None = None) -> IlsResult | None:
     """``threads`` PyVRP searches of ``data`` with different seeds within
     ``time_limit_s``; the best (feasible first, then cheapest), or None when
-    the budget is too short (see :func:`solver.search.ils.ils_search`)."""
+    the budget is too short (see :func:`solver.search.ils.ils_search`).
+    ``translation``: ``data`` as PyVRP sees it, when the caller made it
+    (default :func:`solver.search.ils.translate`)."""
     params = params or IlsParams()
     portfolio = portfolio or PortfolioParams()
     started = time.perf_counter()
-    translation = translate(data)
+    translation = translation if translation is not None else translate(data)
     budget = params.budget(time_limit_s, len(data.visit_nodes)) - (time.perf_counter() - started)
     if budget < params.min_budget_s:
         return None

@@ -38,11 +38,12 @@ from dataclasses import dataclass
 
 from solver.check import check_plan
 from solver.compile import Geocoder, RoutingData, compile_problem
-from solver.engine import RawRoute, RawSolution, RawStop, polish
 from solver.model import Agent, Location, Plan, Problem, Route, SolverStats, Unassigned, Visit
+from solver.search.raw import RawRoute, RawSolution, RawStop
+from solver.search.ruin_recreate import polish
+from solver.search.territories import insert_dropped
 from solver.slots import SlotParams, planning_data
 from solver.solve import build_plan, default_geocoder, matrix_engine_of, solve, summarize
-from solver.territories import insert_dropped
 from solver.timing import simulate
 from solver.travel import TravelModel
 

@@ -19,6 +19,7 @@ can move to the other side's crews.
 
 from __future__ import annotations
 
+import math
 import time
 
 from solver.compile import RoutingData
@@ -73,6 +74,9 @@ def search_by_territory(data: RoutingData, time_limit_s: float, params: SearchPa
     starts = [[data.nodes[data.vehicles[v].start_node].point for v in g] for g in groups]
     members = [set(g) for g in groups]
     capacity = [sum(_crew_capacity(data, v) for v in g) for g in groups]
+    # a day too full for the estimate: territories shared in proportion to it, within the visit limits
+    scale = max(1.0, len(data.visit_nodes) / max(1, sum(capacity)))
+    limit = [min(sum(data.vehicles[v].max_visits for v in g), math.ceil(c * scale)) for g, c in zip(groups, capacity)]
     assigned: list[list[int]] = [[] for _ in groups]
     # most important visits first, each to the nearest territory with room left
     for vi in sorted(data.visit_nodes, key=lambda i: -data.penalties[i]):
@@ -89,6 +93,8 @@ def search_by_territory(data: RoutingData, time_limit_s: float, params: SearchPa
         candidates = [k for k in range(len(groups)) if members[k] & eligible] or list(range(len(groups)))
         candidates.sort(key=distance)
         roomy = [k for k in candidates if len(assigned[k]) < capacity[k]]
+        # every territory full by the estimate: the nearest with room left in its share
+        roomy = roomy or [k for k in candidates if len(assigned[k]) < limit[k]]
         assigned[(roomy or candidates)[0]].append(vi)
     routes: list[RawRoute] = []
     dropped: list[int] = []

@@ -123,7 +123,7 @@ def test_whole_day_polish_keeps_the_day_when_no_changed_route_can_be_timed(monke
 
 
 def test_a_day_too_full_for_the_estimate_is_shared_in_proportion_not_piled_on_the_nearest(monkeypatch):
-    from solver import territories
+    from solver.search import territories
 
     rng = random.Random(5)
     # 340 visits around A, 60 around B; each side's crews can make about 162 (the estimate)
@@ -137,12 +137,12 @@ def test_a_day_too_full_for_the_estimate_is_shared_in_proportion_not_piled_on_th
     sizes = []
     original = territories.search
 
-    def spy(sub, time_limit_s):
+    def spy(sub, time_limit_s, params=None):
         sizes.append(len(sub.visit_nodes))
-        return original(sub, time_limit_s=min(time_limit_s, 1.0))
+        return original(sub, time_limit_s=min(time_limit_s, 1.0), params=params)
 
     monkeypatch.setattr(territories, "search", spy)
-    raw = territories.search_by_territory(data, 4)
+    raw = territories.search_by_territory(data, 4, SearchParams().stopping_after(10))
     # the share: 162 × 400 / 324 each, not 162 + the 76 visits past every estimate on side A
     assert sizes == [200, 200]
     served = {data.nodes[s.node].visit for r in raw.routes for s in r.stops}

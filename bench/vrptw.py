@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from solver import solve  # noqa: E402
 from solver.check import check_plan  # noqa: E402
-from solver.solomon import dimacs_travel, read_solomon  # noqa: E402
+from solver.solomon import dimacs_travel, read_solomon, seconds_per_unit  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "benchmarks" / "vrptw"
 SETS = {"solomon": "instances/solomon", "gh200": "instances/homberger_200", "gh1000": "instances/homberger_1000"}
@@ -142,7 +142,7 @@ def main() -> int:
         problem = read_solomon(path, time_limit_s=args.time_limit)
         problem.options.seed = args.seed
         problem.options.threads = args.threads
-        travel = dimacs_travel()
+        travel = dimacs_travel(seconds_per_unit(path))
         t0 = time.perf_counter()
         plan = solve(problem, travel)
         seconds = time.perf_counter() - t0

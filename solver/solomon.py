@@ -12,6 +12,12 @@ an arbitrary date in UTC. Use :func:`dimacs_travel` to price travel with the
 DIMACS convention (Euclidean distance truncated to one decimal; travel time =
 distance), so that plan distances in metres are ten times the benchmark's
 distances.
+
+A plan covers at most two days, and the Gehring–Homberger C2 instances run
+over 3,598 minutes: such an instance is read with a coarser clock (one
+instance unit = 30 s, :func:`seconds_per_unit`): every time, duration and
+travel time scales alike, so feasibility and distances are unchanged; pass
+the same unit to :func:`dimacs_travel`.
 """
 
 from __future__ import annotations
@@ -31,13 +37,33 @@ _DATE = dt.date(2026, 1, 5)
 _UTC = dt.UTC
 
 
-def dimacs_travel() -> PlanarTravel:
-    """Travel under the DIMACS convention for instances read here."""
-    return PlanarTravel(seconds_per_unit=60, metres_per_unit=10, precision=10, scale=COORDINATE_SCALE)
+#: The longest horizon read at one minute per unit (a plan's shifts end within two days).
+MAX_MINUTES = 2 * 24 * 60 - 60
 
 
-def _at(minutes: float) -> dt.datetime:
-    return dt.datetime.combine(_DATE, dt.time(0, 0), tzinfo=_UTC) + dt.timedelta(minutes=minutes)
+def dimacs_travel(seconds_per_unit: int = 60) -> PlanarTravel:
+    """Travel under the DIMACS convention for instances read here, on the
+    clock :func:`seconds_per_unit` gives the instance."""
+    return PlanarTravel(seconds_per_unit=seconds_per_unit, metres_per_unit=10, precision=10, scale=COORDINATE_SCALE)
+
+
+def _table(path: str | Path) -> tuple[int, int, list[list[str]]]:
+    lines = [line.split() for line in Path(path).read_text().splitlines()]
+    rows = [r for r in lines if r]
+    k_idx = next(i for i, r in enumerate(rows) if r[0].upper() == "NUMBER")
+    fleet, capacity = int(rows[k_idx + 1][0]), int(rows[k_idx + 1][1])
+    return fleet, capacity, [r for r in rows if r[0].isdigit() and len(r) == 7]
+
+
+def seconds_per_unit(path: str | Path) -> int:
+    """Seconds one time unit of the instance stands for: 60, or 30 when its
+    horizon would not fit a plan's two days at 60."""
+    _, _, table = _table(path)
+    return 60 if float(table[0][5]) <= MAX_MINUTES else 30
+
+
+def _at(units: float, unit_s: int) -> dt.datetime:
+    return dt.datetime.combine(_DATE, dt.time(0, 0), tzinfo=_UTC) + dt.timedelta(seconds=units * unit_s)
 
 
 def _loc(x: float, y: float) -> Location:
@@ -45,33 +71,34 @@ def _loc(x: float, y: float) -> Location:
 
 
 def read_solomon(path: str | Path, *, time_limit_s: float = 10.0, objective: Objective = "distance") -> Problem:
-    """Read an instance file into a :class:`Problem` with every customer required."""
-    lines = [line.split() for line in Path(path).read_text().splitlines()]
-    rows = [r for r in lines if r]
-    k_idx = next(i for i, r in enumerate(rows) if r[0].upper() == "NUMBER")
-    fleet, capacity = int(rows[k_idx + 1][0]), int(rows[k_idx + 1][1])
-    table = [r for r in rows if r[0].isdigit() and len(r) == 7]
+    """Read an instance file into a :class:`Problem` with every customer
+    required, on the clock of :func:`seconds_per_unit`."""
+    fleet, capacity, table = _table(path)
+    unit_s = seconds_per_unit(path)
     depot = table[0]
     horizon = float(depot[5])
     depot_place = Place(location=_loc(float(depot[1]), float(depot[2])))
     visits = []
     for r in table[1:]:
         cid, x, y, demand, ready, due, service = r
+        if (float(service) * unit_s) % 60:
+            raise ValueError(f"{path}: customer {cid}'s service time is not whole minutes at {unit_s} s per unit")
         visits.append(
             Visit(
                 id=cid,
                 priority=100,
                 required=True,
-                duration_min=int(float(service)),
+                duration_min=int(float(service) * unit_s // 60),
                 load=int(float(demand)),
                 addresses=[Address(location=_loc(float(x), float(y)),
-                                   time_windows=[TimeWindow(start=_at(float(ready)),
-                                                             end=_at(max(float(due), float(ready) + 1e-3)))])],
+                                   time_windows=[TimeWindow(start=_at(float(ready), unit_s),
+                                                             end=_at(max(float(due), float(ready) + 1e-3), unit_s))])],
             )
         )
     agents = [
         Agent(
-            id=f"v{k + 1}", shift=TimeWindow(start=_at(0), end=_at(horizon)), start=depot_place, capacity=capacity
+            id=f"v{k + 1}", shift=TimeWindow(start=_at(0, unit_s), end=_at(horizon, unit_s)), start=depot_place,
+            capacity=capacity,
         )
         for k in range(fleet)
     ]

@@ -5,6 +5,7 @@ Every plan produced here is re-verified by the independent checker.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from pathlib import Path
 
@@ -488,3 +489,24 @@ def test_a_subset_never_opens_a_visit_to_crews_it_was_closed_to():
     raw = search(sub, time_limit_s=1)
     served = {p.visits[sub.nodes[s.node].visit].id for r in raw.routes for s in r.stops}
     assert served == {"any"}
+
+
+@pytest.mark.skipif(not (SHARED / "benchmarks").exists(), reason="../shared benchmarks not present")
+def test_a_horizon_past_two_days_is_read_on_a_half_minute_clock():
+    """GH 200's C2 instances run 3,598 minutes, more than a plan's two days:
+    they are read at 30 s a unit, and travel priced on the same clock keeps
+    distances (the benchmark's objective) as they are."""
+    from solver.search import SearchParams
+    from solver.solomon import seconds_per_unit
+
+    path = SHARED / "benchmarks/vrptw/instances/homberger_200/c2_2_1.txt"
+    assert seconds_per_unit(path) == 30
+    assert seconds_per_unit(SHARED / "benchmarks/vrptw/instances/solomon/R101.txt") == 60
+    p = read_solomon(path, time_limit_s=3)
+    assert p.agents[0].shift.end - p.agents[0].shift.start == dt.timedelta(seconds=3598 * 30)
+    assert p.visits[0].duration_min == 45  # 90 units of service
+    travel = dimacs_travel(30)
+    plan = solve(p, travel, params=SearchParams().stopping_after(50))
+    check_plan(p, plan, travel).raise_if_invalid()
+    assert plan.summary.visits_planned == 200
+    assert plan.summary.distance_m / 10 < 1922.1 * 1.2  # best known 1922.1: distances are not scaled

@@ -1,0 +1,193 @@
+"""The ``"ch"`` matrix engine: one contraction hierarchy per mode graph, built once and stored.
+
+:func:`hierarchy` gives a mode graph's :class:`~solver.geo.network.ch.Hierarchy`:
+from memory, else from the network store folder the graph was loaded from
+(``<mode>.ch1.<name>.npy`` files beside the network's own, memory-mapped),
+else built (:func:`solver.geo.network.ch.build`) and written there for every
+later process. :func:`ch_matrix` answers the many-to-many query between the
+source and target nodes of an :class:`~solver.geo.network.matrix.Augmented`
+graph: each snapped point starts from (ends at) its street's ends with the
+weights of the augmented edges, and the direct links between two points on
+one street piece are added on top. Weights are the same packed integers as
+the other engines', so the matrix is identical to csgraph's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from solver.config import defaults
+from solver.geo.network.ch import INF, CHParams, Hierarchy, build, many_to_many
+from solver.geo.network.graph import MIN_EDGE_S, Floats, Ints, ModeGraph
+from solver.geo.network.matrix import Augmented, pack
+
+__all__ = ["STORE_DIR_KEY", "ch_matrix", "ch_params", "hierarchy", "load_hierarchy", "save_hierarchy"]
+
+logger = logging.getLogger(__name__)
+
+#: ``ModeGraph.lazy`` key under which the network store records the folder a
+#: graph was loaded from (where its hierarchy is stored too).
+STORE_DIR_KEY = "store_dir"
+
+#: Bumped whenever the stored hierarchy's layout or meaning changes.
+_FILE_TAG = "ch1"
+_ARRAYS = ("up_start", "up_head", "up_weight", "down_start", "down_tail", "down_weight")
+
+_LOCKS_GUARD = threading.Lock()
+
+
+def ch_params() -> CHParams:
+    """Hierarchy and query settings: ``[map] matrix_threads`` of the configuration (0: every core)."""
+    threads = int(defaults().get("map", {}).get("matrix_threads", 0) or 0)
+    return CHParams(threads=threads)
+
+
+def base_weights(g: ModeGraph) -> Ints:
+    """Packed integer weight of each edge of ``g``, as the augmented graph packs it."""
+    packed = pack(np.maximum(np.asarray(g.edge_time_s), MIN_EDGE_S), np.asarray(g.edge_length_m))
+    weights: Ints = packed.astype(np.int64)
+    return weights
+
+
+def _marker(folder: Path, mode: str) -> Path:
+    return folder / f"{mode}.{_FILE_TAG}.json"
+
+
+def load_hierarchy(folder: str | Path, g: ModeGraph) -> Hierarchy | None:
+    """The hierarchy of ``g`` stored in ``folder`` (memory-mapped), or None when absent or stale."""
+    folder = Path(folder)
+    marker = _marker(folder, g.mode)
+    try:
+        meta = json.loads(marker.read_text())
+        if meta.get("size") != g.size or meta.get("edges") != int(g.edge_keys.size):
+            return None
+        arrays = {name: np.load(folder / f"{g.mode}.{_FILE_TAG}.{name}.npy", mmap_mode="r") for name in _ARRAYS}
+    except (OSError, ValueError):
+        return None
+    return Hierarchy(size=g.size, **arrays)
+
+
+def save_hierarchy(folder: str | Path, g: ModeGraph, h: Hierarchy) -> None:
+    """Write ``h`` beside the stored network in ``folder`` (each file atomically, the marker last).
+
+    Raises
+    ------
+    OSError
+        When the folder cannot be written.
+    """
+    folder = Path(folder)
+    for name in _ARRAYS:
+        final = folder / f"{g.mode}.{_FILE_TAG}.{name}.npy"
+        tmp = folder / f".{final.name}.{os.getpid()}.tmp.npy"
+        np.save(tmp, np.ascontiguousarray(getattr(h, name)))
+        os.replace(tmp, final)
+    marker = _marker(folder, g.mode)
+    tmp = folder / f".{marker.name}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"size": g.size, "edges": int(g.edge_keys.size), "shortcut_edges": h.edge_count}))
+    os.replace(tmp, marker)
+
+
+def _lock(g: ModeGraph) -> threading.Lock:
+    with _LOCKS_GUARD:
+        lock = g.lazy.get("ch_lock")
+        if lock is None:
+            lock = g.lazy["ch_lock"] = threading.Lock()
+        return lock  # type: ignore[no-any-return]
+
+
+def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy:
+    """The contraction hierarchy of ``g``: from memory, the store, or built (and stored).
+
+    Parameters
+    ----------
+    g : ModeGraph
+        A mode graph; when the network store loaded it, ``g.lazy`` names its
+        folder (:data:`STORE_DIR_KEY`) and the hierarchy is read from and
+        written to it.
+    params : CHParams, optional
+        Build limits (default :func:`ch_params`).
+
+    Returns
+    -------
+    Hierarchy
+    """
+    with _lock(g):
+        found: Any = g.lazy.get("ch")
+        if isinstance(found, Hierarchy):
+            return found
+        folder = g.lazy.get(STORE_DIR_KEY)
+        h = load_hierarchy(folder, g) if folder else None
+        if h is None:
+            start = time.perf_counter()
+            tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
+            h = build(g.size, tail, head, base_weights(g), params or ch_params())
+            logger.info("contraction hierarchy of the %s graph built in %.1f s", g.mode, time.perf_counter() - start)
+            if folder:
+                try:
+                    save_hierarchy(folder, g, h)
+                except OSError as exc:  # a read-only or full store: keep it in memory only
+                    logger.warning("could not store the contraction hierarchy in %s: %s", folder, exc)
+        g.lazy["ch"] = h
+        return h
+
+
+def _by_point(owner: Ints, count: int, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
+    order = np.argsort(owner, kind="stable")
+    start = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=count), out=start[1:])
+    return start, np.ascontiguousarray(other[order], dtype=np.int64), np.ascontiguousarray(weight[order])
+
+
+def ch_matrix(
+    g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints, params: CHParams | None = None
+) -> Floats:
+    """Packed shortest-path weights between the point nodes of ``aug`` via ``g``'s hierarchy.
+
+    Parameters
+    ----------
+    g : ModeGraph
+        The mode graph ``aug`` was made from (its nodes are ``aug``'s first
+        ``g.size`` nodes).
+    aug : Augmented
+        The augmented graph: source nodes with edges only out of them,
+        target nodes with edges only into them.
+    sources, targets : numpy.ndarray
+        Source and target nodes of ``aug``.
+    params : CHParams, optional
+        Threads (default :func:`ch_params`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(sources), len(targets))`` packed weights, inf where no path.
+    """
+    p = params or ch_params()
+    h = hierarchy(g, p)
+    n = g.size
+    src_pos = np.full(aug.size, -1, dtype=np.int64)
+    src_pos[sources] = np.arange(sources.size)
+    dst_pos = np.full(aug.size, -1, dtype=np.int64)
+    dst_pos[targets] = np.arange(targets.size)
+    weights = aug.packed_weights().astype(np.int64)
+    tail_s, head_t = src_pos[aug.tail], dst_pos[aug.head]
+    leave = (tail_s >= 0) & (aug.head < n)
+    enter = (aug.tail < n) & (head_t >= 0)
+    direct = (tail_s >= 0) & (head_t >= 0)
+    packed = many_to_many(
+        h,
+        _by_point(tail_s[leave], sources.size, aug.head[leave], weights[leave]),
+        _by_point(head_t[enter], targets.size, aug.tail[enter], weights[enter]),
+        p,
+    )
+    out: Floats = packed.astype(float)
+    out[packed >= INF] = np.inf
+    np.minimum.at(out, (tail_s[direct], head_t[direct]), weights[direct].astype(float))
+    return out

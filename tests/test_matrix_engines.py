@@ -10,16 +10,12 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from solver.config import bundled_map_path
-from solver.geo.network import NetworkStore, RoadNetwork, load_bundled_graph
+from solver.geo.network import NetworkStore, RoadNetwork, ch, load_bundled_graph
+from solver.geo.network.chengine import hierarchy
 from solver.geo.network.matrix import available_engines, resolve_engine
 from solver.geo.network.store import store_key
 from solver.geo.synthetic import synthetic_city
 from solver.model import Location
-
-pytest.importorskip("numba")
-
-from solver.geo.network import ch  # noqa: E402
-from solver.geo.network.chengine import hierarchy  # noqa: E402
 
 
 def random_points(net: RoadNetwork, count: int, seed: int) -> list[Location]:

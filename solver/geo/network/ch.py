@@ -62,19 +62,23 @@ class CHParams:
         shortcuts, slower build).
     priority_settled : int
         Nodes a witness search may settle while estimating a node's priority.
+    update_neighbours : bool
+        Re-estimate the neighbours' priorities after each contraction (else
+        only when a node comes to the front of the queue).
     threads : int
         numba threads for the queries; 0 for every core this process may use.
     """
 
-    witness_settled: int = 400
-    priority_settled: int = 60
+    witness_settled: int = 100
+    priority_settled: int = 20
+    update_neighbours: bool = False
     threads: int = 0
 
     def thread_count(self) -> int:
         """Threads to run: :attr:`threads`, or the cores this process may use."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         wanted = self.threads if self.threads > 0 else cores
-        return int(max(1, min(wanted, numba.config.NUMBA_NUM_THREADS)))
+        return int(max(1, min(wanted, getattr(numba.config, "NUMBA_NUM_THREADS", wanted))))
 
 
 @dataclass(frozen=True)
@@ -301,7 +305,7 @@ def _shortcuts(
 
 @_jit()
 def _contract_all(
-    n: int, tail: Ints, head: Ints, weight: Ints, witness_limit: int, priority_limit: int
+    n: int, tail: Ints, head: Ints, weight: Ints, witness_limit: int, priority_limit: int, update_neighbours: bool
 ) -> tuple[Ints, Ints, Ints, Ints, Ints, Ints, Ints]:
     """Contract every node; returns ``rank`` and the upward and downward edge lists."""
     o_start = np.zeros(n, np.int64)
@@ -406,6 +410,8 @@ def _contract_all(
                     continue
                 deleted[x] += 1
                 depth[x] = max(depth[x], depth[v] + 1)
+                if not update_neighbours:
+                    continue
                 mx, sc, hk, hv = _shortcuts(
                     x, priority_limit, o_start, o_len, o_nbr, o_wt, i_start, i_len, i_nbr, i_wt, dist, touched, hk,
                     hv, sc
@@ -452,6 +458,7 @@ def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None 
         np.ascontiguousarray(weight, dtype=np.int64),
         int(p.witness_settled),
         int(p.priority_settled),
+        bool(p.update_neighbours),
     )
     up_start, up_head, up_weight = _csr(n, up_t, up_h, up_w)
     down_start, down_tail, down_weight = _csr(n, dn_v, dn_u, dn_w)

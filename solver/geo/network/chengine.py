@@ -45,9 +45,13 @@ _LOCKS_GUARD = threading.Lock()
 
 
 def ch_params() -> CHParams:
-    """Hierarchy and query settings: ``[map] matrix_threads`` of the configuration (0: every core)."""
-    threads = int(defaults().get("map", {}).get("matrix_threads", 0) or 0)
-    return CHParams(threads=threads)
+    """Hierarchy and query settings.
+
+    Threads: ``DOORSTEP_MATRIX_THREADS`` when set, else ``[map]
+    matrix_threads`` of the configuration (0: every core the process may use).
+    """
+    configured = os.environ.get("DOORSTEP_MATRIX_THREADS") or defaults().get("map", {}).get("matrix_threads", 0)
+    return CHParams(threads=int(configured or 0))
 
 
 def base_weights(g: ModeGraph) -> Ints:
@@ -100,7 +104,7 @@ def _lock(g: ModeGraph) -> threading.Lock:
         lock = g.lazy.get("ch_lock")
         if lock is None:
             lock = g.lazy["ch_lock"] = threading.Lock()
-        return lock  # type: ignore[no-any-return]
+        return lock
 
 
 def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy:

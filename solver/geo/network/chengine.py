@@ -2,7 +2,9 @@
 
 :func:`hierarchy` gives a mode graph's :class:`~solver.geo.network.ch.Hierarchy`:
 from memory, else from the network store folder the graph was loaded from
-(``<mode>.ch1.<name>.npy`` files beside the network's own, memory-mapped),
+(``<mode>.ch1.<name>.npy`` files beside the network's own; read into
+memory, not memory-mapped: numba compiles its functions once per array type,
+and read-only maps would be a second type to compile in every new process),
 else built (:func:`solver.geo.network.ch.build`) and written there for every
 later process. :func:`ch_matrix` answers the many-to-many query between the
 source and target nodes of an :class:`~solver.geo.network.matrix.Augmented`
@@ -66,14 +68,14 @@ def _marker(folder: Path, mode: str) -> Path:
 
 
 def load_hierarchy(folder: str | Path, g: ModeGraph) -> Hierarchy | None:
-    """The hierarchy of ``g`` stored in ``folder`` (memory-mapped), or None when absent or stale."""
+    """The hierarchy of ``g`` stored in ``folder`` (read into memory), or None when absent or stale."""
     folder = Path(folder)
     marker = _marker(folder, g.mode)
     try:
         meta = json.loads(marker.read_text())
         if meta.get("size") != g.size or meta.get("edges") != int(g.edge_keys.size):
             return None
-        arrays = {name: np.load(folder / f"{g.mode}.{_FILE_TAG}.{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        arrays = {name: np.load(folder / f"{g.mode}.{_FILE_TAG}.{name}.npy") for name in _ARRAYS}
     except (OSError, ValueError):
         return None
     return Hierarchy(size=g.size, **arrays)

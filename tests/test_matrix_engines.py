@@ -148,3 +148,17 @@ def test_plans_name_the_ch_engine(tmp_path):
     agents = [{"id": "c", "shift": {"start": "08:00", "end": "18:00"}, "start": branch, "travel_mode": "drive"}]
     plan = solve(problem(visits, agents, time_limit_s=1), net)
     assert plan.solver.matrix_engine == net.engine == "ch"
+
+
+def test_map_import_prepares_every_modes_hierarchy(tmp_path):
+    from solver.geo.network.chengine import prepare_hierarchies
+
+    net = RoadNetwork(load_bundled_graph())
+    store = NetworkStore(tmp_path)
+    key = store_key("bundled-prepare", net.settings)
+    store.save(key, net)
+    loaded = store.load(key)
+    assert prepare_hierarchies(loaded) == ["drive", "ebike", "walk"]
+    assert sorted(p.name for p in store.path(key).glob("*.ch1.json")) == [
+        "drive.ch1.json", "ebike.ch1.json", "walk.ch1.json"]
+    assert prepare_hierarchies(store.load(key, engine="csgraph")) == []

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,18 @@ from solver.geo.network.ch import INF, CHParams, Hierarchy, build, many_to_many
 from solver.geo.network.graph import MIN_EDGE_S, Floats, Ints, ModeGraph
 from solver.geo.network.matrix import Augmented, pack
 
-__all__ = ["STORE_DIR_KEY", "ch_matrix", "ch_params", "hierarchy", "load_hierarchy", "save_hierarchy"]
+if TYPE_CHECKING:
+    from solver.geo.network.core import RoadNetwork
+
+__all__ = [
+    "STORE_DIR_KEY",
+    "ch_matrix",
+    "ch_params",
+    "hierarchy",
+    "load_hierarchy",
+    "prepare_hierarchies",
+    "save_hierarchy",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +154,25 @@ def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy:
                     logger.warning("could not store the contraction hierarchy in %s: %s", folder, exc)
         g.lazy["ch"] = h
         return h
+
+
+def prepare_hierarchies(net: RoadNetwork) -> list[str]:
+    """Build (or load) the hierarchy of every mode of ``net`` when it prices with ``"ch"``.
+
+    Map import calls it, so that a service loading the stored network never
+    contracts a graph itself.
+
+    Returns
+    -------
+    list of str
+        The modes prepared (none for another engine).
+    """
+    if net.engine != "ch":
+        return []
+    modes = sorted(net._modes)
+    for mode in modes:
+        hierarchy(net.mode_graph(mode))
+    return modes
 
 
 def _by_point(owner: Ints, count: int, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:

@@ -104,6 +104,11 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def memory(label: str) -> None:
+    """Print the process's resident memory now and its peak so far."""
+    print(f"  [memory after {label}: RSS {status_mb('VmRSS'):,.0f} MiB, peak {peak_rss_mb():,.0f} MiB]")
+
+
 def load_average() -> str:
     with open("/proc/loadavg") as handle:
         return " ".join(handle.read().split()[:3])
@@ -114,6 +119,7 @@ def bench_matrix(city, args) -> None:
     print("\nRoad network")
     net, build_s = timed("RoadNetwork build (3 modes, snapping index)", RoadNetwork, city.graph)
     print(f"  drive graph: {net.node_count('drive'):,} nodes, {net.edge_count('drive'):,} edges")
+    memory("the network build")
     store = NetworkStore(args.store)
     key = store_key(f"synthetic:{args.size}:{args.seed}", net.settings)
     shutil.rmtree(store.path(key), ignore_errors=True)
@@ -188,6 +194,7 @@ def bench_matrix(city, args) -> None:
     for threads in thread_counts:
         fresh_process(args.store, key, lats, lons, threads)
     print(f"  build {build_s:.2f} s -> load from store {load_s:.3f} s")
+    memory("the matrices")
     if args.skip_networkx:
         return
     nxg = net.to_networkx("drive")
@@ -216,12 +223,14 @@ net = NetworkStore({store!r}).load({key!r})
 loaded = time.perf_counter()
 data = np.load({points!r})
 points = [Location(lat=float(a), lon=float(b)) for a, b in data]
+cpu = time.process_time()
 net.matrix(points, "drive")
 done = time.perf_counter()
+cpu = time.process_time() - cpu
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent (the bench)
 hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 rss = int(hwm.split()[1]) / 1024.0
-print(f"{{loaded - start:.3f}} {{done - loaded:.3f}} {{rss:.0f}} {{net.engine}}")
+print(f"{{loaded - start:.3f}} {{done - loaded:.3f}} {{rss:.0f}} {{net.engine}} {{cpu:.3f}}")
 """
 
 
@@ -231,10 +240,11 @@ def fresh_process(store: str, key: str, lats, lons, threads: int) -> None:
     np.save(points, np.column_stack([lats, lons]))
     code = _CHILD.format(root=str(ROOT), store=store, key=key, points=str(points), threads=int(threads))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    load_s, matrix_s, rss, engine = out.stdout.split()
+    load_s, matrix_s, rss, engine, cpu = out.stdout.split()
     print(f"  fresh process ({engine}, {threads} thread{'s' if threads > 1 else ''}): import + load "
           f"{float(load_s):.2f} s, {len(lats):,}-point drive matrix (cold: snapping, hierarchy from the store) "
-          f"{float(matrix_s):.2f} s, peak RSS {float(rss):,.0f} MiB; load average {load_average()}")
+          f"{float(matrix_s):.2f} s (cpu {float(cpu):.2f} s), peak RSS {float(rss):,.0f} MiB; "
+          f"load average {load_average()}")
 
 
 def bench_geocoding(city, args) -> None:
@@ -266,6 +276,7 @@ def bench_geocoding(city, args) -> None:
     _, _ = timed(f"GeocodingChain.geocode_many ({n_points:,}, offline)", chain.geocode_many, texts,
                  progress=lambda done, total: calls.append(done))
     print(f"  progress callbacks: {len(calls)}")
+    memory("geocoding")
 
 
 def report(addresses, results, label: str) -> None:
@@ -300,6 +311,7 @@ def main() -> None:
     city, _ = timed(f"synthetic_city(size={args.size}, seed={args.seed})", synthetic_city, args.size, seed=args.seed)
     print(f"  {city.graph.number_of_nodes():,} nodes, {city.edge_count:,} directed edges, "
           f"{len(city.streets):,} street names")
+    memory("the city")
     bench_matrix(city, args)
     if not args.skip_geocoding:
         bench_geocoding(city, args)

@@ -162,3 +162,23 @@ def test_map_import_prepares_every_modes_hierarchy(tmp_path):
     assert sorted(p.name for p in store.path(key).glob("*.ch1.json")) == [
         "drive.ch1.json", "ebike.ch1.json", "walk.ch1.json"]
     assert prepare_hierarchies(store.load(key, engine="csgraph")) == []
+
+
+def _matrix_in_child(net: RoadNetwork, points: list[Location], queue) -> None:
+    queue.put(net.matrix(points, "drive").durations.tolist())
+
+
+def test_a_forked_child_computes_matrices_after_its_parent(bundled):
+    """Work horses and job children are forked from processes that already priced matrices."""
+    import multiprocessing
+
+    points = random_points(bundled, 30, seed=4)
+    bundled.matrix(random_points(bundled, 30, seed=8), "drive")  # the parent runs its threads first
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_matrix_in_child, args=(bundled, points, queue))
+    child.start()
+    durations = queue.get(timeout=120)
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert durations == bundled.matrix(points, "drive").durations.tolist()

@@ -22,12 +22,16 @@ best path is one integer whatever path carries it.
   street's ends), and direct point-to-point links are added on top.
 
 The searches run on :class:`CHParams.threads` numba threads (sources split
-into chunks, each with its own search arrays).
+into chunks, each with its own search arrays). numba's ``workqueue``
+threading layer is chosen (unless ``NUMBA_THREADING_LAYER`` says otherwise)
+because it survives ``fork`` (RQ work horses, job child processes), which
+GNU OpenMP does not; it is not thread-safe, so queries take a lock.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -44,6 +48,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Unreachable. Far above any packed weight (< 2**53) and safe to add one to.
 INF = np.int64(2**62)
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    setattr(numba.config, "THREADING_LAYER", "workqueue")  # noqa: B010 (numba.config has no stubs)
+
+#: One parallel query at a time per process (the workqueue layer is not thread-safe).
+_QUERY_LOCK = threading.Lock()
 
 
 def _jit(parallel: bool = False) -> Callable[[F], F]:
@@ -647,6 +657,11 @@ def many_to_many(
     """
     p = params or CHParams()
     threads = p.thread_count()
+    with _QUERY_LOCK:
+        return _many_to_many(ch, sources, targets, threads)
+
+
+def _many_to_many(ch: Hierarchy, sources: tuple[Ints, Ints, Ints], targets: tuple[Ints, Ints, Ints], threads: int) -> Ints:
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:

@@ -182,3 +182,22 @@ def test_a_forked_child_computes_matrices_after_its_parent(bundled):
     child.join(timeout=30)
     assert child.exitcode == 0
     assert durations == bundled.matrix(points, "drive").durations.tolist()
+
+
+def test_a_mode_contraction_gives_up_on_is_priced_by_csgraph_and_said_so(monkeypatch, tmp_path):
+    from solver.geo.network import chengine
+
+    monkeypatch.setattr(chengine, "MAX_DEGREE", 3)  # every mode's core is denser than this
+    city = synthetic_city(10, seed=4)
+    points = [a.location for a in city.addresses(60, seed=1)]
+    net = RoadNetwork(city.graph, engine="ch")
+    store = NetworkStore(tmp_path)
+    key = store_key("synthetic-dense", net.settings)
+    store.save(key, net)
+    loaded = store.load(key)
+    same_matrices(loaded.matrix(points, "ebike"), RoadNetwork(city.graph, engine="csgraph").matrix(points, "ebike"))
+    assert loaded.engine == "ch" and loaded.engine_label() == "ch (csgraph for ebike)"
+    assert '"unfit": true' in (store.path(key) / "ebike.ch1.json").read_text()
+    again = store.load(key)  # another process reads the verdict instead of contracting again
+    assert chengine.hierarchy(again.mode_graph("ebike")) is None
+    assert again.engine_label() == "ch (csgraph for ebike)"

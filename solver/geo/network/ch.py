@@ -42,7 +42,7 @@ from numba import prange
 
 from solver.geo.network.graph import Ints
 
-__all__ = ["INF", "CHParams", "Hierarchy", "build", "many_to_many"]
+__all__ = ["INF", "CHParams", "Hierarchy", "TooDense", "build", "many_to_many"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +61,10 @@ def _jit(parallel: bool = False) -> Callable[[F], F]:
     return cast(Callable[[F], F], numba.njit(cache=True, nogil=True, parallel=parallel))
 
 
+class TooDense(RuntimeError):
+    """The graph's core grew denser than :attr:`CHParams.max_degree` while contracting."""
+
+
 @dataclass(frozen=True)
 class CHParams:
     """Tuning of the hierarchy and its queries.
@@ -75,6 +79,15 @@ class CHParams:
     update_neighbours : bool
         Re-estimate the neighbours' priorities after each contraction (else
         only when a node comes to the front of the queue).
+    edge_difference_weight, deleted_weight, depth_weight : int
+        A node's priority (lowest contracted first): these times its edge
+        difference (shortcuts added less edges removed), its contracted
+        neighbours and its depth in the hierarchy so far.
+    max_degree : int
+        Give up (:class:`TooDense`) when a node to contract has more edges
+        than this (0: never): on graphs without a speed hierarchy (e-bike and
+        walking, one speed everywhere) the uncontracted core of a large grid
+        becomes dense and contraction time explodes.
     threads : int
         numba threads for the queries; 0 for every core this process may use.
     """
@@ -82,6 +95,10 @@ class CHParams:
     witness_settled: int = 100
     priority_settled: int = 20
     update_neighbours: bool = False
+    edge_difference_weight: int = 2
+    deleted_weight: int = 1
+    depth_weight: int = 1
+    max_degree: int = 0
     threads: int = 0
 
     def thread_count(self) -> int:
@@ -108,6 +125,7 @@ class Hierarchy:
     down_start: Ints
     down_tail: Ints
     down_weight: Ints
+    top_degree: int = 0
 
     @property
     def edge_count(self) -> int:
@@ -315,9 +333,17 @@ def _shortcuts(
 
 @_jit()
 def _contract_all(
-    n: int, tail: Ints, head: Ints, weight: Ints, witness_limit: int, priority_limit: int, update_neighbours: bool
-) -> tuple[Ints, Ints, Ints, Ints, Ints, Ints, Ints]:
-    """Contract every node; returns ``rank`` and the upward and downward edge lists."""
+    n: int,
+    tail: Ints,
+    head: Ints,
+    weight: Ints,
+    witness_limit: int,
+    priority_limit: int,
+    update_neighbours: bool,
+    weights: Ints,
+    max_degree: int,
+) -> tuple[int, Ints, Ints, Ints, Ints, Ints, Ints]:
+    """Contract every node; returns the largest degree met (-1: over ``max_degree``, stopped) and the edge lists."""
     o_start = np.zeros(n, np.int64)
     o_len = np.zeros(n, np.int64)
     o_cap = np.zeros(n, np.int64)
@@ -350,9 +376,8 @@ def _contract_all(
         m, sc, hk, hv = _shortcuts(
             v, priority_limit, o_start, o_len, o_nbr, o_wt, i_start, i_len, i_nbr, i_wt, dist, touched, hk, hv, sc
         )
-        prio[v] = 2 * (m - o_len[v] - i_len[v])
+        prio[v] = weights[0] * (m - o_len[v] - i_len[v])
         qk, qv, qsize = _push(qk, qv, qsize, prio[v], v)
-    rank = np.empty(n, np.int64)
     up_t = np.empty(2 * tail.size + 16, np.int64)
     up_h = np.empty(2 * tail.size + 16, np.int64)
     up_w = np.empty(2 * tail.size + 16, np.int64)
@@ -362,6 +387,7 @@ def _contract_all(
     dn_w = np.empty(2 * tail.size + 16, np.int64)
     n_dn = 0
     order = 0
+    top_degree = 0
     while qsize > 0:
         key, v, qsize = _pop(qk, qv, qsize)
         if contracted[v] or key != prio[v]:
@@ -369,16 +395,18 @@ def _contract_all(
         m, sc, hk, hv = _shortcuts(
             v, priority_limit, o_start, o_len, o_nbr, o_wt, i_start, i_len, i_nbr, i_wt, dist, touched, hk, hv, sc
         )
-        fresh = 2 * (m - o_len[v] - i_len[v]) + deleted[v] + depth[v]
+        fresh = weights[0] * (m - o_len[v] - i_len[v]) + weights[1] * deleted[v] + weights[2] * depth[v]
         if qsize > 0 and fresh > qk[0]:
             prio[v] = fresh
             qk, qv, qsize = _push(qk, qv, qsize, fresh, v)
             continue
+        top_degree = max(top_degree, o_len[v] + i_len[v])
+        if max_degree > 0 and top_degree > max_degree:
+            return -1, up_t[:0], up_h[:0], up_w[:0], dn_v[:0], dn_u[:0], dn_w[:0]
         m, sc, hk, hv = _shortcuts(
             v, witness_limit, o_start, o_len, o_nbr, o_wt, i_start, i_len, i_nbr, i_wt, dist, touched, hk, hv, sc
         )
         contracted[v] = True
-        rank[v] = order
         order += 1
         # The edges left at v all lead to nodes contracted later: v's upward edges.
         need = n_up + o_len[v]
@@ -426,13 +454,13 @@ def _contract_all(
                     x, priority_limit, o_start, o_len, o_nbr, o_wt, i_start, i_len, i_nbr, i_wt, dist, touched, hk,
                     hv, sc
                 )
-                fresh = 2 * (mx - o_len[x] - i_len[x]) + deleted[x] + depth[x]
+                fresh = weights[0] * (mx - o_len[x] - i_len[x]) + weights[1] * deleted[x] + weights[2] * depth[x]
                 if fresh != prio[x]:
                     prio[x] = fresh
                     qk, qv, qsize = _push(qk, qv, qsize, fresh, x)
         o_len[v] = 0
         i_len[v] = 0
-    return rank, up_t[:n_up], up_h[:n_up], up_w[:n_up], dn_v[:n_dn], dn_u[:n_dn], dn_w[:n_dn]
+    return top_degree, up_t[:n_up], up_h[:n_up], up_w[:n_up], dn_v[:n_dn], dn_u[:n_dn], dn_w[:n_dn]
 
 
 def _csr(n: int, owner: Ints, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
@@ -461,7 +489,7 @@ def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None 
     Hierarchy
     """
     p = params or CHParams()
-    _, up_t, up_h, up_w, dn_v, dn_u, dn_w = _contract_all(
+    top_degree, up_t, up_h, up_w, dn_v, dn_u, dn_w = _contract_all(
         int(n),
         np.ascontiguousarray(tail, dtype=np.int64),
         np.ascontiguousarray(head, dtype=np.int64),
@@ -469,10 +497,14 @@ def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None 
         int(p.witness_settled),
         int(p.priority_settled),
         bool(p.update_neighbours),
+        np.array([p.edge_difference_weight, p.deleted_weight, p.depth_weight], dtype=np.int64),
+        int(p.max_degree),
     )
+    if top_degree < 0:
+        raise TooDense(f"a node to contract has more than {p.max_degree} edges: the hierarchy would not pay")
     up_start, up_head, up_weight = _csr(n, up_t, up_h, up_w)
     down_start, down_tail, down_weight = _csr(n, dn_v, dn_u, dn_w)
-    return Hierarchy(int(n), up_start, up_head, up_weight, down_start, down_tail, down_weight)
+    return Hierarchy(int(n), up_start, up_head, up_weight, down_start, down_tail, down_weight, int(top_degree))
 
 
 # ---------------------------------------------------------------------- #

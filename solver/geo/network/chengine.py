@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solver.config import defaults
-from solver.geo.network.ch import INF, CHParams, Hierarchy, build, many_to_many
+from solver.geo.network.ch import INF, CHParams, Hierarchy, TooDense, build, many_to_many
 from solver.geo.network.graph import MIN_EDGE_S, Floats, Ints, ModeGraph
 from solver.geo.network.matrix import Augmented, pack
 
@@ -35,9 +35,12 @@ if TYPE_CHECKING:
     from solver.geo.network.core import RoadNetwork
 
 __all__ = [
+    "MAX_DEGREE",
     "STORE_DIR_KEY",
+    "UNFIT",
     "ch_matrix",
     "ch_params",
+    "engine_label",
     "hierarchy",
     "load_hierarchy",
     "prepare_hierarchies",
@@ -57,6 +60,16 @@ _ARRAYS = ("up_start", "up_head", "up_weight", "down_start", "down_tail", "down_
 _LOCKS_GUARD = threading.Lock()
 
 
+#: ``ModeGraph.lazy["ch"]`` when contraction gave up (:class:`~solver.geo.network.ch.TooDense`):
+#: that mode's matrices are priced with csgraph.
+UNFIT = "too dense"
+
+#: Largest node degree contraction may meet before giving up (the synthetic
+#: city's drive graph stays under 30 at every size measured; its e-bike graph,
+#: one speed everywhere, passes 100 at size 125 and took many minutes at 400).
+MAX_DEGREE = 64
+
+
 def ch_params() -> CHParams:
     """Hierarchy and query settings.
 
@@ -64,7 +77,7 @@ def ch_params() -> CHParams:
     matrix_threads`` of the configuration (0: every core the process may use).
     """
     configured = os.environ.get("DOORSTEP_MATRIX_THREADS") or defaults().get("map", {}).get("matrix_threads", 0)
-    return CHParams(threads=int(configured or 0))
+    return CHParams(threads=int(configured or 0), max_degree=MAX_DEGREE)
 
 
 def base_weights(g: ModeGraph) -> Ints:
@@ -78,22 +91,26 @@ def _marker(folder: Path, mode: str) -> Path:
     return folder / f"{mode}.{_FILE_TAG}.json"
 
 
-def load_hierarchy(folder: str | Path, g: ModeGraph) -> Hierarchy | None:
-    """The hierarchy of ``g`` stored in ``folder`` (read into memory), or None when absent or stale."""
+def load_hierarchy(folder: str | Path, g: ModeGraph) -> Hierarchy | str | None:
+    """The hierarchy of ``g`` stored in ``folder`` (read into memory), :data:`UNFIT`, or None when absent or stale."""
     folder = Path(folder)
     marker = _marker(folder, g.mode)
     try:
         meta = json.loads(marker.read_text())
         if meta.get("size") != g.size or meta.get("edges") != int(g.edge_keys.size):
             return None
+        if meta.get("unfit"):
+            return UNFIT
         arrays = {name: np.load(folder / f"{g.mode}.{_FILE_TAG}.{name}.npy") for name in _ARRAYS}
     except (OSError, ValueError):
         return None
     return Hierarchy(size=g.size, **arrays)
 
 
-def save_hierarchy(folder: str | Path, g: ModeGraph, h: Hierarchy) -> None:
-    """Write ``h`` beside the stored network in ``folder`` (each file atomically, the marker last).
+def save_hierarchy(folder: str | Path, g: ModeGraph, h: Hierarchy | str) -> None:
+    """Write ``h`` (or that it is :data:`UNFIT`) beside the stored network in ``folder``.
+
+    Each file is written atomically, the marker last.
 
     Raises
     ------
@@ -101,14 +118,20 @@ def save_hierarchy(folder: str | Path, g: ModeGraph, h: Hierarchy) -> None:
         When the folder cannot be written.
     """
     folder = Path(folder)
+    marker = _marker(folder, g.mode)
+    meta: dict[str, Any] = {"size": g.size, "edges": int(g.edge_keys.size)}
+    if not isinstance(h, Hierarchy):
+        tmp = folder / f".{marker.name}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({**meta, "unfit": True}))
+        os.replace(tmp, marker)
+        return
     for name in _ARRAYS:
         final = folder / f"{g.mode}.{_FILE_TAG}.{name}.npy"
         tmp = folder / f".{final.name}.{os.getpid()}.tmp.npy"
         np.save(tmp, np.ascontiguousarray(getattr(h, name)))
         os.replace(tmp, final)
-    marker = _marker(folder, g.mode)
     tmp = folder / f".{marker.name}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"size": g.size, "edges": int(g.edge_keys.size), "shortcut_edges": h.edge_count}))
+    tmp.write_text(json.dumps({**meta, "shortcut_edges": h.edge_count, "top_degree": h.top_degree}))
     os.replace(tmp, marker)
 
 
@@ -120,7 +143,7 @@ def _lock(g: ModeGraph) -> threading.Lock:
         return lock
 
 
-def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy:
+def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy | None:
     """The contraction hierarchy of ``g``: from memory, the store, or built (and stored).
 
     Parameters
@@ -134,26 +157,34 @@ def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy:
 
     Returns
     -------
-    Hierarchy
+    Hierarchy or None
+        None when contraction gave up on ``g`` (:class:`~solver.geo.network.ch.TooDense`):
+        price it with csgraph.
     """
     with _lock(g):
         found: Any = g.lazy.get("ch")
         if isinstance(found, Hierarchy):
             return found
+        if found == UNFIT:
+            return None
         folder = g.lazy.get(STORE_DIR_KEY)
         h = load_hierarchy(folder, g) if folder else None
         if h is None:
             start = time.perf_counter()
             tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
-            h = build(g.size, tail, head, base_weights(g), params or ch_params())
-            logger.info("contraction hierarchy of the %s graph built in %.1f s", g.mode, time.perf_counter() - start)
+            try:
+                h = build(g.size, tail, head, base_weights(g), params or ch_params())
+                logger.info("contraction hierarchy of the %s graph built in %.1f s", g.mode, time.perf_counter() - start)
+            except TooDense:
+                h = UNFIT
+                logger.info("no contraction hierarchy for the %s graph (too dense a core): csgraph prices it", g.mode)
             if folder:
                 try:
                     save_hierarchy(folder, g, h)
                 except OSError as exc:  # a read-only or full store: keep it in memory only
                     logger.warning("could not store the contraction hierarchy in %s: %s", folder, exc)
         g.lazy["ch"] = h
-        return h
+        return h if isinstance(h, Hierarchy) else None
 
 
 def prepare_hierarchies(net: RoadNetwork) -> list[str]:
@@ -165,14 +196,13 @@ def prepare_hierarchies(net: RoadNetwork) -> list[str]:
     Returns
     -------
     list of str
-        The modes prepared (none for another engine).
+        The modes that have a hierarchy (none for another engine; a mode
+        contraction gave up on is left out and priced with csgraph).
     """
     if net.engine != "ch":
         return []
     modes = sorted(net._modes)
-    for mode in modes:
-        hierarchy(net.mode_graph(mode))
-    return modes
+    return [mode for mode in modes if hierarchy(net.mode_graph(mode)) is not None]
 
 
 def _by_point(owner: Ints, count: int, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
@@ -186,6 +216,8 @@ def ch_matrix(
     g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints, params: CHParams | None = None
 ) -> Floats:
     """Packed shortest-path weights between the point nodes of ``aug`` via ``g``'s hierarchy.
+
+    csgraph answers instead when ``g`` has none (:func:`hierarchy` gave up).
 
     Parameters
     ----------
@@ -207,6 +239,10 @@ def ch_matrix(
     """
     p = params or ch_params()
     h = hierarchy(g, p)
+    if h is None:
+        from solver.geo.network.matrix import ENGINES
+
+        return ENGINES["csgraph"][1](g, aug, sources, targets)
     n = g.size
     src_pos = np.full(aug.size, -1, dtype=np.int64)
     src_pos[sources] = np.arange(sources.size)
@@ -227,3 +263,18 @@ def ch_matrix(
     out[packed >= INF] = np.inf
     np.minimum.at(out, (tail_s[direct], head_t[direct]), weights[direct].astype(float))
     return out
+
+
+def engine_label(net: RoadNetwork) -> str:
+    """What prices ``net``'s matrices: its engine, and csgraph for the modes ``"ch"`` gave up on.
+
+    Returns
+    -------
+    str
+        ``"ch"``, or e.g. ``"ch (csgraph for ebike, walk)"``; the engine's
+        name for every other engine.
+    """
+    if net.engine != "ch":
+        return net.engine
+    unfit = sorted(mode for mode in net._modes if net.mode_graph(mode).lazy.get("ch") == UNFIT)
+    return f"ch (csgraph for {', '.join(unfit)})" if unfit else "ch"

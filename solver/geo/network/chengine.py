@@ -88,6 +88,7 @@ def base_weights(g: ModeGraph) -> Ints:
 
 
 def _marker(folder: Path, mode: str) -> Path:
+    """The file that says a mode's hierarchy is complete (or that contraction gave up)."""
     return folder / f"{mode}.{_FILE_TAG}.json"
 
 
@@ -136,6 +137,7 @@ def save_hierarchy(folder: str | Path, g: ModeGraph, h: Hierarchy | str) -> None
 
 
 def _lock(g: ModeGraph) -> threading.Lock:
+    """The lock that lets one thread at a time load or build ``g``'s hierarchy."""
     with _LOCKS_GUARD:
         lock = g.lazy.get("ch_lock")
         if lock is None:
@@ -206,6 +208,7 @@ def prepare_hierarchies(net: RoadNetwork) -> list[str]:
 
 
 def _by_point(owner: Ints, count: int, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
+    """Group ``(other, weight)`` rows by ``owner`` (0 … count - 1) into CSR ``(start, other, weight)``."""
     order = np.argsort(owner, kind="stable")
     start = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=count), out=start[1:])

@@ -225,6 +225,7 @@ def _networkit(g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints) -> Fl
 
 
 def _ch(g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints) -> Floats:
+    """The contraction hierarchy of ``g`` (:mod:`solver.geo.network.chengine`; csgraph where it gave up)."""
     from solver.geo.network.chengine import ch_matrix
 
     return ch_matrix(g, aug, sources, targets)

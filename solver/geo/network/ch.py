@@ -138,6 +138,7 @@ class Hierarchy:
 # ---------------------------------------------------------------------- #
 @_jit()
 def _push(keys: Ints, vals: Ints, size: int, key: int, val: int) -> tuple[Ints, Ints, int]:
+    """Push ``(key, val)`` on the heap of ``size`` entries (arrays doubled when full); returns arrays and size."""
     if size == keys.size:
         grown_k = np.empty(2 * keys.size, np.int64)
         grown_v = np.empty(2 * keys.size, np.int64)
@@ -159,6 +160,7 @@ def _push(keys: Ints, vals: Ints, size: int, key: int, val: int) -> tuple[Ints, 
 
 @_jit()
 def _pop(keys: Ints, vals: Ints, size: int) -> tuple[int, int, int]:
+    """Pop the smallest key: returns ``(key, val, new size)``."""
     key, val = keys[0], vals[0]
     size -= 1
     if size > 0:
@@ -464,6 +466,7 @@ def _contract_all(
 
 
 def _csr(n: int, owner: Ints, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
+    """Group ``(other, weight)`` rows by ``owner`` node into CSR ``(start, other, weight)``."""
     order = np.argsort(owner, kind="stable")
     start = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=n), out=start[1:])
@@ -694,6 +697,7 @@ def many_to_many(
 
 
 def _many_to_many(ch: Hierarchy, sources: tuple[Ints, Ints, Ints], targets: tuple[Ints, Ints, Ints], threads: int) -> Ints:
+    """:func:`many_to_many` on ``threads`` numba threads (the caller holds the query lock)."""
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:

@@ -7,12 +7,17 @@ about 55,000 directed edges):
   mode graphs and their snapping indexes), storing it in an index store
   (:mod:`solver.geo.network.store`) and loading it back (memory-mapped), and
   the first snap after loading (the segment index is rebuilt lazily);
+* the contraction hierarchy of the drive graph (the ``ch`` engine's, built
+  once per map and stored beside the network);
 * a 1,000 × 1,000 drive-time (and distance) matrix between random addresses
   with each engine of ``--engines`` side by side (csgraph first, as the
-  reference), the largest difference from csgraph in seconds and metres, and
-  the peak memory each allocated (tracemalloc);
+  reference), the largest difference from csgraph in seconds and metres, the
+  peak memory each allocated (tracemalloc: numpy's arrays, not numba's) and
+  the process's peak RSS during it; the ``ch`` engine once per thread count
+  of ``--threads`` (two threads unpin the process);
 * a fresh process (as a worker's job child): import, load from the store and
-  the same matrix, with that process's own peak RSS;
+  the same matrix with the default engine, with that process's own peak RSS,
+  once per thread count;
 * the same matrix again (served by the content-addressed cache);
 * the gazetteer index stored and loaded back;
 * offline geocoding of 1,000 addresses (house numbers, lanes, intersections,
@@ -28,11 +33,13 @@ Usage::
     python bench/geo.py --size 150 --points 2000 --seed 3
     python bench/geo.py --skip-networkx
     python bench/geo.py --size 400 --skip-networkx --engines csgraph,igraph,networkit
+    python bench/geo.py --size 400 --points 1000 --skip-networkx --engines csgraph,ch --threads 1,2
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import shutil
@@ -57,6 +64,8 @@ from solver.geo.network.store import store_key  # noqa: E402
 from solver.geo.synthetic import synthetic_city  # noqa: E402
 from solver.travel import haversine_m  # noqa: E402
 
+all_cores = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
 
 def one_core() -> str:
     """Pin the process (and BLAS threads) to one core; say what was done."""
@@ -79,15 +88,46 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def status_mb(field: str) -> float:
+    """A ``/proc/self/status`` memory figure (VmRSS, VmHWM), MiB."""
+    with open("/proc/self/status") as handle:
+        line = next(line for line in handle if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024.0
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); whether it worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory(label: str) -> None:
+    """Print the process's resident memory now and its peak so far."""
+    print(f"  [memory after {label}: RSS {status_mb('VmRSS'):,.0f} MiB, peak {peak_rss_mb():,.0f} MiB]")
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as handle:
+        return " ".join(handle.read().split()[:3])
+
+
 def bench_matrix(city, args) -> None:
     n_points, seed = args.points, args.seed
     print("\nRoad network")
     net, build_s = timed("RoadNetwork build (3 modes, snapping index)", RoadNetwork, city.graph)
     print(f"  drive graph: {net.node_count('drive'):,} nodes, {net.edge_count('drive'):,} edges")
+    memory("the network build")
     store = NetworkStore(args.store)
     key = store_key(f"synthetic:{args.size}:{args.seed}", net.settings)
     shutil.rmtree(store.path(key), ignore_errors=True)
     timed("store the network (.npy files)", store.save, key, net)
+    del net  # from here on the stored copy serves, as in a service
+    gc.collect()
+    memory("storing the network (the built copy freed)")
     loaded, load_s = timed("load it from the store (memory-mapped)", store.load, key)
     points = [a.location for a in city.addresses(n_points, seed=seed)]
     timed("first snap after loading (segment index)", loaded.snap, points[:1], "drive")
@@ -98,27 +138,48 @@ def bench_matrix(city, args) -> None:
     if "csgraph" in engines:  # the reference first
         engines.remove("csgraph")
     engines.insert(0, "csgraph")
+    thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
+    if "ch" in engines and "ch" in available_engines():
+        from solver.geo.network.chengine import hierarchy
+
+        start_cpu = time.process_time()
+        h, _ = timed("contraction hierarchy, drive (built, stored)", hierarchy, g)
+        print(f"    {h.edge_count:,} upward edges (shortcuts included) for {g.edge_keys.size:,} edges; "
+              f"cpu {time.process_time() - start_cpu:.1f} s; load average {load_average()}")
     reference = None
     figures = {}
-    for engine in engines:
+    runs = [(e, t) for e in engines for t in (thread_counts if e == "ch" else [0])]
+    for engine, threads in runs:
         if engine not in available_engines():
             print(f"  engine {engine}: not installed, skipped")
             continue
         loaded.engine = engine
+        label = engine if engine != "ch" else f"ch, {threads} thread{'s' if threads > 1 else ''}"
+        affinity = os.sched_getaffinity(0)
+        if threads > 1:
+            os.sched_setaffinity(0, all_cores)
+        os.environ["DOORSTEP_MATRIX_THREADS"] = str(threads or 1)
+        measured_rss = reset_peak_rss()
         tracemalloc.start()
-        matrix, seconds = timed(f"{n_points:,} x {n_points:,} drive matrix, {engine}", loaded._compute_matrix, g,
+        start_cpu = time.process_time()
+        matrix, seconds = timed(f"{n_points:,} x {n_points:,} drive matrix, {label}", loaded._compute_matrix, g,
                                 lats, lons)
+        cpu = time.process_time() - start_cpu
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        os.sched_setaffinity(0, affinity)
         if reference is None:
             reference = matrix
             diff_s = diff_m = 0
         else:
             diff_s = int(np.abs(matrix.durations - reference.durations).max())
             diff_m = int(np.abs(matrix.distances - reference.distances).max())
-        figures[engine] = seconds
-        print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; "
-              f"peak allocated {peak / 2**20:,.0f} MiB (tracemalloc)")
+            assert np.array_equal(matrix.reachable, reference.reachable), "reachability differs"
+        figures.setdefault(engine, seconds)
+        rss = f"peak RSS during it {status_mb('VmHWM'):,.0f} MiB" if measured_rss else "peak RSS not measured"
+        print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; "
+              f"peak allocated {peak / 2**20:,.0f} MiB (tracemalloc); {rss}; load average {load_average()}")
+    os.environ.pop("DOORSTEP_MATRIX_THREADS", None)
     base = figures.get("csgraph")
     if base:
         print("  ratio to csgraph: " + ", ".join(f"{e} {t / base:.2f}" for e, t in figures.items()))
@@ -134,11 +195,13 @@ def bench_matrix(city, args) -> None:
     gaps = np.array([s.distance_m for s in snaps])
     print(f"  snap distance: median {np.median(gaps):.1f} m, max {gaps.max():.1f} m, "
           f"flagged {sum(s.flagged for s in snaps)}")
-    fresh_process(args.store, key, lats, lons)
+    for threads in thread_counts:
+        fresh_process(args.store, key, lats, lons, threads)
     print(f"  build {build_s:.2f} s -> load from store {load_s:.3f} s")
+    memory("the matrices")
     if args.skip_networkx:
         return
-    nxg = net.to_networkx("drive")
+    nxg = loaded.to_networkx("drive")
     rng = np.random.default_rng(seed)
     nodes = list(nxg.nodes)
     sample = [nodes[int(k)] for k in rng.choice(len(nodes), size=10, replace=False)]
@@ -151,8 +214,11 @@ def bench_matrix(city, args) -> None:
 
 
 _CHILD = """
-import sys, time
+import os, sys, time
 import numpy as np
+if {threads} > 1:
+    os.sched_setaffinity(0, range(os.cpu_count()))
+os.environ["DOORSTEP_MATRIX_THREADS"] = "{threads}"
 sys.path.insert(0, {root!r})
 start = time.perf_counter()
 from solver.geo.network import NetworkStore
@@ -161,24 +227,28 @@ net = NetworkStore({store!r}).load({key!r})
 loaded = time.perf_counter()
 data = np.load({points!r})
 points = [Location(lat=float(a), lon=float(b)) for a, b in data]
+cpu = time.process_time()
 net.matrix(points, "drive")
 done = time.perf_counter()
+cpu = time.process_time() - cpu
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent (the bench)
 hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 rss = int(hwm.split()[1]) / 1024.0
-print(f"{{loaded - start:.3f}} {{done - loaded:.3f}} {{rss:.0f}}")
+print(f"{{loaded - start:.3f}} {{done - loaded:.3f}} {{rss:.0f}} {{net.engine}} {{cpu:.3f}}")
 """
 
 
-def fresh_process(store: str, key: str, lats, lons) -> None:
+def fresh_process(store: str, key: str, lats, lons, threads: int) -> None:
     """A new process (a worker's job child): import, load from the store, one matrix; its peak RSS."""
     points = Path(store) / "bench-points.npy"
     np.save(points, np.column_stack([lats, lons]))
-    code = _CHILD.format(root=str(ROOT), store=store, key=key, points=str(points))
+    code = _CHILD.format(root=str(ROOT), store=store, key=key, points=str(points), threads=int(threads))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    load_s, matrix_s, rss = out.stdout.split()
-    print(f"  fresh process: import + load {float(load_s):.2f} s, {len(lats):,}-point drive matrix "
-          f"{float(matrix_s):.2f} s, peak RSS {float(rss):,.0f} MiB")
+    load_s, matrix_s, rss, engine, cpu = out.stdout.split()
+    print(f"  fresh process ({engine}, {threads} thread{'s' if threads > 1 else ''}): import + load "
+          f"{float(load_s):.2f} s, {len(lats):,}-point drive matrix (cold: snapping, hierarchy from the store) "
+          f"{float(matrix_s):.2f} s (cpu {float(cpu):.2f} s), peak RSS {float(rss):,.0f} MiB; "
+          f"load average {load_average()}")
 
 
 def bench_geocoding(city, args) -> None:
@@ -210,6 +280,7 @@ def bench_geocoding(city, args) -> None:
     _, _ = timed(f"GeocodingChain.geocode_many ({n_points:,}, offline)", chain.geocode_many, texts,
                  progress=lambda done, total: calls.append(done))
     print(f"  progress callbacks: {len(calls)}")
+    memory("geocoding")
 
 
 def report(addresses, results, label: str) -> None:
@@ -228,7 +299,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-networkx", action="store_true", help="skip the networkx comparison")
     parser.add_argument("--skip-geocoding", action="store_true", help="skip the gazetteer figures")
-    parser.add_argument("--engines", default="csgraph",
+    parser.add_argument("--threads", default="1,2",
+                        help="thread counts for the ch engine and the fresh process, comma-separated")
+    parser.add_argument("--engines", default="csgraph,ch",
                         help=f"matrix engines to compare, comma-separated (of {', '.join(ENGINES)})")
     parser.add_argument("--store", default=None, help="index store folder (default: a temporary one)")
     args = parser.parse_args()
@@ -242,10 +315,11 @@ def main() -> None:
     city, _ = timed(f"synthetic_city(size={args.size}, seed={args.seed})", synthetic_city, args.size, seed=args.seed)
     print(f"  {city.graph.number_of_nodes():,} nodes, {city.edge_count:,} directed edges, "
           f"{len(city.streets):,} street names")
+    memory("the city")
     bench_matrix(city, args)
     if not args.skip_geocoding:
         bench_geocoding(city, args)
-    print(f"\nprocess peak RSS: {peak_rss_mb():,.0f} MiB")
+    print(f"\nprocess peak RSS: {peak_rss_mb():,.0f} MiB; load average {load_average()}")
     if cleanup is not None:
         cleanup.cleanup()
 

@@ -129,6 +129,9 @@ def matrix_engine_of(travel: TravelModel) -> str:
     """What prices a travel model's matrices: a road network's shortest-path
     engine (``"csgraph"``, ``"igraph"``, ...), else the model's ``name`` or
     class name (``"StraightLineTravel"``)."""
+    label = getattr(travel, "engine_label", None)  # a road network says which modes fell back
+    if callable(label):
+        return str(label())
     engine = getattr(travel, "engine", None) or getattr(travel, "name", None)
     return str(engine) if engine else type(travel).__name__
 

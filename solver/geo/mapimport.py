@@ -167,6 +167,10 @@ def import_map(
     graph = graph_from_osm_data(data)
     done("street graph")
     net = stored_network(source, store_dir=store, build=lambda: RoadNetwork(graph))
+    if net.engine == "ch":  # contraction hierarchies stored beside the network: services never build them
+        from solver.geo.network.chengine import prepare_hierarchies
+
+        prepare_hierarchies(net)
     done("road network")
     gazetteer = map_gazetteer(
         source,

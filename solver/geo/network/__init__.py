@@ -13,6 +13,10 @@ module:
   street segment (:class:`Snap`), joining them mid-edge.
 * :mod:`~solver.geo.network.matrix` — many-to-many matrices with packed
   (time, length) weights and pluggable shortest-path engines.
+* :mod:`~solver.geo.network.ch` — a contraction hierarchy with bucket-based
+  many-to-many queries (numba), and
+  :mod:`~solver.geo.network.chengine` — the ``"ch"`` engine that builds,
+  stores and queries one per mode graph (the default when numba is there).
 * :mod:`~solver.geo.network.geometry` — fastest-path polylines and the
   public view of street edges (:class:`StreetEdge`).
 * :mod:`~solver.geo.network.store` — networks built once per map file and

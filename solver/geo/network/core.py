@@ -258,6 +258,14 @@ class RoadNetwork:
         except KeyError:
             raise ValueError(f"unknown travel mode {mode!r}; use one of {', '.join(TRAVEL_MODES)}") from None
 
+    def engine_label(self) -> str:
+        """What priced this network's matrices (:attr:`engine`, with the modes priced by csgraph instead)."""
+        if self.engine != "ch":
+            return self.engine
+        from solver.geo.network.chengine import engine_label
+
+        return engine_label(self)
+
     def node_count(self, mode: TravelMode) -> int:
         """Number of nodes in the routable component of ``mode``."""
         return self.mode_graph(mode).size

@@ -12,6 +12,10 @@ and sums lengths along the shortest-path trees by pointer doubling
 Engines (:data:`ENGINES`), all exact on the same packed weights, so they give
 identical matrices:
 
+* ``"ch"`` — a contraction hierarchy per mode graph with bucket-based
+  many-to-many queries (:mod:`solver.geo.network.ch`, compiled with numba;
+  :mod:`solver.geo.network.chengine` builds, stores and queries it). The
+  default when numba is installed.
 * ``"csgraph"`` — :func:`scipy.sparse.csgraph.dijkstra`, always available;
   sources in batches sized to keep the result block under
   :data:`BATCH_BYTES`.
@@ -20,13 +24,14 @@ identical matrices:
   that ``networkit.setNumberOfThreads`` allows).
 
 :func:`resolve_engine` picks the configured engine, falling back to csgraph
-when its library is missing. Measured side by side in ``bench/geo.py`` (see
+when its library is missing (the default ``"auto"`` is ``"ch"``, else
+csgraph). Measured side by side in ``bench/geo.py`` (see
 ``docs/geo.md``).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -174,15 +179,16 @@ def augmented(g: ModeGraph, att: Attachments) -> Augmented:
     return Augmented(keys[order], row[order], col[order], sec[order], length[order], size)
 
 
-#: An engine: packed shortest-path weights from each source to each target.
-Engine = Callable[[Augmented, Ints, Ints], Floats]
+#: An engine: packed shortest-path weights from each source to each target
+#: of the augmented graph of a mode graph.
+Engine = Callable[[ModeGraph, Augmented, Ints, Ints], Floats]
 
 
 def _batch(size: int) -> int:
     return int(max(1, min(256, BATCH_BYTES // (8 * max(size, 1)))))
 
 
-def _csgraph(aug: Augmented, sources: Ints, targets: Ints) -> Floats:
+def _csgraph(g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints) -> Floats:
     graph = aug.packed_graph()
     out = np.empty((sources.size, targets.size), dtype=float)
     step = _batch(aug.size)
@@ -192,7 +198,7 @@ def _csgraph(aug: Augmented, sources: Ints, targets: Ints) -> Floats:
     return out
 
 
-def _igraph(aug: Augmented, sources: Ints, targets: Ints) -> Floats:
+def _igraph(g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints) -> Floats:
     import igraph
 
     graph = igraph.Graph(n=aug.size, edges=np.column_stack([aug.tail, aug.head]), directed=True)
@@ -206,7 +212,7 @@ def _igraph(aug: Augmented, sources: Ints, targets: Ints) -> Floats:
     return out
 
 
-def _networkit(aug: Augmented, sources: Ints, targets: Ints) -> Floats:
+def _networkit(g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints) -> Floats:
     import networkit
 
     graph = networkit.Graph(aug.size, weighted=True, directed=True)
@@ -218,17 +224,36 @@ def _networkit(aug: Augmented, sources: Ints, targets: Ints) -> Floats:
     return out
 
 
+def _ch(g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints) -> Floats:
+    """The contraction hierarchy of ``g`` (:mod:`solver.geo.network.chengine`; csgraph where it gave up)."""
+    from solver.geo.network.chengine import ch_matrix
+
+    return ch_matrix(g, aug, sources, targets)
+
+
 #: Engine name → (module it needs or None, function).
 ENGINES: dict[str, tuple[str | None, Engine]] = {
+    "ch": ("numba", _ch),
     "csgraph": (None, _csgraph),
     "igraph": ("igraph", _igraph),
     "networkit": ("networkit", _networkit),
 }
 
 
+def _installed(module: str | None) -> bool:
+    """Whether ``module`` imports (None: nothing needed)."""
+    if module is None:
+        return True
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def available_engines() -> list[str]:
-    """Names of the engines whose library is installed, csgraph first."""
-    return [name for name, (module, _) in ENGINES.items() if module is None or importlib.util.find_spec(module)]
+    """Names of the engines whose library is installed, in :data:`ENGINES` order."""
+    return [name for name, (module, _) in ENGINES.items() if _installed(module)]
 
 
 def resolve_engine(name: str | None) -> str:
@@ -237,7 +262,9 @@ def resolve_engine(name: str | None) -> str:
     Parameters
     ----------
     name : str or None
-        An engine of :data:`ENGINES`, ``"auto"``/None/empty for csgraph.
+        An engine of :data:`ENGINES`; ``"auto"``/None/empty for the
+        contraction hierarchy (``"ch"``) when numba is installed, else
+        csgraph.
 
     Returns
     -------
@@ -250,7 +277,7 @@ def resolve_engine(name: str | None) -> str:
         For an unknown engine name.
     """
     if not name or name == "auto":
-        return "csgraph"
+        name = "ch"
     if name not in ENGINES:
         raise ValueError(f"unknown matrix engine {name!r}; use one of {', '.join(ENGINES)}")
     return name if name in available_engines() else "csgraph"
@@ -287,7 +314,7 @@ def point_to_point(g: ModeGraph, att: Attachments, engine: str = "csgraph") -> t
     aug = augmented(g, att)
     sources = g.size + np.arange(k, dtype=np.int64)
     targets = g.size + k + np.arange(k, dtype=np.int64)
-    packed = ENGINES[engine][1](aug, sources, targets)
+    packed = ENGINES[engine][1](g, aug, sources, targets)
     times, lengths = unpack(packed)
     limit_s = aug.packed_limit_s()
     over = np.flatnonzero((np.isfinite(times) & (times > limit_s)).any(axis=1))

@@ -8,6 +8,8 @@ distance, access speeds). :func:`store_key` hashes the three; a
     <root>/<key>/manifest.json     settings, fingerprint, string tables
     <root>/<key>/edges.<name>.npy  the street table (EdgeTable)
     <root>/<key>/<mode>.<name>.npy each mode graph (ModeGraph)
+    <root>/<key>/<mode>.ch1.*      its contraction hierarchy, written on first use
+                                   (:mod:`solver.geo.network.chengine`)
 
 Arrays are plain ``.npy`` files opened with ``numpy.load(mmap_mode="r")``:
 loading reads only the manifest, and every process that loads the same
@@ -240,6 +242,8 @@ class NetworkStore:
             )
             for mode, scalars in manifest["modes"].items()
         }
+        for g in modes.values():  # where the "ch" engine keeps each mode's hierarchy (chengine.STORE_DIR_KEY)
+            g.lazy["store_dir"] = str(folder)
         self.loads += 1
         return RoadNetwork.from_parts(edges, modes, manifest["settings"], network_id=manifest["network_id"], **options)
 

@@ -1,0 +1,105 @@
+"""Shared parts of the contraction hierarchy: parameters, the hierarchy itself, numba setup.
+
+numba's ``workqueue`` threading layer is chosen (unless
+``NUMBA_THREADING_LAYER`` says otherwise) because it survives ``fork`` (RQ
+work horses, job child processes), which GNU OpenMP does not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+
+from solver.geo.network.graph import Ints
+
+__all__ = ["INF", "CHParams", "Hierarchy", "TooDense", "jit"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Unreachable. Far above any packed weight (< 2**53) and safe to add one to.
+INF = np.int64(2**62)
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    setattr(numba.config, "THREADING_LAYER", "workqueue")  # noqa: B010 (numba.config has no stubs)
+
+
+def jit(parallel: bool = False) -> Callable[[F], F]:
+    """numba's ``njit`` (cached on disk), typed for mypy."""
+    return cast(Callable[[F], F], numba.njit(cache=True, nogil=True, parallel=parallel))
+
+
+class TooDense(RuntimeError):
+    """The graph's core grew denser than :attr:`CHParams.max_degree` while contracting."""
+
+
+@dataclass(frozen=True)
+class CHParams:
+    """Tuning of the hierarchy and its queries.
+
+    Attributes
+    ----------
+    witness_settled : int
+        Nodes a witness search may settle while contracting (more: fewer
+        shortcuts, slower build).
+    priority_settled : int
+        Nodes a witness search may settle while estimating a node's priority.
+    update_neighbours : bool
+        Re-estimate the neighbours' priorities after each contraction (else
+        only when a node comes to the front of the queue).
+    edge_difference_weight, deleted_weight, depth_weight : int
+        A node's priority (lowest contracted first): these times its edge
+        difference (shortcuts added less edges removed), its contracted
+        neighbours and its depth in the hierarchy so far.
+    max_degree : int
+        Give up (:class:`TooDense`) when a node to contract has more edges
+        than this (0: never): on graphs without a speed hierarchy (e-bike and
+        walking, one speed everywhere) the uncontracted core of a large grid
+        becomes dense and contraction time explodes.
+    threads : int
+        numba threads for the queries; 0 for every core this process may use.
+    """
+
+    witness_settled: int = 100
+    priority_settled: int = 20
+    update_neighbours: bool = False
+    edge_difference_weight: int = 2
+    deleted_weight: int = 1
+    depth_weight: int = 1
+    max_degree: int = 0
+    threads: int = 0
+
+    def thread_count(self) -> int:
+        """Threads to run: :attr:`threads`, or the cores this process may use."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        wanted = self.threads if self.threads > 0 else cores
+        return int(max(1, min(wanted, getattr(numba.config, "NUMBA_NUM_THREADS", wanted))))
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """A contraction hierarchy as two upward graphs in CSR form.
+
+    ``up_*``: edges ``v → x`` with ``x`` contracted after ``v`` (forward
+    searches); ``down_*``: edges ``u → v`` with ``u`` contracted after ``v``,
+    stored at ``v`` as ``(u, weight)`` (backward searches). Weights are packed
+    integers.
+    """
+
+    size: int
+    up_start: Ints
+    up_head: Ints
+    up_weight: Ints
+    down_start: Ints
+    down_tail: Ints
+    down_weight: Ints
+    top_degree: int = 0
+
+    @property
+    def edge_count(self) -> int:
+        """Edges of both upward graphs (original edges and shortcuts)."""
+        return int(self.up_head.size + self.down_tail.size)

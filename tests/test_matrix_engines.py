@@ -1,0 +1,203 @@
+"""Matrix engines: the contraction hierarchy ("ch") against csgraph, storage, fallback, plans."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from solver.config import bundled_map_path
+from solver.geo.network import NetworkStore, RoadNetwork, ch, load_bundled_graph
+from solver.geo.network.chengine import hierarchy
+from solver.geo.network.matrix import available_engines, resolve_engine
+from solver.geo.network.store import store_key
+from solver.geo.synthetic import synthetic_city
+from solver.model import Location
+
+
+def random_points(net: RoadNetwork, count: int, seed: int) -> list[Location]:
+    """Points spread over the network's bounds (some off the streets)."""
+    south, west, north, east = net.bounds
+    rng = np.random.default_rng(seed)
+    return [Location(lat=float(a), lon=float(b))
+            for a, b in zip(rng.uniform(south, north, count), rng.uniform(west, east, count))]
+
+
+def same_matrices(a, b) -> None:
+    np.testing.assert_array_equal(a.reachable, b.reachable)
+    np.testing.assert_array_equal(a.durations, b.durations)
+    np.testing.assert_array_equal(a.distances, b.distances)
+
+
+@pytest.fixture(scope="module")
+def bundled() -> RoadNetwork:
+    return RoadNetwork(load_bundled_graph(), engine="ch")
+
+
+def test_ch_is_the_default_when_numba_is_installed(bundled):
+    assert "ch" in available_engines()
+    assert resolve_engine(None) == resolve_engine("auto") == "ch"
+    assert bundled.engine == "ch"
+
+
+@pytest.mark.parametrize("mode", ["drive", "ebike", "walk"])
+def test_ch_matrix_equals_csgraph_on_the_bundled_map(bundled, mode):
+    points = random_points(bundled, 80, seed=5)
+    points += points[:3]  # identical points share a row
+    reference = RoadNetwork(load_bundled_graph(), engine="csgraph")
+    same_matrices(bundled._compute_matrix(bundled.mode_graph(mode), *latlon(points)),
+                  reference._compute_matrix(reference.mode_graph(mode), *latlon(points)))
+
+
+def latlon(points: list[Location]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([p.lat for p in points]), np.array([p.lon for p in points])
+
+
+def test_ch_matrix_equals_csgraph_on_a_synthetic_city_with_one_way_couplets():
+    city = synthetic_city(14, seed=3)
+    assert any(data.get("oneway") for _, _, data in city.graph.edges(data=True))
+    points = [a.location for a in city.addresses(150, seed=2)]
+    by_ch = RoadNetwork(city.graph, engine="ch")
+    by_csgraph = RoadNetwork(city.graph, engine="csgraph")
+    for mode in ("drive", "ebike"):
+        same_matrices(by_ch.matrix(points, mode), by_csgraph.matrix(points, mode))
+
+
+def test_hierarchy_queries_equal_dijkstra_with_unreachable_pairs_and_one_way_edges():
+    """A random directed graph with several components, one-way edges and ties."""
+    rng = np.random.default_rng(11)
+    n, m = 400, 1100
+    tail = rng.integers(0, n, m)
+    head = rng.integers(0, n, m)
+    weight = rng.integers(1, 40, m).astype(np.int64) * 2**26 + rng.integers(0, 5000, m)
+    keep = tail != head
+    tail, head, weight = tail[keep], head[keep], weight[keep]
+    key = tail * n + head  # one edge per ordered pair: the lightest
+    order = np.lexsort((weight, key))
+    _, first = np.unique(key[order], return_index=True)
+    tail, head, weight = tail[order][first], head[order][first], weight[order][first]
+    h = ch.build(n, tail, head, weight, ch.CHParams(witness_settled=5, priority_settled=3))
+    sources = rng.choice(n, 60, replace=False)
+    targets = rng.choice(n, 70, replace=False)
+    one = np.arange(61, dtype=np.int64)
+    got = ch.many_to_many(h, (one, sources.astype(np.int64), np.zeros(60, np.int64)),
+                          (np.arange(71, dtype=np.int64), targets.astype(np.int64), np.zeros(70, np.int64)),
+                          ch.CHParams(threads=2))
+    graph = csr_matrix((weight.astype(float), (tail, head)), shape=(n, n))
+    want = dijkstra(graph, directed=True, indices=sources)[:, targets]
+    unreachable = ~np.isfinite(want)
+    assert unreachable.any() and (~unreachable).any()
+    np.testing.assert_array_equal(got >= ch.INF, unreachable)
+    np.testing.assert_array_equal(got[~unreachable], want[~unreachable].astype(np.int64))
+
+
+def test_one_and_two_threads_give_the_same_matrix(bundled):
+    g = bundled.mode_graph("drive")
+    h = hierarchy(g)
+    rng = np.random.default_rng(1)
+    nodes = rng.choice(g.size, 50, replace=False).astype(np.int64)
+    start = np.arange(51, dtype=np.int64)
+    spaces = (start, nodes, np.zeros(50, np.int64))
+    one = ch.many_to_many(h, spaces, spaces, ch.CHParams(threads=1))
+    two = ch.many_to_many(h, spaces, spaces, ch.CHParams(threads=2))
+    np.testing.assert_array_equal(one, two)
+    assert (np.diag(one) == 0).all()
+
+
+def test_the_hierarchy_is_stored_with_the_network_and_read_back(tmp_path):
+    net = RoadNetwork(load_bundled_graph())
+    store = NetworkStore(tmp_path)
+    key = store_key("bundled-test", net.settings)
+    store.save(key, net)
+    points = random_points(net, 40, seed=9)
+    first = store.load(key, engine="ch")
+    expected = first.matrix(points, "drive")
+    files = sorted(p.name for p in store.path(key).glob("drive.ch1.*"))
+    assert "drive.ch1.json" in files and len(files) == 7
+    second = store.load(key, engine="ch", matrix_cache_size=0)
+    g = second.mode_graph("drive")
+    assert "ch" not in g.lazy
+    same_matrices(second.matrix(points, "drive"), expected)
+    stored = hierarchy(g)
+    assert "ch" in g.lazy and stored.edge_count == hierarchy(first.mode_graph("drive")).edge_count
+    assert not [p for p in store.path(key).iterdir() if p.name.startswith(".")]
+
+
+def test_csgraph_is_used_when_numba_does_not_import(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
+    assert "ch" not in available_engines()
+    assert resolve_engine("ch") == resolve_engine("auto") == "csgraph"
+    net = RoadNetwork(load_bundled_graph())
+    assert net.engine == "csgraph"
+    points = random_points(net, 10, seed=3)
+    assert net.matrix(points, "drive").reachable.any()
+
+
+def test_plans_name_the_ch_engine(tmp_path):
+    from solver import solve
+    from solver.geo.network import stored_network
+    from tests.factories import problem
+
+    net = stored_network(bundled_map_path(), store_dir=tmp_path)
+    branch = {"location": {"lat": 31.2305, "lon": 121.4737}}
+    visits = [{"id": f"v{i}", "addresses": [{"location": {"lat": 31.2305 + 0.002 * i, "lon": 121.4737}}]}
+              for i in range(1, 4)]
+    agents = [{"id": "c", "shift": {"start": "08:00", "end": "18:00"}, "start": branch, "travel_mode": "drive"}]
+    plan = solve(problem(visits, agents, time_limit_s=1), net)
+    assert plan.solver.matrix_engine == net.engine == "ch"
+
+
+def test_map_import_prepares_every_modes_hierarchy(tmp_path):
+    from solver.geo.network.chengine import prepare_hierarchies
+
+    net = RoadNetwork(load_bundled_graph())
+    store = NetworkStore(tmp_path)
+    key = store_key("bundled-prepare", net.settings)
+    store.save(key, net)
+    loaded = store.load(key)
+    assert prepare_hierarchies(loaded) == ["drive", "ebike", "walk"]
+    assert sorted(p.name for p in store.path(key).glob("*.ch1.json")) == [
+        "drive.ch1.json", "ebike.ch1.json", "walk.ch1.json"]
+    assert prepare_hierarchies(store.load(key, engine="csgraph")) == []
+
+
+def _matrix_in_child(net: RoadNetwork, points: list[Location], queue) -> None:
+    queue.put(net.matrix(points, "drive").durations.tolist())
+
+
+def test_a_forked_child_computes_matrices_after_its_parent(bundled):
+    """Work horses and job children are forked from processes that already priced matrices."""
+    import multiprocessing
+
+    points = random_points(bundled, 30, seed=4)
+    bundled.matrix(random_points(bundled, 30, seed=8), "drive")  # the parent runs its threads first
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_matrix_in_child, args=(bundled, points, queue))
+    child.start()
+    durations = queue.get(timeout=120)
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert durations == bundled.matrix(points, "drive").durations.tolist()
+
+
+def test_a_mode_contraction_gives_up_on_is_priced_by_csgraph_and_said_so(monkeypatch, tmp_path):
+    from solver.geo.network import chengine
+
+    monkeypatch.setattr(chengine, "MAX_DEGREE", 3)  # every mode's core is denser than this
+    city = synthetic_city(10, seed=4)
+    points = [a.location for a in city.addresses(60, seed=1)]
+    net = RoadNetwork(city.graph, engine="ch")
+    store = NetworkStore(tmp_path)
+    key = store_key("synthetic-dense", net.settings)
+    store.save(key, net)
+    loaded = store.load(key)
+    same_matrices(loaded.matrix(points, "ebike"), RoadNetwork(city.graph, engine="csgraph").matrix(points, "ebike"))
+    assert loaded.engine == "ch" and loaded.engine_label() == "ch (csgraph for ebike)"
+    assert '"unfit": true' in (store.path(key) / "ebike.ch1.json").read_text()
+    again = store.load(key)  # another process reads the verdict instead of contracting again
+    assert chengine.hierarchy(again.mode_graph("ebike")) is None
+    assert again.engine_label() == "ch (csgraph for ebike)"

@@ -510,3 +510,27 @@ def test_a_horizon_past_two_days_is_read_on_a_half_minute_clock():
     check_plan(p, plan, travel).raise_if_invalid()
     assert plan.summary.visits_planned == 200
     assert plan.summary.distance_m / 10 < 1922.1 * 1.2  # best known 1922.1: distances are not scaled
+
+
+def test_a_search_without_a_first_solution_in_time_builds_the_day_by_insertion():
+    """OR-Tools found no first solution within the limit (a loaded machine,
+    a limit too short): the day is built by cheapest insertion from empty
+    routes instead of failing the job; windows, breaks and limits hold."""
+    from solver.compile import compile_problem
+    from solver.search.engine import inserted_from_empty
+    from solver.solve import build_plan
+
+    visits = [visit(f"v{i}", 3 * i, windows=[("09:00", "12:00")] if i % 2 else (), priority=10 * i)
+              for i in range(8)]
+    lunch = [{"window": {"start": "12:00", "end": "13:00"}, "duration_min": 30}]
+    p = problem(visits, [crew("a", max_visits=3, breaks=lunch), crew("b", x=30, breaks=lunch)])
+    data = compile_problem(p, PLANE)
+    raw = inserted_from_empty(data, float("inf"), 0.0)
+    assert raw is not None and raw.first_solution.startswith("cheapest insertion")
+    plan = build_plan(data, raw)
+    check_plan(p, plan, PLANE).raise_if_invalid()
+    assert plan.summary.visits_planned == 8
+    assert len(plan.route("a").stops) <= 3
+    # nothing placed past its deadline: an expired deadline leaves every visit out, with routes still timed
+    empty = inserted_from_empty(data, 0.0, 0.0)
+    assert empty is not None and len(empty.dropped) == 8 and all(not r.stops for r in empty.routes)

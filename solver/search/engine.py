@@ -118,7 +118,13 @@ def search(
         status_code = routing.status()
     status = STATUS.get(status_code, str(status_code))
     if solution is None:
-        raise RuntimeError(f"OR-Tools found no solution (status {status})")
+        # no first solution within the limit (a loaded machine, a too-short
+        # limit): visits placed one by one by cheapest insertion instead of a
+        # failed job; a day whose empty routes cannot even be timed fails
+        fallback = inserted_from_empty(data, time.perf_counter() + max(1.0, 0.25 * limit), started)
+        if fallback is None:
+            raise RuntimeError(f"OR-Tools found no solution (status {status})")
+        return fallback
 
     # -- read back ---------------------------------------------------------- #
     time_dim, break_vars = model.time_dim, model.break_vars
@@ -154,6 +160,28 @@ def search(
                        f"descent + ruin-and-recreate ({rr_stats[0]} iterations, "
                        f"{rr_stats[1]} improvements)"),
     )
+
+
+def inserted_from_empty(data: RoutingData, deadline: float, started: float) -> RawSolution | None:
+    """A day built from empty routes by cheapest insertion
+    (:func:`solver.search.territories.insert_dropped`, most important visits
+    first) until ``deadline``: what a search that found no first solution
+    returns. None when a crew's empty route cannot be timed."""
+    from solver.search.territories import insert_dropped
+    from solver.timing import simulate
+
+    routes: list[RawRoute] = []
+    for v in range(len(data.vehicles)):
+        schedule = simulate(data.route_timing(v, []))
+        if schedule is None:
+            return None
+        routes.append(RawRoute(v, schedule.leave, schedule.end, [], list(schedule.breaks)))
+    raw = RawSolution(routes=routes, dropped=list(data.visit_nodes), objective=None, status="fail_timeout",
+                      seconds=0.0, first_solution="cheapest insertion (OR-Tools found no first solution in time)",
+                      metaheuristic="none")
+    insert_dropped(data, raw, deadline)
+    raw.seconds = time.perf_counter() - started
+    return raw
 
 
 def search_ils(data: RoutingData, limit: float, started: float, params: SearchParams | None = None,

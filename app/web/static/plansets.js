@@ -100,5 +100,9 @@
     }
   });
 
+  $("#plan-btn").addEventListener("click", () => { // a one-day plan: the set shown is not the day's
+    if (!wanted()) $("#planset-panel").hidden = true;
+  });
+
   DS.planSets = { wanted, run, show };
 })();

@@ -490,12 +490,20 @@ def deliver(data_dir: Path | None, redis_url: str | None, prefix: str | None, we
                    "rule set, else [planning] rule_set, cn-cba-2026].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("plan.json"),
               show_default=True, help="Where to write the plan JSON ('-': standard output).")
+@click.option("--dates", default=None, metavar="D1,D2,…",
+              help="Plan several dates (up to 7, ascending): one plan file per date (plan-<date>.json) "
+                   "and plan-summary.json.")
+@click.option("--days", type=click.IntRange(1, 7), default=None,
+              help="Plan N dates from --date (as --dates).")
 def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_limit: float | None, travel: str,
-         min_precision: str | None, rule_set: str | None, out: Path) -> None:
+         min_precision: str | None, rule_set: str | None, out: Path, dates: str | None = None,
+         days: int | None = None) -> None:
     """Plan a day from files: visits.csv agents.csv (or .json lists), or one
     problem.json. Checks the plan, prints a summary and writes the plan JSON.
 
-    CSV columns are described in docs/api.md and the README."""
+    With --dates or --days, plans each date in turn (what a date cannot
+    make is a candidate on the next; see solver.multiday) and prints the
+    figures per date. CSV columns are described in docs/api.md and the README."""
     from app.inputs import InputError, load_problem
     from app.jobs import TravelProvider
     from solver import solve
@@ -507,6 +515,10 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
             date = dt.date.fromisoformat(date).isoformat()
         except ValueError:
             raise click.BadParameter(f"{date!r} is not a date as YYYY-MM-DD", param_hint="--date") from None
+    if dates is not None:  # several dates: the first is the day the files are read for
+        from app.cli_days import horizon_dates
+
+        date = horizon_dates(dates, days, None)[0].isoformat()
     try:
         problem = load_problem(list(files), date=date, timezone=timezone, time_limit_s=time_limit,
                                rule_set=rule_set)
@@ -523,6 +535,12 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
     except ValueError as exc:  # a bad [routing] section
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if dates is not None or days is not None:
+        from app.cli_days import horizon_dates, plan_horizon
+
+        plan_horizon(problem, horizon_dates(dates, days, problem.date), model=model, min_precision=min_precision,
+                     out=out)
+        return
     with click.progressbar(length=1000, label="planning", show_percent=True, file=sys.stderr) as bar:
         done = [0]
         stages = ("geocoding", "matrix", "solving")

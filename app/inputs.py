@@ -16,7 +16,8 @@ visits.csv
     ``days_past_due``, ``overdue_amount``, ``currency`` (CNY), ``broken_promises``,
     ``last_contact`` (YYYY-MM-DD), ``risk_flags`` ("dispute;agitated"),
     ``recent_visits`` (field visits made: "2026-11-02;2026-11-20"); a case
-    column given makes the case. ``doorstep screen`` reads the same columns
+    column given makes the case. ``due_by`` (YYYY-MM-DD): with several dates,
+    the last date the visit may be made. ``doorstep screen`` reads the same columns
     and writes them back (:func:`write_visits_csv`).
 agents.csv
     ``id`` (required), ``members`` ("A;B"), ``shift`` ("08:30-17:30"), ``break``
@@ -49,6 +50,7 @@ VISIT_COLUMNS = (
     "skills", "crew_size", "appointment", "borrower_name", "borrower_phone", "purpose", "pinned_agent", "usable",
     "rule_set",
     *("days_past_due", "overdue_amount", "currency", "broken_promises", "last_contact", "risk_flags", "recent_visits"),
+    "due_by",
 )
 AGENT_COLUMNS = (
     "id", "members", "shift", "break", "start_address", "start_lat", "start_lon", "end_address", "end_lat",
@@ -182,6 +184,8 @@ def read_visits_csv(path: Path) -> tuple[list[dict[str, Any]], dict[int, int]]:
         case = _case(row, where)
         if case is not None:
             visit["case"] = case
+        if row.get("due_by"):  # several dates (doorstep plan --dates): made on or before this date
+            visit["due_by"] = row["due_by"]
         lines[len(visits)] = line
         visits[vid] = visit
     return list(visits.values()), lines
@@ -411,6 +415,7 @@ def visit_rows(visits: list[Visit]) -> list[dict[str, str]]:
                         "last_contact": _cell(case.last_contact), "risk_flags": ";".join(case.risk_flags),
                         "recent_visits": ";".join(d.isoformat() for d in case.recent_visits),
                     })
+                row["due_by"] = _cell(visit.due_by)
             rows.append(row)
     return rows
 

@@ -9,6 +9,7 @@ folder).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,3 +94,20 @@ def event_data(data: dict[str, Any]) -> dict[str, Any]:
     """An event's ``data`` with its amounts hidden (None) unless events see
     them (:func:`events_see_amounts`); a copy, the argument is left as is."""
     return dict(data) if events_see_amounts() else hide_amounts(dict(data))
+
+
+def outcome_for(body: dict[str, Any], who: Principal | None = None) -> dict[str, Any]:
+    """An outcome answer (:class:`~app.api.schemas.OutcomeView` JSON) as the
+    caller (or ``who``) may see it: without the right, the amount, the
+    instalment amounts and the overdue amount of follow-up visits are None.
+    A copy; the stored record keeps them."""
+    if may_see_amounts(who if who is not None else _caller()):
+        return body
+    shown: dict[str, Any] = json.loads(json.dumps(body))
+    shown["amount"] = None
+    for instalment in shown.get("instalments") or []:
+        if isinstance(instalment, dict):
+            instalment["amount"] = None
+    redact_visits([f["visit"] for f in shown.get("followups") or [] if isinstance(f.get("visit"), dict)],
+                  who if who is not None else _caller())
+    return shown

@@ -463,6 +463,13 @@ class Actor(_Out):
     member: str | None = Field(description="The crew member named on an agent token")
 
 
+class InstalmentView(_Out):
+    """An instalment in an outcome's answer (the amount null for a role that may not see amounts)."""
+
+    date: dt.date
+    amount: float | None
+
+
 class OutcomeView(_Out):
     outcome_id: str
     date: str
@@ -487,7 +494,7 @@ class OutcomeView(_Out):
     distance_m: float | None = Field(None, description="From the position to the stop's point, metres")
     geo_mismatch: bool | None = Field(None, description="The position is farther from the stop than allowed "
                                                         "(null: no position, or the stop has no point)")
-    instalments: list[Instalment] | None = None
+    instalments: list[InstalmentView] | None = None
 
 
 # --------------------------------------------------------------------------- #

@@ -120,7 +120,9 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         "actor": who.actor(), **shown,
     })
     record = {**body, "note": outcome.note, "recorded_by": who.role, **private}
-    from app.api.amounts import event_data
+    from app.api.amounts import event_data, outcome_for
+
+    answer = outcome_for(body, who)  # amounts hidden from a recorder whose role may not see them
 
     event = new_event("outcome.recorded", event_data({
         "date": date, "visit_id": visit_id, "case_id": visit.case_id, "agent_id": agent_id,
@@ -143,7 +145,7 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
         outcome_json=json.dumps(record, ensure_ascii=False),
         followups=[(f["id"], f["date"], json.dumps(f, ensure_ascii=False)) for f in followups],
         events=events_out,
-        idempotency=None if key is None else Idempotency(scope, key, hashed, 201, json.dumps(body)),
+        idempotency=None if key is None else Idempotency(scope, key, hashed, 201, json.dumps(answer)),
     )
     try:
         replayed, events = store.record_outcome(write)
@@ -164,7 +166,7 @@ def record_outcome(visit_id: str):  # type: ignore[no-untyped-def]
     from app.api.cases import enter_outcome
 
     enter_outcome(record, visit)  # the case's history, promises and escalations (app.api.cases)
-    return jsonify(body), 201
+    return jsonify(answer), 201
 
 
 @bp.get("/followups")

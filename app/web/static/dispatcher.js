@@ -196,11 +196,15 @@
     const ruleSet = $("#rule-set").value;
     if (ruleSet) body.options = Object.assign({}, body.options, { rule_set: ruleSet });
     $("#input-error").textContent = "";
+    if (DS.planSets && DS.planSets.wanted()) { // several dates or a draft: a plan set (plansets.js)
+      await DS.planSets.run(body, { runJob, loadDay, setDate, errorBox: $("#input-error") });
+      return;
+    }
     await runJob(() => api("POST", "/v1/plans", { body }), $("#input-error"), body.date);
   });
 
   // ------------------------------------------------------------------- jobs
-  async function runJob(submit, errorBox, date) {
+  async function runJob(submit, errorBox, date, onDone) {
     S.busy = true;
     setBusy(true);
     const box = $("#job");
@@ -216,7 +220,8 @@
       }
       if (job.status === "failed") throw new Error(`The job failed: ${job.error || "no reason given"}`);
       setDate(job.date || date);
-      await loadDay(S.date, null);
+      if (onDone) await onDone(job); // a plan set shows its own summary
+      else await loadDay(S.date, null);
       $("#input-panel").open = false;
       return job;
     } catch (err) {

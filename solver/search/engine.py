@@ -28,7 +28,7 @@ from solver.compile import RoutingData
 from solver.search.costs import price, separable, visit_of
 from solver.search.ortools_model import STATUS, build_model, descent_parameters, restore, routes_of, search_parameters
 from solver.search.params import SearchParams
-from solver.search.raw import RawRoute, RawSolution, RawStop
+from solver.search.raw import RawRoute, RawSolution, RawStop, timed_route
 from solver.search.ruin_recreate import RuinAndRecreate
 
 
@@ -168,14 +168,13 @@ def inserted_from_empty(data: RoutingData, deadline: float, started: float) -> R
     first) until ``deadline``: what a search that found no first solution
     returns. None when a crew's empty route cannot be timed."""
     from solver.search.territories import insert_dropped
-    from solver.timing import simulate
 
     routes: list[RawRoute] = []
     for v in range(len(data.vehicles)):
-        schedule = simulate(data.route_timing(v, []))
-        if schedule is None:
+        route = timed_route(data, v, [])
+        if route is None:
             return None
-        routes.append(RawRoute(v, schedule.leave, schedule.end, [], list(schedule.breaks)))
+        routes.append(route)
     raw = RawSolution(routes=routes, dropped=list(data.visit_nodes), objective=None, status="fail_timeout",
                       seconds=0.0, first_solution="cheapest insertion (OR-Tools found no first solution in time)",
                       metaheuristic="none")
@@ -208,18 +207,17 @@ def search_ils(data: RoutingData, limit: float, started: float, params: SearchPa
     routes: list[RawRoute] = []
     visited: set[int] = set()
     for v, sequence in enumerate(result.routes):
-        schedule = simulate(data.route_timing(v, sequence))
-        if schedule is None:
+        route = timed_route(data, v, sequence)
+        if route is None:
             kept: list[int] = []
             for n in sequence:
                 if simulate(data.route_timing(v, [*kept, n])) is not None:
                     kept.append(n)
             sequence = kept
-            schedule = simulate(data.route_timing(v, sequence))
-        if schedule is None:  # not even the empty route: the shift itself is impossible
+            route = timed_route(data, v, sequence)
+        if route is None:  # not even the empty route: the shift itself is impossible
             return None
-        routes.append(RawRoute(v, schedule.leave, schedule.end,
-                               [RawStop(n, t) for n, t in zip(sequence, schedule.starts)], list(schedule.breaks)))
+        routes.append(route)
         visited.update(visit_of(data, n) for n in sequence)
     costs = price(data, None, 0, params.model)
     objective = (sum(costs.route(data, r.vehicle, [s.node for s in r.stops]) for r in routes)

@@ -26,9 +26,9 @@ model) make the routes feasible and polish them:
    :func:`solver.timing.simulate` (breaks placed); from a route that does not
    time, visits are taken out (the one whose removal times the route at the
    least loss first). Visits left out are then placed where they fit
-   (:func:`solver.territories.insert_dropped`).
+   (:func:`solver.search.insert_dropped`).
 4. **Polish**: ruin and recreate in OR-Tools sub-models of the real day,
-   breaks and all (:func:`solver.engine.polish`), for the rest of the
+   breaks and all (:func:`solver.search.polish`), for the rest of the
    budget; every changed route is timed again.
 
 The day goes back to the plain OR-Tools path (:func:`hybrid_search` returns
@@ -212,7 +212,7 @@ def hybrid_search(data: RoutingData, time_limit_s: float, *, params: SearchParam
     ``hybrid_params.hybrid`` tunes it; its PyVRP search and OR-Tools polish use
     ``hybrid_params.ils``, ``hybrid_params.portfolio`` and ``hybrid_params.ruin_recreate``."""
     from solver.search.portfolio import available_cores, portfolio_search
-    from solver.search.raw import RawRoute, RawSolution, RawStop
+    from solver.search.raw import RawRoute, RawSolution, timed_route
     from solver.search.ruin_recreate import polish
     from solver.search.territories import insert_dropped
 
@@ -240,11 +240,10 @@ def hybrid_search(data: RoutingData, time_limit_s: float, *, params: SearchParam
     repaired = sum(len(r) for r in result.routes) - sum(len(s) for s in sequences)
     routes: list[RawRoute] = []
     for v, sequence in enumerate(sequences):
-        schedule = simulate(data.route_timing(v, sequence))
-        if schedule is None:  # not even the empty route: the shift itself is impossible
+        route = timed_route(data, v, sequence)
+        if route is None:  # not even the empty route: the shift itself is impossible
             return None
-        routes.append(RawRoute(v, schedule.leave, schedule.end,
-                               [RawStop(n, t) for n, t in zip(sequence, schedule.starts)], list(schedule.breaks)))
+        routes.append(route)
     served = {data.nodes[n].visit for sequence in sequences for n in sequence}
     relaxed = "breaks cut out of the clock" if relaxation.compressed else "breaks folded into the shifts"
     raw = RawSolution(
@@ -269,11 +268,10 @@ def hybrid_search(data: RoutingData, time_limit_s: float, *, params: SearchParam
     for v, sequence in enumerate(polished):
         if sequence is current[v]:
             continue
-        schedule = simulate(data.route_timing(v, sequence))
-        if schedule is None:
+        route = timed_route(data, v, sequence)
+        if route is None:
             raise RuntimeError(f"crew {v}: a route the polish accepted cannot be timed")
-        by_vehicle[v] = RawRoute(v, schedule.leave, schedule.end,
-                                 [RawStop(n, t) for n, t in zip(sequence, schedule.starts)], list(schedule.breaks))
+        by_vehicle[v] = route
     raw.routes = [by_vehicle[v] for v in range(len(data.vehicles))]
     served = {data.nodes[n].visit for sequence in polished for n in sequence}
     raw.dropped = [vi for vi in data.visit_nodes if vi not in served]

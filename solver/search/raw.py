@@ -9,6 +9,12 @@ into a :class:`~solver.model.Plan`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from solver.timing import simulate
+
+if TYPE_CHECKING:
+    from solver.compile import RoutingData
 
 
 @dataclass
@@ -44,3 +50,14 @@ class RawSolution:
     seconds: float
     first_solution: str
     metaheuristic: str
+
+
+def timed_route(data: RoutingData, vehicle: int, sequence: list[int]) -> RawRoute | None:
+    """Crew ``vehicle`` making the visit nodes ``sequence`` on its earliest
+    feasible schedule (:func:`solver.timing.simulate`: windows, breaks,
+    shift); None when there is none."""
+    schedule = simulate(data.route_timing(vehicle, sequence))
+    if schedule is None:
+        return None
+    return RawRoute(vehicle, schedule.leave, schedule.end,
+                    [RawStop(n, t) for n, t in zip(sequence, schedule.starts)], list(schedule.breaks))

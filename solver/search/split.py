@@ -20,8 +20,8 @@ neighbouring parts, a *window* of the crews of either side whose routes lie
 closest to the other side, with their visits and the visits either part left
 out, is compiled as a small problem of its own (no travel matrix of the whole
 day is ever built), left-out visits are inserted with any of its crews
-(:func:`solver.territories.insert_dropped`) and ruin and recreate
-(:func:`solver.engine.polish`) moves visits across the border. A window's new
+(:func:`solver.search.insert_dropped`) and ruin and recreate
+(:func:`solver.search.polish`) moves visits across the border. A window's new
 routes replace the old ones only when the independent checker accepts them
 and they serve at least the same priority.
 
@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from solver.check import check_plan
-from solver.compile import Geocoder, RoutingData, compile_problem
+from solver.compile import Geocoder, compile_problem
 from solver.model import Agent, Location, Plan, Problem, Route, SolverStats, Unassigned, Visit
-from solver.search.raw import RawRoute, RawSolution, RawStop
+from solver.search.raw import RawSolution, timed_route
 from solver.search.ruin_recreate import polish
 from solver.search.territories import insert_dropped
 from solver.slots import SlotParams, planning_data
@@ -347,15 +347,6 @@ def _windows(problem: Problem, plan: Plan, parts: Sequence[Part], params: SplitP
     return windows
 
 
-def _timed(data: RoutingData, vehicle: int, sequence: list[int]) -> RawRoute | None:
-    """Crew ``vehicle`` making visit nodes ``sequence``, earliest schedule; None if infeasible."""
-    schedule = simulate(data.route_timing(vehicle, sequence))
-    if schedule is None:
-        return None
-    return RawRoute(vehicle, schedule.leave, schedule.end, [RawStop(n, t) for n, t in zip(sequence, schedule.starts)],
-                    list(schedule.breaks))
-
-
 def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[str], budget_s: float,
                    travel: TravelModel, geocoder: Geocoder | None, min_search_s: float = 2.0) -> Plan | None:
     """Re-plan one border window for ``budget_s`` seconds (its search gets
@@ -384,7 +375,7 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
         if any(n is None for n in nodes):
             log.info("border window: an address compiled otherwise than in its part; left as it was")
             return None
-        route = _timed(searched, v, [n for n in nodes if n is not None])
+        route = timed_route(searched, v, [n for n in nodes if n is not None])
         if route is None:
             log.info("border window: a route of its part does not time here; left as it was")
             return None
@@ -405,7 +396,7 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
     polished, _cost, _stats = polish(searched, sequences, polish_s, seed=sub.options.seed, feasible=feasible)
     for v, sequence in enumerate(polished):
         if sequence != sequences[v]:
-            timed = _timed(searched, v, sequence)
+            timed = timed_route(searched, v, sequence)
             if timed is None:
                 log.info("border window: a polished route does not time; left as it was")
                 return None

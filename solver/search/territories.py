@@ -26,7 +26,7 @@ from solver.compile import RoutingData
 from solver.reasons import best_insertion
 from solver.search.engine import search
 from solver.search.params import SearchParams, TerritoryParams
-from solver.search.raw import RawRoute, RawSolution, RawStop
+from solver.search.raw import RawRoute, RawSolution, RawStop, timed_route
 from solver.search.ruin_recreate import polish
 from solver.timing import simulate
 
@@ -136,11 +136,10 @@ def retime(data: RoutingData, route: RawRoute, sequence: list[int]) -> bool:
     """Give ``route`` the visit nodes ``sequence`` with its earliest feasible
     schedule (:func:`solver.timing.simulate`); False (and ``route`` as it
     was) when there is none."""
-    schedule = simulate(data.route_timing(route.vehicle, sequence))
-    if schedule is None:
+    timed = timed_route(data, route.vehicle, sequence)
+    if timed is None:
         return False
-    route.start, route.end, route.breaks = schedule.leave, schedule.end, list(schedule.breaks)
-    route.stops = [RawStop(n, t) for n, t in zip(sequence, schedule.starts)]
+    route.start, route.end, route.breaks, route.stops = timed.start, timed.end, timed.breaks, timed.stops
     return True
 
 

@@ -57,7 +57,7 @@ def create_days(body: dict[str, Any], *, publish: bool) -> Job:
     """``POST /v1/plans`` with ``dates`` (several dates, follow-ups joining)
     or with ``date`` and ``?publish=false`` (a one-day draft): validate and
     queue a ``days`` job (answered by :func:`days_job_answer`)."""
-    from app.api.plans import check_size
+    from app.api.plans import check_size, with_configured_safety
 
     several = "dates" in body
     if several and "date" in body:
@@ -80,11 +80,7 @@ def create_days(body: dict[str, Any], *, publish: bool) -> Job:
         entries = report.entries
         check_size(horizon.visits, len(horizon.agents), horizon.options.time_limit_s)
     horizon = with_recorded_history(store, horizon)  # frequency limits count recorded visits
-    from app.api.amounts import case_settings
-    from app.safety import with_case_safety
-
-    # cases an incident marked at risk get two collectors (config/screening.toml [safety] two_collectors)
-    horizon = with_case_safety(store, horizon, case_settings().screening.safety.two_collectors)
+    horizon = with_configured_safety(horizon)
     job: Job = services().jobs.submit_days(horizon, publish=publish, followups=entries)
     return job
 

@@ -38,6 +38,7 @@ from app.auth import principal, roles
 from app.confirmations import declined_visits
 from app.errors import ApiError, key_reused, not_found, too_large
 from app.history import with_recorded_history
+from app.safety import Planned, with_case_safety
 from app.store.base import Idempotency, Job
 from solver.model import DayState, Plan, Problem
 
@@ -91,6 +92,15 @@ def job_answer(job: Job, wait: float | None):  # type: ignore[no-untyped-def]
 
 def _count(value: Any) -> int:
     return len(value) if isinstance(value, list) else 0
+
+
+def with_configured_safety(planned: Planned) -> Planned:
+    """``planned`` (a day or several) with the visits of cases an incident
+    marked at risk needing two collectors (``config/screening.toml``
+    ``[safety] two_collectors``): one-day and several-day plans alike."""
+    from app.api.amounts import case_settings
+
+    return with_case_safety(services().store, planned, case_settings().screening.safety.two_collectors)
 
 
 def check_size(visits: list[Any], agents: int, time_limit_s: Any) -> None:
@@ -166,11 +176,7 @@ def create_plan():  # type: ignore[no-untyped-def]
                    options.get("time_limit_s") if isinstance(options, dict) else None)
         problem = Problem.model_validate(body)  # ValidationError → 422
         problem = with_recorded_history(services().store, problem)  # frequency limits count recorded visits
-        from app.api.amounts import case_settings
-        from app.safety import with_case_safety
-
-        # cases an incident marked at risk get two collectors (config/screening.toml [safety] two_collectors)
-        problem = with_case_safety(services().store, problem, case_settings().screening.safety.two_collectors)
+        problem = with_configured_safety(problem)
         job = services().jobs.submit(problem)
     if key is not None:
         earlier = services().store.keep_idempotency(Idempotency(scope, key, hashed, 202,

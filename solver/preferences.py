@@ -2,7 +2,7 @@
 takes them.
 
 The engine prices a soft crew preference per routing node
-(:func:`solver.engine.search`'s ``preferred_vehicle`` and ``stability_cost``,
+(:func:`solver.search.search`'s ``preferred_vehicle`` and ``stability_cost``,
 the same mechanism re-plans use to keep visits with their crew). A visit's
 first preferred crew that works the day is its preferred vehicle; serving
 it with any other crew costs ``Options.preferred_agent_cost_s`` seconds of

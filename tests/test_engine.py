@@ -320,7 +320,8 @@ def _mixed_day(n_visits=48, seed=7, **options):
               crew("c1", x=10, shift=("08:00", "16:00"), breaks=lunch, max_visits=6),
               crew("c2", y=-10, shift=("09:00", "18:00"), breaks=lunch),
               crew("c3", x=-10, shift=("08:00", "15:00"))]
-    return problem(visits, agents, time_limit_s=3, **options)
+    # stopped by iterations when they are given: the limit is only a backstop (a loaded machine is slow)
+    return problem(visits, agents, time_limit_s=60 if options.get("max_iterations") else 3, **options)
 
 
 def _spy_repairs(monkeypatch):

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
+# Keep compiled bytecode even where PYTHONDONTWRITEBYTECODE is set: the suite starts many Python
+# processes (job children, RQ workers, gunicorn, scripts), and each would compile every module again.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 #: The Redis the tests use (a database of its own; keys under a per-test prefix).
 REDIS_URL = os.environ.get("DOORSTEP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

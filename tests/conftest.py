@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,32 @@ from flask.testing import FlaskClient
 # processes (job children, RQ workers, gunicorn, scripts), and each would compile every module again.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_WARMUP = pytest.StashKey["subprocess.Popen[bytes]"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller (not an xdist worker) starts :mod:`tests.warmup` beside the workers.
+
+    ``DOORSTEP_TEST_WARMUP=0`` turns it off.
+    """
+    if hasattr(config, "workerinput") or os.environ.get("DOORSTEP_TEST_WARMUP", "1") == "0":
+        return
+    if not getattr(config.option, "numprocesses", None):  # one process runs the tests itself
+        return
+    config.stash[_WARMUP] = subprocess.Popen(
+        [sys.executable, "-m", "tests.warmup"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the warm-up if the suite ended first."""
+    warmup = config.stash.get(_WARMUP, None)
+    if warmup is not None and warmup.poll() is None:
+        warmup.kill()
+        warmup.wait()
+
 
 #: The Redis the tests use (a database of its own; keys under a per-test prefix).
 REDIS_URL = os.environ.get("DOORSTEP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -1,0 +1,43 @@
+"""Warm-up the test controller starts beside its workers (``tests/conftest.py``).
+
+Every test process that prices a route on the bundled map needs the road
+network and its contraction hierarchies stored under the index folder, and
+numba's compiled kernels in their on-disk cache. A fresh clone has neither:
+without this, the first tests of each xdist worker to reach the map would
+all build and compile the same things at once (about 30 s of CPU each for
+the kernels alone). One process builds them here while the workers run the
+tests that need no map; a worker that gets there first still builds for
+itself, so this changes how long the suite takes, never what it tests.
+
+Run by hand: ``python -m tests.warmup``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import get_args
+
+import numpy as np
+
+from solver.geo.gazetteer import load_bundled_gazetteer
+from solver.geo.network import load_bundled_network
+from solver.geo.network.ch import build
+from solver.model import Location, TravelMode
+
+
+def main() -> None:
+    """Contract a toy graph, build (or load) the bundled network, price a small matrix per mode, load the gazetteer."""
+    logging.basicConfig(level=logging.WARNING)
+    ring = np.arange(4, dtype=np.int64)
+    build(4, np.concatenate([ring, (ring + 1) % 4]), np.concatenate([(ring + 1) % 4, ring]), np.full(8, 10, np.int64))
+    net = load_bundled_network()
+    # three points of central Shanghai (the bundled Huangpu extract)
+    points = [Location(lat=31.2304, lon=121.4737), Location(lat=31.2397, lon=121.4900),
+              Location(lat=31.2200, lon=121.4800)]
+    for mode in get_args(TravelMode):
+        net.matrix(points, mode)
+    load_bundled_gazetteer()
+
+
+if __name__ == "__main__":
+    main()

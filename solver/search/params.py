@@ -161,10 +161,6 @@ class TerritoryParams:
     decompose_above
         Days (that PyVRP cannot express) with more visits than this are
         decomposed, when they have more than one crew.
-    time_share
-        Share of the plan's time limit the decomposed search gets: model
-        building per territory and timing the routes afterwards take time
-        of their own.
     cross_insert_share
         Share of the search's time limit kept for placing, across
         territories, the visits a territory had to leave out.
@@ -179,7 +175,6 @@ class TerritoryParams:
 
     visits_per_territory: int = 150
     decompose_above: int = 250
-    time_share: float = 0.8
     cross_insert_share: float = 0.05
     cross_insert_crews: int = 12
     polish_share: float = 0.2
@@ -217,6 +212,43 @@ class HybridParams:
 
 
 @dataclass(frozen=True)
+class BudgetParams:
+    """How a search spends its one deadline (:class:`solver.search.deadline.Deadline`).
+
+    Parameters
+    ----------
+    finish_reserve_s
+        Kept back from a plan's time limit for building the plan after the
+        search (timing every route, cutting slots) ...
+    finish_reserve_per_visit_s
+        ... and this much more per visit (the ILS path keeps its own:
+        :class:`~solver.search.ils.IlsParams`).
+    min_descent_s
+        OR-Tools' first solution and descent, then ruin and recreate, start
+        only with this much time left; with less, one guided local search
+        takes what is left.
+    heavy_build_factor
+        A second whole-day OR-Tools model (the full operator set, for
+        workload-balanced days) is built only while this many times the
+        first one's building time is left.
+    fallback_grace_s
+        A search without a first solution at its deadline places visits by
+        cheapest insertion for at most this long after it.
+    min_territory_s
+        A territory's search gets at least this long while the territories'
+        deadline allows (model building needs it; territories after it get
+        less).
+    """
+
+    finish_reserve_s: float = 0.1
+    finish_reserve_per_visit_s: float = 0.0015
+    min_descent_s: float = 1.0
+    heavy_build_factor: float = 3.0
+    fallback_grace_s: float = 0.5
+    min_territory_s: float = 0.3
+
+
+@dataclass(frozen=True)
 class SearchParams:
     """Everything that tunes a day's search.
 
@@ -238,6 +270,8 @@ class SearchParams:
     hybrid
         PyVRP on days with breaks, OR-Tools for the breaks
         (:mod:`solver.search.hybrid`).
+    budget
+        How the search spends its deadline.
     """
 
     use_ils: bool = True
@@ -247,6 +281,7 @@ class SearchParams:
     ils: IlsParams = field(default_factory=IlsParams)
     portfolio: PortfolioParams = field(default_factory=PortfolioParams)
     hybrid: HybridParams = field(default_factory=HybridParams)
+    budget: BudgetParams = field(default_factory=BudgetParams)
 
     def stopping_after(self, iterations: int) -> SearchParams:
         """These parameters with every search stopped after ``iterations``

@@ -6,7 +6,7 @@ import pytest
 
 from solver.model import Options
 from solver.search import PortfolioParams, available_cores, search_threads, threads_for
-from solver.search.threads import THREADS_ENV, configured_threads, default_threads, own_load
+from solver.search.threads import THREADS_ENV, configured_threads, default_threads, own_load, running_now
 
 
 @pytest.mark.parametrize(("cores", "load", "own", "expected"), [
@@ -21,6 +21,14 @@ from solver.search.threads import THREADS_ENV, configured_threads, default_threa
 ])
 def test_threads_are_the_cores_left_by_other_work(cores, load, own, expected):
     assert threads_for(cores, load, own) == expected
+
+
+def test_work_that_has_ended_since_the_average_does_not_count():
+    # a worker's previous plan kept both cores busy for a minute; nothing runs now
+    assert threads_for(2, 2.0, running=0.0) == 2
+    # other work that still runs counts, however young (the average has not caught up yet)
+    assert threads_for(2, 0.2, running=1.0) == 2  # the lower of the two counts
+    assert threads_for(2, 1.5, running=1.0) == 1
 
 
 def test_a_stricter_spare_share_wants_more_of_a_core_free():
@@ -44,5 +52,7 @@ def test_the_plan_then_the_configuration_then_the_machine_decide(monkeypatch):
     assert default_threads(PortfolioParams(load_aware=False)) == available_cores()
 
 
-def test_this_process_counts_at_most_its_cores():
+def test_this_process_counts_at_most_its_cores_and_not_itself_among_the_running():
     assert 0.0 <= own_load(1) <= 1.0
+    running = running_now()
+    assert running is not None and running >= 0.0

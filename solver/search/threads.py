@@ -4,21 +4,23 @@
 (:mod:`solver.search.portfolio`). When a plan leaves it unset, the configured
 ``[planning] threads`` (environment ``DOORSTEP_PLANNING_THREADS``) decides;
 when that is 0 (the default), the machine does: the cores this process may
-run on less the load of *other* work over the last minute, at least one
+run on less the load of *other* work, at least one
 (:func:`threads_for`). On a 2-core machine already busy with other plans, a
 second search only takes time from the first (GH 1000, 60 s, loaded: 3.55 %
 over the best known with 2 threads, 2.04 % with 1).
 
-The 1-minute load average counts this process too; its own share is taken
-as its CPU time (its children's included) over its lifetime, capped at the
-cores: a long benchmark that keeps both cores busy does not read its own
-load as other work and fall back to one thread.
+Other work is the 1-minute load average less this process's own share (its
+CPU time, its children's included, over its lifetime, capped at the cores: a
+long benchmark that keeps both cores busy does not read its own load as
+other work), or the tasks runnable right now when fewer (a worker's previous
+plan, still in the average, has ended).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from typing import TYPE_CHECKING
 
 from solver.config import defaults
@@ -39,13 +41,17 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def threads_for(cores: int, load: float, own_load: float = 0.0, spare_share: float = 0.5) -> int:
+def threads_for(cores: int, load: float, own_load: float = 0.0, running: float | None = None,
+                spare_share: float = 0.5) -> int:
     """Searches to run on ``cores`` cores with a 1-minute load average of
-    ``load``, ``own_load`` of it this process's own.
+    ``load``, ``own_load`` of it this process's own, and ``running`` other
+    tasks runnable right now (None: not known).
 
-    Other work takes ``load - own_load`` cores; the rest are free, and a
-    core counts as free when at least ``spare_share`` of it is. Between one
-    and ``cores``.
+    Other work takes ``load - own_load`` cores, or ``running`` when fewer: the
+    load average remembers a minute, and work that has ended since (this
+    worker's previous plan) no longer competes. The rest of the cores are
+    free, a core counting as free when at least ``spare_share`` of it is.
+    Between one and ``cores``.
 
     Examples
     --------
@@ -55,8 +61,12 @@ def threads_for(cores: int, load: float, own_load: float = 0.0, spare_share: flo
     1
     >>> threads_for(8, 3.2, own_load=1.0)
     6
+    >>> threads_for(2, 2.0, running=0.0)
+    2
     """
     other = max(0.0, load - max(0.0, own_load))
+    if running is not None:
+        other = min(other, max(0.0, running))
     free = cores - other
     return max(1, min(cores, math.floor(free + 1 - spare_share)))
 
@@ -80,6 +90,25 @@ def own_load(cores: int) -> float:
     return min(float(cores), cpu / lifetime) * min(1.0, lifetime / 60.0)
 
 
+def running_now(samples: int = 3, interval_s: float = 0.002) -> float | None:
+    """Tasks runnable right now besides this one (``procs_running`` of
+    ``/proc/stat``, the mean of ``samples`` reads ``interval_s`` apart);
+    None where there is no ``/proc/stat``."""
+    counts: list[int] = []
+    for k in range(samples):
+        if k:
+            time.sleep(interval_s)
+        try:
+            with open("/proc/stat") as handle:
+                line = next((x for x in handle if x.startswith("procs_running")), None)
+        except OSError:  # pragma: no cover - not Linux
+            return None
+        if line is None:  # pragma: no cover - not Linux
+            return None
+        counts.append(int(line.split()[1]))
+    return max(0.0, sum(counts) / len(counts) - 1)  # this task is one of them
+
+
 def default_threads(params: PortfolioParams | None = None) -> int:
     """Searches to run when neither the plan nor the configuration says:
     :func:`threads_for` on this machine now, or every available core when
@@ -92,7 +121,7 @@ def default_threads(params: PortfolioParams | None = None) -> int:
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - no load average on this platform
         return cores
-    return threads_for(cores, load, own_load(cores), params.spare_share)
+    return threads_for(cores, load, own_load(cores), running_now(), params.spare_share)
 
 
 def configured_threads() -> int:
@@ -117,4 +146,4 @@ def search_threads(options: Options, params: PortfolioParams | None = None) -> i
 
 
 __all__ = ["THREADS_ENV", "available_cores", "configured_threads", "default_threads", "own_load",
-           "search_threads", "threads_for"]
+           "running_now", "search_threads", "threads_for"]

@@ -88,7 +88,7 @@ def solve(
     Plan
         One route per crew (possibly empty) and the unassigned visits.
     """
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     travel = travel if travel is not None else default_travel()
     needs_geocoder = any(p.location is None for v in problem.visits for p in v.addresses) or any(
         p is not None and p.location is None for a in problem.agents for p in (a.start, a.end)
@@ -111,9 +111,11 @@ def solve(
     else:
         # one deadline for the whole search, model building, repairs and
         # building the plan after it included (compiling is not: the matrix
-        # of a large day can take longer than the time limit)
-        finish = budget.finish_reserve_s + budget.finish_reserve_per_visit_s * len(data.visit_nodes)
-        deadline = Deadline.after(problem.options.time_limit_s - finish)
+        # of a large day can take longer than the time limit). Building the
+        # plan takes CPU time that the machine's load stretches: kept back
+        # at the share of a core this plan has had
+        finish_cpu_s = budget.finish_reserve_s + budget.finish_reserve_per_visit_s * len(data.visit_nodes)
+        deadline = Deadline.after(problem.options.time_limit_s).reserving(finish_cpu_s, (started, started_cpu))
         if preferred:
             raw = search(searched, deadline=deadline, preferred_vehicle=preferred,
                          stability_cost=problem.options.preferred_agent_cost_s, params=params)

@@ -39,11 +39,26 @@ def test_a_deadline_measures_shares_and_caps_on_its_clock():
     assert deadline.share(0.5, reserve_s=2.0).at == 106.0
     assert deadline.share(2.0).at == 110.0
     assert deadline.cap(1.0).at == 105.0 and deadline.cap(60.0).at == 110.0
-    assert deadline.earlier(Deadline(108.0)).at == 108.0 and deadline.earlier(Deadline(120.0)) is deadline
+    assert deadline.until(108.0).at == 108.0 and deadline.until(120.0).at == 110.0
     clock.now = 111.0
     assert deadline.remaining() == 0.0 and deadline.expired()
     assert deadline.share(0.5).at == 110.0 and deadline.cap(1.0).at == 110.0  # nothing left to share
     assert Deadline.of(deadline) is deadline
+
+
+def test_a_cpu_reserve_ends_the_search_earlier_the_less_of_a_core_the_plan_gets():
+    wall, cpu = FakeClock(0.0), FakeClock(0.0)
+    deadline = Deadline(10.0, wall, cpu_clock=cpu).reserving(0.5, (0.0, 0.0))
+    assert deadline.end() == 9.5  # no time has passed: a whole core assumed
+    wall.now, cpu.now = 4.0, 4.0  # a core to itself: the reserve is 0.5 s
+    assert deadline.end() == 9.5 and deadline.remaining() == 5.5
+    cpu.now = 1.0  # a quarter of a core (a loaded machine): building the plan will take 2 s
+    assert deadline.core_share() == 0.25 and deadline.end() == 8.0 and deadline.remaining() == 4.0
+    assert deadline.share(0.5).at == 6.0 and deadline.cap(10.0).at == 8.0
+    cpu.now = 0.0  # nothing measured: at least min_share
+    assert deadline.end() == 10.0 - 0.5 / deadline.min_share
+    assert deadline.expired()
+    assert Deadline(10.0, wall).end() == 10.0  # no reserve: the moment itself
 
 
 def _two_sided_day(n: int = 16, **options):

@@ -1,14 +1,20 @@
 """One deadline for a whole search: :class:`Deadline`.
 
-A plan's time limit covers everything after the request arrives: compiling,
-the search and its stages (PyVRP, repairs, insertion, OR-Tools models and
-their polish), and building the plan. Each stage used to get a time limit in
-seconds of its own and added its set-up (model building, re-timing routes) on
-top, so a 10 s plan of 1,000 visits took 21-36 s. Now :func:`solver.solve`
-fixes one :class:`Deadline` on a monotonic clock and passes it down; a stage
-takes a share of what remains (:meth:`Deadline.share`), caps a step
+A plan's time limit covers the search and its stages (PyVRP, repairs,
+insertion, OR-Tools models and their polish) and building the plan after it.
+Each stage used to get a time limit in seconds of its own and added its
+set-up (model building, re-timing routes) on top, so a 10 s plan of 1,000
+visits searched for 21-36 s. Now :func:`solver.solve` fixes one
+:class:`Deadline` on a monotonic clock and passes it down; a stage takes a
+share of what remains (:meth:`Deadline.share`), caps a step
 (:meth:`Deadline.cap`), and checks :meth:`Deadline.expired` before starting
 work it need not do.
+
+Building the plan takes CPU time that the load of the machine stretches (on
+two cores shared with ten other processes, 0.8 s of CPU took 3.8 s): a
+deadline can keep back ``reserve_cpu_s`` CPU seconds, turned into wall
+seconds at the share of a core this process has had since ``origin``
+(:meth:`Deadline.end`), so the search ends that much earlier under load.
 """
 
 from __future__ import annotations
@@ -25,14 +31,28 @@ class Deadline:
     Parameters
     ----------
     at
-        The moment, in the seconds of ``clock``.
+        The moment the plan is due, in the seconds of ``clock``.
     clock
         The monotonic clock (default :func:`time.perf_counter`, which the
         searches' own timers use); tests pass a fake one.
+    reserve_cpu_s
+        CPU seconds of work that follows the search (building the plan),
+        kept back from ``at`` (:meth:`end`).
+    origin
+        ``(clock, cpu_clock)`` readings from which this process's share of
+        a core is measured.
+    cpu_clock
+        This process's CPU time (default :func:`time.process_time`).
+    min_share
+        The share of a core assumed at least, however little was measured.
     """
 
     at: float
     clock: Callable[[], float] = field(default=time.perf_counter, compare=False, repr=False)
+    reserve_cpu_s: float = 0.0
+    origin: tuple[float, float] = (0.0, 0.0)
+    cpu_clock: Callable[[], float] = field(default=time.process_time, compare=False, repr=False)
+    min_share: float = 0.05
 
     @classmethod
     def after(cls, seconds: float, clock: Callable[[], float] = time.perf_counter) -> Deadline:
@@ -44,26 +64,47 @@ class Deadline:
         """``budget`` itself when it is a deadline, else the deadline that many seconds from now."""
         return budget if isinstance(budget, Deadline) else cls.after(budget)
 
+    def reserving(self, cpu_s: float, origin: tuple[float, float]) -> Deadline:
+        """This deadline keeping back ``cpu_s`` CPU seconds for the work after
+        the search, measured at the share of a core had since ``origin``
+        (``(clock, cpu_clock)`` readings)."""
+        return Deadline(self.at, self.clock, cpu_s, origin, self.cpu_clock, self.min_share)
+
+    def core_share(self) -> float:
+        """The share of a core this process has had since ``origin``
+        (between :attr:`min_share` and 1; 1 before any time has passed)."""
+        wall = self.clock() - self.origin[0]
+        if wall <= 0:
+            return 1.0
+        return min(1.0, max(self.min_share, (self.cpu_clock() - self.origin[1]) / wall))
+
+    def end(self) -> float:
+        """When the search must end: :attr:`at` less the reserve, in wall
+        seconds at this process's :meth:`core_share`."""
+        if self.reserve_cpu_s <= 0:
+            return self.at
+        return self.at - self.reserve_cpu_s / self.core_share()
+
     def remaining(self) -> float:
-        """Seconds left, never below zero."""
-        return max(0.0, self.at - self.clock())
+        """Seconds left until :meth:`end`, never below zero."""
+        return max(0.0, self.end() - self.clock())
 
     def expired(self, margin_s: float = 0.0) -> bool:
         """Whether less than ``margin_s`` seconds are left (none at all, by default)."""
-        return self.at - self.clock() <= margin_s
+        return self.end() - self.clock() <= margin_s
 
     def share(self, fraction: float, reserve_s: float = 0.0) -> Deadline:
         """The deadline after ``fraction`` of what remains once ``reserve_s``
         is kept back: a stage's part of the time, the rest for the stages
-        after it. Never later than this deadline."""
-        now = self.clock()
-        left = max(0.0, self.at - now - reserve_s)
-        return Deadline(min(self.at, now + max(0.0, fraction) * left), self.clock)
+        after it. Never later than :meth:`end`."""
+        now, end = self.clock(), self.end()
+        left = max(0.0, end - now - reserve_s)
+        return Deadline(min(end, now + max(0.0, fraction) * left), self.clock)
 
     def cap(self, seconds: float) -> Deadline:
-        """The earlier of this deadline and ``seconds`` from now."""
-        return Deadline(min(self.at, self.clock() + max(0.0, seconds)), self.clock)
+        """The earlier of :meth:`end` and ``seconds`` from now."""
+        return Deadline(min(self.end(), self.clock() + max(0.0, seconds)), self.clock)
 
-    def earlier(self, other: Deadline) -> Deadline:
-        """The earlier of this deadline and ``other`` (on this clock)."""
-        return self if self.at <= other.at else Deadline(other.at, self.clock)
+    def until(self, moment: float) -> Deadline:
+        """The earlier of :meth:`end` and ``moment`` (on this clock)."""
+        return Deadline(min(self.end(), moment), self.clock)

@@ -79,7 +79,7 @@ def search(
     if deadline.expired() and initial_routes is None:
         # no time left for a model (the last territories of a day whose
         # limit is too short): cheapest insertion, shortly past the deadline
-        fallback = inserted_from_empty(data, deadline.at + budget.fallback_grace_s, started)
+        fallback = inserted_from_empty(data, deadline.end() + budget.fallback_grace_s, started)
         if fallback is not None:
             return fallback
     building = time.perf_counter()
@@ -137,7 +137,7 @@ def search(
         # no first solution within the limit (a loaded machine, a too-short
         # limit): visits placed one by one by cheapest insertion instead of a
         # failed job; a day whose empty routes cannot even be timed fails
-        fallback = inserted_from_empty(data, deadline.at + budget.fallback_grace_s, started)
+        fallback = inserted_from_empty(data, deadline.end() + budget.fallback_grace_s, started)
         if fallback is None:
             raise RuntimeError(f"OR-Tools found no solution (status {status})")
         return fallback

@@ -118,8 +118,7 @@ def search_by_territory(data: RoutingData, time_limit_s: float | Deadline,
         left = sum(len(a) for a in assigned[k:]) or 1
         own = territories_end.share(len(visits) / left)
         # model building needs a minimum; territories after this one get less
-        territory = deadline.cap(params.budget.min_territory_s).at
-        sub_deadline = Deadline(min(deadline.at, max(own.at, territory)), deadline.clock)
+        sub_deadline = deadline.until(max(own.at, deadline.clock() + params.budget.min_territory_s))
         sub, node_map, vehicle_map = data.subset(group, visits)
         raw = search(sub, deadline=sub_deadline, params=params)
         objective += raw.objective or 0

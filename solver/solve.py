@@ -26,6 +26,7 @@ from solver.model import (
 from solver.preferences import preferred_vehicles
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
 from solver.search import Deadline, RawRoute, RawSolution, SearchParams, expressible, search, search_by_territory
+from solver.search.threads import core_share
 from solver.slots import SlotParams, planning_data, planning_timing, real_route
 from solver.timing import PlannedIn, Schedule, assign_slots, break_legs_of, latest_start, simulate
 from solver.travel import TravelModel
@@ -88,7 +89,7 @@ def solve(
     Plan
         One route per crew (possibly empty) and the unassigned visits.
     """
-    started, started_cpu = time.perf_counter(), time.process_time()
+    started = time.perf_counter()
     travel = travel if travel is not None else default_travel()
     needs_geocoder = any(p.location is None for v in problem.visits for p in v.addresses) or any(
         p is not None and p.location is None for a in problem.agents for p in (a.start, a.end)
@@ -115,7 +116,8 @@ def solve(
         # plan takes CPU time that the machine's load stretches: kept back
         # at the share of a core this plan has had
         finish_cpu_s = budget.finish_reserve_s + budget.finish_reserve_per_visit_s * len(data.visit_nodes)
-        deadline = Deadline.after(problem.options.time_limit_s).reserving(finish_cpu_s, (started, started_cpu))
+        deadline = Deadline.after(problem.options.time_limit_s).reserving(
+            finish_cpu_s, core_share(), budget.share_prior_weight_s)
         if preferred:
             raw = search(searched, deadline=deadline, preferred_vehicle=preferred,
                          stability_cost=problem.options.preferred_agent_cost_s, params=params)

@@ -48,7 +48,7 @@ def test_a_deadline_measures_shares_and_caps_on_its_clock():
 
 def test_a_cpu_reserve_ends_the_search_earlier_the_less_of_a_core_the_plan_gets():
     wall, cpu = FakeClock(0.0), FakeClock(0.0)
-    deadline = Deadline(10.0, wall, cpu_clock=cpu).reserving(0.5, (0.0, 0.0))
+    deadline = Deadline(10.0, wall, cpu_clock=cpu).reserving(0.5)
     assert deadline.end() == 9.5  # no time has passed: a whole core assumed
     wall.now, cpu.now = 4.0, 4.0  # a core to itself: the reserve is 0.5 s
     assert deadline.end() == 9.5 and deadline.remaining() == 5.5
@@ -59,6 +59,12 @@ def test_a_cpu_reserve_ends_the_search_earlier_the_less_of_a_core_the_plan_gets(
     assert deadline.end() == 10.0 - 0.5 / deadline.min_share
     assert deadline.expired()
     assert Deadline(10.0, wall).end() == 10.0  # no reserve: the moment itself
+    # a prior from the machine's load, counted as two seconds of measure
+    wall.now, cpu.now = 0.0, 0.0
+    primed = Deadline(10.0, wall, cpu_clock=cpu).reserving(0.5, prior_share=0.25, prior_weight_s=2.0)
+    assert primed.end() == 8.0
+    wall.now, cpu.now = 2.0, 2.0  # the search then had a whole core
+    assert primed.core_share() == pytest.approx(0.625) and primed.end() == pytest.approx(9.2)
 
 
 def _two_sided_day(n: int = 16, **options):

@@ -14,7 +14,8 @@ Building the plan takes CPU time that the load of the machine stretches (on
 two cores shared with ten other processes, 0.8 s of CPU took 3.8 s): a
 deadline can keep back ``reserve_cpu_s`` CPU seconds, turned into wall
 seconds at the share of a core this process has had since ``origin``
-(:meth:`Deadline.end`), so the search ends that much earlier under load.
+(:meth:`Deadline.end`; from the start of the search, beginning with a prior
+from the machine's load: :meth:`Deadline.reserving`), so the search ends that much earlier under load.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class Deadline:
         This process's CPU time (default :func:`time.process_time`).
     min_share
         The share of a core assumed at least, however little was measured.
+    prior_share
+        The share of a core expected before any was measured ...
+    prior_weight_s
+        ... counted as if measured over this many seconds.
     """
 
     at: float
@@ -53,6 +58,8 @@ class Deadline:
     origin: tuple[float, float] = (0.0, 0.0)
     cpu_clock: Callable[[], float] = field(default=time.process_time, compare=False, repr=False)
     min_share: float = 0.05
+    prior_share: float = 1.0
+    prior_weight_s: float = 0.0
 
     @classmethod
     def after(cls, seconds: float, clock: Callable[[], float] = time.perf_counter) -> Deadline:
@@ -64,19 +71,23 @@ class Deadline:
         """``budget`` itself when it is a deadline, else the deadline that many seconds from now."""
         return budget if isinstance(budget, Deadline) else cls.after(budget)
 
-    def reserving(self, cpu_s: float, origin: tuple[float, float]) -> Deadline:
+    def reserving(self, cpu_s: float, prior_share: float = 1.0, prior_weight_s: float = 0.0) -> Deadline:
         """This deadline keeping back ``cpu_s`` CPU seconds for the work after
-        the search, measured at the share of a core had since ``origin``
-        (``(clock, cpu_clock)`` readings)."""
-        return Deadline(self.at, self.clock, cpu_s, origin, self.cpu_clock, self.min_share)
+        the search, at the share of a core this process gets from now on:
+        ``prior_share`` (e.g. from the tasks running now), as if measured over
+        ``prior_weight_s`` seconds, then what the search itself gets."""
+        return Deadline(self.at, self.clock, cpu_s, (self.clock(), self.cpu_clock()), self.cpu_clock,
+                        self.min_share, prior_share, prior_weight_s)
 
     def core_share(self) -> float:
-        """The share of a core this process has had since ``origin``
-        (between :attr:`min_share` and 1; 1 before any time has passed)."""
-        wall = self.clock() - self.origin[0]
+        """The share of a core this process has had since ``origin``, the
+        prior counted in (between :attr:`min_share` and 1; the prior before
+        any time has passed)."""
+        wall = self.clock() - self.origin[0] + self.prior_weight_s
         if wall <= 0:
-            return 1.0
-        return min(1.0, max(self.min_share, (self.cpu_clock() - self.origin[1]) / wall))
+            return min(1.0, max(self.min_share, self.prior_share))
+        cpu = self.cpu_clock() - self.origin[1] + self.prior_share * self.prior_weight_s
+        return min(1.0, max(self.min_share, cpu / wall))
 
     def end(self) -> float:
         """When the search must end: :attr:`at` less the reserve, in wall

@@ -225,6 +225,12 @@ class BudgetParams:
     finish_reserve_per_visit_s
         ... and this much more per visit (0.76 s of CPU for 1,000 visits;
         the PyVRP path keeps its own: :class:`~solver.search.ils.IlsParams`).
+    share_prior_weight_s
+        The share of a core the plan gets (which stretches the reserve) is
+        measured over the search, starting from the cores over the tasks
+        running when it starts (:func:`solver.search.threads.core_share`)
+        counted as if measured over this many seconds (the compile before
+        it runs numba threads: no measure of it).
     min_descent_s
         OR-Tools' first solution and descent, then ruin and recreate, start
         only with this much time left; with less, one guided local search
@@ -244,6 +250,7 @@ class BudgetParams:
 
     finish_reserve_s: float = 0.05
     finish_reserve_per_visit_s: float = 0.0008
+    share_prior_weight_s: float = 2.0
     min_descent_s: float = 1.0
     heavy_build_factor: float = 3.0
     fallback_grace_s: float = 0.5

@@ -97,6 +97,7 @@ def solve(
     if geocoder is None and needs_geocoder:
         geocoder = default_geocoder()
     data = compile_problem(problem, travel, geocoder=geocoder, progress=progress, min_precision=min_precision)
+    solving = Deadline.after(problem.options.time_limit_s)  # the search's time limit, from here
     if progress:
         progress("solving", 0.0)
     # the search sees the slack every slot needs (slot_policy guaranteed); the
@@ -116,8 +117,7 @@ def solve(
         # plan takes CPU time that the machine's load stretches: kept back
         # at the share of a core this plan has had
         finish_cpu_s = budget.finish_reserve_s + budget.finish_reserve_per_visit_s * len(data.visit_nodes)
-        deadline = Deadline.after(problem.options.time_limit_s).reserving(
-            finish_cpu_s, core_share(), budget.share_prior_weight_s)
+        deadline = solving.reserving(finish_cpu_s, core_share(), budget.share_prior_weight_s)
         if preferred:
             raw = search(searched, deadline=deadline, preferred_vehicle=preferred,
                          stability_cost=problem.options.preferred_agent_cost_s, params=params)

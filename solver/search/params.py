@@ -223,7 +223,7 @@ class BudgetParams:
         wall seconds at the share of a core the plan has had
         (:meth:`solver.search.deadline.Deadline.end`) ...
     finish_reserve_per_visit_s
-        ... and this much more per visit (0.76 s of CPU for 1,000 visits;
+        ... and this much more per visit (0.76-1.04 s of CPU for 1,000 visits;
         the PyVRP path keeps its own: :class:`~solver.search.ils.IlsParams`).
     share_prior_weight_s
         The share of a core the plan gets (which stretches the reserve) is
@@ -249,7 +249,7 @@ class BudgetParams:
     """
 
     finish_reserve_s: float = 0.05
-    finish_reserve_per_visit_s: float = 0.0008
+    finish_reserve_per_visit_s: float = 0.001
     share_prior_weight_s: float = 2.0
     min_descent_s: float = 1.0
     heavy_build_factor: float = 3.0

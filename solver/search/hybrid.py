@@ -236,7 +236,13 @@ def hybrid_search(data: RoutingData, time_limit_s: float | Deadline, *, params: 
     threads = search_threads(options, search_params.portfolio)
     # PyVRP's share of the whole budget (relaxing and translating counted),
     # the rest for the repair, the insertion and the polish
-    search_s = budget_s * hybrid_params.search_share - (time.perf_counter() - started)
+    share = hybrid_params.search_share
+    if budget_s * (1 - share) < hybrid_params.min_polish_s:
+        # too short a polish to pay for its set-up (a territory of a short
+        # day): PyVRP takes it, the whole-day polish after the territories
+        # has the border work anyway
+        share = hybrid_params.short_search_share
+    search_s = budget_s * share - (time.perf_counter() - started)
     result = portfolio_search(relaxation.data, search_s, threads=threads, seed=options.seed,
                               params=search_params.ils, portfolio=search_params.portfolio,
                               translation=translation)

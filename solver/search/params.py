@@ -196,6 +196,12 @@ class HybridParams:
         and polishes in OR-Tools.
     insert_share
         Share of the budget at most spent placing visits the repair left out.
+    min_polish_s
+        When the polish would get less than this (``1 - search_share`` of
+        the budget) ...
+    short_search_share
+        ... PyVRP searches this share of the budget instead, the rest for the
+        repair and insertion (and what polish fits).
     min_budget_s
         Below this budget the hybrid is not tried (plain OR-Tools answers).
     limits_alone
@@ -207,6 +213,8 @@ class HybridParams:
     break_point: float = 0.5
     search_share: float = 0.85
     insert_share: float = 0.05
+    min_polish_s: float = 0.5
+    short_search_share: float = 0.95
     min_budget_s: float = 0.5
     limits_alone: bool = False
 

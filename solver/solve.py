@@ -26,7 +26,6 @@ from solver.model import (
 from solver.preferences import preferred_vehicles
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
 from solver.search import Deadline, RawRoute, RawSolution, SearchParams, expressible, search, search_by_territory
-from solver.search.threads import core_share
 from solver.slots import SlotParams, planning_data, planning_timing, real_route
 from solver.timing import PlannedIn, Schedule, assign_slots, break_legs_of, latest_start, simulate
 from solver.travel import TravelModel
@@ -117,7 +116,7 @@ def solve(
         # plan takes CPU time that the machine's load stretches: kept back
         # at the share of a core this plan has had
         finish_cpu_s = budget.finish_reserve_s + budget.finish_reserve_per_visit_s * len(data.visit_nodes)
-        deadline = solving.reserving(finish_cpu_s, core_share(), budget.share_prior_weight_s)
+        deadline = solving.reserving(finish_cpu_s, 1.0, budget.share_prior_weight_s)
         if preferred:
             raw = search(searched, deadline=deadline, preferred_vehicle=preferred,
                          stability_cost=problem.options.preferred_agent_cost_s, params=params)

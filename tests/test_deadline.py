@@ -114,11 +114,13 @@ def test_the_hybrid_handed_an_expired_deadline_declines_and_the_engine_still_ans
     p = problem(visits, [crew("a", x=-4, breaks=lunch), crew("b", x=4, breaks=lunch)], slot_minutes=0, threads=1)
     data = compile_problem(p, PLANE)
     assert hybrid.hybrid_search(data, Deadline(0.0)) is None
-    # no time at all: the engine skips PyVRP, the hybrid and the descent, and still plans the day
+    # long past: the engine builds no model and answers with its (empty) insertion fallback
     raw = search(data, deadline=Deadline(0.0), params=SearchParams().stopping_after(5))
-    plan = build_plan(data, raw)
-    check_plan(p, plan, PLANE).raise_if_invalid()
-    assert raw.metaheuristic in ("GUIDED_LOCAL_SEARCH", "none")
+    assert raw.metaheuristic == "none" and sorted(raw.dropped) == sorted(data.visit_nodes)
+    check_plan(p, build_plan(data, raw), PLANE).raise_if_invalid()
+    # with time, the same call plans every visit
+    raw = search(data, deadline=Deadline.after(30.0), params=SearchParams().stopping_after(5))
+    assert raw.dropped == []
 
 
 def test_territories_share_one_deadline_in_proportion_and_leave_the_rest_to_the_polish(monkeypatch):

@@ -70,9 +70,10 @@ def search_by_territory(data: RoutingData, time_limit_s: float | Deadline,
     decomposition (:attr:`SearchParams.territories`) and each territory's
     search.
 
-    The territories share :attr:`TerritoryParams.polish_share` and
-    :attr:`TerritoryParams.cross_insert_share` less than what remains, in
-    proportion to their visits (each at least
+    The territories share what remains less
+    :attr:`TerritoryParams.polish_share` and
+    :attr:`TerritoryParams.cross_insert_share` of it, in proportion to their
+    visits (each at least
     :attr:`BudgetParams.min_territory_s` while the deadline allows, model
     building included); the insertion across territories gets at most
     :attr:`TerritoryParams.cross_insert_share` of the time, the whole-day

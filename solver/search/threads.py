@@ -109,16 +109,6 @@ def running_now(samples: int = 3, interval_s: float = 0.002) -> float | None:
     return max(0.0, sum(counts) / len(counts) - 1)  # this task is one of them
 
 
-def core_share() -> float:
-    """The share of a core this process can expect now: the cores over the
-    tasks runnable now, this one included (:func:`running_now`); 1 where
-    that is not known."""
-    running = running_now()
-    if running is None:  # pragma: no cover - not Linux
-        return 1.0
-    return min(1.0, available_cores() / (running + 1))
-
-
 def default_threads(params: PortfolioParams | None = None) -> int:
     """Searches to run when neither the plan nor the configuration says:
     :func:`threads_for` on this machine now, or every available core when
@@ -155,5 +145,5 @@ def search_threads(options: Options, params: PortfolioParams | None = None) -> i
     return configured_threads() or default_threads(params)
 
 
-__all__ = ["THREADS_ENV", "available_cores", "configured_threads", "core_share", "default_threads", "own_load",
+__all__ = ["THREADS_ENV", "available_cores", "configured_threads", "default_threads", "own_load",
            "running_now", "search_threads", "threads_for"]

@@ -14,8 +14,8 @@ Building the plan takes CPU time that the load of the machine stretches (on
 two cores shared with ten other processes, 0.8 s of CPU took 3.8 s): a
 deadline can keep back ``reserve_cpu_s`` CPU seconds, turned into wall
 seconds at the share of a core this process has had since ``origin``
-(:meth:`Deadline.end`; from the start of the search, beginning with a prior
-from the machine's load: :meth:`Deadline.reserving`), so the search ends that much earlier under load.
+(:meth:`Deadline.end`; measured from the start of the search, beginning
+with a prior: :meth:`Deadline.reserving`), so the search ends that much earlier under load.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Deadline:
     def reserving(self, cpu_s: float, prior_share: float = 1.0, prior_weight_s: float = 0.0) -> Deadline:
         """This deadline keeping back ``cpu_s`` CPU seconds for the work after
         the search, at the share of a core this process gets from now on:
-        ``prior_share`` (e.g. from the tasks running now), as if measured over
+        ``prior_share`` (a whole core by default), as if measured over
         ``prior_weight_s`` seconds, then what the search itself gets."""
         return Deadline(self.at, self.clock, cpu_s, (self.clock(), self.cpu_clock()), self.cpu_clock,
                         self.min_share, prior_share, prior_weight_s)

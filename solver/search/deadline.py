@@ -3,8 +3,8 @@
 A plan's time limit covers the search and its stages (PyVRP, repairs,
 insertion, OR-Tools models and their polish) and building the plan after it.
 Each stage used to get a time limit in seconds of its own and added its
-set-up (model building, re-timing routes) on top, so a 10 s plan of 1,000
-visits searched for 21-36 s. Now :func:`solver.solve` fixes one
+set-up (model building, re-timing routes) on top, and every territory of a
+large day got at least a second. Now :func:`solver.solve` fixes one
 :class:`Deadline` on a monotonic clock and passes it down; a stage takes a
 share of what remains (:meth:`Deadline.share`), caps a step
 (:meth:`Deadline.cap`), and checks :meth:`Deadline.expired` before starting
@@ -15,7 +15,8 @@ two cores shared with ten other processes, 0.8 s of CPU took 3.8 s): a
 deadline can keep back ``reserve_cpu_s`` CPU seconds, turned into wall
 seconds at the share of a core this process has had since ``origin``
 (:meth:`Deadline.end`; measured from the start of the search, beginning
-with a prior: :meth:`Deadline.reserving`), so the search ends that much earlier under load.
+with a prior: :meth:`Deadline.reserving`), so the search ends that much
+earlier under load.
 """
 
 from __future__ import annotations

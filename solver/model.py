@@ -417,7 +417,8 @@ class Options(_Model):
     snap_max_m: float = Field(500.0, gt=0, le=100_000, description="Farther than this from a road: straight-line fallback")
     threads: int | None = Field(
         None, ge=1, le=64,
-        description="Parallel searches (processes) keeping the best; default: the cores available",
+        description="Parallel searches (processes) keeping the best; default: [planning] threads, else (0) the "
+                    "cores available less the 1-minute load average of other work, at least 1",
     )
     preferred_agent_cost_s: int = Field(
         900, ge=0, le=86_400,

@@ -25,7 +25,7 @@ from solver.model import (
 )
 from solver.preferences import preferred_vehicles
 from solver.reasons import EXPLAIN_BUDGET_S, explain_dropped
-from solver.search import RawRoute, RawSolution, SearchParams, expressible, search, search_by_territory
+from solver.search import Deadline, RawRoute, RawSolution, SearchParams, expressible, search, search_by_territory
 from solver.slots import SlotParams, planning_data, planning_timing, real_route
 from solver.timing import PlannedIn, Schedule, assign_slots, break_legs_of, latest_start, simulate
 from solver.travel import TravelModel
@@ -96,6 +96,7 @@ def solve(
     if geocoder is None and needs_geocoder:
         geocoder = default_geocoder()
     data = compile_problem(problem, travel, geocoder=geocoder, progress=progress, min_precision=min_precision)
+    solving = Deadline.after(problem.options.time_limit_s)  # the search's time limit, from here
     if progress:
         progress("solving", 0.0)
     # the search sees the slack every slot needs (slot_policy guaranteed); the
@@ -103,20 +104,26 @@ def solve(
     searched = planning_data(data, SlotParams.of(problem.options))
     params = params or SearchParams()
     preferred = preferred_vehicles(searched)  # Visit.preferred_agents: priced as re-plans price stability
-    if preferred:
-        raw = search(searched, time_limit_s=max(1.0, problem.options.time_limit_s - (time.perf_counter() - started)),
-                     preferred_vehicle=preferred, stability_cost=problem.options.preferred_agent_cost_s,
-                     params=params)
-    elif params.use_ils and expressible(searched) is None:
-        # PyVRP searches the whole day, however large, within what is left of the time limit
-        raw = search(searched, time_limit_s=problem.options.time_limit_s - (time.perf_counter() - started),
-                     params=params)
-    elif len(data.visit_nodes) > params.territories.decompose_above and len(data.vehicles) > 1:
-        # model building per territory and timing the routes afterwards take
-        # time of their own: keep the whole plan inside the time limit
-        raw = search_by_territory(searched, problem.options.time_limit_s * params.territories.time_share, params)
+    budget = params.budget
+    if params.use_ils and not preferred and expressible(searched) is None:
+        # PyVRP searches the whole day, however large, within what is left of
+        # the time limit (less its own reserve for building the plan)
+        raw = search(searched, deadline=Deadline(started + problem.options.time_limit_s), params=params)
     else:
-        raw = search(searched, params=params)
+        # one deadline for the whole search, model building, repairs and
+        # building the plan after it included (compiling is not: the matrix
+        # of a large day can take longer than the time limit). Building the
+        # plan takes CPU time that the machine's load stretches: kept back
+        # at the share of a core this plan has had
+        finish_cpu_s = budget.finish_reserve_s + budget.finish_reserve_per_visit_s * len(data.visit_nodes)
+        deadline = solving.reserving(finish_cpu_s, 1.0, budget.share_prior_weight_s)
+        if preferred:
+            raw = search(searched, deadline=deadline, preferred_vehicle=preferred,
+                         stability_cost=problem.options.preferred_agent_cost_s, params=params)
+        elif len(data.visit_nodes) > params.territories.decompose_above and len(data.vehicles) > 1:
+            raw = search_by_territory(searched, deadline, params)
+        else:
+            raw = search(searched, deadline=deadline, params=params)
     if progress:
         progress("solving", 1.0)
     plan = build_plan(data, raw, searched=searched)

@@ -137,9 +137,9 @@ def test_a_day_too_full_for_the_estimate_is_shared_in_proportion_not_piled_on_th
     sizes = []
     original = territories.search
 
-    def spy(sub, time_limit_s, params=None):
+    def spy(sub, *, deadline, params=None):
         sizes.append(len(sub.visit_nodes))
-        return original(sub, time_limit_s=min(time_limit_s, 1.0), params=params)
+        return original(sub, deadline=deadline.cap(1.0), params=params)
 
     monkeypatch.setattr(territories, "search", spy)
     raw = territories.search_by_territory(data, 4, SearchParams().stopping_after(10))

@@ -33,15 +33,26 @@ it reaches a plan, and a day whose routes it cannot time goes back to
 OR-Tools.
 """
 
+from solver.search.deadline import Deadline
 from solver.search.engine import search
 from solver.search.ils import IlsParams, IlsResult, expressible, ils_search
-from solver.search.params import HybridParams, ModelParams, RuinRecreateParams, SearchParams, TerritoryParams
-from solver.search.portfolio import PortfolioParams, available_cores, portfolio_search
+from solver.search.params import (
+    BudgetParams,
+    HybridParams,
+    ModelParams,
+    RuinRecreateParams,
+    SearchParams,
+    TerritoryParams,
+)
+from solver.search.portfolio import PortfolioParams, portfolio_search
 from solver.search.raw import RawRoute, RawSolution, RawStop
 from solver.search.ruin_recreate import polish
 from solver.search.territories import insert_dropped, search_by_territory
+from solver.search.threads import available_cores, search_threads, threads_for
 
 __all__ = [
+    "BudgetParams",
+    "Deadline",
     "HybridParams",
     "IlsParams",
     "IlsResult",
@@ -61,4 +72,6 @@ __all__ = [
     "portfolio_search",
     "search",
     "search_by_territory",
+    "search_threads",
+    "threads_for",
 ]

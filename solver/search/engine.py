@@ -26,6 +26,7 @@ import time
 
 from solver.compile import RoutingData
 from solver.search.costs import price, separable, visit_of
+from solver.search.deadline import Deadline
 from solver.search.ortools_model import STATUS, build_model, descent_parameters, restore, routes_of, search_parameters
 from solver.search.params import SearchParams
 from solver.search.raw import RawRoute, RawSolution, RawStop, timed_route
@@ -36,6 +37,7 @@ def search(
     data: RoutingData,
     *,
     time_limit_s: float | None = None,
+    deadline: Deadline | None = None,
     initial_routes: list[list[int]] | None = None,
     preferred_vehicle: dict[int, int] | None = None,
     stability_cost: int = 0,
@@ -44,37 +46,49 @@ def search(
 ) -> RawSolution:
     """Solve the routing problem in ``data`` with PyVRP or OR-Tools.
 
-    ``initial_routes`` (visit nodes per vehicle) warm-starts the search when
-    they are feasible. ``preferred_vehicle`` maps visit nodes to the crew that
-    had them before; serving such a node with another crew costs
-    ``stability_cost`` (a secondary goal: re-plans move little). ``params``
-    tune the searches (default :class:`~solver.search.params.SearchParams`),
-    stopped after ``Options.max_iterations`` iterations when the day's
-    options ask for it.
+    The search ends by ``deadline`` (:class:`~solver.search.deadline.Deadline`;
+    default: ``time_limit_s`` from now, else the day's
+    ``Options.time_limit_s``), model building, repairs and the read-back
+    included: stages that cannot start in time are skipped, the best found
+    is kept. ``initial_routes`` (visit nodes per vehicle) warm-starts the
+    search when they are feasible. ``preferred_vehicle`` maps visit nodes to
+    the crew that had them before; serving such a node with another crew
+    costs ``stability_cost`` (a secondary goal: re-plans move little).
+    ``params`` tune the searches (default
+    :class:`~solver.search.params.SearchParams`), stopped after
+    ``Options.max_iterations`` iterations when the day's options ask for it.
     """
     problem = data.problem
     options = problem.options
     search_params = (params or SearchParams()).for_options(options)
     started = time.perf_counter()
-    limit = options.time_limit_s if time_limit_s is None else time_limit_s
+    if deadline is None:
+        deadline = Deadline.after(options.time_limit_s if time_limit_s is None else time_limit_s)
     if search_params.use_ils and initial_routes is None and not preferred_vehicle and not stability_cost:
-        raw = search_ils(data, limit, started, search_params)
+        raw = search_ils(data, deadline, search_params)
         if raw is None:  # PyVRP on the day with its breaks relaxed, OR-Tools for the breaks
             from solver.search.hybrid import hybrid_search
 
-            raw = hybrid_search(data, limit - (time.perf_counter() - started), params=search_params)
+            raw = hybrid_search(data, deadline, params=search_params)
         if raw is not None:
             return raw
         # PyVRP cannot express the day, or gave up without a feasible solution: OR-Tools has the rest
-        limit -= time.perf_counter() - started
         started = time.perf_counter()
     n_vehicles = len(data.vehicles)
-    rr_params, model_params = search_params.ruin_recreate, search_params.model
+    rr_params, model_params, budget = search_params.ruin_recreate, search_params.model, search_params.budget
+    if deadline.expired() and initial_routes is None:
+        # no time left for a model (the last territories of a day whose
+        # limit is too short): cheapest insertion, shortly past the deadline
+        fallback = inserted_from_empty(data, deadline.end() + budget.fallback_grace_s, started)
+        if fallback is not None:
+            return fallback
+    building = time.perf_counter()
     model = build_model(data, preferred_vehicle, stability_cost, params=model_params)
+    built_s = time.perf_counter() - building
     manager, routing, index_of = model.manager, model.routing, model.index_of
 
     # -- search ---------------------------------------------------------------- #
-    params_gls = search_parameters(limit)
+    params_gls = search_parameters(deadline.remaining())
     params_gls.log_search = log
     if model_params.solution_limit is not None:
         params_gls.solution_limit = model_params.solution_limit
@@ -85,33 +99,35 @@ def search(
             [[index_of[n] for n in route] for route in initial_routes], True
         )
         if start is not None:
+            params_gls.time_limit.FromMilliseconds(max(100, int(deadline.remaining() * 1000)))
             solution = routing.SolveFromAssignmentWithParameters(start, params_gls)
     rr_stats = (0, 0)
     status_code = None
-    if solution is None and limit >= 1.0:
+    if solution is None and deadline.remaining() >= budget.min_descent_s:
         # first solution and a plain descent to its local optimum (may take
         # most of the time on a large day), then ruin and recreate. OR-Tools
         # builds its operators once, when the model closes: later solves
         # ignore the operators in their parameters, so the light set is
         # chosen here, for the descent and every whole-day repair after it
-        solution = routing.SolveWithParameters(descent_parameters(limit, False, rr_params))
+        solution = routing.SolveWithParameters(descent_parameters(deadline.remaining(), False, rr_params))
         # the search's outcome; the read-back below stops at its first solution on purpose
         status_code = routing.status()
         if solution is not None:
-            remaining = limit - (time.perf_counter() - started)
             heavy = None
-            if rr_params.heavy_share > 0 and not separable(data):
+            if (rr_params.heavy_share > 0 and not separable(data)
+                    and deadline.remaining() > budget.heavy_build_factor * built_s):
                 # a second model of the same data, closed with OR-Tools' full operator set
                 heavy = build_model(data, preferred_vehicle, stability_cost, params=model_params)
                 heavy.routing.CloseModelWithParameters(descent_parameters(1.0, True, rr_params))
             rr = RuinAndRecreate(data, model.costs, options.seed, preferred_vehicle=preferred_vehicle,
                                  stability_cost=stability_cost, whole=(model, heavy),
                                  params=rr_params, model_params=model_params)
-            best, _ = rr.run(routes_of(model, solution), solution.ObjectiveValue(), remaining)
+            best, _ = rr.run(routes_of(model, solution), solution.ObjectiveValue(), deadline)
             rr_stats = (rr.iterations, rr.improvements)
             if rr.improvements:
                 solution = restore(model, best) or solution
     if solution is None:
+        params_gls.time_limit.FromMilliseconds(max(100, int(deadline.remaining() * 1000)))
         solution = routing.SolveWithParameters(params_gls)
         status_code = routing.status()
     if status_code is None:
@@ -121,7 +137,7 @@ def search(
         # no first solution within the limit (a loaded machine, a too-short
         # limit): visits placed one by one by cheapest insertion instead of a
         # failed job; a day whose empty routes cannot even be timed fails
-        fallback = inserted_from_empty(data, time.perf_counter() + max(1.0, 0.25 * limit), started)
+        fallback = inserted_from_empty(data, deadline.end() + budget.fallback_grace_s, started)
         if fallback is None:
             raise RuntimeError(f"OR-Tools found no solution (status {status})")
         return fallback
@@ -183,26 +199,29 @@ def inserted_from_empty(data: RoutingData, deadline: float, started: float) -> R
     return raw
 
 
-def search_ils(data: RoutingData, limit: float, started: float, params: SearchParams | None = None,
+def search_ils(data: RoutingData, deadline: Deadline, params: SearchParams | None = None,
                ) -> RawSolution | None:
-    """Search ``data`` with PyVRP (on ``Options.threads`` cores) when it can
-    express the day, and time its routes with :func:`solver.timing.simulate`;
-    None when it cannot (or the budget is too short): OR-Tools searches then.
+    """Search ``data`` with PyVRP (on :func:`~solver.search.threads.search_threads`
+    cores) until ``deadline`` when it can express the day, and time its
+    routes with :func:`solver.timing.simulate`; None when it cannot (or the
+    budget is too short): OR-Tools searches then.
     A route PyVRP returns that cannot be timed (an infeasible best solution:
     required visits that do not all fit) keeps the visits it can make in its
     order; the others are left out."""
     from solver.search.ils import expressible
-    from solver.search.portfolio import available_cores, portfolio_search
+    from solver.search.portfolio import portfolio_search
+    from solver.search.threads import search_threads
     from solver.timing import simulate
 
     params = params or SearchParams()
+    started = time.perf_counter()
     if expressible(data) is not None:
         return None
     options = data.problem.options
-    threads = options.threads or available_cores()
-    result = portfolio_search(data, limit - (time.perf_counter() - started), threads=threads, seed=options.seed,
+    threads = search_threads(options, params.portfolio)
+    result = portfolio_search(data, deadline.remaining(), threads=threads, seed=options.seed,
                               params=params.ils, portfolio=params.portfolio)
-    if result is None or (not result.feasible and limit - (time.perf_counter() - started) >= 1.0):
+    if result is None or (not result.feasible and deadline.remaining() >= params.budget.min_descent_s):
         return None
     routes: list[RawRoute] = []
     visited: set[int] = set()

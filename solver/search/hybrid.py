@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from solver.compile import RoutingData
+from solver.search.deadline import Deadline
 from solver.search.params import HybridParams, SearchParams
 from solver.timing import simulate
 
@@ -205,21 +206,25 @@ def repair(data: RoutingData, vehicle: int, sequence: list[int]) -> list[int]:
     return sequence
 
 
-def hybrid_search(data: RoutingData, time_limit_s: float, *, params: SearchParams | None = None,
+def hybrid_search(data: RoutingData, time_limit_s: float | Deadline, *, params: SearchParams | None = None,
                   ) -> RawSolution | None:
-    """Solve ``data`` within ``time_limit_s`` (see the module docstring);
+    """Solve ``data`` within ``time_limit_s`` (seconds from now, or a
+    :class:`~solver.search.deadline.Deadline`; see the module docstring);
     None when the hybrid does not apply or the budget is too short.
     ``hybrid_params.hybrid`` tunes it; its PyVRP search and OR-Tools polish use
     ``hybrid_params.ils``, ``hybrid_params.portfolio`` and ``hybrid_params.ruin_recreate``."""
-    from solver.search.portfolio import available_cores, portfolio_search
+    from solver.search.portfolio import portfolio_search
     from solver.search.raw import RawRoute, RawSolution, timed_route
     from solver.search.ruin_recreate import polish
     from solver.search.territories import insert_dropped
+    from solver.search.threads import search_threads
 
     search_params = params or SearchParams()
     hybrid_params = search_params.hybrid
     started = time.perf_counter()
-    if not hybrid_params.enabled or time_limit_s < hybrid_params.min_budget_s:
+    deadline = Deadline.of(time_limit_s)
+    budget_s = deadline.remaining()
+    if not hybrid_params.enabled or budget_s < hybrid_params.min_budget_s:
         return None
     relaxation = relax(data, hybrid_params)
     if relaxation is None:
@@ -228,8 +233,16 @@ def hybrid_search(data: RoutingData, time_limit_s: float, *, params: SearchParam
     if translation is None:
         return None
     options = data.problem.options
-    threads = options.threads or available_cores()
-    search_s = time_limit_s * hybrid_params.search_share - (time.perf_counter() - started)
+    threads = search_threads(options, search_params.portfolio)
+    # PyVRP's share of the whole budget (relaxing and translating counted),
+    # the rest for the repair, the insertion and the polish
+    share = hybrid_params.search_share
+    if budget_s * (1 - share) < hybrid_params.min_polish_s:
+        # too short a polish to pay for its set-up (a territory of a short
+        # day): PyVRP takes it, the whole-day polish after the territories
+        # has the border work anyway
+        share = hybrid_params.short_search_share
+    search_s = budget_s * share - (time.perf_counter() - started)
     result = portfolio_search(relaxation.data, search_s, threads=threads, seed=options.seed,
                               params=search_params.ils, portfolio=search_params.portfolio,
                               translation=translation)
@@ -256,14 +269,13 @@ def hybrid_search(data: RoutingData, time_limit_s: float, *, params: SearchParam
         metaheuristic=(f"PyVRP iterated local search ({result.searches} searches, {result.iterations} iterations); "
                        f"{repaired} visits taken out to fit breaks"),
     )
-    placed = insert_dropped(data, raw, time.perf_counter() + time_limit_s * hybrid_params.insert_share)
+    placed = insert_dropped(data, raw, deadline.cap(budget_s * hybrid_params.insert_share))
     raw.metaheuristic += f"; {placed} left-out visits placed"
     # -- polish with OR-Tools' full model ------------------------------------ #
     by_vehicle = {r.vehicle: r for r in raw.routes}
     current = [[s.node for s in by_vehicle[v].stops] for v in range(len(data.vehicles))]
-    budget = time_limit_s - (time.perf_counter() - started)
     polished, cost, (iterations, improvements) = polish(
-        data, current, max(0.0, budget), seed=options.seed, feasible=lambda v, s: _fits(data, v, s),
+        data, current, deadline, seed=options.seed, feasible=lambda v, s: _fits(data, v, s),
         params=search_params.ruin_recreate)
     for v, sequence in enumerate(polished):
         if sequence is current[v]:

@@ -161,10 +161,6 @@ class TerritoryParams:
     decompose_above
         Days (that PyVRP cannot express) with more visits than this are
         decomposed, when they have more than one crew.
-    time_share
-        Share of the plan's time limit the decomposed search gets: model
-        building per territory and timing the routes afterwards take time
-        of their own.
     cross_insert_share
         Share of the search's time limit kept for placing, across
         territories, the visits a territory had to leave out.
@@ -179,7 +175,6 @@ class TerritoryParams:
 
     visits_per_territory: int = 150
     decompose_above: int = 250
-    time_share: float = 0.8
     cross_insert_share: float = 0.05
     cross_insert_crews: int = 12
     polish_share: float = 0.2
@@ -201,6 +196,12 @@ class HybridParams:
         and polishes in OR-Tools.
     insert_share
         Share of the budget at most spent placing visits the repair left out.
+    min_polish_s
+        When the polish would get less than this (``1 - search_share`` of
+        the budget) ...
+    short_search_share
+        ... PyVRP searches this share of the budget instead, the rest for the
+        repair and insertion (and what polish fits).
     min_budget_s
         Below this budget the hybrid is not tried (plain OR-Tools answers).
     limits_alone
@@ -212,8 +213,57 @@ class HybridParams:
     break_point: float = 0.5
     search_share: float = 0.85
     insert_share: float = 0.05
+    min_polish_s: float = 0.5
+    short_search_share: float = 0.95
     min_budget_s: float = 0.5
     limits_alone: bool = False
+
+
+@dataclass(frozen=True)
+class BudgetParams:
+    """How a search spends its one deadline (:class:`solver.search.deadline.Deadline`).
+
+    Parameters
+    ----------
+    finish_reserve_s
+        CPU seconds kept back from a plan's time limit for building the plan
+        after the search (timing every route, cutting slots), turned into
+        wall seconds at the share of a core the plan has had
+        (:meth:`solver.search.deadline.Deadline.end`) ...
+    finish_reserve_per_visit_s
+        ... and this much more per visit (0.76-1.04 s of CPU for 1,000 visits;
+        the PyVRP path keeps its own: :class:`~solver.search.ils.IlsParams`).
+    share_prior_weight_s
+        The share of a core the plan gets (which stretches the reserve) is
+        measured over the search, starting from a whole core counted as if
+        measured over this many seconds: the territories' shares are fixed
+        early, and a pessimistic guess there (the tasks running at that
+        instant) starved them (756 of 1,000 visits served at 10 s); the
+        polish at the end absorbs what the measure adds.
+    min_descent_s
+        OR-Tools' first solution and descent, then ruin and recreate, start
+        only with this much time left; with less, one guided local search
+        takes what is left.
+    heavy_build_factor
+        A second whole-day OR-Tools model (the full operator set, for
+        workload-balanced days) is built only while this many times the
+        first one's building time is left.
+    fallback_grace_s
+        A search without a first solution at its deadline places visits by
+        cheapest insertion for at most this long after it.
+    min_territory_s
+        A territory's search gets at least this long while the territories'
+        deadline allows (model building needs it; territories after it get
+        less).
+    """
+
+    finish_reserve_s: float = 0.05
+    finish_reserve_per_visit_s: float = 0.001
+    share_prior_weight_s: float = 0.5
+    min_descent_s: float = 1.0
+    heavy_build_factor: float = 3.0
+    fallback_grace_s: float = 0.5
+    min_territory_s: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -238,6 +288,8 @@ class SearchParams:
     hybrid
         PyVRP on days with breaks, OR-Tools for the breaks
         (:mod:`solver.search.hybrid`).
+    budget
+        How the search spends its deadline.
     """
 
     use_ils: bool = True
@@ -247,6 +299,7 @@ class SearchParams:
     ils: IlsParams = field(default_factory=IlsParams)
     portfolio: PortfolioParams = field(default_factory=PortfolioParams)
     hybrid: HybridParams = field(default_factory=HybridParams)
+    budget: BudgetParams = field(default_factory=BudgetParams)
 
     def stopping_after(self, iterations: int) -> SearchParams:
         """These parameters with every search stopped after ``iterations``

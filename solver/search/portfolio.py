@@ -11,7 +11,6 @@ not counted: the search in the calling process always runs.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -32,18 +31,20 @@ class PortfolioParams:
         Search ``k`` runs with seed ``seed + k × seed_stride``.
     answer_grace_s
         How long after its budget a child may take to send its routes.
+    load_aware
+        When neither the plan (``Options.threads``) nor the configuration
+        (``[planning] threads``) says how many searches to run, run one per
+        core left free by other work (:func:`solver.search.threads.default_threads`);
+        off: one per available core.
+    spare_share
+        A core counts as free for a search when at least this share of it is
+        (:func:`solver.search.threads.threads_for`).
     """
 
     seed_stride: int = 7919
     answer_grace_s: float = 0.5
-
-
-def available_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    load_aware: bool = True
+    spare_share: float = 0.5
 
 
 def _child(translation: Translation, budget_s: float, seed: int, params: IlsParams, send: Connection) -> None:

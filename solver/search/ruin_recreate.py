@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from solver.compile import RoutingData
 from solver.search.costs import Costs, price, separable, visit_of
+from solver.search.deadline import Deadline
 from solver.search.ortools_model import Model, assignment, build_model, descent_parameters, routes_of
 from solver.search.params import ModelParams, RuinRecreateParams
 
@@ -83,13 +84,16 @@ class RuinAndRecreate:
         return (sum(costs.route(self.data, v, route) for v, route in enumerate(routes))
                 + sum(c for vi, c in costs.drop.items() if vi not in served))
 
-    def run(self, routes: list[list[int]], cost: int, budget_s: float) -> tuple[list[list[int]], int]:
+    def run(self, routes: list[list[int]], cost: int, budget_s: float | Deadline) -> tuple[list[list[int]], int]:
         """Improve ``routes`` (visit nodes per crew, objective ``cost``) until
-        ``budget_s`` runs out or :attr:`RuinRecreateParams.max_iterations`
-        iterations are made; returns the best routes and their cost."""
+        ``budget_s`` (seconds from now, or a :class:`~solver.search.deadline.Deadline`)
+        runs out or :attr:`RuinRecreateParams.max_iterations` iterations are
+        made; returns the best routes and their cost (``routes`` and ``cost``
+        when the deadline has passed already)."""
         p = self.params
+        deadline = Deadline.of(budget_s)
         begin = time.perf_counter()
-        deadline = begin + budget_s
+        budget = max(1e-9, deadline.remaining())
         best, best_cost = routes, cost
         current, current_cost = routes, cost
         if not self.visit_nodes:
@@ -97,7 +101,7 @@ class RuinAndRecreate:
         made = 0
         while p.max_iterations is None or made < p.max_iterations:
             now = time.perf_counter()
-            remaining = deadline - now
+            remaining = deadline.remaining()
             if remaining < p.min_remaining_s:
                 break
             made += 1
@@ -124,7 +128,7 @@ class RuinAndRecreate:
                 self.feasible(v, route) for v, route in enumerate(candidate) if route is not current[v]
             ):
                 continue
-            threshold = p.accept_threshold * best_cost * max(0.0, 1 - (now - begin) / budget_s)
+            threshold = p.accept_threshold * best_cost * max(0.0, 1 - (now - begin) / budget)
             if cost < current_cost or cost < best_cost + threshold:
                 current, current_cost = candidate, cost
                 if cost < best_cost:
@@ -228,20 +232,22 @@ class RuinAndRecreate:
         return candidate, cost - before + after
 
 
-def polish(data: RoutingData, routes: list[list[int]], budget_s: float, *, seed: int = 0,
+def polish(data: RoutingData, routes: list[list[int]], budget_s: float | Deadline, *, seed: int = 0,
            feasible: Callable[[int, list[int]], bool] | None = None,
            params: RuinRecreateParams | None = None,
            ) -> tuple[list[list[int]], int | None, tuple[int, int]]:
     """Improve a day's ``routes`` (visit nodes per crew, feasible) by ruin and
-    recreate in sub-models for ``budget_s`` seconds, without a model of the
+    recreate in sub-models for ``budget_s`` seconds (or until a
+    :class:`~solver.search.deadline.Deadline`), without a model of the
     whole day: for days solved in parts (:mod:`solver.search.territories`),
     whose borders the parts' own searches could not cross. Returns the best
     routes (untimed), their objective, and (iterations, improvements); a day
     with workload balance comes back as it was, its objective ``None``.
     ``feasible(crew, visit nodes)``, when given, must accept every route a
     repair changes (e.g. the caller can time it)."""
+    deadline = Deadline.of(budget_s)
     if not separable(data):
         return routes, None, (0, 0)
     rr = RuinAndRecreate(data, price(data, None, 0), seed, feasible=feasible, params=params)
-    best, cost = rr.run(routes, rr.cost(routes), budget_s)
+    best, cost = rr.run(routes, rr.cost(routes), deadline)
     return best, cost, (rr.iterations, rr.improvements)

@@ -24,6 +24,7 @@ import time
 
 from solver.compile import RoutingData
 from solver.reasons import best_insertion
+from solver.search.deadline import Deadline
 from solver.search.engine import search
 from solver.search.params import SearchParams, TerritoryParams
 from solver.search.raw import RawRoute, RawSolution, RawStop, timed_route
@@ -61,13 +62,26 @@ def _crew_capacity(data: RoutingData, vehicle: int) -> int:
     return max(1, min(veh.max_visits, by_time))
 
 
-def search_by_territory(data: RoutingData, time_limit_s: float, params: SearchParams | None = None) -> RawSolution:
-    """Solve ``data`` territory by territory (see the module docstring);
-    ``params`` tune the decomposition (:attr:`SearchParams.territories`) and
-    each territory's search."""
+def search_by_territory(data: RoutingData, time_limit_s: float | Deadline,
+                        params: SearchParams | None = None) -> RawSolution:
+    """Solve ``data`` territory by territory (see the module docstring) by
+    ``time_limit_s`` (seconds from now, or a
+    :class:`~solver.search.deadline.Deadline`); ``params`` tune the
+    decomposition (:attr:`SearchParams.territories`) and each territory's
+    search.
+
+    The territories share what remains less
+    :attr:`TerritoryParams.polish_share` and
+    :attr:`TerritoryParams.cross_insert_share` of it, in proportion to their
+    visits (each at least
+    :attr:`BudgetParams.min_territory_s` while the deadline allows, model
+    building included); the insertion across territories gets at most
+    :attr:`TerritoryParams.cross_insert_share` of the time, the whole-day
+    polish the rest."""
     params = (params or SearchParams()).for_options(data.problem.options)
     tp = params.territories
     started = time.perf_counter()
+    deadline = Deadline.of(time_limit_s)
     groups = crew_groups(data, tp)
     mode = data.vehicles[0].mode
     matrix = data.matrices[mode].durations
@@ -99,13 +113,15 @@ def search_by_territory(data: RoutingData, time_limit_s: float, params: SearchPa
     routes: list[RawRoute] = []
     dropped: list[int] = []
     objective = 0
-    territory_limit_s = time_limit_s * (1 - tp.polish_share)
+    total_s = deadline.remaining()
+    territories_end = deadline.share(1 - tp.polish_share - tp.cross_insert_share)
     for k, (group, visits) in enumerate(zip(groups, assigned)):
-        remaining = territory_limit_s - (time.perf_counter() - started)
         left = sum(len(a) for a in assigned[k:]) or 1
-        budget = max(1.0, remaining * len(visits) / left)
+        own = territories_end.share(len(visits) / left)
+        # model building needs a minimum; territories after this one get less
+        sub_deadline = deadline.until(max(own.at, deadline.clock() + params.budget.min_territory_s))
         sub, node_map, vehicle_map = data.subset(group, visits)
-        raw = search(sub, time_limit_s=budget, params=params)
+        raw = search(sub, deadline=sub_deadline, params=params)
         objective += raw.objective or 0
         dropped += raw.dropped
         for r in raw.routes:
@@ -123,10 +139,9 @@ def search_by_territory(data: RoutingData, time_limit_s: float, params: SearchPa
         first_solution=f"territories ({len(groups)}) with PARALLEL_CHEAPEST_INSERTION",
         metaheuristic="ruin-and-recreate per territory",
     )
-    placed = insert_dropped(data, raw, started + territory_limit_s + time_limit_s * tp.cross_insert_share, tp)
+    placed = insert_dropped(data, raw, deadline.cap(total_s * tp.cross_insert_share), tp)
     raw.metaheuristic += f"; {placed} left-out visits placed across territories"
-    deadline = started + time_limit_s * (1 + tp.cross_insert_share)
-    iterations, improvements = polish_merged(data, raw, deadline - time.perf_counter(), params)
+    iterations, improvements = polish_merged(data, raw, deadline, params)
     raw.metaheuristic += f"; whole-day ruin-and-recreate ({iterations} iterations, {improvements} improvements)"
     raw.seconds = time.perf_counter() - started
     return raw
@@ -143,10 +158,11 @@ def retime(data: RoutingData, route: RawRoute, sequence: list[int]) -> bool:
     return True
 
 
-def polish_merged(data: RoutingData, raw: RawSolution, budget_s: float,
+def polish_merged(data: RoutingData, raw: RawSolution, budget_s: float | Deadline,
                   params: SearchParams | None = None) -> tuple[int, int]:
     """Improve the merged day ``raw`` in place by ruin and recreate across
-    territories (:func:`solver.search.polish`, tuned by
+    territories for ``budget_s`` seconds (or until a
+    :class:`~solver.search.deadline.Deadline`) (:func:`solver.search.polish`, tuned by
     :attr:`SearchParams.ruin_recreate`), keeping only repairs whose changed
     routes :func:`solver.timing.simulate` can time; returns (iterations,
     improvements)."""
@@ -172,7 +188,7 @@ def polish_merged(data: RoutingData, raw: RawSolution, budget_s: float,
     return stats
 
 
-def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float,
+def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float | Deadline,
                    params: TerritoryParams | None = None) -> int:
     """Place visits that their territory left out into any crew's route that
     still has room, most important first, each at its cheapest feasible
@@ -181,10 +197,13 @@ def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float,
     breaks and limits). Territories are solved apart, so a visit near a
     border may fit a neighbouring territory's crew. Passes repeat while they
     place something (a route that took a visit may now pass close to
-    another). Changes ``raw`` in place until ``deadline``; returns how many
-    visits were placed.
+    another). Changes ``raw`` in place until ``deadline`` (a
+    :func:`time.perf_counter` moment, or a
+    :class:`~solver.search.deadline.Deadline`); returns how many visits were
+    placed.
     """
     params = params or TerritoryParams()
+    until = deadline if isinstance(deadline, Deadline) else Deadline(deadline)
     by_vehicle = {r.vehicle: r for r in raw.routes}
     vehicle_of = {veh.agent.id: v for v, veh in enumerate(data.vehicles)}
     placed = 0
@@ -192,7 +211,7 @@ def insert_dropped(data: RoutingData, raw: RawSolution, deadline: float,
     while progress and raw.dropped:
         progress = False
         for vi in sorted(raw.dropped, key=lambda i: -data.penalties[i]):
-            if time.perf_counter() >= deadline:
+            if until.expired():
                 return placed
             fit, _ = best_insertion(data, raw, vi, crews=params.cross_insert_crews, swaps=False)
             if fit is None:

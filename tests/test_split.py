@@ -93,7 +93,7 @@ def test_split_plan_is_valid_and_serves_about_what_a_plain_solve_serves():
     problem = Problem.model_validate(easy_day(160, 16, time_limit_s=3.0))
     plain = solve(problem, travel)
     plan = solve_split(problem, travel, params=SplitParams(split_above=60, part_visits=60))
-    assert plan.solver.first_solution == "split into 3 parts"
+    assert plan.solver.first_solution.startswith("split into 3 parts; wall ")
     report = check_plan(problem, plan, travel)
     assert report.ok, report
     planned = [s.visit_id for r in plan.routes for s in r.stops]
@@ -108,8 +108,9 @@ def test_border_polish_keeps_the_plan_valid_and_never_worse():
     problem = Problem.model_validate(easy_day(160, 12, time_limit_s=1.0))
     params = SplitParams(split_above=60, part_visits=60, border_crews=4, min_window_s=2.0)
     parts = split_problem(problem, params)
-    merged = merge_plans(problem, parts, solve_parts_inline(travel)(parts, 1.0), travel)
-    plan, improved = polish_borders(problem, merged, parts, travel, 6.0, params)
+    merged = merge_plans(problem, parts, solve_parts_inline(travel, params=params)(parts, time.time() + 2.0), travel)
+    plan, tried, improved = polish_borders(problem, merged, parts, travel, time.time() + 6.0, params)
+    assert tried >= improved
     assert check_plan(problem, plan, travel).ok
     before, after = merged.summary, plan.summary
     assert (after.priority_planned, after.visits_planned) >= (before.priority_planned, before.visits_planned)
@@ -221,7 +222,7 @@ def test_one_worker_solves_its_own_parts_without_deadlock(workers):
     start(1)
     body = easy_day(80, 8, time_limit_s=1.0)
     _job, plan = _plan_job(app, body)
-    assert plan.solver.first_solution == "split into 3 parts (inline, inline, inline)"
+    assert plan.solver.first_solution.startswith("split into 3 parts (inline, inline, inline); wall ")
     _check(body, plan)
 
 
@@ -229,7 +230,7 @@ def test_embedded_jobs_solve_the_parts_in_their_process(make_app, split_env):
     app = make_app()
     body = easy_day(80, 8, time_limit_s=1.0)
     _job, plan = _plan_job(app, body)
-    assert plan.solver.first_solution == "split into 3 parts"
+    assert plan.solver.first_solution.startswith("split into 3 parts; wall ")
     _check(body, plan)
 
 
@@ -256,7 +257,7 @@ def test_a_part_failing_on_its_worker_is_solved_again_by_the_parent(workers):
     # the worker cannot build this travel model, so its part fails there; the parent's own model works
     solver_here = RQParts(rq_connection(REDIS_URL), app.config["RQ_QUEUE"], parent="test-parent",
                           travel_name="tests.no_such_module:travel", travel=travel)
-    plans = solver_here(parts, 1.0)
+    plans = solver_here(parts, time.time() + 4.0)
     assert solver_here.where == {0: "fallback", 1: "inline"}
     assert all(plan is not None for plan in plans)
     plan = merge_plans(problem, parts, plans, travel)

@@ -14,9 +14,11 @@ runs:
   atomic, so a part is solved by exactly one process) and solves it inline.
   With a single worker the parent thus solves every part itself, one after
   another: no deadlock. A part whose job fails (its work horse killed, an
-  exception) is solved inline while there is time; a part not back by the
-  deadline (and a grace) is stopped and its visits stay unassigned with a
-  reason;
+  exception) is solved inline while there is time. A part late for the
+  parts' deadline is still waited for until the end of the whole budget
+  (the border polish then has less time: a part's plan is worth more than
+  the polish), and a grace after it; a part not back by then is stopped and
+  its visits stay unassigned with a reason;
 * elsewhere (the embedded runner's job process, tests, the CLI), the parts
   are solved one after another in the job's process.
 
@@ -74,8 +76,8 @@ class PartWaitParams:
     poll_s
         How often the parent looks at its parts.
     grace_s
-        How long past the parts' deadline the parent still waits for a part
-        (a part overran on a loaded machine) before it gives it up.
+        How long past the end of the day's budget the parent still waits for
+        a late part (a loaded machine) before it gives it up.
     result_ttl_s
         How long Redis keeps a part's plan and failure.
     """
@@ -142,9 +144,11 @@ class RQParts:
 
         return max(1, Worker.count(connection=self.connection, queue=self.queue))
 
-    def __call__(self, parts: Sequence[Part], deadline: float) -> list[Plan | None]:
+    def __call__(self, parts: Sequence[Part], deadline: float, end: float | None = None) -> list[Plan | None]:
         """Solve ``parts`` on the queue's workers and here by ``deadline``
-        (``time.time()``); a plan per part (None: lost)."""
+        (``time.time()``), waiting for late ones until ``end`` (the end of
+        the day's budget; default the deadline) and :attr:`PartWaitParams.grace_s`;
+        a plan per part (None: lost)."""
         started = time.time()
         self.count = len(parts)
         workers = self.workers()
@@ -152,7 +156,7 @@ class RQParts:
         jobs = [self._enqueue(part, deadline, share) for part in parts]
         plans: list[Plan | None] = [None] * len(parts)
         pending = set(range(len(parts)))
-        give_up = deadline + self.params.grace_s
+        give_up = max(deadline, end or deadline) + self.params.grace_s
         try:
             while pending:
                 queued = 0
@@ -183,7 +187,7 @@ class RQParts:
                     pending.discard(taken)
                 elif pending and time.time() > give_up:
                     for k in pending:
-                        log.warning("job %s: part %d not back by its deadline; its visits stay unassigned",
+                        log.warning("job %s: part %d not back by the end of the budget; its visits stay unassigned",
                                     self.parent, k)
                     break
                 elif pending:

@@ -17,7 +17,7 @@ runs:
   exception) is solved inline while there is time. A part late for the
   parts' deadline is still waited for until the end of the whole budget
   (the border polish then has less time: a part's plan is worth more than
-  the polish), and a grace after it; a part not back by then is stopped and
+  the polish), and :attr:`PartWaitParams.late_s` after it; a part not back by then is stopped and
   its visits stay unassigned with a reason;
 * elsewhere (the embedded runner's job process, tests, the CLI), the parts
   are solved one after another in the job's process.
@@ -75,15 +75,19 @@ class PartWaitParams:
     ----------
     poll_s
         How often the parent looks at its parts.
-    grace_s
+    late_s
         How long past the end of the day's budget the parent still waits for
-        a late part (a loaded machine) before it gives it up.
+        late parts (and solves parts nobody took) before it gives them up:
+        losing a part's visits costs more than a late plan (when one or two
+        processes solve four parts on a loaded machine, the parts' fixed
+        costs, matrices and timing the routes, exceed a short budget). The
+        job's wall-clock cap stays the hard limit.
     result_ttl_s
         How long Redis keeps a part's plan and failure.
     """
 
     poll_s: float = 0.2
-    grace_s: float = 10.0
+    late_s: float = 60.0
     result_ttl_s: int = 900
 
 
@@ -147,7 +151,7 @@ class RQParts:
     def __call__(self, parts: Sequence[Part], deadline: float, end: float | None = None) -> list[Plan | None]:
         """Solve ``parts`` on the queue's workers and here by ``deadline``
         (``time.time()``), waiting for late ones until ``end`` (the end of
-        the day's budget; default the deadline) and :attr:`PartWaitParams.grace_s`;
+        the day's budget; default the deadline) and :attr:`PartWaitParams.late_s`;
         a plan per part (None: lost)."""
         started = time.time()
         self.count = len(parts)
@@ -156,7 +160,7 @@ class RQParts:
         jobs = [self._enqueue(part, deadline, share) for part in parts]
         plans: list[Plan | None] = [None] * len(parts)
         pending = set(range(len(parts)))
-        give_up = max(deadline, end or deadline) + self.params.grace_s
+        give_up = max(deadline, end or deadline) + self.params.late_s
         try:
             while pending:
                 queued = 0

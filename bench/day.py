@@ -332,6 +332,7 @@ def main() -> int:
         for pid, mib in sorted(peaks.workers.items()):
             print(f"worker {pid}: peak RSS {mib:.0f} MiB; its work horses ({len(peaks.horse_count.get(pid, ()))}) "
                   f"peak RSS {peaks.horses.get(pid, 0.0):.0f} MiB")
+        print(f"job stages (seen from outside, 0.1 s polls): {peaks.stage_times(wall)}")
         print(f"job: {search}")
     else:
         from solver.search import HybridParams, SearchParams

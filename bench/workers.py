@@ -9,9 +9,15 @@ split_above`` visits is split into parts solved as RQ jobs by all the workers
 worker process and of the work horses it forks (one per job: the parent job,
 then the parts) is sampled from ``/proc`` (``VmHWM``).
 
-The workers build the city's network through :func:`bench_travel`, a travel
+The workers get the city's network through :func:`bench_travel`, a travel
 factory named ``bench.workers:bench_travel`` that loads it from the index
-store (memory-mapped) by ``DOORSTEP_BENCH_CITY`` (``size:seed:store``).
+store (memory-mapped) by ``DOORSTEP_BENCH_CITY`` (``size:seed:store``). Each
+worker loads it before taking jobs (``python -m bench.workers worker ...``,
+:func:`main`), as ``doorstep worker`` preloads the configured network, so
+that its work horses inherit it.
+
+While the job runs, the stages its record goes through (queued, solving,
+checking, publishing) are timed from outside (:class:`_Stages`).
 """
 
 from __future__ import annotations
@@ -54,6 +60,13 @@ class _Peaks:
     workers: dict[int, float] = field(default_factory=dict)
     horses: dict[int, float] = field(default_factory=dict)  # by worker pid: the largest horse
     horse_count: dict[int, set[int]] = field(default_factory=dict)
+    #: Seconds from submitting the job to the first sight of each (status, stage) of its record.
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def stage_times(self, wall: float) -> str:
+        """How long the job spent in each stage seen, up to ``wall``."""
+        seen = [*sorted(self.stages.items(), key=lambda kv: kv[1]), ("done", wall)]
+        return ", ".join(f"{name} {seen[k + 1][1] - at:.1f} s" for k, (name, at) in enumerate(seen[:-1]))
 
 
 def _hwm_mib(pid: int) -> float | None:
@@ -109,7 +122,7 @@ def plan_on_workers(problem: Problem, *, workers: int, redis_url: str, city: str
     env = {**os.environ, "DOORSTEP_BENCH_CITY": city, "PYTHONPATH": str(ROOT)}
     os.environ["DOORSTEP_BENCH_CITY"] = city
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--redis-url", redis_url, "--prefix", tag, "--queue", tag,
+        [sys.executable, "-m", "bench.workers", "worker", "--redis-url", redis_url, "--prefix", tag, "--queue", tag,
          "--no-preload", "--name", f"{tag}-{k}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/{tag}-{k}.log", "wb"),  # noqa: SIM115 - the worker holds it
     ) for k in range(workers)]
@@ -126,11 +139,14 @@ def plan_on_workers(problem: Problem, *, workers: int, redis_url: str, city: str
         job = runner.submit(problem)
         while True:
             current = runner.get(job.id)
+            if current is not None:
+                seen = current.status if current.status != "running" else current.stage or "running"
+                peaks.stages.setdefault(seen, time.perf_counter() - started)
             if current is not None and current.status in ("succeeded", "failed"):
                 break
             if time.perf_counter() - started > timeout_s:
                 raise SystemExit(f"job {job.id} still {current.status if current else '?'} after {timeout_s} s")
-            time.sleep(0.2)
+            time.sleep(0.1)
         wall = time.perf_counter() - started
         if current.status != "succeeded" or current.version is None:
             raise SystemExit(f"job failed: {current.error_code}: {current.error}")
@@ -164,3 +180,18 @@ def _wait_for_workers(runner: object, workers: int, timeout_s: float = 60.0) -> 
         if time.monotonic() > deadline:
             raise SystemExit("the workers did not start (see /tmp/bench-*.log)")
         time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.workers worker ...``: ``doorstep worker`` with the
+    benchmark city loaded first (:func:`bench_travel`), so that its work
+    horses inherit it (``doorstep worker`` preloads only the configured
+    network)."""
+    from app.cli import main as cli
+
+    bench_travel()
+    cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="doorstep")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,8 +21,10 @@ from solver.check import check_plan
 from solver.model import Plan, Problem
 from solver.search.split import (
     SplitParams,
+    SplitReport,
     merge_plans,
     polish_borders,
+    solve_part,
     solve_parts_inline,
     solve_split,
     split_problem,
@@ -92,8 +94,12 @@ def test_split_plan_is_valid_and_serves_about_what_a_plain_solve_serves():
     travel = StraightLineTravel()
     problem = Problem.model_validate(easy_day(160, 16, time_limit_s=3.0))
     plain = solve(problem, travel)
-    plan = solve_split(problem, travel, params=SplitParams(split_above=60, part_visits=60))
+    report = SplitReport()
+    plan = solve_split(problem, travel, params=SplitParams(split_above=60, part_visits=60), report=report)
     assert plan.solver.first_solution == "split into 3 parts"
+    # where the time went: every part solved here, its solve timed, the budget the time limit
+    assert report.where == {0: "inline", 1: "inline", 2: "inline"} and set(report.part_s) == {0, 1, 2}
+    assert report.budget_s == 3.0 and "2 inline: queued" in report.describe()
     report = check_plan(problem, plan, travel)
     assert report.ok, report
     planned = [s.visit_id for r in plan.routes for s in r.stops]
@@ -108,8 +114,9 @@ def test_border_polish_keeps_the_plan_valid_and_never_worse():
     problem = Problem.model_validate(easy_day(160, 12, time_limit_s=1.0))
     params = SplitParams(split_above=60, part_visits=60, border_crews=4, min_window_s=2.0)
     parts = split_problem(problem, params)
-    merged = merge_plans(problem, parts, solve_parts_inline(travel)(parts, 1.0), travel)
-    plan, improved = polish_borders(problem, merged, parts, travel, 6.0, params)
+    merged = merge_plans(problem, parts, solve_parts_inline(travel, params=params)(parts, time.time() + 2.0), travel)
+    plan, tried, improved = polish_borders(problem, merged, parts, travel, time.time() + 6.0, params)
+    assert tried >= improved
     assert check_plan(problem, plan, travel).ok
     before, after = merged.summary, plan.summary
     assert (after.priority_planned, after.visits_planned) >= (before.priority_planned, before.visits_planned)
@@ -120,9 +127,30 @@ def test_border_polish_keeps_the_plan_valid_and_never_worse():
     assert sorted(planned + [u.visit_id for u in plan.unassigned]) == sorted(v.id for v in problem.visits)
 
 
+def test_the_polish_stops_at_the_deadline():
+    travel = StraightLineTravel()
+    problem = Problem.model_validate(easy_day(160, 12, time_limit_s=1.0))
+    params = SplitParams(split_above=60, part_visits=60, border_crews=4, min_window_s=2.0, min_part_s=1.0)
+    parts = split_problem(problem, params)
+    merged = merge_plans(problem, parts, solve_parts_inline(travel, params=params)(parts, time.time() + 2.0), travel)
+    plan, tried, improved = polish_borders(problem, merged, parts, travel, time.time() + 1.0, params)
+    assert (tried, improved) == (0, 0) and plan is merged  # less than a window's time left: nothing tried
+
+
+def test_a_part_past_its_deadline_still_gets_a_short_search():
+    travel = StraightLineTravel()
+    problem = Problem.model_validate(easy_day(40, 4))
+    plan = solve_part(problem, time.time() - 30.0, travel, params=SplitParams(min_part_s=1.0))
+    assert plan is not None and check_plan(problem, plan, travel).ok
+    assert plan.summary.visits_planned > 0  # a late plan beats none
+
+
 def test_a_lost_part_leaves_its_visits_unassigned_and_its_crews_idle():
     travel = StraightLineTravel()
-    problem = Problem.model_validate(easy_day(90, 8))
+    body = easy_day(90, 8)
+    for visit in body["visits"][::9]:
+        visit["required"] = True
+    problem = Problem.model_validate(body)
     parts = split_problem(problem, SplitParams(split_above=40, part_visits=45))
     plans: list[Plan | None] = [solve(parts[0].problem, travel), None]
     plan = merge_plans(problem, parts, plans, travel)
@@ -131,6 +159,8 @@ def test_a_lost_part_leaves_its_visits_unassigned_and_its_crews_idle():
     assert set(lost) == set(parts[1].visit_ids) and "could not be solved" in next(iter(lost.values())).reason
     assert all(not plan.route(a).stops for a in parts[1].agent_ids)
     assert plan.solver.status == "partial"
+    required = [v.id for v in parts[1].problem.visits if v.required]
+    assert required and all(lost[vid].code == "required_infeasible" for vid in required)  # not "lower priority"
 
 
 # --------------------------------------------------------------------------- #
@@ -221,7 +251,7 @@ def test_one_worker_solves_its_own_parts_without_deadlock(workers):
     start(1)
     body = easy_day(80, 8, time_limit_s=1.0)
     _job, plan = _plan_job(app, body)
-    assert plan.solver.first_solution == "split into 3 parts (inline, inline, inline)"
+    assert plan.solver.first_solution.startswith("split into 3 parts (inline, inline, inline); wall ")
     _check(body, plan)
 
 
@@ -229,7 +259,7 @@ def test_embedded_jobs_solve_the_parts_in_their_process(make_app, split_env):
     app = make_app()
     body = easy_day(80, 8, time_limit_s=1.0)
     _job, plan = _plan_job(app, body)
-    assert plan.solver.first_solution == "split into 3 parts"
+    assert plan.solver.first_solution.startswith("split into 3 parts; wall ")
     _check(body, plan)
 
 
@@ -256,7 +286,7 @@ def test_a_part_failing_on_its_worker_is_solved_again_by_the_parent(workers):
     # the worker cannot build this travel model, so its part fails there; the parent's own model works
     solver_here = RQParts(rq_connection(REDIS_URL), app.config["RQ_QUEUE"], parent="test-parent",
                           travel_name="tests.no_such_module:travel", travel=travel)
-    plans = solver_here(parts, 1.0)
+    plans = solver_here(parts, time.time() + 4.0)
     assert solver_here.where == {0: "fallback", 1: "inline"}
     assert all(plan is not None for plan in plans)
     plan = merge_plans(problem, parts, plans, travel)

@@ -12,10 +12,17 @@ it can be solved by :func:`solver.solve` in this process or in another one
 (an RQ job on any machine: :mod:`app.jobs.split`); the caller decides by
 passing ``solve_parts`` to :func:`solve_split`.
 
+The problem's time limit is a wall-clock budget for the whole split day,
+from when its job started (:func:`solve_split`): the split itself, then the
+parts get what remains but :attr:`SplitParams.polish_share` of the limit,
+as a *deadline* (a part queued behind others starts later and still ends in
+time: it computes its travel matrices first and searches for what is left,
+:func:`solve_part`); the merge and the border polish have the rest, and the
+polish stops at the deadline.
+
 The part plans are merged (:func:`merge_plans`); a part that could not be
 solved leaves its crews idle and its visits unassigned with a reason. Then
-the borders are polished (:func:`polish_borders`) for
-:attr:`SplitParams.polish_share` of the time limit: for each pair of
+the borders are polished (:func:`polish_borders`) until the deadline: for each pair of
 neighbouring parts, a *window* of the crews of either side whose routes lie
 closest to the other side, with their visits and the visits either part left
 out, is compiled as a small problem of its own (no travel matrix of the whole
@@ -41,6 +48,7 @@ from solver.compile import Geocoder, compile_problem
 from solver.model import Agent, Location, Plan, Problem, Route, SolverStats, Unassigned, Visit
 from solver.search.raw import RawSolution, timed_route
 from solver.search.ruin_recreate import polish
+from solver.search.split_report import SplitReport
 from solver.search.territories import insert_dropped
 from solver.slots import SlotParams, planning_data
 from solver.solve import build_plan, default_geocoder, matrix_engine_of, solve, summarize
@@ -52,10 +60,11 @@ __all__ = [
     "Part",
     "SolveParts",
     "SplitParams",
+    "SplitReport",
     "merge_plans",
     "needs_split",
-    "part_time_limit",
     "polish_borders",
+    "solve_part",
     "solve_parts_inline",
     "solve_split",
     "split_problem",
@@ -67,9 +76,11 @@ log = logging.getLogger("doorstep.solver")
 #: the border polish tries them again.
 DROPPED_CODES = frozenset({"lower_priority", "capacity", "required_infeasible"})
 
-#: ``solve_parts(parts, time_limit_s)``: a plan per part, in order (None: the
-#: part could not be solved); each part's search gets ``time_limit_s``.
-SolveParts = Callable[[Sequence["Part"], float], list[Plan | None]]
+#: ``solve_parts(parts, deadline, end)``: a plan per part, in order (None: the
+#: part could not be solved), all of them made by ``deadline`` (``time.time()``);
+#: a part late for it is still worth waiting for until ``end``, the end of the
+#: day's budget (the border polish then has less time).
+SolveParts = Callable[[Sequence["Part"], float, float], list[Plan | None]]
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,8 @@ class SplitParams:
         Parts solved at the same time (workers); parts beyond it wait, so
         each part's time limit shrinks by the rounds needed.
     polish_share
-        Share of the time limit kept for the border polish after the merge.
+        Share of the time limit kept for the merge and the border polish
+        after the parts (the parts have the rest of the budget).
     border_crews
         Crews of each side in a border window.
     window_dropped
@@ -99,7 +111,22 @@ class SplitParams:
         A border window gets at least this many seconds, or is skipped.
     min_search_s
         A window's search gets at least this many seconds after compiling
-        it, however long that took (the polish may overrun by this much).
+        it, or the window is given up.
+    check_share
+        Time kept after a window's search for timing and checking its
+        routes, as a share of the time its compiling took (both price
+        travel between its points).
+    min_part_s
+        A part searches at least this long, even when its deadline is
+        nearer (a loaded machine): a late plan beats none.
+    part_margin_s
+        A part stops searching this long before its deadline, to build its
+        plan (timing its routes and cutting slots: seconds for 1,300 visits)
+        and send it back.
+    search_share
+        A part's search is given this share of the time left after its
+        travel matrices: the search of a big part overruns its limit on a
+        loaded machine (by a quarter at load 13 on 2 cores).
     """
 
     split_above: int = 1500
@@ -111,6 +138,10 @@ class SplitParams:
     room_slack: float = 1.05
     min_window_s: float = 4.0
     min_search_s: float = 2.0
+    check_share: float = 0.6
+    min_part_s: float = 3.0
+    part_margin_s: float = 5.0
+    search_share: float = 0.75
 
 
 @dataclass
@@ -134,13 +165,6 @@ def part_count(visits: int, agents: int, params: SplitParams) -> int:
     solvers = max(1, params.solvers)
     parts = math.ceil(parts / solvers) * solvers if parts > 1 else parts
     return max(1, min(parts, agents))
-
-
-def part_time_limit(problem: Problem, parts: int, params: SplitParams) -> float:
-    """Each part's search time limit: the time before the border polish,
-    over the rounds ``parts`` need on ``params.solvers`` solvers."""
-    rounds = math.ceil(parts / max(1, params.solvers))
-    return max(1.0, problem.options.time_limit_s * (1 - params.polish_share) / rounds)
 
 
 # --------------------------------------------------------------------------- #
@@ -221,27 +245,47 @@ def split_problem(problem: Problem, params: SplitParams, parts: int | None = Non
 # --------------------------------------------------------------------------- #
 # Solving and merging
 # --------------------------------------------------------------------------- #
-def solve_parts_inline(travel: TravelModel, geocoder: Geocoder | None = None) -> SolveParts:
-    """``solve_parts`` solving one part after another in this process; a part
-    whose solve raises comes back None."""
+def solve_parts_inline(travel: TravelModel, geocoder: Geocoder | None = None,
+                       params: SplitParams | None = None) -> SolveParts:
+    """``solve_parts`` solving one part after another in this process, each
+    with an equal share of the time left before the deadline; a part whose
+    solve raises comes back None."""
+    params = params or SplitParams()
 
-    def run(parts: Sequence[Part], time_limit_s: float) -> list[Plan | None]:
+    def run(parts: Sequence[Part], deadline: float, end: float | None = None) -> list[Plan | None]:
         plans: list[Plan | None] = []
-        for part in parts:
-            plans.append(solve_part(part.problem, time_limit_s, travel, geocoder))
+        for k, part in enumerate(parts):
+            own = time.time() + (deadline - time.time()) / (len(parts) - k)
+            plans.append(solve_part(part.problem, own, travel, geocoder, params))
         return plans
 
     return run
 
 
-def solve_part(problem: Problem, time_limit_s: float, travel: TravelModel,
-               geocoder: Geocoder | None = None) -> Plan | None:
-    """Solve one part's ``problem`` with ``time_limit_s``; None when it fails."""
-    sub = problem.model_copy(update={"options": problem.options.model_copy(update={"time_limit_s": time_limit_s})})
+def solve_part(problem: Problem, deadline: float, travel: TravelModel, geocoder: Geocoder | None = None,
+               params: SplitParams | None = None) -> Plan | None:
+    """Solve one part's ``problem`` by ``deadline`` (``time.time()``); None when it fails.
+
+    Its travel matrices are computed first (compiling the part fills the
+    travel model's matrix cache, which :func:`solver.solve` then finds), so
+    that the search gets :attr:`SplitParams.search_share` of what is left
+    until the deadline, less :attr:`SplitParams.part_margin_s` (at least
+    :attr:`SplitParams.min_part_s`). The plan's ``matrix_seconds`` are those
+    of the first compile, its ``seconds`` the whole part's (compile included).
+    """
+    params = params or SplitParams()
+    started = time.perf_counter()
     try:
-        return solve(sub, travel, geocoder=geocoder)
-    except Exception:  # noqa: BLE001 - a failed part leaves its visits unassigned; the day goes on
+        matrix_s = compile_problem(problem, travel, geocoder=geocoder).matrix_seconds
+        limit = max(params.min_part_s, (deadline - time.time() - params.part_margin_s) * params.search_share)
+        sub = problem.model_copy(update={"options": problem.options.model_copy(update={"time_limit_s": limit})})
+        plan = solve(sub, travel, geocoder=geocoder)
+    except Exception:  # a failed part leaves its visits unassigned; the day goes on
+        log.exception("a part of a split day failed")
         return None
+    plan.solver.matrix_seconds = round(matrix_s + plan.solver.matrix_seconds, 3)
+    plan.solver.seconds = round(time.perf_counter() - started, 3)
+    return plan
 
 
 def _idle_routes(problem: Problem, travel: TravelModel, geocoder: Geocoder | None) -> list[Route]:
@@ -266,9 +310,10 @@ def merge_plans(problem: Problem, parts: Sequence[Part], plans: Sequence[Plan | 
         if plan is None:
             for route in _idle_routes(part.problem, travel, geocoder):
                 routes[route.agent_id] = route
-            unassigned += [Unassigned(visit_id=vid, code="lower_priority",
+            hard = {v.id for v in part.problem.visits if v.is_hard}  # never "lower priority": the checker refuses it
+            unassigned += [Unassigned(visit_id=vid, code="required_infeasible" if vid in hard else "lower_priority",
                                       reason="the part of the split day holding this visit could not be solved "
-                                             "(see the job log); its crews stayed idle",
+                                             "in time (see the job log); its crews stayed idle",
                                       details={"part": part.index}) for vid in part.visit_ids]
             objective = None
             continue
@@ -347,14 +392,16 @@ def _windows(problem: Problem, plan: Plan, parts: Sequence[Part], params: SplitP
     return windows
 
 
-def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[str], budget_s: float,
-                   travel: TravelModel, geocoder: Geocoder | None, min_search_s: float = 2.0) -> Plan | None:
-    """Re-plan one border window for ``budget_s`` seconds (its search gets
-    at least ``min_search_s`` however long compiling took); its plan (crews
-    ``crews``; the window's visits) when the checker accepts it and it is
-    better (more priority served, then more visits, then less travel), else
-    None."""
-    started = time.perf_counter()
+def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[str], end: float,
+                   travel: TravelModel, geocoder: Geocoder | None, params: SplitParams) -> Plan | None:
+    """Re-plan one border window, done by ``end`` (``time.time()``): its
+    search ends early enough to time and check the routes (a share of the
+    compile time, :attr:`SplitParams.check_share`); a window left less than
+    :attr:`SplitParams.min_search_s` of search after compiling is given up.
+    Its plan (crews ``crews``; the window's visits) when the checker accepts
+    it and it is better (more priority served, then more visits, then less
+    travel), else None."""
+    started = time.time()
     by_agent = {r.agent_id: r for r in plan.routes}
     routed = [s.visit_id for c in crews for s in by_agent[c].stops]
     still_out = {u.visit_id for u in plan.unassigned}
@@ -363,7 +410,7 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
     agents = {a.id: a for a in problem.agents}
     sub = problem.model_copy(update={
         "visits": [v for v in problem.visits if v.id in keep], "agents": [agents[c] for c in crews],
-        "options": problem.options.model_copy(update={"time_limit_s": max(1.0, budget_s)}),
+        "options": problem.options.model_copy(update={"time_limit_s": max(1.0, end - started)}),
     })
     data = compile_problem(sub, travel, geocoder=geocoder)
     searched = planning_data(data, SlotParams.of(sub.options))
@@ -384,8 +431,12 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
     raw = RawSolution(routes=routes, dropped=[vi for vi in searched.visit_nodes if sub.visits[vi].id not in served],
                       objective=None, status="success", seconds=0.0, first_solution="split parts",
                       metaheuristic="border polish")
+    compiled = time.time()
+    search_s = end - compiled - (compiled - started) * params.check_share
+    if search_s < params.min_search_s:
+        log.info("border window: compiled in %.1f s, too little time left to search it", compiled - started)
+        return None
     searching = time.perf_counter()
-    search_s = max(budget_s - (searching - started), min_search_s)  # compiling may take most of the budget
     insert_dropped(searched, raw, searching + search_s * 0.5)
     sequences = [[s.node for s in r.stops] for r in raw.routes]
 
@@ -417,24 +468,27 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
     return window
 
 
-def polish_borders(problem: Problem, plan: Plan, parts: Sequence[Part], travel: TravelModel, budget_s: float,
-                   params: SplitParams, geocoder: Geocoder | None = None) -> tuple[Plan, int]:
-    """Polish the merged ``plan`` across part borders for ``budget_s`` seconds
-    (see the module docstring); returns the plan and how many windows
-    improved it."""
+def polish_borders(problem: Problem, plan: Plan, parts: Sequence[Part], travel: TravelModel, deadline: float,
+                   params: SplitParams, geocoder: Geocoder | None = None) -> tuple[Plan, int, int]:
+    """Polish the merged ``plan`` across part borders until ``deadline``
+    (``time.time()``; see the module docstring): as many windows as fit
+    :attr:`SplitParams.min_window_s` each, sharing the time equally; a
+    window is tried only while that much is left. Returns the plan, how many
+    windows were tried and how many improved it."""
+    budget_s = deadline - time.time()
     if len(parts) < 2 or budget_s < params.min_window_s:
-        return plan, 0
-    started = time.perf_counter()
+        return plan, 0, 0
     known = [loc for loc in map(_visit_location, problem.visits) if loc]
     lat0 = sum(loc.lat for loc in known) / len(known) if known else 0.0
     windows = _windows(problem, plan, parts, params, lat0)[: int(budget_s // params.min_window_s)]
-    improved = 0
+    improved = tried = 0
     for k, (crews, left) in enumerate(windows):
-        remaining = budget_s - (time.perf_counter() - started)
-        share = remaining / (len(windows) - k)
-        if share < params.min_window_s / 2:  # earlier windows overran theirs
+        remaining = deadline - time.time()
+        if remaining < params.min_window_s:  # earlier windows took more than their share
             break
-        window = _polish_window(problem, plan, crews, left, share, travel, geocoder, params.min_search_s)
+        tried += 1
+        end = time.time() + remaining / (len(windows) - k)
+        window = _polish_window(problem, plan, crews, left, end, travel, geocoder, params)
         if window is None:
             continue
         new_routes = {r.agent_id: r for r in window.routes}
@@ -447,27 +501,66 @@ def polish_borders(problem: Problem, plan: Plan, parts: Sequence[Part], travel: 
         plan = plan.model_copy(update={"routes": routes, "unassigned": unassigned,
                                        "summary": summarize(problem, routes)})
         improved += 1
-    return plan, improved
+    return plan, tried, improved
 
 
 def solve_split(problem: Problem, travel: TravelModel, *, params: SplitParams | None = None,
-                solve_parts: SolveParts | None = None, geocoder: Geocoder | None = None) -> Plan:
-    """Plan a big day in parts: split, ``solve_parts`` (default: one after
-    another in this process), merge, polish the borders in what is left of
-    the time limit. Days at or below ``split_above`` are solved whole."""
+                solve_parts: SolveParts | None = None, geocoder: Geocoder | None = None,
+                started: float | None = None, report: SplitReport | None = None) -> Plan:
+    """Plan a big day in parts within its time limit (see the module docstring).
+
+    Parameters
+    ----------
+    problem, travel
+        The day and its travel model.
+    params
+        Split settings (default :class:`SplitParams`).
+    solve_parts
+        Solves the parts by a deadline (default: one after another in this
+        process, :func:`solve_parts_inline`).
+    geocoder
+        For addresses without a location (default: the configured chain,
+        when the day has any).
+    started
+        When the day's budget started (``time.time()``; default now): a
+        job passes its own start, so that its start-up counts too. The
+        budget ends ``problem.options.time_limit_s`` later.
+    report
+        Filled in with where the wall time went (:class:`SplitReport`).
+
+    Returns
+    -------
+    Plan
+        The merged and polished plan; days at or below ``split_above`` are
+        solved whole.
+    """
     params = params or SplitParams()
-    started = time.perf_counter()
+    report = report if report is not None else SplitReport()
+    now = time.time()
+    started = now if started is None else min(started, now)
+    limit = problem.options.time_limit_s
+    deadline = started + limit
+    report.budget_s, report.before_s = limit, now - started
     if geocoder is None and any(a.location is None for v in problem.visits for a in v.addresses):
         geocoder = default_geocoder()
     if not needs_split(problem, params):
         return solve(problem, travel, geocoder=geocoder)
     parts = split_problem(problem, params)
-    solver_fn = solve_parts or solve_parts_inline(travel, geocoder)
-    plans = solver_fn(parts, part_time_limit(problem, len(parts), params))
+    mark = time.time()
+    report.split_s = mark - now
+    solver_fn = solve_parts or solve_parts_inline(travel, geocoder, params)
+    plans = solver_fn(parts, deadline - limit * params.polish_share, deadline)
+    for k, part_plan in enumerate(plans):
+        if part_plan is not None:
+            report.part_s[k], report.matrix_s[k] = part_plan.solver.seconds, part_plan.solver.matrix_seconds
+            report.where.setdefault(k, "inline")
+    report.parts_s, mark = time.time() - mark, time.time()
     plan = merge_plans(problem, parts, plans, travel, geocoder)
-    budget = problem.options.time_limit_s - (time.perf_counter() - started)
-    budget = max(budget, problem.options.time_limit_s * params.polish_share)  # parts may overrun their limits
-    plan, improved = polish_borders(problem, plan, parts, travel, budget, params, geocoder)
-    plan.solver.metaheuristic = f"{plan.solver.metaheuristic}; border polish ({improved} windows improved)"
-    plan.solver.seconds = round(time.perf_counter() - started, 3)
+    report.merge_s, mark = time.time() - mark, time.time()
+    plan, report.windows_tried, report.windows_improved = polish_borders(
+        problem, plan, parts, travel, deadline, params, geocoder)
+    report.polish_s = time.time() - mark
+    plan.solver.metaheuristic = f"{plan.solver.metaheuristic}; border polish ({report.windows_improved} windows improved)"
+    plan.solver.seconds = round(time.time() - started, 3)
+    log.info("split day: %s", report.describe())
     return plan

@@ -68,6 +68,7 @@ from solver.geo.address import (
     single_street,
     western_house_number,
 )
+from solver.geo.houseindex import HouseIndex
 from solver.geo.loading import graph_from_osm_data, load_bundled_graph, load_bundled_osm_data
 from solver.geo.osmfile import AddressPoint, NamedPlace, read_osm
 from solver.geo.results import DEFAULT_FLAG_BELOW, GeocodeResult, Precision, utc_now
@@ -132,7 +133,6 @@ _EMBEDDED_FACTOR = 0.9
 _NEAR_NUMBERS = 20
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_LEADING_INT = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -332,30 +332,17 @@ class Gazetteer:
                     edges[key] = (u, v, _edge_coords(graph, u, v, data), float(data.get("length", 0.0)))
                 node_names.setdefault(u, set()).add(name)
                 node_names.setdefault(v, set()).add(name)
-        self._graph_nodes = {n: (float(graph.nodes[n]["y"]), float(graph.nodes[n]["x"])) for n in node_names}
+        graph_nodes = {n: (float(graph.nodes[n]["y"]), float(graph.nodes[n]["x"])) for n in node_names}
         self._streets: dict[str, Street] = {
             name: self._build_street(name, edges) for name, edges in sorted(pieces.items())
         }
         self._names: list[str] = sorted(self._streets)
         self._name_set = frozenset(self._names)
-        self._junctions = self._build_junctions(node_names)
+        self._junctions = self._build_junctions(node_names, graph_nodes)
+        del graph_nodes, node_names, pieces
 
-        # Houses: street name -> house-number key -> points.
-        self._houses: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        for point in addresses:
-            street = normalize_text(point.street)
-            by_number = self._houses.setdefault(street, {})
-            by_number.setdefault(housenumber_key(point.housenumber), []).append((point.lat, point.lon))
-        self._house_numbers: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
-        for street, by_number in self._houses.items():
-            numbered = sorted(
-                (int(m.group(0)), pts[0]) for k, pts in by_number.items() if (m := _LEADING_INT.match(k))
-            )
-            if numbered:
-                self._house_numbers[street] = (
-                    np.array([n for n, _ in numbered], dtype=np.int64),
-                    np.array([p for _, p in numbered], dtype=float),
-                )
+        # Houses: column-wise by street and house-number key (see HouseIndex).
+        self._houses = HouseIndex.build(addresses, with_geometry=self._name_set)
 
         # Named places (district-level ones also serve the district fallback).
         self._places: dict[str, list[NamedPlace]] = {}
@@ -370,19 +357,21 @@ class Gazetteer:
                 area_names.setdefault(place.name, Location(lat=place.lat, lon=place.lon, crs="wgs84"))
         self._districts: dict[str, Location] = {**area_names, **dict(districts or {})}
 
-        if not self._streets and not self._houses and not self._places:
+        if not self._streets and not len(self._houses) and not self._places:
             raise ValueError("the map has no named streets, houses or places to geocode against")
-        self._street_index = _NameIndex({name: name for name in [*self._names, *self._houses]})
+        self._street_index = _NameIndex({name: name for name in [*self._names, *self._houses.streets]})
         self._place_index = _NameIndex(place_names)
         self._district_index = _NameIndex({name: name for name in self._districts})
-        self._known = frozenset([*self._names, *self._houses, *place_names])
+        self._known = frozenset([*self._names, *self._houses.streets, *place_names])
 
         lats = [lat for s in self._streets.values() for line in s.lines for lat, _ in line]
         lons = [lon for s in self._streets.values() for line in s.lines for _, lon in line]
         lats += [p.lat for ps in self._places.values() for p in ps]
         lons += [p.lon for ps in self._places.values() for p in ps]
-        lats += [lat for pts in self._houses.values() for ps in pts.values() for lat, _ in ps]
-        lons += [lon for pts in self._houses.values() for ps in pts.values() for _, lon in ps]
+        if len(self._houses):
+            south, west, north, east = (float(v) for v in self._houses.extent)
+            lats += [south, north]
+            lons += [west, east]
         self.bounds = (min(lats), min(lons), max(lats), max(lons))
 
     # ------------------------------------------------------------------ #
@@ -485,20 +474,23 @@ class Gazetteer:
             spine_length_m=spine_length,
         )
 
-    def _build_junctions(self, node_names: dict[Any, set[str]]) -> dict[tuple[str, str], Location]:
-        """Junction point of every pair of streets that share a node."""
+    @staticmethod
+    def _build_junctions(
+        node_names: dict[Any, set[str]], graph_nodes: Mapping[Any, tuple[float, float]]
+    ) -> dict[tuple[str, str], tuple[float, float]]:
+        """Junction point ``(lat, lon)`` of every pair of streets that share a node."""
         shared: dict[tuple[str, str], list[Any]] = {}
         for node, names in node_names.items():
             ordered = sorted(names)
             for i, first in enumerate(ordered):
                 for second in ordered[i + 1 :]:
                     shared.setdefault((first, second), []).append(node)
-        junctions: dict[tuple[str, str], Location] = {}
+        junctions: dict[tuple[str, str], tuple[float, float]] = {}
         for pair, nodes in shared.items():
-            coords = np.array([self._graph_nodes[n] for n in sorted(nodes, key=str)], dtype=float)
+            coords = np.array([graph_nodes[n] for n in sorted(nodes, key=str)], dtype=float)
             cluster = _largest_cluster(coords, _JUNCTION_CLUSTER_M)
             lat, lon = coords[cluster].mean(axis=0)
-            junctions[pair] = Location(lat=float(lat), lon=float(lon), crs="wgs84")
+            junctions[pair] = (float(lat), float(lon))
         return junctions
 
     # ------------------------------------------------------------------ #
@@ -519,7 +511,7 @@ class Gazetteer:
     @property
     def house_count(self) -> int:
         """Number of distinct (street, house number) pairs."""
-        return sum(len(numbers) for numbers in self._houses.values())
+        return len(self._houses)
 
     def street(self, name: str) -> Street:
         """The :class:`Street` called exactly ``name``.
@@ -554,7 +546,7 @@ class Gazetteer:
         pair = (first, second) if first <= second else (second, first)
         junction = self._junctions.get(pair)
         if junction is not None:
-            return junction, True
+            return Location(lat=junction[0], lon=junction[1], crs="wgs84"), True
         a, b = self.street(first), self.street(second)
         pa = np.array([p for line in a.lines for p in line], dtype=float)
         pb = np.array([p for line in b.lines for p in line], dtype=float)
@@ -723,13 +715,12 @@ class Gazetteer:
             western = western_house_number(parsed.body, name)
             if western is not None:
                 house_number, number = western
-        houses = self._houses.get(name)
-        if number is not None and houses:
+        has_houses = name in self._houses
+        if number is not None and has_houses:
             for key in dict.fromkeys((housenumber_key(house_number or ""), str(number))):
-                points = houses.get(key)
-                if points:
-                    lat = sum(p[0] for p in points) / len(points)
-                    lon = sum(p[1] for p in points) / len(points)
+                point = self._houses.point(name, key)
+                if point is not None:
+                    lat, lon = point
                     return self._result(
                         Location(lat=lat, lon=lon, crs="wgs84"), EXACT_CONFIDENCE * quality, "exact", name, house_number
                     )
@@ -739,9 +730,8 @@ class Gazetteer:
                 return self._result(location, confidence * quality, "street", name, house_number)
         if name not in self._streets:
             # A street known only from its houses: their centre.
-            house_points = np.array([p for pts in (houses or {}).values() for p in pts], dtype=float)
-            location = Location(lat=float(house_points[:, 0].mean()), lon=float(house_points[:, 1].mean()),
-                                crs="wgs84")
+            lat, lon = self._houses.street_centre(name)
+            location = Location(lat=lat, lon=lon, crs="wgs84")
             return self._result(location, STREET_CONFIDENCE * 0.8 * quality, "street", name, house_number)
         if number is not None:
             location = self.point_on_street(name, self.fraction_for_number(name, number))
@@ -759,7 +749,7 @@ class Gazetteer:
         linearly; with numbers on one side only, the nearest house is used
         when the street has no geometry to interpolate along (else None).
         """
-        known = self._house_numbers.get(street)
+        known = self._houses.numbered(street)
         if known is None:
             return None
         numbers, points = known

@@ -281,7 +281,7 @@ def bench_geocoding(city, args) -> None:
     # [rss] the gazetteer with houses stored, loaded back (memory-mapped) and served by a fresh process
     houses_source = f"synthetic:{args.size}:{args.seed}:houses-every-3"
     timed("store the gazetteer with houses", stored_gazetteer, houses_source, lambda: gaz2, store_dir=store)
-    del gaz2
+    gaz2 = None  # the stored copy serves from here on
     gc.collect()
     memory("storing it (the built copy freed)")
     gaz3, load3_s = timed("load it from the store (memory-mapped)", stored_gazetteer, houses_source,
@@ -291,7 +291,7 @@ def bench_geocoding(city, args) -> None:
     print(f"  loaded index answers as the built one: {'yes' if same else 'NO'}; load {load3_s:.2f} s "
           f"(target <= 3 s); load average {load_average()}")
     memory("geocoding with the loaded index")
-    del gaz3, results3
+    gaz3 = results3 = None
     if getattr(args, "network_key", None):
         serving_process(args.store, args.network_key, houses_source, texts)
     chain = GeocodingChain(gazetteer=gaz, cache=None)

@@ -58,9 +58,10 @@ class HouseIndex:
         ``(lat, lon)`` of each group: the mean of its points.
     numbered_start : numpy.ndarray of int64
         ``len(streets) + 1`` offsets into the numbered arrays.
-    numbered_number : numpy.ndarray of int64
+    numbered_number : numpy.ndarray of int32 or int64
         The leading integer of each group's key (groups without one are
-        left out), sorted by street, number, then point.
+        left out), sorted by street, number, then point; int32 when every
+        number fits (:meth:`numbered` gives them as int64).
     numbered_point : numpy.ndarray of float64, shape (numbered, 2)
         The first point of each numbered group.
     centre : numpy.ndarray of float64, shape (streets, 2)
@@ -153,46 +154,41 @@ class HouseIndex:
             lat_col.append(point.lat)
             lon_col.append(point.lon)
         del street_of_raw, key_of_raw
-        street = np.frombuffer(street_col, dtype=np.int32) if street_col else np.zeros(0, np.int32)
-        key_id = np.frombuffer(key_col, dtype=np.int32) if key_col else np.zeros(0, np.int32)
+        n_streets = len(street_ids)
+        numbers = np.frombuffer(key_numbers, dtype=np.int64) if key_numbers else np.zeros(0, np.int64)
         lat = np.frombuffer(lat_col, dtype=np.float64) if lat_col else np.zeros(0)
         lon = np.frombuffer(lon_col, dtype=np.float64) if lon_col else np.zeros(0)
-        numbers = np.frombuffer(key_numbers, dtype=np.int64) if key_numbers else np.zeros(0, np.int64)
-        n_streets = len(street_ids)
+        # Working arrays in int32 (positions and ids all fit): the peak of a build is a few of them.
+        street = np.frombuffer(street_col, dtype=np.int32) if street_col else np.zeros(0, np.int32)
+        key_id = np.frombuffer(key_col, dtype=np.int32) if key_col else np.zeros(0, np.int32)
 
         # Groups: one per (street, key), their points in the order they came (lexsort is stable).
-        order = np.lexsort((key_id, street))
-        s_sorted, k_sorted = street[order], key_id[order]
+        order = np.lexsort((key_id, street)).astype(np.int32)
         new = np.ones(len(order), dtype=bool)
-        new[1:] = (s_sorted[1:] != s_sorted[:-1]) | (k_sorted[1:] != k_sorted[:-1])
-        first = np.flatnonzero(new)  # group g's points: order[first[g]:first[g + 1]]
-        count = np.diff(np.append(first, len(order)))
-        group_street, group_key = s_sorted[first], k_sorted[first].astype(np.int32)
-        del s_sorted, k_sorted, new
+        sorted_ids = street[order]
+        new[1:] = sorted_ids[1:] != sorted_ids[:-1]
+        sorted_ids = key_id[order]
+        new[1:] |= sorted_ids[1:] != sorted_ids[:-1]
+        del sorted_ids
+        first = np.flatnonzero(new).astype(np.int32)  # group g's points: order[first[g]:first[g] + count[g]]
+        del new
+        count = np.diff(np.append(first, np.int32(len(order))))
         head = order[first]  # each group's first point
-        first_point = np.column_stack([lat[head], lon[head]])
-        group_point = first_point.copy()
+        group_street, group_key = street[head], key_id[head]
+        del street, key_id, street_col, key_col  # (the views first, then their buffers)
+        group_point = np.column_stack([lat[head], lon[head]])
         pairs = np.flatnonzero(count == 2)
         if pairs.size:
             second = order[first[pairs] + 1]
             group_point[pairs, 0] = (lat[head[pairs]] + lat[second]) / 2
             group_point[pairs, 1] = (lon[head[pairs]] + lon[second]) / 2
+            del second
+        del pairs
         for g in np.flatnonzero(count > 2).tolist():  # summed one by one, as the dict-based index did
             members = order[first[g] : first[g] + count[g]].tolist()
             group_point[g, 0] = sum(lat[m] for m in members) / len(members)
             group_point[g, 1] = sum(lon[m] for m in members) / len(members)
         group_start = np.searchsorted(group_street, np.arange(n_streets + 1)).astype(np.int64)
-
-        # Numbered houses: each group's first point, sorted by (street, number, lat, lon).
-        group_number = numbers[group_key] if len(group_key) else np.zeros(0, np.int64)
-        keep = np.flatnonzero(group_number >= 0)
-        by_number = keep[
-            np.lexsort((first_point[keep, 1], first_point[keep, 0], group_number[keep], group_street[keep]))
-        ]
-        numbered_number = np.ascontiguousarray(group_number[by_number], dtype=np.int64)
-        numbered_point = np.ascontiguousarray(first_point[by_number])
-        numbered_start = np.searchsorted(group_street[by_number], np.arange(n_streets + 1)).astype(np.int64)
-        del first_point, by_number, keep, group_number
 
         # Centres of the streets without geometry: their points, keys in the order they first
         # came and each key's points in the order they came (as a dict of lists iterates).
@@ -204,6 +200,29 @@ class HouseIndex:
             members = np.concatenate([order[first[g] : first[g] + count[g]] for g in groups.tolist()])
             points = np.column_stack([lat[members], lon[members]])
             centre[s] = (float(points[:, 0].mean()), float(points[:, 1].mean()))
+        del order, first, count
+        # Numbered houses: each group's first point, sorted by (street, number, lat, lon).
+        keep = np.flatnonzero(numbers[group_key] >= 0) if len(numbers) else np.zeros(0, np.int64)
+        keep = keep.astype(np.int32)
+        kept_head = head[keep]
+        del head
+        kept_lat, kept_lon = lat[kept_head], lon[kept_head]
+        del kept_head
+        kept_number = numbers[group_key[keep]]
+        kept_street = group_street[keep]
+        by_number = np.lexsort((kept_lon, kept_lat, kept_number, kept_street))
+        numbered_start = np.searchsorted(kept_street[by_number], np.arange(n_streets + 1)).astype(np.int64)
+        del kept_street, keep
+        numbered_number = kept_number[by_number]
+        del kept_number
+        if len(numbered_number) and int(numbered_number.max()) < 2**31:
+            numbered_number = numbered_number.astype(np.int32)  # read back as int64 (see numbered)
+        numbered_point = np.empty((len(by_number), 2))
+        numbered_point[:, 0] = kept_lat[by_number]
+        del kept_lat
+        numbered_point[:, 1] = kept_lon[by_number]
+        del kept_lon, by_number
+
         extent = (
             np.array([lat.min(), lon.min(), lat.max(), lon.max()]) if len(lat) else np.full(4, np.nan)
         )
@@ -211,8 +230,8 @@ class HouseIndex:
             tuple(street_ids),
             tuple(key_ids),
             group_start=group_start,
-            group_key=np.ascontiguousarray(group_key),
-            group_point=np.ascontiguousarray(group_point),
+            group_key=group_key,
+            group_point=group_point,
             numbered_start=numbered_start,
             numbered_number=numbered_number,
             numbered_point=numbered_point,
@@ -249,7 +268,7 @@ class HouseIndex:
         lo, hi = int(self.numbered_start[s]), int(self.numbered_start[s + 1])
         if lo == hi:
             return None
-        return np.asarray(self.numbered_number[lo:hi]), np.asarray(self.numbered_point[lo:hi])
+        return np.asarray(self.numbered_number[lo:hi], dtype=np.int64), np.asarray(self.numbered_point[lo:hi])
 
     def street_centre(self, street: str) -> tuple[float, float]:
         """Mean ``(lat, lon)`` of all the houses of ``street``.

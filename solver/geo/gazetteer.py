@@ -164,6 +164,29 @@ class Street:
     spine_length_m: float
 
 
+@dataclass(frozen=True)
+class _StreetGeometry:
+    """How the gazetteer keeps a :class:`Street`: a few arrays instead of a tuple per vertex.
+
+    Attributes
+    ----------
+    length_m, spine_length_m : float
+        As in :class:`Street`.
+    spine : numpy.ndarray
+        ``(k, 2)`` ``(lat, lon)`` rows of the spine.
+    points : numpy.ndarray
+        ``(p, 2)`` ``(lat, lon)`` rows of every polyline, one after the other.
+    line_starts : numpy.ndarray
+        ``(lines + 1,)`` offsets of the polylines in ``points``.
+    """
+
+    length_m: float
+    spine: npt.NDArray[np.float64]
+    spine_length_m: float
+    points: npt.NDArray[np.float64]
+    line_starts: npt.NDArray[np.int64]
+
+
 # --------------------------------------------------------------------------- #
 # Geometry helpers
 # --------------------------------------------------------------------------- #
@@ -322,23 +345,26 @@ class Gazetteer:
         if flag_below is None:
             flag_below = float(defaults().get("geocoding", {}).get("flag_below_confidence", DEFAULT_FLAG_BELOW))
         self.flag_below = float(flag_below)
-        pieces: dict[str, dict[frozenset[Any], tuple[Any, Any, list[tuple[float, float]], float]]] = {}
+        # Each street's edges (one per node pair, either direction): the edge data by reference,
+        # the coordinates read street by street (few objects live at once on a whole city).
+        pieces: dict[str, dict[tuple[Any, Any], tuple[Any, Any, dict[str, Any]]]] = {}
         node_names: dict[Any, set[str]] = {}
         for u, v, data in graph.edges(data=True):
             for name in _edge_names(data.get("name")):
                 edges = pieces.setdefault(name, {})
-                key = frozenset((u, v))
-                if key not in edges:
-                    edges[key] = (u, v, _edge_coords(graph, u, v, data), float(data.get("length", 0.0)))
+                if (u, v) not in edges and (v, u) not in edges:
+                    edges[(u, v)] = (u, v, data)
                 node_names.setdefault(u, set()).add(name)
                 node_names.setdefault(v, set()).add(name)
-        graph_nodes = {n: (float(graph.nodes[n]["y"]), float(graph.nodes[n]["x"])) for n in node_names}
-        self._streets: dict[str, Street] = {
-            name: self._build_street(name, edges) for name, edges in sorted(pieces.items())
-        }
+        # Street geometry as arrays (see _StreetGeometry); Street objects are made on request.
+        self._streets: dict[str, _StreetGeometry] = {}
+        for name in sorted(pieces):
+            self._streets[name] = self._build_street(graph, pieces.pop(name))
         self._names: list[str] = sorted(self._streets)
         self._name_set = frozenset(self._names)
-        self._junctions = self._build_junctions(node_names, graph_nodes)
+        self._name_ids = {name: k for k, name in enumerate(self._names)}
+        graph_nodes = {n: (float(graph.nodes[n]["y"]), float(graph.nodes[n]["x"])) for n in node_names}
+        self._junction_keys, self._junction_points = self._build_junctions(node_names, graph_nodes)
         del graph_nodes, node_names, pieces
 
         # Houses: column-wise by street and house-number key (see HouseIndex).
@@ -364,8 +390,8 @@ class Gazetteer:
         self._district_index = _NameIndex({name: name for name in self._districts})
         self._known = frozenset([*self._names, *self._houses.streets, *place_names])
 
-        lats = [lat for s in self._streets.values() for line in s.lines for lat, _ in line]
-        lons = [lon for s in self._streets.values() for line in s.lines for _, lon in line]
+        lats = [float(v) for geo in self._streets.values() if len(geo.points) for v in geo.points[:, 0]]
+        lons = [float(v) for geo in self._streets.values() if len(geo.points) for v in geo.points[:, 1]]
         lats += [p.lat for ps in self._places.values() for p in ps]
         lons += [p.lon for ps in self._places.values() for p in ps]
         if len(self._houses):
@@ -411,14 +437,17 @@ class Gazetteer:
 
     @staticmethod
     def _build_street(
-        name: str, edges: dict[frozenset[Any], tuple[Any, Any, list[tuple[float, float]], float]]
-    ) -> Street:
+        graph: nx.MultiDiGraph, edges: dict[tuple[Any, Any], tuple[Any, Any, dict[str, Any]]]
+    ) -> _StreetGeometry:
         """Merge a street's edges into polylines and choose its spine."""
         g = nx.Graph()
-        for u, v, coords, length in edges.values():
+        loops: list[tuple[Any, list[tuple[float, float]], float]] = []
+        for u, v, data in edges.values():
+            coords, length = _edge_coords(graph, u, v, data), float(data.get("length", 0.0))
             if u != v:
                 g.add_edge(u, v, coords=(u, coords), length=length)
-        loops = [(u, coords, length) for u, v, coords, length in edges.values() if u == v]
+            else:
+                loops.append((u, coords, length))
 
         def oriented(a: Any, b: Any) -> list[tuple[float, float]]:
             edge: tuple[Any, list[tuple[float, float]]] = g.edges[a, b]["coords"]  # networkx is untyped
@@ -466,32 +495,55 @@ class Gazetteer:
         if _runs_backwards(spine_arr):
             spine_arr = spine_arr[::-1]
         spine_length = float(_segment_lengths_m(spine_arr).sum()) if len(spine_arr) > 1 else 0.0
-        return Street(
-            name=name,
-            lines=tuple(lines),
+        points = np.array([p for line in lines for p in line], dtype=float).reshape(-1, 2)
+        starts = np.concatenate([[0], np.cumsum([len(line) for line in lines], dtype=np.int64)]).astype(np.int64)
+        return _StreetGeometry(
             length_m=float(total),
-            spine=tuple((float(a), float(b)) for a, b in spine_arr),
+            spine=np.ascontiguousarray(spine_arr, dtype=float),
             spine_length_m=spine_length,
+            points=points,
+            line_starts=starts,
         )
 
-    @staticmethod
     def _build_junctions(
-        node_names: dict[Any, set[str]], graph_nodes: Mapping[Any, tuple[float, float]]
-    ) -> dict[tuple[str, str], tuple[float, float]]:
-        """Junction point ``(lat, lon)`` of every pair of streets that share a node."""
+        self, node_names: dict[Any, set[str]], graph_nodes: Mapping[Any, tuple[float, float]]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Junctions of every pair of streets that share a node, sorted by :meth:`_pair_key`.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The pairs' keys, sorted, and their junction points ``(lat, lon)``.
+        """
         shared: dict[tuple[str, str], list[Any]] = {}
         for node, names in node_names.items():
             ordered = sorted(names)
             for i, first in enumerate(ordered):
                 for second in ordered[i + 1 :]:
                     shared.setdefault((first, second), []).append(node)
-        junctions: dict[tuple[str, str], tuple[float, float]] = {}
-        for pair, nodes in shared.items():
+        keys = np.empty(len(shared), dtype=np.int64)
+        points = np.empty((len(shared), 2))
+        for k, (pair, nodes) in enumerate(shared.items()):
             coords = np.array([graph_nodes[n] for n in sorted(nodes, key=str)], dtype=float)
             cluster = _largest_cluster(coords, _JUNCTION_CLUSTER_M)
-            lat, lon = coords[cluster].mean(axis=0)
-            junctions[pair] = (float(lat), float(lon))
-        return junctions
+            keys[k] = self._pair_key(*pair)
+            points[k] = coords[cluster].mean(axis=0)
+        order = np.argsort(keys)
+        return keys[order], points[order]
+
+    def _pair_key(self, first: str, second: str) -> int:
+        """Junction key of two street names (-1 when either has no geometry)."""
+        a, b = self._name_ids.get(first, -1), self._name_ids.get(second, -1)
+        if a < 0 or b < 0:
+            return -1
+        lo, hi = min(a, b), max(a, b)
+        return lo * len(self._names) + hi
+
+    def _geometry(self, name: str) -> _StreetGeometry:
+        try:
+            return self._streets[name]
+        except KeyError:
+            raise KeyError(f"no street named {name!r} in the gazetteer") from None
 
     # ------------------------------------------------------------------ #
     # Lookups
@@ -521,10 +573,17 @@ class Gazetteer:
         KeyError
             If there is no such street.
         """
-        try:
-            return self._streets[name]
-        except KeyError:
-            raise KeyError(f"no street named {name!r} in the gazetteer") from None
+        geo = self._geometry(name)
+        points, starts = geo.points, geo.line_starts.tolist()
+        return Street(
+            name=name,
+            lines=tuple(
+                tuple((float(a), float(b)) for a, b in points[lo:hi].tolist()) for lo, hi in itertools.pairwise(starts)
+            ),
+            length_m=geo.length_m,
+            spine=tuple((float(a), float(b)) for a, b in geo.spine.tolist()),
+            spine_length_m=geo.spine_length_m,
+        )
 
     def intersection(self, first: str, second: str) -> tuple[Location, bool] | None:
         """Where two streets (exact names) meet.
@@ -543,13 +602,12 @@ class Gazetteer:
             when they come within :data:`NEAR_INTERSECTION_M` without a shared
             node; None otherwise.
         """
-        pair = (first, second) if first <= second else (second, first)
-        junction = self._junctions.get(pair)
-        if junction is not None:
-            return Location(lat=junction[0], lon=junction[1], crs="wgs84"), True
-        a, b = self.street(first), self.street(second)
-        pa = np.array([p for line in a.lines for p in line], dtype=float)
-        pb = np.array([p for line in b.lines for p in line], dtype=float)
+        key = self._pair_key(first, second)
+        at = int(np.searchsorted(self._junction_keys, key))
+        if key >= 0 and at < len(self._junction_keys) and int(self._junction_keys[at]) == key:
+            lat, lon = self._junction_points[at]
+            return Location(lat=float(lat), lon=float(lon), crs="wgs84"), True
+        pa, pb = self._geometry(first).points, self._geometry(second).points
         lat0 = float(pa[:, 0].mean())
         xa, xb = _metres_xy(pa, lat0), _metres_xy(pb, lat0)
         gaps = np.hypot(xa[:, None, 0] - xb[None, :, 0], xa[:, None, 1] - xb[None, :, 1])
@@ -576,7 +634,7 @@ class Gazetteer:
             ``[0, 1]``: about 5 m per number from the numbering origin, numbers
             beyond the street's end placed at its end.
         """
-        length = self.street(street).spine_length_m
+        length = self._geometry(street).spine_length_m
         if length <= 0:
             return 0.0
         return float(min(1.0, max(0.0, number * METRES_PER_NUMBER / length)))
@@ -596,7 +654,7 @@ class Gazetteer:
         solver.model.Location
             WGS-84 point on the street's geometry.
         """
-        spine = np.asarray(self.street(name).spine, dtype=float)
+        spine = self._geometry(name).spine
         if len(spine) == 1:
             return Location(lat=float(spine[0, 0]), lon=float(spine[0, 1]), crs="wgs84")
         cumulative = np.concatenate([[0.0], np.cumsum(_segment_lengths_m(spine))])

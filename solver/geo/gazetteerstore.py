@@ -102,8 +102,10 @@ def _save(gazetteer: Gazetteer, path: Path) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=root)
         with os.fdopen(fd, "wb") as handle:
-            _ArrayPickler(handle, staging, name).dump(gazetteer)
-        os.replace(staging, root / name)
+            pickler = _ArrayPickler(handle, staging, name)
+            pickler.dump(gazetteer)
+        if pickler.count:  # (a small map's index has no array large enough for a file)
+            os.replace(staging, root / name)
         os.replace(tmp, path)
     finally:
         if tmp is not None and os.path.exists(tmp):

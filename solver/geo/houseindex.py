@@ -176,7 +176,9 @@ class HouseIndex:
         head = order[first]  # each group's first point
         group_street, group_key = street[head], key_id[head]
         del street, key_id, street_col, key_col  # (the views first, then their buffers)
-        group_point = np.column_stack([lat[head], lon[head]])
+        group_point = np.empty((len(head), 2))
+        group_point[:, 0] = lat[head]
+        group_point[:, 1] = lon[head]
         pairs = np.flatnonzero(count == 2)
         if pairs.size:
             second = order[first[pairs] + 1]
@@ -201,31 +203,30 @@ class HouseIndex:
             points = np.column_stack([lat[members], lon[members]])
             centre[s] = (float(points[:, 0].mean()), float(points[:, 1].mean()))
         del order, first, count
+        extent = np.array([lat.min(), lon.min(), lat.max(), lon.max()]) if len(lat) else np.full(4, np.nan)
+
         # Numbered houses: each group's first point, sorted by (street, number, lat, lon).
         keep = np.flatnonzero(numbers[group_key] >= 0) if len(numbers) else np.zeros(0, np.int64)
         keep = keep.astype(np.int32)
         kept_head = head[keep]
         del head
         kept_lat, kept_lon = lat[kept_head], lon[kept_head]
-        del kept_head
+        del kept_head, lat, lon, lat_col, lon_col  # (the views first, then their buffers)
+        if len(numbers) and int(numbers.max()) < 2**31:
+            numbers = numbers.astype(np.int32)  # widened again on reading (see numbered)
         kept_number = numbers[group_key[keep]]
         kept_street = group_street[keep]
+        del group_street, keep
         by_number = np.lexsort((kept_lon, kept_lat, kept_number, kept_street))
         numbered_start = np.searchsorted(kept_street[by_number], np.arange(n_streets + 1)).astype(np.int64)
-        del kept_street, keep
+        del kept_street
         numbered_number = kept_number[by_number]
         del kept_number
-        if len(numbered_number) and int(numbered_number.max()) < 2**31:
-            numbered_number = numbered_number.astype(np.int32)  # read back as int64 (see numbered)
         numbered_point = np.empty((len(by_number), 2))
         numbered_point[:, 0] = kept_lat[by_number]
         del kept_lat
         numbered_point[:, 1] = kept_lon[by_number]
         del kept_lon, by_number
-
-        extent = (
-            np.array([lat.min(), lon.min(), lat.max(), lon.max()]) if len(lat) else np.full(4, np.nan)
-        )
         return cls(
             tuple(street_ids),
             tuple(key_ids),

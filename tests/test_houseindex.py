@@ -84,7 +84,7 @@ from solver.geo.gazetteerstore import stored_gazetteer
 def refuse():
     raise SystemExit("built again")
 gaz = stored_gazetteer("town", refuse, store_dir={str(tmp_path)!r})
-print(isinstance(gaz._houses.group_point, np.memmap), gaz.house_count)
+print(isinstance(gaz._houses.group_first, np.memmap), gaz.house_count)
 for text in sys.stdin.read().splitlines():
     r = gaz.geocode(text)
     print(r.location.lat, r.location.lon, r.confidence, r.precision)
@@ -112,7 +112,7 @@ def test_storing_again_replaces_the_arrays_folder(town, tmp_path):
     assert not [name for name in second if name.startswith(".")]
     assert again.house_count == gaz.house_count
     loaded = stored_gazetteer("town", lambda: pytest.fail("built again"), store_dir=tmp_path)
-    assert np.array_equal(loaded._houses.group_point, gaz._houses.group_point)
+    assert np.array_equal(loaded._houses.group_first, gaz._houses.group_first)
 
 
 def test_synthetic_house_points_stand_where_house_location_puts_them(town):

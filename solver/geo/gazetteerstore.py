@@ -46,7 +46,7 @@ __all__ = ["FORMAT_VERSION", "gazetteer_key", "map_gazetteer", "stored_gazetteer
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the gazetteer's structure or the way it is built changes.
-FORMAT_VERSION = "gazetteer-store-3"
+FORMAT_VERSION = "gazetteer-store-4"
 
 #: Arrays of at least this many bytes are stored as memory-mapped ``.npy`` files.
 _ARRAY_FILE_BYTES = 1 << 16

@@ -54,16 +54,20 @@ class HouseIndex:
         ``s`` are ``group_start[s]:group_start[s + 1]``, sorted by key id.
     group_key : numpy.ndarray of int32
         Key id (index into ``keys``) of each group.
-    group_point : numpy.ndarray of float64, shape (groups, 2)
-        ``(lat, lon)`` of each group: the mean of its points.
+    group_first : numpy.ndarray of float64, shape (groups, 2)
+        ``(lat, lon)`` of each group's first point.
+    mean_group : numpy.ndarray of int64
+        The groups of more than one point, sorted.
+    mean_point : numpy.ndarray of float64, shape (len(mean_group), 2)
+        The mean of their points (the point of such a house).
     numbered_start : numpy.ndarray of int64
         ``len(streets) + 1`` offsets into the numbered arrays.
     numbered_number : numpy.ndarray of int32 or int64
         The leading integer of each group's key (groups without one are
-        left out), sorted by street, number, then point; int32 when every
-        number fits (:meth:`numbered` gives them as int64).
-    numbered_point : numpy.ndarray of float64, shape (numbered, 2)
-        The first point of each numbered group.
+        left out), sorted by street, number, then first point; int32 when
+        every number fits (:meth:`numbered` gives them as int64).
+    numbered_group : numpy.ndarray of int32
+        The group of each of them.
     centre : numpy.ndarray of float64, shape (streets, 2)
         Mean of each street's points (NaN for the streets built
         ``with_geometry``).
@@ -78,10 +82,12 @@ class HouseIndex:
         *,
         group_start: Ints,
         group_key: npt.NDArray[np.int32],
-        group_point: Floats,
+        group_first: Floats,
+        mean_group: Ints,
+        mean_point: Floats,
         numbered_start: Ints,
         numbered_number: Ints,
-        numbered_point: Floats,
+        numbered_group: npt.NDArray[np.int32],
         centre: Floats,
         extent: Floats,
     ) -> None:
@@ -89,10 +95,12 @@ class HouseIndex:
         self.keys = keys
         self.group_start = group_start
         self.group_key = group_key
-        self.group_point = group_point
+        self.group_first = group_first
+        self.mean_group = mean_group
+        self.mean_point = mean_point
         self.numbered_start = numbered_start
         self.numbered_number = numbered_number
-        self.numbered_point = numbered_point
+        self.numbered_group = numbered_group
         self.centre = centre
         self.extent = extent
         self._street_ids = {name: k for k, name in enumerate(streets)}
@@ -176,20 +184,23 @@ class HouseIndex:
         head = order[first]  # each group's first point
         group_street, group_key = street[head], key_id[head]
         del street, key_id, street_col, key_col  # (the views first, then their buffers)
-        group_point = np.empty((len(head), 2))
-        group_point[:, 0] = lat[head]
-        group_point[:, 1] = lon[head]
-        pairs = np.flatnonzero(count == 2)
+        group_first = np.empty((len(head), 2))
+        group_first[:, 0] = lat[head]
+        group_first[:, 1] = lon[head]
+        mean_group = np.flatnonzero(count > 1)
+        mean_point = group_first[mean_group]
+        pairs = np.flatnonzero(count[mean_group] == 2)
         if pairs.size:
-            second = order[first[pairs] + 1]
-            group_point[pairs, 0] = (lat[head[pairs]] + lat[second]) / 2
-            group_point[pairs, 1] = (lon[head[pairs]] + lon[second]) / 2
+            second = order[first[mean_group[pairs]] + 1]
+            mean_point[pairs, 0] = (mean_point[pairs, 0] + lat[second]) / 2
+            mean_point[pairs, 1] = (mean_point[pairs, 1] + lon[second]) / 2
             del second
         del pairs
-        for g in np.flatnonzero(count > 2).tolist():  # summed one by one, as the dict-based index did
+        for j in np.flatnonzero(count[mean_group] > 2).tolist():  # summed one by one, as a dict of lists did
+            g = int(mean_group[j])
             members = order[first[g] : first[g] + count[g]].tolist()
-            group_point[g, 0] = sum(lat[m] for m in members) / len(members)
-            group_point[g, 1] = sum(lon[m] for m in members) / len(members)
+            mean_point[j, 0] = sum(lat[m] for m in members) / len(members)
+            mean_point[j, 1] = sum(lon[m] for m in members) / len(members)
         group_start = np.searchsorted(group_street, np.arange(n_streets + 1)).astype(np.int64)
 
         # Centres of the streets without geometry: their points, keys in the order they first
@@ -204,38 +215,34 @@ class HouseIndex:
             centre[s] = (float(points[:, 0].mean()), float(points[:, 1].mean()))
         del order, first, count
         extent = np.array([lat.min(), lon.min(), lat.max(), lon.max()]) if len(lat) else np.full(4, np.nan)
+        del head, lat, lon, lat_col, lon_col  # (the views first, then their buffers)
 
         # Numbered houses: each group's first point, sorted by (street, number, lat, lon).
         keep = np.flatnonzero(numbers[group_key] >= 0) if len(numbers) else np.zeros(0, np.int64)
         keep = keep.astype(np.int32)
-        kept_head = head[keep]
-        del head
-        kept_lat, kept_lon = lat[kept_head], lon[kept_head]
-        del kept_head, lat, lon, lat_col, lon_col  # (the views first, then their buffers)
         if len(numbers) and int(numbers.max()) < 2**31:
             numbers = numbers.astype(np.int32)  # widened again on reading (see numbered)
         kept_number = numbers[group_key[keep]]
         kept_street = group_street[keep]
-        del group_street, keep
-        by_number = np.lexsort((kept_lon, kept_lat, kept_number, kept_street))
+        del group_street
+        by_number = np.lexsort((group_first[keep, 1], group_first[keep, 0], kept_number, kept_street))
         numbered_start = np.searchsorted(kept_street[by_number], np.arange(n_streets + 1)).astype(np.int64)
         del kept_street
         numbered_number = kept_number[by_number]
         del kept_number
-        numbered_point = np.empty((len(by_number), 2))
-        numbered_point[:, 0] = kept_lat[by_number]
-        del kept_lat
-        numbered_point[:, 1] = kept_lon[by_number]
-        del kept_lon, by_number
+        numbered_group = np.asarray(keep[by_number], dtype=np.int32)
+        del keep, by_number
         return cls(
             tuple(street_ids),
             tuple(key_ids),
             group_start=group_start,
             group_key=group_key,
-            group_point=group_point,
+            group_first=group_first,
+            mean_group=mean_group.astype(np.int64),
+            mean_point=mean_point,
             numbered_start=numbered_start,
             numbered_number=numbered_number,
-            numbered_point=numbered_point,
+            numbered_group=numbered_group,
             centre=centre,
             extent=extent,
         )
@@ -259,7 +266,10 @@ class HouseIndex:
         at = lo + int(np.searchsorted(self.group_key[lo:hi], k))
         if at >= hi or int(self.group_key[at]) != k:
             return None
-        return float(self.group_point[at, 0]), float(self.group_point[at, 1])
+        j = int(np.searchsorted(self.mean_group, at))
+        if j < len(self.mean_group) and int(self.mean_group[j]) == at:
+            return float(self.mean_point[j, 0]), float(self.mean_point[j, 1])
+        return float(self.group_first[at, 0]), float(self.group_first[at, 1])
 
     def numbered(self, street: str) -> tuple[Ints, Floats] | None:
         """House numbers of ``street`` with a leading integer and their points, sorted; None when none."""
@@ -269,7 +279,8 @@ class HouseIndex:
         lo, hi = int(self.numbered_start[s]), int(self.numbered_start[s + 1])
         if lo == hi:
             return None
-        return np.asarray(self.numbered_number[lo:hi], dtype=np.int64), np.asarray(self.numbered_point[lo:hi])
+        groups = np.asarray(self.numbered_group[lo:hi])
+        return np.asarray(self.numbered_number[lo:hi], dtype=np.int64), np.asarray(self.group_first[groups])
 
     def street_centre(self, street: str) -> tuple[float, float]:
         """Mean ``(lat, lon)`` of all the houses of ``street``.

@@ -68,6 +68,7 @@ from solver.geo.address import (
     single_street,
     western_house_number,
 )
+from solver.geo.houseindex import HouseIndex
 from solver.geo.loading import graph_from_osm_data, load_bundled_graph, load_bundled_osm_data
 from solver.geo.osmfile import AddressPoint, NamedPlace, read_osm
 from solver.geo.results import DEFAULT_FLAG_BELOW, GeocodeResult, Precision, utc_now
@@ -132,7 +133,6 @@ _EMBEDDED_FACTOR = 0.9
 _NEAR_NUMBERS = 20
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_LEADING_INT = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,29 @@ class Street:
     length_m: float
     spine: tuple[tuple[float, float], ...]
     spine_length_m: float
+
+
+@dataclass(frozen=True)
+class _StreetGeometry:
+    """How the gazetteer keeps a :class:`Street`: a few arrays instead of a tuple per vertex.
+
+    Attributes
+    ----------
+    length_m, spine_length_m : float
+        As in :class:`Street`.
+    spine : numpy.ndarray
+        ``(k, 2)`` ``(lat, lon)`` rows of the spine.
+    points : numpy.ndarray
+        ``(p, 2)`` ``(lat, lon)`` rows of every polyline, one after the other.
+    line_starts : numpy.ndarray
+        ``(lines + 1,)`` offsets of the polylines in ``points``.
+    """
+
+    length_m: float
+    spine: npt.NDArray[np.float64]
+    spine_length_m: float
+    points: npt.NDArray[np.float64]
+    line_starts: npt.NDArray[np.int64]
 
 
 # --------------------------------------------------------------------------- #
@@ -322,40 +345,30 @@ class Gazetteer:
         if flag_below is None:
             flag_below = float(defaults().get("geocoding", {}).get("flag_below_confidence", DEFAULT_FLAG_BELOW))
         self.flag_below = float(flag_below)
-        pieces: dict[str, dict[frozenset[Any], tuple[Any, Any, list[tuple[float, float]], float]]] = {}
+        # Each street's edges (one per node pair, either direction): the edge data by reference,
+        # the coordinates read street by street (few objects live at once on a whole city).
+        pieces: dict[str, dict[tuple[Any, Any], tuple[Any, Any, dict[str, Any]]]] = {}
         node_names: dict[Any, set[str]] = {}
         for u, v, data in graph.edges(data=True):
             for name in _edge_names(data.get("name")):
                 edges = pieces.setdefault(name, {})
-                key = frozenset((u, v))
-                if key not in edges:
-                    edges[key] = (u, v, _edge_coords(graph, u, v, data), float(data.get("length", 0.0)))
+                if (u, v) not in edges and (v, u) not in edges:
+                    edges[(u, v)] = (u, v, data)
                 node_names.setdefault(u, set()).add(name)
                 node_names.setdefault(v, set()).add(name)
-        self._graph_nodes = {n: (float(graph.nodes[n]["y"]), float(graph.nodes[n]["x"])) for n in node_names}
-        self._streets: dict[str, Street] = {
-            name: self._build_street(name, edges) for name, edges in sorted(pieces.items())
-        }
+        # Street geometry as arrays (see _StreetGeometry); Street objects are made on request.
+        self._streets: dict[str, _StreetGeometry] = {}
+        for name in sorted(pieces):
+            self._streets[name] = self._build_street(graph, pieces.pop(name))
         self._names: list[str] = sorted(self._streets)
         self._name_set = frozenset(self._names)
-        self._junctions = self._build_junctions(node_names)
+        self._name_ids = {name: k for k, name in enumerate(self._names)}
+        graph_nodes = {n: (float(graph.nodes[n]["y"]), float(graph.nodes[n]["x"])) for n in node_names}
+        self._junction_keys, self._junction_points = self._build_junctions(node_names, graph_nodes)
+        del graph_nodes, node_names, pieces
 
-        # Houses: street name -> house-number key -> points.
-        self._houses: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        for point in addresses:
-            street = normalize_text(point.street)
-            by_number = self._houses.setdefault(street, {})
-            by_number.setdefault(housenumber_key(point.housenumber), []).append((point.lat, point.lon))
-        self._house_numbers: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
-        for street, by_number in self._houses.items():
-            numbered = sorted(
-                (int(m.group(0)), pts[0]) for k, pts in by_number.items() if (m := _LEADING_INT.match(k))
-            )
-            if numbered:
-                self._house_numbers[street] = (
-                    np.array([n for n, _ in numbered], dtype=np.int64),
-                    np.array([p for _, p in numbered], dtype=float),
-                )
+        # Houses: column-wise by street and house-number key (see HouseIndex).
+        self._houses = HouseIndex.build(addresses, with_geometry=self._name_set)
 
         # Named places (district-level ones also serve the district fallback).
         self._places: dict[str, list[NamedPlace]] = {}
@@ -370,19 +383,21 @@ class Gazetteer:
                 area_names.setdefault(place.name, Location(lat=place.lat, lon=place.lon, crs="wgs84"))
         self._districts: dict[str, Location] = {**area_names, **dict(districts or {})}
 
-        if not self._streets and not self._houses and not self._places:
+        if not self._streets and not len(self._houses) and not self._places:
             raise ValueError("the map has no named streets, houses or places to geocode against")
-        self._street_index = _NameIndex({name: name for name in [*self._names, *self._houses]})
+        self._street_index = _NameIndex({name: name for name in [*self._names, *self._houses.streets]})
         self._place_index = _NameIndex(place_names)
         self._district_index = _NameIndex({name: name for name in self._districts})
-        self._known = frozenset([*self._names, *self._houses, *place_names])
+        self._known = frozenset([*self._names, *self._houses.streets, *place_names])
 
-        lats = [lat for s in self._streets.values() for line in s.lines for lat, _ in line]
-        lons = [lon for s in self._streets.values() for line in s.lines for _, lon in line]
+        lats = [float(v) for geo in self._streets.values() if len(geo.points) for v in geo.points[:, 0]]
+        lons = [float(v) for geo in self._streets.values() if len(geo.points) for v in geo.points[:, 1]]
         lats += [p.lat for ps in self._places.values() for p in ps]
         lons += [p.lon for ps in self._places.values() for p in ps]
-        lats += [lat for pts in self._houses.values() for ps in pts.values() for lat, _ in ps]
-        lons += [lon for pts in self._houses.values() for ps in pts.values() for _, lon in ps]
+        if len(self._houses):
+            south, west, north, east = (float(v) for v in self._houses.extent)
+            lats += [south, north]
+            lons += [west, east]
         self.bounds = (min(lats), min(lons), max(lats), max(lons))
 
     # ------------------------------------------------------------------ #
@@ -422,14 +437,17 @@ class Gazetteer:
 
     @staticmethod
     def _build_street(
-        name: str, edges: dict[frozenset[Any], tuple[Any, Any, list[tuple[float, float]], float]]
-    ) -> Street:
+        graph: nx.MultiDiGraph, edges: dict[tuple[Any, Any], tuple[Any, Any, dict[str, Any]]]
+    ) -> _StreetGeometry:
         """Merge a street's edges into polylines and choose its spine."""
         g = nx.Graph()
-        for u, v, coords, length in edges.values():
+        loops: list[tuple[Any, list[tuple[float, float]], float]] = []
+        for u, v, data in edges.values():
+            coords, length = _edge_coords(graph, u, v, data), float(data.get("length", 0.0))
             if u != v:
                 g.add_edge(u, v, coords=(u, coords), length=length)
-        loops = [(u, coords, length) for u, v, coords, length in edges.values() if u == v]
+            else:
+                loops.append((u, coords, length))
 
         def oriented(a: Any, b: Any) -> list[tuple[float, float]]:
             edge: tuple[Any, list[tuple[float, float]]] = g.edges[a, b]["coords"]  # networkx is untyped
@@ -477,29 +495,55 @@ class Gazetteer:
         if _runs_backwards(spine_arr):
             spine_arr = spine_arr[::-1]
         spine_length = float(_segment_lengths_m(spine_arr).sum()) if len(spine_arr) > 1 else 0.0
-        return Street(
-            name=name,
-            lines=tuple(lines),
+        points = np.array([p for line in lines for p in line], dtype=float).reshape(-1, 2)
+        starts = np.concatenate([[0], np.cumsum([len(line) for line in lines], dtype=np.int64)]).astype(np.int64)
+        return _StreetGeometry(
             length_m=float(total),
-            spine=tuple((float(a), float(b)) for a, b in spine_arr),
+            spine=np.ascontiguousarray(spine_arr, dtype=float),
             spine_length_m=spine_length,
+            points=points,
+            line_starts=starts,
         )
 
-    def _build_junctions(self, node_names: dict[Any, set[str]]) -> dict[tuple[str, str], Location]:
-        """Junction point of every pair of streets that share a node."""
+    def _build_junctions(
+        self, node_names: dict[Any, set[str]], graph_nodes: Mapping[Any, tuple[float, float]]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Junctions of every pair of streets that share a node, sorted by :meth:`_pair_key`.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The pairs' keys, sorted, and their junction points ``(lat, lon)``.
+        """
         shared: dict[tuple[str, str], list[Any]] = {}
         for node, names in node_names.items():
             ordered = sorted(names)
             for i, first in enumerate(ordered):
                 for second in ordered[i + 1 :]:
                     shared.setdefault((first, second), []).append(node)
-        junctions: dict[tuple[str, str], Location] = {}
-        for pair, nodes in shared.items():
-            coords = np.array([self._graph_nodes[n] for n in sorted(nodes, key=str)], dtype=float)
+        keys = np.empty(len(shared), dtype=np.int64)
+        points = np.empty((len(shared), 2))
+        for k, (pair, nodes) in enumerate(shared.items()):
+            coords = np.array([graph_nodes[n] for n in sorted(nodes, key=str)], dtype=float)
             cluster = _largest_cluster(coords, _JUNCTION_CLUSTER_M)
-            lat, lon = coords[cluster].mean(axis=0)
-            junctions[pair] = Location(lat=float(lat), lon=float(lon), crs="wgs84")
-        return junctions
+            keys[k] = self._pair_key(*pair)
+            points[k] = coords[cluster].mean(axis=0)
+        order = np.argsort(keys)
+        return keys[order], points[order]
+
+    def _pair_key(self, first: str, second: str) -> int:
+        """Junction key of two street names (-1 when either has no geometry)."""
+        a, b = self._name_ids.get(first, -1), self._name_ids.get(second, -1)
+        if a < 0 or b < 0:
+            return -1
+        lo, hi = min(a, b), max(a, b)
+        return lo * len(self._names) + hi
+
+    def _geometry(self, name: str) -> _StreetGeometry:
+        try:
+            return self._streets[name]
+        except KeyError:
+            raise KeyError(f"no street named {name!r} in the gazetteer") from None
 
     # ------------------------------------------------------------------ #
     # Lookups
@@ -519,7 +563,7 @@ class Gazetteer:
     @property
     def house_count(self) -> int:
         """Number of distinct (street, house number) pairs."""
-        return sum(len(numbers) for numbers in self._houses.values())
+        return len(self._houses)
 
     def street(self, name: str) -> Street:
         """The :class:`Street` called exactly ``name``.
@@ -529,10 +573,17 @@ class Gazetteer:
         KeyError
             If there is no such street.
         """
-        try:
-            return self._streets[name]
-        except KeyError:
-            raise KeyError(f"no street named {name!r} in the gazetteer") from None
+        geo = self._geometry(name)
+        points, starts = geo.points, geo.line_starts.tolist()
+        return Street(
+            name=name,
+            lines=tuple(
+                tuple((float(a), float(b)) for a, b in points[lo:hi].tolist()) for lo, hi in itertools.pairwise(starts)
+            ),
+            length_m=geo.length_m,
+            spine=tuple((float(a), float(b)) for a, b in geo.spine.tolist()),
+            spine_length_m=geo.spine_length_m,
+        )
 
     def intersection(self, first: str, second: str) -> tuple[Location, bool] | None:
         """Where two streets (exact names) meet.
@@ -551,13 +602,12 @@ class Gazetteer:
             when they come within :data:`NEAR_INTERSECTION_M` without a shared
             node; None otherwise.
         """
-        pair = (first, second) if first <= second else (second, first)
-        junction = self._junctions.get(pair)
-        if junction is not None:
-            return junction, True
-        a, b = self.street(first), self.street(second)
-        pa = np.array([p for line in a.lines for p in line], dtype=float)
-        pb = np.array([p for line in b.lines for p in line], dtype=float)
+        key = self._pair_key(first, second)
+        at = int(np.searchsorted(self._junction_keys, key))
+        if key >= 0 and at < len(self._junction_keys) and int(self._junction_keys[at]) == key:
+            lat, lon = self._junction_points[at]
+            return Location(lat=float(lat), lon=float(lon), crs="wgs84"), True
+        pa, pb = self._geometry(first).points, self._geometry(second).points
         lat0 = float(pa[:, 0].mean())
         xa, xb = _metres_xy(pa, lat0), _metres_xy(pb, lat0)
         gaps = np.hypot(xa[:, None, 0] - xb[None, :, 0], xa[:, None, 1] - xb[None, :, 1])
@@ -584,7 +634,7 @@ class Gazetteer:
             ``[0, 1]``: about 5 m per number from the numbering origin, numbers
             beyond the street's end placed at its end.
         """
-        length = self.street(street).spine_length_m
+        length = self._geometry(street).spine_length_m
         if length <= 0:
             return 0.0
         return float(min(1.0, max(0.0, number * METRES_PER_NUMBER / length)))
@@ -604,7 +654,7 @@ class Gazetteer:
         solver.model.Location
             WGS-84 point on the street's geometry.
         """
-        spine = np.asarray(self.street(name).spine, dtype=float)
+        spine = self._geometry(name).spine
         if len(spine) == 1:
             return Location(lat=float(spine[0, 0]), lon=float(spine[0, 1]), crs="wgs84")
         cumulative = np.concatenate([[0.0], np.cumsum(_segment_lengths_m(spine))])
@@ -723,13 +773,12 @@ class Gazetteer:
             western = western_house_number(parsed.body, name)
             if western is not None:
                 house_number, number = western
-        houses = self._houses.get(name)
-        if number is not None and houses:
+        has_houses = name in self._houses
+        if number is not None and has_houses:
             for key in dict.fromkeys((housenumber_key(house_number or ""), str(number))):
-                points = houses.get(key)
-                if points:
-                    lat = sum(p[0] for p in points) / len(points)
-                    lon = sum(p[1] for p in points) / len(points)
+                point = self._houses.point(name, key)
+                if point is not None:
+                    lat, lon = point
                     return self._result(
                         Location(lat=lat, lon=lon, crs="wgs84"), EXACT_CONFIDENCE * quality, "exact", name, house_number
                     )
@@ -739,9 +788,8 @@ class Gazetteer:
                 return self._result(location, confidence * quality, "street", name, house_number)
         if name not in self._streets:
             # A street known only from its houses: their centre.
-            house_points = np.array([p for pts in (houses or {}).values() for p in pts], dtype=float)
-            location = Location(lat=float(house_points[:, 0].mean()), lon=float(house_points[:, 1].mean()),
-                                crs="wgs84")
+            lat, lon = self._houses.street_centre(name)
+            location = Location(lat=lat, lon=lon, crs="wgs84")
             return self._result(location, STREET_CONFIDENCE * 0.8 * quality, "street", name, house_number)
         if number is not None:
             location = self.point_on_street(name, self.fraction_for_number(name, number))
@@ -759,7 +807,7 @@ class Gazetteer:
         linearly; with numbers on one side only, the nearest house is used
         when the street has no geometry to interpolate along (else None).
         """
-        known = self._house_numbers.get(street)
+        known = self._houses.numbered(street)
         if known is None:
             return None
         numbers, points = known

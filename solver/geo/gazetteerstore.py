@@ -8,10 +8,17 @@ the network store's folder (``[map] index_dir``, see
 the map's content hash, :data:`FORMAT_VERSION` and the settings that shape
 the index (districts, flagging threshold) — and loads it on later starts.
 
-The file is written to a temporary name and renamed into place, so
-concurrent builders never leave a half-written index; the store is the
-service's own data folder, trusted like the rest of it (pickles are not for
-files from elsewhere).
+The large numpy arrays of the index (the house index of a city,
+:class:`~solver.geo.houseindex.HouseIndex`) are not in the pickle: they are
+written as ``.npy`` files to a folder beside it
+(``gazetteer-KEY-TOKEN/``, named in the pickle) and loaded memory-mapped, so
+a process that loads a stored city gazetteer maps its houses from the page
+cache (shared between processes) instead of holding a private copy.
+
+The arrays' folder and the pickle are written under temporary names and
+renamed into place, the pickle last, so concurrent builders never leave a
+half-written index; the store is the service's own data folder, trusted like
+the rest of it (pickles are not for files from elsewhere).
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import numpy as np
 
 from solver.config import defaults
 from solver.geo.gazetteer import Gazetteer, configured_districts
@@ -35,7 +46,74 @@ __all__ = ["FORMAT_VERSION", "gazetteer_key", "map_gazetteer", "stored_gazetteer
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the gazetteer's structure or the way it is built changes.
-FORMAT_VERSION = "gazetteer-store-1"
+FORMAT_VERSION = "gazetteer-store-4"
+
+#: Arrays of at least this many bytes are stored as memory-mapped ``.npy`` files.
+_ARRAY_FILE_BYTES = 1 << 16
+
+
+class _ArrayPickler(pickle.Pickler):
+    """Pickles large numpy arrays as references to ``.npy`` files written to ``folder``."""
+
+    def __init__(self, handle: IO[bytes], folder: Path, name: str) -> None:
+        super().__init__(handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self.folder, self.name, self.count = folder, name, 0
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is not np.ndarray and not isinstance(obj, np.memmap):
+            return None
+        if obj.nbytes < _ARRAY_FILE_BYTES or obj.dtype.hasobject:
+            return None
+        file = f"{self.count}.npy"
+        self.count += 1
+        np.save(self.folder / file, np.ascontiguousarray(obj), allow_pickle=False)
+        return ("npy", f"{self.name}/{file}")
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Loads the ``.npy`` references of :class:`_ArrayPickler` memory-mapped from ``root``."""
+
+    def __init__(self, handle: IO[bytes], root: Path) -> None:
+        super().__init__(handle)
+        self.root = root
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, relative = pid
+        if kind != "npy" or Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise pickle.UnpicklingError(f"unknown reference in a stored gazetteer: {pid!r}")
+        return np.load(self.root / relative, mmap_mode="r", allow_pickle=False)
+
+
+def _load(path: Path) -> Any:
+    """A stored gazetteer (None when its files are incomplete)."""
+    try:
+        with open(path, "rb") as handle:
+            return _ArrayUnpickler(handle, path.parent).load()
+    except FileNotFoundError:  # its arrays were replaced by a concurrent builder's
+        return None
+
+
+def _save(gazetteer: Gazetteer, path: Path) -> None:
+    """Write ``gazetteer`` to ``path`` and its arrays' folder; older folders of the key are removed."""
+    root, stem = path.parent, path.name.removesuffix(".pickle")
+    name = f"{stem}-{uuid.uuid4().hex[:12]}"
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=root)
+        with os.fdopen(fd, "wb") as handle:
+            pickler = _ArrayPickler(handle, staging, name)
+            pickler.dump(gazetteer)
+        if pickler.count:  # (a small map's index has no array large enough for a file)
+            os.replace(staging, root / name)
+        os.replace(tmp, path)
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        shutil.rmtree(staging, ignore_errors=True)
+    for old in root.glob(f"{stem}-*"):
+        if old.name != name and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def gazetteer_key(source: str, settings: Mapping[str, Any]) -> str:
@@ -87,27 +165,16 @@ def stored_gazetteer(
         return build()
     root = Path(store_dir)
     path = root / f"gazetteer-{gazetteer_key(source, settings or {})}.pickle"
-    if path.is_file():
-        with open(path, "rb") as handle:
-            loaded = pickle.load(handle)
+    for _ in range(2):  # a second time when a concurrent builder replaced it while it was read
+        loaded = _load(path) if path.is_file() else None
         if isinstance(loaded, Gazetteer):
             return loaded
     gazetteer = build()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=root)
+        _save(gazetteer, path)
     except OSError as exc:  # a read-only store: serve the index built in memory
         logger.warning("could not store the gazetteer index in %s: %s", root, exc)
-        return gazetteer
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(gazetteer, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError as exc:
-        logger.warning("could not store the gazetteer index in %s: %s", root, exc)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return gazetteer
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -116,6 +117,7 @@ class SyntheticCity:
     city: str = _CITY
     seed: int = 0
     _lengths: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict, repr=False)
+    _xy: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict, repr=False)
 
     # -------------------------------------------------------------- #
     @property
@@ -126,13 +128,16 @@ class SyntheticCity:
 
     def _street_xy(self, name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Local metres of a street's nodes in numbering order, and cumulative lengths."""
-        nodes = self.streets[name]
-        lat0 = self.graph.graph["lat0"]
-        lat = np.array([self.graph.nodes[n]["y"] for n in nodes])
-        lon = np.array([self.graph.nodes[n]["x"] for n in nodes])
-        xy = np.column_stack(
-            [np.radians(lon) * EARTH_RADIUS_M * math.cos(math.radians(lat0)), np.radians(lat) * EARTH_RADIUS_M]
-        )
+        xy = self._xy.get(name)
+        if xy is None:
+            nodes = self.streets[name]
+            lat0 = self.graph.graph["lat0"]
+            lat = np.array([self.graph.nodes[n]["y"] for n in nodes])
+            lon = np.array([self.graph.nodes[n]["x"] for n in nodes])
+            xy = np.column_stack(
+                [np.radians(lon) * EARTH_RADIUS_M * math.cos(math.radians(lat0)), np.radians(lat) * EARTH_RADIUS_M]
+            )
+            self._xy[name] = xy
         cum = self._lengths.get(name)
         if cum is None:
             cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
@@ -187,13 +192,43 @@ class SyntheticCity:
             ``street``, ``housenumber`` (digits only, as OSM tags them),
             point and a synthetic id.
         """
-        points = []
+        return list(self.iter_address_points(every))
+
+    def iter_address_points(self, every: int = 1) -> Iterator[AddressPoint]:
+        """The points of :meth:`address_points` one at a time (a city of millions need not be held in a list).
+
+        Parameters
+        ----------
+        every : int, optional
+            Keep every ``every``-th number (1: all of them).
+
+        Yields
+        ------
+        AddressPoint
+        """
+        lat0 = self.graph.graph["lat0"]
+        x_scale = EARTH_RADIUS_M * math.cos(math.radians(lat0))
         for name in sorted(self.streets):
-            top = int(self.street_length_m(name) // METRES_PER_NUMBER)
-            for number in range(1, top + 1, every):
-                loc = self.house_location(name, number)
-                points.append(AddressPoint(name, str(number), loc.lat, loc.lon, f"synthetic:{name}:{number}"))
-        return points
+            xy, cum = self._street_xy(name)
+            top = int(cum[-1] // METRES_PER_NUMBER)
+            numbers = np.arange(1, top + 1, every)
+            # house_location for all the street's numbers at once (the same operations, element-wise)
+            along = numbers * METRES_PER_NUMBER
+            k = np.clip(np.searchsorted(cum, along, side="right") - 1, 0, len(cum) - 2)
+            direction = xy[k + 1] - xy[k]
+            direction = direction / np.maximum(np.hypot(direction[:, 0], direction[:, 1]), 1e-9)[:, None]
+            point = xy[k] + direction * (along - cum[k])[:, None]
+            left = np.column_stack([-direction[:, 1], direction[:, 0]])
+            point = point + left * np.where(numbers % 2 == 1, SETBACK_M, -SETBACK_M)[:, None]
+            for number, x, y in zip(numbers.tolist(), point[:, 0].tolist(), point[:, 1].tolist()):
+                lat, lon = math.degrees(y / EARTH_RADIUS_M), math.degrees(x / x_scale)
+                yield AddressPoint(name, str(number), lat, lon, f"synthetic:{name}:{number}")
+
+    def house_point_count(self, every: int = 1) -> int:
+        """How many points :meth:`address_points` lists (without making them)."""
+        return sum(
+            len(range(1, int(self.street_length_m(name) // METRES_PER_NUMBER) + 1, every)) for name in self.streets
+        )
 
     def district_of(self, location: Location) -> str:
         """The district (quadrant) a point lies in."""

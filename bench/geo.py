@@ -15,6 +15,11 @@ about 55,000 directed edges):
   peak memory each allocated (tracemalloc: numpy's arrays, not numba's) and
   the process's peak RSS during it; the ``ch`` engine once per thread count
   of ``--threads`` (two threads unpin the process);
+* the same 1,000 × 1,000 matrix on the e-bike graph (one speed everywhere:
+  contraction gives up, and the ``ch`` engine prices it by plain Dijkstra
+  searches, :mod:`solver.geo.network.ch.dijkstra`) with csgraph and with the
+  ``ch`` engine per thread count, and the largest difference (skip with
+  ``--skip-ebike``);
 * a fresh process (as a worker's job child): import, load from the store and
   the same matrix with the default engine, with that process's own peak RSS,
   once per thread count;
@@ -180,6 +185,9 @@ def bench_matrix(city, args) -> None:
         print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; "
               f"peak allocated {peak / 2**20:,.0f} MiB (tracemalloc); {rss}; load average {load_average()}")
     os.environ.pop("DOORSTEP_MATRIX_THREADS", None)
+    if not args.skip_ebike and "ch" in engines and "ch" in available_engines():
+        bench_ebike(loaded, lats, lons, thread_counts)
+        loaded.engine = "ch"
     base = figures.get("csgraph")
     if base:
         print("  ratio to csgraph: " + ", ".join(f"{e} {t / base:.2f}" for e, t in figures.items()))
@@ -211,6 +219,38 @@ def bench_matrix(city, args) -> None:
     per_source = (time.perf_counter() - start) / len(sample)
     print(f"  networkx per-source Dijkstra: {per_source * 1000:.0f} ms/source "
           f"-> ~{per_source * n_points:.1f} s for {n_points:,} sources (for scale)")
+
+
+def bench_ebike(loaded, lats, lons, thread_counts) -> None:
+    """The e-bike matrix: csgraph, then the ``ch`` engine (its fallback where contraction gives up)."""
+    from solver.geo.network.chengine import hierarchy
+
+    g = loaded.mode_graph("ebike")
+    start_cpu = time.process_time()
+    h, _ = timed("contraction hierarchy, ebike (built or given up)", hierarchy, g)
+    verdict = f"{h.edge_count:,} upward edges" if h is not None else "gave up (too dense): Dijkstra prices it"
+    print(f"    {verdict}; cpu {time.process_time() - start_cpu:.1f} s; load average {load_average()}")
+    loaded.engine = "csgraph"
+    start_cpu = time.process_time()
+    reference, _ = timed(f"{lats.size:,} x {lats.size:,} ebike matrix, csgraph", loaded._compute_matrix, g, lats, lons)
+    print(f"    cpu {time.process_time() - start_cpu:.2f} s; load average {load_average()}")
+    loaded.engine = "ch"
+    for threads in thread_counts:
+        affinity = os.sched_getaffinity(0)
+        if threads > 1:
+            os.sched_setaffinity(0, all_cores)
+        os.environ["DOORSTEP_MATRIX_THREADS"] = str(threads)
+        start_cpu = time.process_time()
+        matrix, _ = timed(f"{lats.size:,} x {lats.size:,} ebike matrix, {loaded.engine_label()}, {threads} thr.",
+                          loaded._compute_matrix, g, lats, lons)
+        cpu = time.process_time() - start_cpu
+        os.sched_setaffinity(0, affinity)
+        diff_s = int(np.abs(matrix.durations - reference.durations).max())
+        diff_m = int(np.abs(matrix.distances - reference.distances).max())
+        assert np.array_equal(matrix.reachable, reference.reachable), "reachability differs"
+        print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; "
+              f"load average {load_average()}")
+    os.environ.pop("DOORSTEP_MATRIX_THREADS", None)
 
 
 _CHILD = """
@@ -299,6 +339,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-networkx", action="store_true", help="skip the networkx comparison")
     parser.add_argument("--skip-geocoding", action="store_true", help="skip the gazetteer figures")
+    parser.add_argument("--skip-ebike", action="store_true", help="skip the e-bike matrix figures")
     parser.add_argument("--threads", default="1,2",
                         help="thread counts for the ch engine and the fresh process, comma-separated")
     parser.add_argument("--engines", default="csgraph,ch",

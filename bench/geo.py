@@ -81,6 +81,17 @@ def one_core() -> str:
         return "not pinned (no sched_setaffinity)"
 
 
+def set_affinity(cores) -> None:
+    """Pin every thread of the process to ``cores`` (``sched_setaffinity(0, ...)`` moves only the
+    calling thread: numba's worker threads, started while the process was pinned to one core,
+    would stay there and two "threads" would share one core)."""
+    for task in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(task), cores)
+        except OSError:  # pragma: no cover - a thread that just ended
+            pass
+
+
 def timed(label: str, func, *args, **kwargs):
     start = time.perf_counter()
     value = func(*args, **kwargs)
@@ -162,7 +173,7 @@ def bench_matrix(city, args) -> None:
         label = engine if engine != "ch" else f"ch, {threads} thread{'s' if threads > 1 else ''}"
         affinity = os.sched_getaffinity(0)
         if threads > 1:
-            os.sched_setaffinity(0, all_cores)
+            set_affinity(all_cores)
         os.environ["DOORSTEP_MATRIX_THREADS"] = str(threads or 1)
         measured_rss = reset_peak_rss()
         tracemalloc.start()
@@ -172,7 +183,7 @@ def bench_matrix(city, args) -> None:
         cpu = time.process_time() - start_cpu
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        os.sched_setaffinity(0, affinity)
+        set_affinity(affinity)
         if reference is None:
             reference = matrix
             diff_s = diff_m = 0
@@ -238,13 +249,13 @@ def bench_ebike(loaded, lats, lons, thread_counts) -> None:
     for threads in thread_counts:
         affinity = os.sched_getaffinity(0)
         if threads > 1:
-            os.sched_setaffinity(0, all_cores)
+            set_affinity(all_cores)
         os.environ["DOORSTEP_MATRIX_THREADS"] = str(threads)
         start_cpu = time.process_time()
         matrix, _ = timed(f"{lats.size:,} x {lats.size:,} ebike matrix, {loaded.engine_label()}, {threads} thr.",
                           loaded._compute_matrix, g, lats, lons)
         cpu = time.process_time() - start_cpu
-        os.sched_setaffinity(0, affinity)
+        set_affinity(affinity)
         diff_s = int(np.abs(matrix.durations - reference.durations).max())
         diff_m = int(np.abs(matrix.distances - reference.distances).max())
         assert np.array_equal(matrix.reachable, reference.reachable), "reachability differs"

@@ -149,6 +149,21 @@ def test_dijkstra_many_to_many_equals_csgraph_from_weighted_sets(dial_buckets):
     np.testing.assert_array_equal(one, got)
 
 
+def test_dijkstra_uses_buckets_only_when_edge_weights_spread_little():
+    params = ch.CHParams(dial_buckets=10)
+    layout = ch.dijkstra.bucket_layout
+    assert layout(np.array([4, 9, 12]), np.array([3]), params) == (4, 5)  # 12 // 4 + 2 buckets
+    assert layout(np.array([4, 9, 12]), np.array([30]), params) == (4, 9)  # a start weight counts too
+    assert layout(np.array([1, 9, 12]), np.array([3]), params) == (0, 0)  # 14 buckets: the heap
+    assert layout(np.array([0, 9]), np.array([3]), params) == (0, 0)  # a zero-weight edge
+    assert layout(np.array([4, 9]), np.array([3]), ch.CHParams(dial_buckets=0)) == (0, 0)
+    # a zero-weight edge is searched with the heap, and exactly
+    graph = (np.array([0, 1, 2, 2]), np.array([1, 0]), np.array([0, 5]))
+    got = ch.dijkstra_many_to_many(graph, (np.array([0, 1]), np.array([0]), np.array([3])),
+                                   (np.array([0, 0, 1]), np.array([0]), np.array([2])), 1)
+    assert got.tolist() == [[5]]
+
+
 def test_one_and_two_threads_give_the_same_matrix(bundled):
     g = bundled.mode_graph("drive")
     h = hierarchy(g)

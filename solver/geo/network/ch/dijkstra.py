@@ -315,11 +315,27 @@ def bucket_layout(weight: Ints, start_weight: Ints, params: CHParams) -> tuple[i
     start weight) over the width, plus two. A ring larger than
     :attr:`CHParams.dial_buckets` (edge weights spread too widely: empty
     buckets would cost more than a heap saves) or a graph without edges
-    selects the heap.
+    selects the heap, as does a zero-weight edge.
+
+    Parameters
+    ----------
+    weight : numpy.ndarray
+        The graph's packed edge weights.
+    start_weight : numpy.ndarray
+        The sources' initial weights.
+    params : CHParams
+        :attr:`CHParams.dial_buckets`.
+
+    Returns
+    -------
+    tuple of int
+        ``(width, ring size)``; ``(0, 0)`` for the heap.
     """
     if weight.size == 0 or params.dial_buckets <= 0:
         return 0, 0
     width = int(weight.min())
+    if width <= 0:  # a zero-weight edge: buckets cannot order its ends
+        return 0, 0
     top = max(int(weight.max()), int(start_weight.max()) if start_weight.size else 0)
     ring = top // width + 2
     return (width, ring) if ring <= params.dial_buckets else (0, 0)

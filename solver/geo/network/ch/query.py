@@ -16,6 +16,7 @@ from solver.geo.network.graph import Ints
 
 __all__ = ["many_to_many"]
 
+
 @jit()
 def _upward(
     init_node: Ints,

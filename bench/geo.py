@@ -70,6 +70,9 @@ from solver.geo.synthetic import synthetic_city  # noqa: E402
 from solver.travel import haversine_m  # noqa: E402
 
 all_cores = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+# numba sizes its thread pool by the cores the process may use when it is imported, which is after
+# one_core() pins the process: without this the "2 threads" runs would get a pool of one
+os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, len(all_cores))))
 
 
 def one_core() -> str:

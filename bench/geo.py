@@ -15,6 +15,11 @@ about 55,000 directed edges):
   peak memory each allocated (tracemalloc: numpy's arrays, not numba's) and
   the process's peak RSS during it; the ``ch`` engine once per thread count
   of ``--threads`` (two threads unpin the process);
+* the same 1,000 × 1,000 matrix on the e-bike graph (one speed everywhere:
+  contraction gives up, and the ``ch`` engine prices it by plain Dijkstra
+  searches, :mod:`solver.geo.network.ch.dijkstra`) with csgraph and with the
+  ``ch`` engine per thread count, and the largest difference (skip with
+  ``--skip-ebike``);
 * a fresh process (as a worker's job child): import, load from the store and
   the same matrix with the default engine, with that process's own peak RSS,
   once per thread count;
@@ -65,6 +70,9 @@ from solver.geo.synthetic import synthetic_city  # noqa: E402
 from solver.travel import haversine_m  # noqa: E402
 
 all_cores = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+# numba sizes its thread pool by the cores the process may use when it is imported, which is after
+# one_core() pins the process: without this the "2 threads" runs would get a pool of one
+os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, len(all_cores))))
 
 
 def one_core() -> str:
@@ -74,6 +82,17 @@ def one_core() -> str:
         return f"pinned to CPU {min(os.sched_getaffinity(0))}"
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return "not pinned (no sched_setaffinity)"
+
+
+def set_affinity(cores) -> None:
+    """Pin every thread of the process to ``cores`` (``sched_setaffinity(0, ...)`` moves only the
+    calling thread: numba's worker threads, started while the process was pinned to one core,
+    would stay there and two "threads" would share one core)."""
+    for task in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(task), cores)
+        except OSError:  # pragma: no cover - a thread that just ended
+            pass
 
 
 def timed(label: str, func, *args, **kwargs):
@@ -158,7 +177,7 @@ def bench_matrix(city, args) -> None:
         label = engine if engine != "ch" else f"ch, {threads} thread{'s' if threads > 1 else ''}"
         affinity = os.sched_getaffinity(0)
         if threads > 1:
-            os.sched_setaffinity(0, all_cores)
+            set_affinity(all_cores)
         os.environ["DOORSTEP_MATRIX_THREADS"] = str(threads or 1)
         measured_rss = reset_peak_rss()
         tracemalloc.start()
@@ -168,7 +187,7 @@ def bench_matrix(city, args) -> None:
         cpu = time.process_time() - start_cpu
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        os.sched_setaffinity(0, affinity)
+        set_affinity(affinity)
         if reference is None:
             reference = matrix
             diff_s = diff_m = 0
@@ -181,6 +200,9 @@ def bench_matrix(city, args) -> None:
         print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; "
               f"peak allocated {peak / 2**20:,.0f} MiB (tracemalloc); {rss}; load average {load_average()}")
     os.environ.pop("DOORSTEP_MATRIX_THREADS", None)
+    if not args.skip_ebike and "ch" in engines and "ch" in available_engines():
+        bench_ebike(loaded, lats, lons, thread_counts)
+        loaded.engine = "ch"
     base = figures.get("csgraph")
     if base:
         print("  ratio to csgraph: " + ", ".join(f"{e} {t / base:.2f}" for e, t in figures.items()))
@@ -212,6 +234,38 @@ def bench_matrix(city, args) -> None:
     per_source = (time.perf_counter() - start) / len(sample)
     print(f"  networkx per-source Dijkstra: {per_source * 1000:.0f} ms/source "
           f"-> ~{per_source * n_points:.1f} s for {n_points:,} sources (for scale)")
+
+
+def bench_ebike(loaded, lats, lons, thread_counts) -> None:
+    """The e-bike matrix: csgraph, then the ``ch`` engine (its fallback where contraction gives up)."""
+    from solver.geo.network.chengine import hierarchy
+
+    g = loaded.mode_graph("ebike")
+    start_cpu = time.process_time()
+    h, _ = timed("contraction hierarchy, ebike (built or given up)", hierarchy, g)
+    verdict = f"{h.edge_count:,} upward edges" if h is not None else "gave up (too dense): Dijkstra prices it"
+    print(f"    {verdict}; cpu {time.process_time() - start_cpu:.1f} s; load average {load_average()}")
+    loaded.engine = "csgraph"
+    start_cpu = time.process_time()
+    reference, _ = timed(f"{lats.size:,} x {lats.size:,} ebike matrix, csgraph", loaded._compute_matrix, g, lats, lons)
+    print(f"    cpu {time.process_time() - start_cpu:.2f} s; load average {load_average()}")
+    loaded.engine = "ch"
+    for threads in thread_counts:
+        affinity = os.sched_getaffinity(0)
+        if threads > 1:
+            set_affinity(all_cores)
+        os.environ["DOORSTEP_MATRIX_THREADS"] = str(threads)
+        start_cpu = time.process_time()
+        matrix, _ = timed(f"{lats.size:,} x {lats.size:,} ebike matrix, {loaded.engine_label()}, {threads} thr.",
+                          loaded._compute_matrix, g, lats, lons)
+        cpu = time.process_time() - start_cpu
+        set_affinity(affinity)
+        diff_s = int(np.abs(matrix.durations - reference.durations).max())
+        diff_m = int(np.abs(matrix.distances - reference.distances).max())
+        assert np.array_equal(matrix.reachable, reference.reachable), "reachability differs"
+        print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; "
+              f"load average {load_average()}")
+    os.environ.pop("DOORSTEP_MATRIX_THREADS", None)
 
 
 _CHILD = """
@@ -371,6 +425,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-networkx", action="store_true", help="skip the networkx comparison")
     parser.add_argument("--skip-geocoding", action="store_true", help="skip the gazetteer figures")
+    parser.add_argument("--skip-ebike", action="store_true", help="skip the e-bike matrix figures")
     parser.add_argument("--threads", default="1,2",
                         help="thread counts for the ch engine and the fresh process, comma-separated")
     parser.add_argument("--engines", default="csgraph,ch",

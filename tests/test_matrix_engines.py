@@ -94,6 +94,76 @@ def test_hierarchy_queries_equal_dijkstra_with_unreachable_pairs_and_one_way_edg
     np.testing.assert_array_equal(got[~unreachable], want[~unreachable].astype(np.int64))
 
 
+def _random_graph(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random directed graph (one edge per ordered pair, the lightest) with packed-like weights."""
+    tail = rng.integers(0, n, m)
+    head = rng.integers(0, n, m)
+    weight = rng.integers(1, 40, m).astype(np.int64) * 2**26 + rng.integers(0, 5000, m)
+    keep = tail != head
+    tail, head, weight = tail[keep], head[keep], weight[keep]
+    key = tail * n + head
+    order = np.lexsort((weight, key))
+    _, first = np.unique(key[order], return_index=True)
+    return tail[order][first], head[order][first], weight[order][first]
+
+
+def _csr(owner: np.ndarray, count: int, other: np.ndarray, weight: np.ndarray):
+    order = np.argsort(owner, kind="stable")
+    start = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=count), out=start[1:])
+    return start, other[order].astype(np.int64), weight[order].astype(np.int64)
+
+
+@pytest.mark.parametrize("dial_buckets", [4096, 0])  # Dial's buckets, then a binary heap
+def test_dijkstra_many_to_many_equals_csgraph_from_weighted_sets(dial_buckets):
+    """Sources leave from sets of nodes and targets are entered from sets, as snapped points are."""
+    rng = np.random.default_rng(12)
+    n, m, k_s, k_t = 300, 900, 40, 50
+    tail, head, weight = _random_graph(rng, n, m)
+    s_owner = np.concatenate([rng.integers(0, k_s - 1, 70), [0]])  # the last source has no start node
+    s_node, s_w = rng.integers(0, n, s_owner.size), rng.integers(1, 30 * 2**26, s_owner.size)
+    t_owner = rng.integers(0, k_t, 90)
+    t_node, t_w = rng.integers(0, n, t_owner.size), rng.integers(1, 30 * 2**26, t_owner.size)
+    graph = _csr(tail, n, head, weight)
+    params = ch.CHParams(threads=2, dial_buckets=dial_buckets)
+    assert (ch.dijkstra.bucket_layout(graph[2], s_w, params)[0] > 0) == (dial_buckets > 0)
+    got = ch.dijkstra_many_to_many(graph, _csr(s_owner, k_s, s_node, s_w), _csr(t_node, n, t_owner, t_w), k_t,
+                                   params)
+    # the same on an explicit graph: source i is node n + i, target j node n + k_s + j
+    size = n + k_s + k_t
+    rows = np.concatenate([tail, n + s_owner, t_node])
+    cols = np.concatenate([head, s_node, n + k_s + t_owner])
+    weights = np.concatenate([weight, s_w, t_w]).astype(float)
+    key = rows * size + cols  # parallel edges: csr_matrix would add them up, keep the lightest
+    order = np.lexsort((weights, key))
+    _, first = np.unique(key[order], return_index=True)
+    rows, cols, weights = rows[order][first], cols[order][first], weights[order][first]
+    explicit = csr_matrix((weights, (rows, cols)), shape=(size, size))
+    want = dijkstra(explicit, directed=True, indices=n + np.arange(k_s))[:, n + k_s:]
+    unreachable = ~np.isfinite(want)
+    assert unreachable.any() and (~unreachable).any() and unreachable[-1].all()
+    np.testing.assert_array_equal(got >= ch.INF, unreachable)
+    np.testing.assert_array_equal(got[~unreachable], want[~unreachable].astype(np.int64))
+    one = ch.dijkstra_many_to_many(graph, _csr(s_owner, k_s, s_node, s_w), _csr(t_node, n, t_owner, t_w), k_t,
+                                   ch.CHParams(threads=1, dial_buckets=dial_buckets))
+    np.testing.assert_array_equal(one, got)
+
+
+def test_dijkstra_uses_buckets_only_when_edge_weights_spread_little():
+    params = ch.CHParams(dial_buckets=10)
+    layout = ch.dijkstra.bucket_layout
+    assert layout(np.array([4, 9, 12]), np.array([3]), params) == (4, 5)  # 12 // 4 + 2 buckets
+    assert layout(np.array([4, 9, 12]), np.array([30]), params) == (4, 9)  # a start weight counts too
+    assert layout(np.array([1, 9, 12]), np.array([3]), params) == (0, 0)  # 14 buckets: the heap
+    assert layout(np.array([0, 9]), np.array([3]), params) == (0, 0)  # a zero-weight edge
+    assert layout(np.array([4, 9]), np.array([3]), ch.CHParams(dial_buckets=0)) == (0, 0)
+    # a zero-weight edge is searched with the heap, and exactly
+    graph = (np.array([0, 1, 2, 2]), np.array([1, 0]), np.array([0, 5]))
+    got = ch.dijkstra_many_to_many(graph, (np.array([0, 1]), np.array([0]), np.array([3])),
+                                   (np.array([0, 0, 1]), np.array([0]), np.array([2])), 1)
+    assert got.tolist() == [[5]]
+
+
 def test_one_and_two_threads_give_the_same_matrix(bundled):
     g = bundled.mode_graph("drive")
     h = hierarchy(g)
@@ -184,7 +254,7 @@ def test_a_forked_child_computes_matrices_after_its_parent(bundled):
     assert durations == bundled.matrix(points, "drive").durations.tolist()
 
 
-def test_a_mode_contraction_gives_up_on_is_priced_by_csgraph_and_said_so(monkeypatch, tmp_path):
+def test_a_mode_contraction_gives_up_on_is_priced_by_dijkstra_and_said_so(monkeypatch, tmp_path):
     from solver.geo.network import chengine
 
     monkeypatch.setattr(chengine, "MAX_DEGREE", 3)  # every mode's core is denser than this
@@ -195,9 +265,12 @@ def test_a_mode_contraction_gives_up_on_is_priced_by_csgraph_and_said_so(monkeyp
     key = store_key("synthetic-dense", net.settings)
     store.save(key, net)
     loaded = store.load(key)
-    same_matrices(loaded.matrix(points, "ebike"), RoadNetwork(city.graph, engine="csgraph").matrix(points, "ebike"))
-    assert loaded.engine == "ch" and loaded.engine_label() == "ch (csgraph for ebike)"
+    reference = RoadNetwork(city.graph, engine="csgraph")
+    same_matrices(loaded.matrix(points, "ebike"), reference.matrix(points, "ebike"))
+    assert loaded.engine == "ch" and loaded.engine_label() == "ch (dijkstra for ebike)"
     assert '"unfit": true' in (store.path(key) / "ebike.ch1.json").read_text()
+    same_matrices(loaded.matrix(points, "walk"), reference.matrix(points, "walk"))
+    assert loaded.engine_label() == "ch (dijkstra for ebike, walk)"
     again = store.load(key)  # another process reads the verdict instead of contracting again
     assert chengine.hierarchy(again.mode_graph("ebike")) is None
-    assert again.engine_label() == "ch (csgraph for ebike)"
+    assert again.engine_label() == "ch (dijkstra for ebike)"

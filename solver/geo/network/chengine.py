@@ -11,7 +11,11 @@ source and target nodes of an :class:`~solver.geo.network.matrix.Augmented`
 graph: each snapped point starts from (ends at) its street's ends with the
 weights of the augmented edges, and the direct links between two points on
 one street piece are added on top. Weights are the same packed integers as
-the other engines', so the matrix is identical to csgraph's.
+the other engines', so the matrix is identical to csgraph's. A mode graph
+contraction gives up on (:data:`UNFIT`: one speed everywhere, no hierarchy)
+is priced the same way by one plain Dijkstra search per source on its own
+edges (:func:`~solver.geo.network.ch.dijkstra_many_to_many`, numba, Dial's
+buckets), and :func:`engine_label` says so.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solver.config import defaults
-from solver.geo.network.ch import INF, CHParams, Hierarchy, TooDense, build, many_to_many
+from solver.geo.network.ch import INF, CHParams, Hierarchy, TooDense, build, dijkstra_many_to_many, many_to_many
 from solver.geo.network.graph import MIN_EDGE_S, Floats, Ints, ModeGraph
 from solver.geo.network.matrix import Augmented, pack
 
@@ -41,6 +45,7 @@ __all__ = [
     "ch_matrix",
     "ch_params",
     "engine_label",
+    "graph_csr",
     "hierarchy",
     "load_hierarchy",
     "prepare_hierarchies",
@@ -61,7 +66,8 @@ _LOCKS_GUARD = threading.Lock()
 
 
 #: ``ModeGraph.lazy["ch"]`` when contraction gave up (:class:`~solver.geo.network.ch.TooDense`):
-#: that mode's matrices are priced with csgraph.
+#: that mode's matrices are priced by plain Dijkstra searches
+#: (:func:`~solver.geo.network.ch.dijkstra_many_to_many`).
 UNFIT = "too dense"
 
 #: Largest node degree contraction may meet before giving up (the synthetic
@@ -85,6 +91,18 @@ def base_weights(g: ModeGraph) -> Ints:
     packed = pack(np.maximum(np.asarray(g.edge_time_s), MIN_EDGE_S), np.asarray(g.edge_length_m))
     weights: Ints = packed.astype(np.int64)
     return weights
+
+
+def graph_csr(g: ModeGraph) -> tuple[Ints, Ints, Ints]:
+    """``g``'s edges in CSR form ``(start, head, packed weight)`` (kept in ``g.lazy``)."""
+    found = g.lazy.get("csr")
+    if found is None:
+        tail, head = np.divmod(np.asarray(g.edge_keys), g.size)  # keys sorted: grouped by tail
+        start = np.zeros(g.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(tail, minlength=g.size), out=start[1:])
+        found = g.lazy["csr"] = (start, np.ascontiguousarray(head, dtype=np.int64), base_weights(g))
+    csr: tuple[Ints, Ints, Ints] = found
+    return csr
 
 
 def _marker(folder: Path, mode: str) -> Path:
@@ -161,7 +179,7 @@ def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy | None:
     -------
     Hierarchy or None
         None when contraction gave up on ``g`` (:class:`~solver.geo.network.ch.TooDense`):
-        price it with csgraph.
+        price it with plain Dijkstra searches.
     """
     with _lock(g):
         found: Any = g.lazy.get("ch")
@@ -179,7 +197,7 @@ def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy | None:
                 logger.info("contraction hierarchy of the %s graph built in %.1f s", g.mode, time.perf_counter() - start)
             except TooDense:
                 h = UNFIT
-                logger.info("no contraction hierarchy for the %s graph (too dense a core): csgraph prices it", g.mode)
+                logger.info("no contraction hierarchy for the %s graph (too dense a core): Dijkstra prices it", g.mode)
             if folder:
                 try:
                     save_hierarchy(folder, g, h)
@@ -199,7 +217,7 @@ def prepare_hierarchies(net: RoadNetwork) -> list[str]:
     -------
     list of str
         The modes that have a hierarchy (none for another engine; a mode
-        contraction gave up on is left out and priced with csgraph).
+        contraction gave up on is left out and priced by plain Dijkstra searches).
     """
     if net.engine != "ch":
         return []
@@ -220,7 +238,10 @@ def ch_matrix(
 ) -> Floats:
     """Packed shortest-path weights between the point nodes of ``aug`` via ``g``'s hierarchy.
 
-    csgraph answers instead when ``g`` has none (:func:`hierarchy` gave up).
+    When ``g`` has none (:func:`hierarchy` gave up), one Dijkstra search per
+    source on ``g``'s own edges answers instead
+    (:func:`~solver.geo.network.ch.dijkstra_many_to_many`), stopped once no
+    target can improve; same packed weights, same matrix.
 
     Parameters
     ----------
@@ -242,10 +263,6 @@ def ch_matrix(
     """
     p = params or ch_params()
     h = hierarchy(g, p)
-    if h is None:
-        from solver.geo.network.matrix import ENGINES
-
-        return ENGINES["csgraph"][1](g, aug, sources, targets)
     n = g.size
     src_pos = np.full(aug.size, -1, dtype=np.int64)
     src_pos[sources] = np.arange(sources.size)
@@ -256,12 +273,13 @@ def ch_matrix(
     leave = (tail_s >= 0) & (aug.head < n)
     enter = (aug.tail < n) & (head_t >= 0)
     direct = (tail_s >= 0) & (head_t >= 0)
-    packed = many_to_many(
-        h,
-        _by_point(tail_s[leave], sources.size, aug.head[leave], weights[leave]),
-        _by_point(head_t[enter], targets.size, aug.tail[enter], weights[enter]),
-        p,
-    )
+    leaving = _by_point(tail_s[leave], sources.size, aug.head[leave], weights[leave])
+    if h is None:
+        entries = _by_point(aug.tail[enter], n, head_t[enter], weights[enter])
+        packed = dijkstra_many_to_many(graph_csr(g), leaving, entries, targets.size, p)
+    else:
+        entering = _by_point(head_t[enter], targets.size, aug.tail[enter], weights[enter])
+        packed = many_to_many(h, leaving, entering, p)
     out: Floats = packed.astype(float)
     out[packed >= INF] = np.inf
     np.minimum.at(out, (tail_s[direct], head_t[direct]), weights[direct].astype(float))
@@ -269,15 +287,17 @@ def ch_matrix(
 
 
 def engine_label(net: RoadNetwork) -> str:
-    """What prices ``net``'s matrices: its engine, and csgraph for the modes ``"ch"`` gave up on.
+    """What prices ``net``'s matrices: its engine, and Dijkstra for the modes ``"ch"`` gave up on.
 
     Returns
     -------
     str
-        ``"ch"``, or e.g. ``"ch (csgraph for ebike, walk)"``; the engine's
+        ``"ch"``, or e.g. ``"ch (dijkstra for ebike, walk)"`` (modes whose
+        hierarchy was looked for and found unfit: their matrices come from
+        :func:`~solver.geo.network.ch.dijkstra_many_to_many`); the engine's
         name for every other engine.
     """
     if net.engine != "ch":
         return net.engine
     unfit = sorted(mode for mode in net._modes if net.mode_graph(mode).lazy.get("ch") == UNFIT)
-    return f"ch (csgraph for {', '.join(unfit)})" if unfit else "ch"
+    return f"ch (dijkstra for {', '.join(unfit)})" if unfit else "ch"

@@ -20,6 +20,11 @@ best path is one integer whatever path carries it.
   nodes it settles. Both searches stall on demand. Sources and targets are
   *sets* of graph nodes with initial weights (a snapped point leaves by its
   street's ends), and direct point-to-point links are added on top.
+* :func:`dijkstra_many_to_many` — for the graphs contraction gives up on
+  (:class:`TooDense`): one plain Dijkstra search per source on the graph
+  itself (Dial's buckets when edge weights spread little, else a binary
+  heap), stopped once no target can improve; the same packed weights, so
+  the same matrix.
 
 The searches run on :class:`CHParams.threads` numba threads (sources split
 into chunks, each with its own search arrays). numba's ``workqueue``
@@ -29,8 +34,9 @@ GNU OpenMP does not; it is not thread-safe, so queries take a lock.
 
 Modules: :mod:`~solver.geo.network.ch.common` (parameters, the hierarchy,
 numba setup), :mod:`~solver.geo.network.ch.heap` (binary heap),
-:mod:`~solver.geo.network.ch.contract` (:func:`build`) and
-:mod:`~solver.geo.network.ch.query` (:func:`many_to_many`). numba caches each
+:mod:`~solver.geo.network.ch.contract` (:func:`build`),
+:mod:`~solver.geo.network.ch.query` (:func:`many_to_many`) and
+:mod:`~solver.geo.network.ch.dijkstra` (:func:`dijkstra_many_to_many`). numba caches each
 compiled function on disk and re-checks only the file that defines it: after
 changing ``heap.py``, clear ``__pycache__`` here (or touch the other files).
 """
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense
 from solver.geo.network.ch.contract import build
+from solver.geo.network.ch.dijkstra import dijkstra_many_to_many
 from solver.geo.network.ch.query import many_to_many
 
-__all__ = ["INF", "CHParams", "Hierarchy", "TooDense", "build", "many_to_many"]
+__all__ = ["INF", "CHParams", "Hierarchy", "TooDense", "build", "dijkstra_many_to_many", "many_to_many"]

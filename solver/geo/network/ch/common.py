@@ -8,6 +8,7 @@ work horses, job child processes), which GNU OpenMP does not.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -17,12 +18,16 @@ import numpy as np
 
 from solver.geo.network.graph import Ints
 
-__all__ = ["INF", "CHParams", "Hierarchy", "TooDense", "jit"]
+__all__ = ["INF", "PARALLEL_LOCK", "CHParams", "Hierarchy", "TooDense", "jit"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Unreachable. Far above any packed weight (< 2**53) and safe to add one to.
 INF = np.int64(2**62)
+
+#: One parallel numba run at a time per process (the workqueue layer is not
+#: thread-safe): hierarchy queries and plain Dijkstra searches both hold it.
+PARALLEL_LOCK = threading.Lock()
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     setattr(numba.config, "THREADING_LAYER", "workqueue")  # noqa: B010 (numba.config has no stubs)
@@ -62,6 +67,12 @@ class CHParams:
         becomes dense and contraction time explodes.
     threads : int
         numba threads for the queries; 0 for every core this process may use.
+    dial_buckets : int
+        Largest ring of Dial's buckets for plain Dijkstra searches on graphs
+        without a hierarchy (:mod:`~solver.geo.network.ch.dijkstra`): the
+        heaviest edge over the lightest, plus two (a one-speed grid needs
+        about five); a graph needing more is searched with a binary heap
+        (0: always).
     """
 
     witness_settled: int = 100
@@ -72,6 +83,7 @@ class CHParams:
     depth_weight: int = 1
     max_degree: int = 0
     threads: int = 0
+    dial_buckets: int = 4096
 
     def thread_count(self) -> int:
         """Threads to run: :attr:`threads`, or the cores this process may use."""

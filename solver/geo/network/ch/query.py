@@ -1,25 +1,20 @@
 """Bucket-based many-to-many queries on a hierarchy (:func:`many_to_many`).
 
 numba's ``workqueue`` layer (:mod:`~solver.geo.network.ch.common`) is not
-thread-safe, so queries take a lock.
+thread-safe, so queries take :data:`~solver.geo.network.ch.common.PARALLEL_LOCK`.
 """
 
 from __future__ import annotations
-
-import threading
 
 import numba
 import numpy as np
 from numba import prange
 
-from solver.geo.network.ch.common import INF, CHParams, Hierarchy, jit
+from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, Hierarchy, jit
 from solver.geo.network.ch.heap import pop, push
 from solver.geo.network.graph import Ints
 
 __all__ = ["many_to_many"]
-
-#: One parallel query at a time per process (the workqueue layer is not thread-safe).
-_QUERY_LOCK = threading.Lock()
 
 
 @jit()
@@ -201,7 +196,7 @@ def many_to_many(
     """
     p = params or CHParams()
     threads = p.thread_count()
-    with _QUERY_LOCK:
+    with PARALLEL_LOCK:
         return _many_to_many(ch, sources, targets, threads)
 
 

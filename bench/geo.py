@@ -134,8 +134,8 @@ def load_average() -> str:
         return " ".join(handle.read().split()[:3])
 
 
-def bench_matrix(city, args) -> None:
-    n_points, seed = args.points, args.seed
+def build_network(city, args) -> float:
+    """Build the city's road network, store it and free the built copy; returns the build time."""
     print("\nRoad network")
     net, build_s = timed("RoadNetwork build (3 modes, snapping index)", RoadNetwork, city.graph)
     print(f"  drive graph: {net.node_count('drive'):,} nodes, {net.edge_count('drive'):,} edges")
@@ -148,8 +148,16 @@ def bench_matrix(city, args) -> None:
     del net  # from here on the stored copy serves, as in a service
     gc.collect()
     memory("storing the network (the built copy freed)")
+    return build_s
+
+
+def bench_matrix(points, build_s: float, args) -> None:
+    """Matrices from the stored network (the city's graph is no longer held, as in a service)."""
+    n_points, seed = args.points, args.seed
+    print("\nTravel matrices (from the stored network)")
+    store = NetworkStore(args.store)
+    key = args.network_key
     loaded, load_s = timed("load it from the store (memory-mapped)", store.load, key)
-    points = [a.location for a in city.addresses(n_points, seed=seed)]
     timed("first snap after loading (segment index)", loaded.snap, points[:1], "drive")
     g = loaded.mode_graph("drive")
     lats = np.array([p.lat for p in points])
@@ -351,8 +359,7 @@ def bench_geocoding(city, args) -> None:
           f"(target <= 3 s); load average {load_average()}")
     memory("geocoding with the loaded index")
     gaz3 = results3 = None
-    if getattr(args, "network_key", None):
-        serving_process(args.store, args.network_key, houses_source, texts)
+    args.serving = (houses_source, texts)  # measured after the matrices, once the hierarchies are stored
     gaz = stored_gazetteer(source, lambda: (_ for _ in ()).throw(RuntimeError("built again")), store_dir=store)
     chain = GeocodingChain(gazetteer=gaz, cache=None)
     calls = []
@@ -418,6 +425,21 @@ def report(addresses, results, label: str) -> None:
           f"p90 {np.percentile(errors, 90):.1f} m, max {errors.max():.1f} m; {precision}; flagged {flagged}")
 
 
+def return_freed_memory() -> None:
+    """Have glibc hand big freed blocks back to the system, as ``MALLOC_MMAP_THRESHOLD_=131072`` does.
+
+    glibc raises its mmap threshold after a large block is freed, so later large
+    numpy arrays come from the heap and their memory stays with the process; a fixed
+    threshold keeps every block of 128 KiB or more in its own mapping, returned on free.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 131072)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=125, help="intersections per side of the synthetic city")
@@ -432,6 +454,7 @@ def main() -> None:
                         help=f"matrix engines to compare, comma-separated (of {', '.join(ENGINES)})")
     parser.add_argument("--store", default=None, help="index store folder (default: a temporary one)")
     args = parser.parse_args()
+    return_freed_memory()
     print(f"bench/geo.py: {one_core()}; python {sys.version.split()[0]}; engines installed: "
           f"{', '.join(available_engines())}")
     cleanup = None
@@ -443,9 +466,18 @@ def main() -> None:
     print(f"  {city.graph.number_of_nodes():,} nodes, {city.edge_count:,} directed edges, "
           f"{len(city.streets):,} street names")
     memory("the city")
-    bench_matrix(city, args)
+    # The order keeps what a service holds: the network and the gazetteers are built from the city's
+    # graph and stored, then the graph is let go and everything after runs on the stored indexes.
+    build_s = build_network(city, args)
+    points = [a.location for a in city.addresses(args.points, seed=args.seed)]
     if not args.skip_geocoding:
         bench_geocoding(city, args)
+    city.graph.clear()  # the generator's networkx graph (~590 MiB at size 400): no service holds one
+    gc.collect()
+    memory("letting the city's graph go")
+    bench_matrix(points, build_s, args)
+    if getattr(args, "serving", None):
+        serving_process(args.store, args.network_key, *args.serving)
     print(f"\nprocess peak RSS: {peak_rss_mb():,.0f} MiB; load average {load_average()}")
     if cleanup is not None:
         cleanup.cleanup()

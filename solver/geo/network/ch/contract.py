@@ -6,6 +6,7 @@ import numpy as np
 
 from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense, jit
 from solver.geo.network.ch.heap import pop, push
+from solver.geo.network.ch.state import reset
 from solver.geo.network.graph import Ints
 
 __all__ = ["build"]
@@ -154,9 +155,24 @@ def _shortcuts(
                 out[count, 1] = x
                 out[count, 2] = via
                 count += 1
-        for t in range(n_touched):
-            dist[touched[t]] = INF
+        reset(dist, touched, n_touched)
     return count, out, hk, hv
+
+
+@jit()
+def _keep(
+    own: Ints, other: Ints, weight: Ints, used: int, v: int, s: int, count: int, nbr: Ints, wt: Ints
+) -> tuple[Ints, Ints, Ints, int]:
+    """Append ``v``'s ``count`` list entries from ``s`` as rows ``(v, nbr, wt)``, the arrays doubled when full."""
+    if used + count > own.size:
+        grow = max(2 * own.size, used + count)
+        own2, other2, weight2 = np.empty(grow, np.int64), np.empty(grow, np.int64), np.empty(grow, np.int64)
+        own2[:used], other2[:used], weight2[:used] = own[:used], other[:used], weight[:used]
+        own, other, weight = own2, other2, weight2
+    for e in range(s, s + count):
+        own[used], other[used], weight[used] = v, nbr[e], wt[e]
+        used += 1
+    return own, other, weight, used
 
 
 @jit()
@@ -237,24 +253,8 @@ def _contract_all(
         contracted[v] = True
         order += 1
         # The edges left at v all lead to nodes contracted later: v's upward edges.
-        need = n_up + o_len[v]
-        if need > up_t.size:
-            grow = max(2 * up_t.size, need)
-            up_t2, up_h2, up_w2 = np.empty(grow, np.int64), np.empty(grow, np.int64), np.empty(grow, np.int64)
-            up_t2[:n_up], up_h2[:n_up], up_w2[:n_up] = up_t[:n_up], up_h[:n_up], up_w[:n_up]
-            up_t, up_h, up_w = up_t2, up_h2, up_w2
-        for e in range(o_start[v], o_start[v] + o_len[v]):
-            up_t[n_up], up_h[n_up], up_w[n_up] = v, o_nbr[e], o_wt[e]
-            n_up += 1
-        need = n_dn + i_len[v]
-        if need > dn_v.size:
-            grow = max(2 * dn_v.size, need)
-            dn_v2, dn_u2, dn_w2 = np.empty(grow, np.int64), np.empty(grow, np.int64), np.empty(grow, np.int64)
-            dn_v2[:n_dn], dn_u2[:n_dn], dn_w2[:n_dn] = dn_v[:n_dn], dn_u[:n_dn], dn_w[:n_dn]
-            dn_v, dn_u, dn_w = dn_v2, dn_u2, dn_w2
-        for e in range(i_start[v], i_start[v] + i_len[v]):
-            dn_v[n_dn], dn_u[n_dn], dn_w[n_dn] = v, i_nbr[e], i_wt[e]
-            n_dn += 1
+        up_t, up_h, up_w, n_up = _keep(up_t, up_h, up_w, n_up, v, o_start[v], o_len[v], o_nbr, o_wt)
+        dn_v, dn_u, dn_w, n_dn = _keep(dn_v, dn_u, dn_w, n_dn, v, i_start[v], i_len[v], i_nbr, i_wt)
         # Detach v from its neighbours, then add the shortcuts.
         for e in range(o_start[v], o_start[v] + o_len[v]):
             x = o_nbr[e]

@@ -38,9 +38,29 @@ from numba import prange
 
 from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, jit
 from solver.geo.network.ch.heap import pop, push
+from solver.geo.network.ch.state import reset, scratch, seed
 from solver.geo.network.graph import Ints
 
 __all__ = ["bucket_layout", "dijkstra_many_to_many"]
+
+
+@jit()
+def _offer(x: int, d: int, entry_start: Ints, entry_target: Ints, entry_w: Ints, row: Ints) -> None:
+    """Node ``x`` settled at ``d``: lower the targets entered from it."""
+    for e in range(entry_start[x], entry_start[x + 1]):
+        via = d + entry_w[e]
+        j = entry_target[e]
+        if via < row[j]:
+            row[j] = via
+
+
+@jit()
+def _enqueue(ring: Ints, ent_node: Ints, ent_key: Ints, ent_next: Ints, used: int, x: int, key: int, width: int) -> int:
+    """File ``(x, key)`` as entry ``used`` in the bucket of ``key``; returns the entries used."""
+    slot = (key // width) % ring.size
+    ent_node[used], ent_key[used], ent_next[used] = x, key, ring[slot]
+    ring[slot] = used
+    return used + 1
 
 
 @jit()
@@ -64,16 +84,7 @@ def _search(
     Returns ``(touched count, heap keys, heap values)`` and leaves ``dist``
     set on ``touched[:touched count]`` for the caller to reset.
     """
-    count = 0
-    size = 0
-    for i in range(init_node.size):
-        x = init_node[i]
-        if init_w[i] < dist[x]:
-            if dist[x] == INF:
-                touched[count] = x
-                count += 1
-            dist[x] = init_w[i]
-            hk, hv, size = push(hk, hv, size, init_w[i], x)
+    count, hk, hv, size = seed(init_node, init_w, dist, touched, hk, hv)
     every = max(64, row.size)
     bound = INF if row.size > 0 else 0  # no target value is above it
     settled = 0
@@ -83,11 +94,7 @@ def _search(
             continue
         if d >= bound:
             break
-        for e in range(entry_start[x], entry_start[x + 1]):
-            via = d + entry_w[e]
-            j = entry_target[e]
-            if via < row[j]:
-                row[j] = via
+        _offer(x, d, entry_start, entry_target, entry_w, row)
         settled += 1
         if settled % every == 0:
             bound = row.max()
@@ -151,10 +158,7 @@ def _search_buckets(
     for i in range(init_node.size):  # one entry per start node, at its best weight
         x = init_node[i]
         if init_w[i] == dist[x]:
-            slot = (dist[x] // width) % size
-            ent_node[used], ent_key[used], ent_next[used] = x, dist[x], ring[slot]
-            ring[slot] = used
-            used += 1
+            used = _enqueue(ring, ent_node, ent_key, ent_next, used, x, dist[x], width)
     pending = used
     bucket = lowest // width if pending > 0 else 0
     every = max(64, row.size)
@@ -175,11 +179,7 @@ def _search_buckets(
         if d >= bound:
             break
         dist[x] = d - INF  # settled (negative): a second entry with this key is skipped
-        for e in range(entry_start[x], entry_start[x + 1]):
-            via = d + entry_w[e]
-            j = entry_target[e]
-            if via < row[j]:
-                row[j] = via
+        _offer(x, d, entry_start, entry_target, entry_w, row)
         settled += 1
         if settled % every == 0:
             bound = row.max()
@@ -191,10 +191,7 @@ def _search_buckets(
                     touched[count] = y
                     count += 1
                 dist[y] = nd
-                slot = (nd // width) % size
-                ent_node[used], ent_key[used], ent_next[used] = y, nd, ring[slot]
-                ring[slot] = used
-                used += 1
+                used = _enqueue(ring, ent_node, ent_key, ent_next, used, y, nd, width)
                 pending += 1
     return count
 
@@ -228,10 +225,7 @@ def _rows(
     for i in range(k):
         spare = max(spare, weight.size + s_start[i + 1] - s_start[i])
     for c in prange(chunks):
-        dist = np.full(n, INF, np.int64)
-        touched = np.empty(n, np.int64)
-        hk = np.empty(1024, np.int64)
-        hv = np.empty(1024, np.int64)
+        dist, touched, hk, hv = scratch(n)
         buckets = width > 0
         ring = np.empty(ring_size if buckets else 0, np.int64)
         ent_node = np.empty(spare if buckets else 0, np.int64)
@@ -249,8 +243,7 @@ def _rows(
                     s_node[a:b], s_w[a:b], start, head, weight, entry_start, entry_target, entry_w, out[i], dist,
                     touched, hk, hv,
                 )
-            for t in range(count):
-                dist[touched[t]] = INF
+            reset(dist, touched, count)
     return out
 
 

@@ -12,6 +12,7 @@ from numba import prange
 
 from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, Hierarchy, jit
 from solver.geo.network.ch.heap import pop, push
+from solver.geo.network.ch.state import reset, scratch, seed
 from solver.geo.network.graph import Ints
 
 __all__ = ["many_to_many"]
@@ -40,16 +41,7 @@ def _upward(
     ``(settled count, touched count, heap keys, heap values)`` and leaves
     ``dist`` set on ``touched[:touched count]`` for the caller to reset.
     """
-    count = 0
-    size = 0
-    for i in range(init_node.size):
-        x = init_node[i]
-        if init_w[i] < dist[x]:
-            if dist[x] == INF:
-                touched[count] = x
-                count += 1
-            dist[x] = init_w[i]
-            hk, hv, size = push(hk, hv, size, init_w[i], x)
+    count, hk, hv, size = seed(init_node, init_w, dist, touched, hk, hv)
     settled = 0
     while size > 0:
         d, x, size = pop(hk, hv, size)
@@ -99,10 +91,7 @@ def _target_spaces(
     dists = np.empty((k, cap), np.int64)
     counts = np.zeros(k, np.int64)
     for c in prange(chunks):
-        dist = np.full(n, INF, np.int64)
-        touched = np.empty(n, np.int64)
-        hk = np.empty(1024, np.int64)
-        hv = np.empty(1024, np.int64)
+        dist, touched, hk, hv = scratch(n)
         space_node = np.empty(n, np.int64)
         space_dist = np.empty(n, np.int64)
         for j in range(c * per, min(k, (c + 1) * per)):
@@ -111,8 +100,7 @@ def _target_spaces(
                 t_node[a:b], t_w[a:b], down_start, down_tail, down_weight, up_start, up_head, up_weight,
                 dist, touched, hk, hv, space_node, space_dist,
             )
-            for t in range(count):
-                dist[touched[t]] = INF
+            reset(dist, touched, count)
             counts[j] = settled
             m = min(settled, cap)
             nodes[j, :m] = space_node[:m]
@@ -143,10 +131,7 @@ def _source_rows(
     out = np.full((k, n_targets), INF, np.int64)
     per = (k + chunks - 1) // chunks
     for c in prange(chunks):
-        dist = np.full(n, INF, np.int64)
-        touched = np.empty(n, np.int64)
-        hk = np.empty(1024, np.int64)
-        hv = np.empty(1024, np.int64)
+        dist, touched, hk, hv = scratch(n)
         space_node = np.empty(n, np.int64)
         space_dist = np.empty(n, np.int64)
         for i in range(c * per, min(k, (c + 1) * per)):
@@ -155,8 +140,7 @@ def _source_rows(
                 s_node[a:b], s_w[a:b], up_start, up_head, up_weight, down_start, down_tail, down_weight,
                 dist, touched, hk, hv, space_node, space_dist,
             )
-            for t in range(count):
-                dist[touched[t]] = INF
+            reset(dist, touched, count)
             row = out[i]
             for q in range(settled):
                 x = space_node[q]

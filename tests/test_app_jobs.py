@@ -16,7 +16,8 @@ import pytest
 
 from app.jobs.owner import owner_alive
 from app.store import Job
-from tests.conftest import REDIS_URL
+from tests.rqworkers import drop_queue, stop_workers
+from tests.rqworkers import start_worker as launch_worker
 
 DAY = "2026-12-01"
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,28 +64,13 @@ def start_worker(rq_app, tmp_path):
 
     def start() -> tuple[subprocess.Popen, Path]:
         log = tmp_path / f"worker-{len(procs)}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--redis-url", REDIS_URL, "--prefix", cfg["REDIS_PREFIX"],
-             "--queue", cfg["RQ_QUEUE"], "--no-preload", "--heartbeat", "1", "--heartbeat-timeout", "4"],
-            cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-        )
+        proc = launch_worker(cfg, log, heartbeat_timeout_s=4)
         procs.append(proc)
         return proc, log
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    import redis
-
-    conn = redis.Redis.from_url(REDIS_URL)
-    for key in conn.scan_iter(match=f"*{cfg['RQ_QUEUE']}*"):
-        conn.delete(key)
+    stop_workers(procs)
+    drop_queue(cfg["RQ_QUEUE"])
 
 
 def _poll(client, job_id: str, until, timeout_s: float = 60.0) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REDIS_URL
+from tests.rqworkers import drop_queue, start_worker, stop_workers
 
 DAY = "2026-12-01"
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,11 +197,7 @@ def test_rq_work_horse_faults_fail_the_job_with_their_code(make_app, payload, tm
     cfg = apps["aborting"].config
     log = tmp_path / "worker.log"
     env = {**os.environ, "DOORSTEP_JOBS_MEMORY_MB": "1024"}  # the worker machine's cap
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--redis-url", REDIS_URL, "--prefix", cfg["REDIS_PREFIX"],
-         "--queue", cfg["RQ_QUEUE"], "--no-preload", "--heartbeat", "1", "--heartbeat-timeout", "10"],
-        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(cfg, log, env=env)
     try:
         for travel, code, says in (("aborting", "solver_crashed", "SIGABRT"),
                                    ("memory_hog", "memory_limit", "memory cap"),
@@ -214,17 +210,8 @@ def test_rq_work_horse_faults_fail_the_job_with_their_code(make_app, payload, tm
             assert worker.poll() is None  # the worker goes on
         assert apps["aborting"].test_client().get(f"/v1/plans/{DAY}").status_code == 404  # nothing published
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        import redis
-
-        conn = redis.Redis.from_url(REDIS_URL)
-        for key in conn.scan_iter(match=f"*{cfg['RQ_QUEUE']}*"):
-            conn.delete(key)
+        stop_workers([worker])
+        drop_queue(cfg["RQ_QUEUE"])
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "Borrower 1" not in text and "13800000001" not in text
 

@@ -7,11 +7,8 @@ with one worker too (the parent solves its queued parts itself)."""
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +28,8 @@ from solver.search.split import (
 )
 from solver.travel import StraightLineTravel
 from tests.conftest import REDIS_URL
+from tests.rqworkers import drop_queue, start_worker, stop_workers
 
-ROOT = Path(__file__).resolve().parent.parent
 BRANCHES = [(31.205, 121.445), (31.205, 121.495), (31.255, 121.445), (31.255, 121.495)]
 
 
@@ -184,30 +181,15 @@ def workers(make_app, tmp_path, split_env):
 
         cfg = app.config
         for k in range(count):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker", "--redis-url", REDIS_URL, "--prefix", cfg["REDIS_PREFIX"],
-                 "--queue", cfg["RQ_QUEUE"], "--no-preload", "--heartbeat", "1", "--heartbeat-timeout", "10"],
-                cwd=ROOT, stdout=open(tmp_path / f"worker-{k}.log", "wb"), stderr=subprocess.STDOUT,
-            ))
+            procs.append(start_worker(cfg, tmp_path / f"worker-{k}.log"))
         queue = Queue(cfg["RQ_QUEUE"], connection=app.extensions["doorstep"].jobs.queue.connection)
         deadline = time.monotonic() + 30
         while Worker.count(connection=queue.connection, queue=queue) < count and time.monotonic() < deadline:
             time.sleep(0.1)
 
     yield app, start
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    import redis
-
-    conn = redis.Redis.from_url(REDIS_URL)
-    for key in conn.scan_iter(match=f"*{app.config['RQ_QUEUE']}*"):
-        conn.delete(key)
+    stop_workers(procs, timeout_s=15)
+    drop_queue(app.config["RQ_QUEUE"])
 
 
 def _plan_job(app, body: dict[str, Any], timeout_s: float = 90.0) -> tuple[dict[str, Any], Plan]:

@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solver.config import defaults
-from solver.geo.network.ch import INF, CHParams, Hierarchy, TooDense, build, dijkstra_many_to_many, many_to_many
+from solver.geo.network.ch import (
+    INF,
+    CHParams,
+    Hierarchy,
+    TooDense,
+    build,
+    csr_rows,
+    dijkstra_many_to_many,
+    many_to_many,
+)
 from solver.geo.network.graph import MIN_EDGE_S, Floats, Ints, ModeGraph
 from solver.geo.network.matrix import Augmented, pack
 
@@ -97,10 +106,8 @@ def graph_csr(g: ModeGraph) -> tuple[Ints, Ints, Ints]:
     """``g``'s edges in CSR form ``(start, head, packed weight)`` (kept in ``g.lazy``)."""
     found = g.lazy.get("csr")
     if found is None:
-        tail, head = np.divmod(np.asarray(g.edge_keys), g.size)  # keys sorted: grouped by tail
-        start = np.zeros(g.size + 1, dtype=np.int64)
-        np.cumsum(np.bincount(tail, minlength=g.size), out=start[1:])
-        found = g.lazy["csr"] = (start, np.ascontiguousarray(head, dtype=np.int64), base_weights(g))
+        tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
+        found = g.lazy["csr"] = csr_rows(g.size, tail, head, base_weights(g))
     csr: tuple[Ints, Ints, Ints] = found
     return csr
 
@@ -225,14 +232,6 @@ def prepare_hierarchies(net: RoadNetwork) -> list[str]:
     return [mode for mode in modes if hierarchy(net.mode_graph(mode)) is not None]
 
 
-def _by_point(owner: Ints, count: int, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
-    """Group ``(other, weight)`` rows by ``owner`` (0 … count - 1) into CSR ``(start, other, weight)``."""
-    order = np.argsort(owner, kind="stable")
-    start = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=count), out=start[1:])
-    return start, np.ascontiguousarray(other[order], dtype=np.int64), np.ascontiguousarray(weight[order])
-
-
 def ch_matrix(
     g: ModeGraph, aug: Augmented, sources: Ints, targets: Ints, params: CHParams | None = None
 ) -> Floats:
@@ -273,12 +272,12 @@ def ch_matrix(
     leave = (tail_s >= 0) & (aug.head < n)
     enter = (aug.tail < n) & (head_t >= 0)
     direct = (tail_s >= 0) & (head_t >= 0)
-    leaving = _by_point(tail_s[leave], sources.size, aug.head[leave], weights[leave])
+    leaving = csr_rows(sources.size, tail_s[leave], aug.head[leave], weights[leave])
     if h is None:
-        entries = _by_point(aug.tail[enter], n, head_t[enter], weights[enter])
+        entries = csr_rows(n, aug.tail[enter], head_t[enter], weights[enter])
         packed = dijkstra_many_to_many(graph_csr(g), leaving, entries, targets.size, p)
     else:
-        entering = _by_point(head_t[enter], targets.size, aug.tail[enter], weights[enter])
+        entering = csr_rows(targets.size, head_t[enter], aug.tail[enter], weights[enter])
         packed = many_to_many(h, leaving, entering, p)
     out: Floats = packed.astype(float)
     out[packed >= INF] = np.inf

@@ -43,9 +43,9 @@ changing ``heap.py``, clear ``__pycache__`` here (or touch the other files).
 
 from __future__ import annotations
 
-from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense
+from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense, csr_rows
 from solver.geo.network.ch.contract import build
 from solver.geo.network.ch.dijkstra import dijkstra_many_to_many
 from solver.geo.network.ch.query import many_to_many
 
-__all__ = ["INF", "CHParams", "Hierarchy", "TooDense", "build", "dijkstra_many_to_many", "many_to_many"]
+__all__ = ["INF", "CHParams", "Hierarchy", "TooDense", "build", "csr_rows", "dijkstra_many_to_many", "many_to_many"]

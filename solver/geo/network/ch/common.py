@@ -38,6 +38,17 @@ def jit(parallel: bool = False) -> Callable[[F], F]:
     return cast(Callable[[F], F], numba.njit(cache=True, nogil=True, parallel=parallel))
 
 
+def csr_rows(count: int, owner: Ints, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
+    """Group ``(other, weight)`` rows by ``owner`` (0 … count - 1) into CSR ``(start, other, weight)``.
+
+    Rows keep their order within an owner; ``start`` has ``count + 1`` offsets.
+    """
+    order = np.argsort(owner, kind="stable")
+    start = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=count), out=start[1:])
+    return start, np.ascontiguousarray(other[order], dtype=np.int64), np.ascontiguousarray(weight[order])
+
+
 class TooDense(RuntimeError):
     """The graph's core grew denser than :attr:`CHParams.max_degree` while contracting."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense, jit
+from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense, csr_rows, jit
 from solver.geo.network.ch.heap import pop, push
 from solver.geo.network.ch.state import reset
 from solver.geo.network.graph import Ints
@@ -291,14 +291,6 @@ def _contract_all(
     return top_degree, up_t[:n_up], up_h[:n_up], up_w[:n_up], dn_v[:n_dn], dn_u[:n_dn], dn_w[:n_dn]
 
 
-def _csr(n: int, owner: Ints, other: Ints, weight: Ints) -> tuple[Ints, Ints, Ints]:
-    """Group ``(other, weight)`` rows by ``owner`` node into CSR ``(start, other, weight)``."""
-    order = np.argsort(owner, kind="stable")
-    start = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=n), out=start[1:])
-    return start, np.ascontiguousarray(other[order]), np.ascontiguousarray(weight[order])
-
-
 def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None = None) -> Hierarchy:
     """Contract a directed graph with integer weights.
 
@@ -331,6 +323,6 @@ def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None 
     )
     if top_degree < 0:
         raise TooDense(f"a node to contract has more than {p.max_degree} edges: the hierarchy would not pay")
-    up_start, up_head, up_weight = _csr(n, up_t, up_h, up_w)
-    down_start, down_tail, down_weight = _csr(n, dn_v, dn_u, dn_w)
+    up_start, up_head, up_weight = csr_rows(n, up_t, up_h, up_w)
+    down_start, down_tail, down_weight = csr_rows(n, dn_v, dn_u, dn_w)
     return Hierarchy(int(n), up_start, up_head, up_weight, down_start, down_tail, down_weight, int(top_degree))

@@ -107,13 +107,6 @@ def _random_graph(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray,
     return tail[order][first], head[order][first], weight[order][first]
 
 
-def _csr(owner: np.ndarray, count: int, other: np.ndarray, weight: np.ndarray):
-    order = np.argsort(owner, kind="stable")
-    start = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=count), out=start[1:])
-    return start, other[order].astype(np.int64), weight[order].astype(np.int64)
-
-
 @pytest.mark.parametrize("dial_buckets", [4096, 0])  # Dial's buckets, then a binary heap
 def test_dijkstra_many_to_many_equals_csgraph_from_weighted_sets(dial_buckets):
     """Sources leave from sets of nodes and targets are entered from sets, as snapped points are."""
@@ -124,10 +117,10 @@ def test_dijkstra_many_to_many_equals_csgraph_from_weighted_sets(dial_buckets):
     s_node, s_w = rng.integers(0, n, s_owner.size), rng.integers(1, 30 * 2**26, s_owner.size)
     t_owner = rng.integers(0, k_t, 90)
     t_node, t_w = rng.integers(0, n, t_owner.size), rng.integers(1, 30 * 2**26, t_owner.size)
-    graph = _csr(tail, n, head, weight)
+    graph = ch.csr_rows(n, tail, head, weight)
     params = ch.CHParams(threads=2, dial_buckets=dial_buckets)
     assert (ch.dijkstra.bucket_layout(graph[2], s_w, params)[0] > 0) == (dial_buckets > 0)
-    got = ch.dijkstra_many_to_many(graph, _csr(s_owner, k_s, s_node, s_w), _csr(t_node, n, t_owner, t_w), k_t,
+    got = ch.dijkstra_many_to_many(graph, ch.csr_rows(k_s, s_owner, s_node, s_w), ch.csr_rows(n, t_node, t_owner, t_w), k_t,
                                    params)
     # the same on an explicit graph: source i is node n + i, target j node n + k_s + j
     size = n + k_s + k_t
@@ -144,7 +137,7 @@ def test_dijkstra_many_to_many_equals_csgraph_from_weighted_sets(dial_buckets):
     assert unreachable.any() and (~unreachable).any() and unreachable[-1].all()
     np.testing.assert_array_equal(got >= ch.INF, unreachable)
     np.testing.assert_array_equal(got[~unreachable], want[~unreachable].astype(np.int64))
-    one = ch.dijkstra_many_to_many(graph, _csr(s_owner, k_s, s_node, s_w), _csr(t_node, n, t_owner, t_w), k_t,
+    one = ch.dijkstra_many_to_many(graph, ch.csr_rows(k_s, s_owner, s_node, s_w), ch.csr_rows(n, t_node, t_owner, t_w), k_t,
                                    ch.CHParams(threads=1, dial_buckets=dial_buckets))
     np.testing.assert_array_equal(one, got)
 

@@ -120,7 +120,7 @@ def test_the_searches_of_a_killed_solve_die_with_it():
     import os
     import signal
 
-    p = _expressible_day(time_limit_s=60, threads=2)
+    p = _expressible_day(time_limit_s=60, threads=2, max_iterations=None)  # searching when killed
     solving = multiprocessing.get_context("fork").Process(target=solve, args=(p, PLANE))
     solving.start()
     deadline = time.monotonic() + 20

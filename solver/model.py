@@ -396,7 +396,11 @@ def _default_rule_set() -> str:
 class Options(_Model):
     """How to solve."""
 
-    time_limit_s: float = Field(10.0, gt=0, le=3600, description="Search time limit, seconds")
+    time_limit_s: float = Field(
+        10.0, gt=0, le=3600,
+        description="Time limit of the whole plan, seconds: geocoding and the travel matrix count in it, "
+                    "but the search keeps at least half of it after them",
+    )
     objective: Objective = Field("time", description="Minimise travel time or travel distance")
     slot_minutes: int = Field(60, ge=0, le=480, description="Width of published appointment slots; 0: none")
     slot_align_minutes: int = Field(15, ge=1, le=120)

@@ -96,25 +96,26 @@ def solve(
     if geocoder is None and needs_geocoder:
         geocoder = default_geocoder()
     data = compile_problem(problem, travel, geocoder=geocoder, progress=progress, min_precision=min_precision)
-    solving = Deadline.after(problem.options.time_limit_s)  # the search's time limit, from here
+    params = params or SearchParams()
+    budget = params.budget
+    # the time limit is the whole plan's: geocoding and the matrix are in it,
+    # but the search keeps at least its minimum share after them
+    solving = Deadline.for_plan(started, problem.options.time_limit_s, budget.min_search_share)
     if progress:
         progress("solving", 0.0)
     # the search sees the slack every slot needs (slot_policy guaranteed); the
     # routes are timed and the slots cut against the real windows
     searched = planning_data(data, SlotParams.of(problem.options))
-    params = params or SearchParams()
     preferred = preferred_vehicles(searched)  # Visit.preferred_agents: priced as re-plans price stability
-    budget = params.budget
     if params.use_ils and not preferred and expressible(searched) is None:
         # PyVRP searches the whole day, however large, within what is left of
         # the time limit (less its own reserve for building the plan)
-        raw = search(searched, deadline=Deadline(started + problem.options.time_limit_s), params=params)
+        raw = search(searched, deadline=solving, params=params)
     else:
         # one deadline for the whole search, model building, repairs and
-        # building the plan after it included (compiling is not: the matrix
-        # of a large day can take longer than the time limit). Building the
-        # plan takes CPU time that the machine's load stretches: kept back
-        # at the share of a core this plan has had
+        # building the plan after it included. Building the plan takes CPU
+        # time that the machine's load stretches: kept back at the share of
+        # a core this plan has had
         finish_cpu_s = budget.finish_reserve_s + budget.finish_reserve_per_visit_s * len(data.visit_nodes)
         deadline = solving.reserving(finish_cpu_s, 1.0, budget.share_prior_weight_s)
         if preferred:

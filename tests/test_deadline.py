@@ -190,3 +190,46 @@ def test_a_territory_past_its_share_still_gets_its_minimum_but_never_past_the_de
     assert budgets[0] == pytest.approx(2.0 * 0.75 * 0.5)
     assert budgets[1] == pytest.approx(0.1)  # its minimum would pass the deadline: cut to it
     assert minimum > 0.1
+
+
+def test_a_plans_deadline_counts_its_matrix_but_leaves_the_search_its_minimum_share():
+    clock = FakeClock(100.0)
+    started = 98.0  # geocoding and the matrix took 2 s of a 10 s limit
+    assert Deadline.for_plan(started, 10.0, 0.5, clock).at == 108.0
+    clock.now = 106.0  # a matrix of 8 s: the search still gets half the limit
+    assert Deadline.for_plan(started, 10.0, 0.5, clock).at == 111.0
+    assert Deadline.for_plan(started, 10.0, 0.0, clock).at == 108.0
+
+
+class SlowTravel:
+    """The planar travel model, its matrices taking ``delay_s`` each."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def matrix(self, points, mode):
+        import time
+
+        time.sleep(self.delay_s)
+        return PLANE.matrix(points, mode)
+
+
+def _searching_day(time_limit_s: float):
+    visits = [visit(f"v{i}", (i % 5) - 2, (i // 5) - 2, priority=10 + i) for i in range(25)]
+    crews = [crew("a", shift=("08:00", "12:00")), crew("b", x=1, shift=("08:00", "12:00"))]
+    return problem(visits, crews, time_limit_s=time_limit_s, max_iterations=None, slot_minutes=0)
+
+
+def test_a_slow_matrix_counts_in_the_time_limit_and_the_search_keeps_its_share():
+    from solver import solve
+
+    # a 1 s matrix in a 2 s limit: the plan is back in about 2 s, not 3
+    p = _searching_day(2.0)
+    plan = solve(p, SlowTravel(1.0))
+    check_plan(p, plan, SlowTravel(0.0)).raise_if_invalid()
+    assert plan.solver.matrix_seconds >= 1.0
+    assert plan.solver.seconds < 2.0 + 0.6
+    # a 1.5 s matrix in a 2 s limit: the search still has at least half the limit
+    p = _searching_day(2.0)
+    plan = solve(p, SlowTravel(1.5))
+    assert plan.solver.seconds >= 1.5 + 0.5 * 2.0 - 0.2  # less the reserve for building the plan

@@ -68,6 +68,14 @@ class Deadline:
         return cls(clock() + seconds, clock)
 
     @classmethod
+    def for_plan(cls, started: float, limit_s: float, min_search_share: float,
+                 clock: Callable[[], float] = time.perf_counter) -> Deadline:
+        """A plan's search deadline, fixed once its matrix is ready: ``limit_s``
+        after ``started`` (the plan's whole time, geocoding and matrix in it),
+        but at least ``min_search_share`` of ``limit_s`` from now."""
+        return cls(max(started + limit_s, clock() + min_search_share * limit_s), clock)
+
+    @classmethod
     def of(cls, budget: float | Deadline) -> Deadline:
         """``budget`` itself when it is a deadline, else the deadline that many seconds from now."""
         return budget if isinstance(budget, Deadline) else cls.after(budget)

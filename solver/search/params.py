@@ -255,6 +255,12 @@ class BudgetParams:
         A territory's search gets at least this long while the territories'
         deadline allows (model building needs it; territories after it get
         less).
+    min_search_share
+        A plan's time limit covers the whole plan, geocoding and the travel
+        matrix included; but its search gets at least this share of the limit
+        after them: a cold matrix that takes longer than the rest (a whole
+        city's e-bike and walking times) delays the plan by the overrun
+        instead of leaving it no search.
     """
 
     finish_reserve_s: float = 0.05
@@ -264,6 +270,7 @@ class BudgetParams:
     heavy_build_factor: float = 3.0
     fallback_grace_s: float = 0.5
     min_territory_s: float = 0.3
+    min_search_share: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -267,3 +267,43 @@ def test_a_mode_contraction_gives_up_on_is_priced_by_dijkstra_and_said_so(monkey
     again = store.load(key)  # another process reads the verdict instead of contracting again
     assert chengine.hierarchy(again.mode_graph("ebike")) is None
     assert again.engine_label() == "ch (dijkstra for ebike)"
+
+
+def _edges(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from solver.geo.network.chengine import base_weights
+
+    tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
+    return tail, head, base_weights(g)
+
+
+def test_contraction_gives_up_once_its_shortcuts_pass_the_ratio_and_dijkstra_stays_exact():
+    """A one-speed grid (the e-bike graph of a synthetic city) densifies as it is contracted."""
+    from solver.geo.network import chengine
+
+    city = synthetic_city(30, seed=4)
+    net = RoadNetwork(city.graph, engine="ch")
+    g = net.mode_graph("ebike")
+    tail, head, weight = _edges(g)
+    uncapped = ch.build(g.size, tail, head, weight, ch.CHParams())
+    assert uncapped.edge_count - tail.size > 1.5 * tail.size  # it would add more shortcuts than that
+    assert uncapped.top_degree < chengine.MAX_DEGREE  # and the degree limit would not stop it
+    with pytest.raises(ch.TooDense, match=r"shortcuts passed 1\.5 times"):
+        ch.build(g.size, tail, head, weight, ch.CHParams(max_shortcut_ratio=1.5))
+    assert chengine.ch_params().max_shortcut_ratio == chengine.MAX_SHORTCUT_RATIO == 1.5
+    assert hierarchy(g) is None  # the engine's own settings give up too
+    points = [a.location for a in city.addresses(80, seed=1)]
+    reference = RoadNetwork(city.graph, engine="csgraph")
+    same_matrices(net.matrix(points, "ebike"), reference.matrix(points, "ebike"))
+    assert net.engine_label() == "ch (dijkstra for ebike)"
+
+
+@pytest.mark.parametrize("mode", ["drive", "ebike"])
+def test_the_shortcut_cap_leaves_a_hierarchy_below_it_unchanged(mode):
+    """The drive graph (speeds to climb) and a small one-speed graph stay under the cap: same hierarchy."""
+    g = RoadNetwork(synthetic_city(20, seed=4).graph).mode_graph(mode)
+    tail, head, weight = _edges(g)
+    capped = ch.build(g.size, tail, head, weight, ch.CHParams(max_degree=64, max_shortcut_ratio=1.5))
+    plain = ch.build(g.size, tail, head, weight, ch.CHParams())
+    for name in ("up_start", "up_head", "up_weight", "down_start", "down_tail", "down_weight"):
+        np.testing.assert_array_equal(getattr(capped, name), getattr(plain, name))
+    assert capped.top_degree == plain.top_degree

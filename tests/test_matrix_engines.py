@@ -307,3 +307,36 @@ def test_the_shortcut_cap_leaves_a_hierarchy_below_it_unchanged(mode):
     for name in ("up_start", "up_head", "up_weight", "down_start", "down_tail", "down_weight"):
         np.testing.assert_array_equal(getattr(capped, name), getattr(plain, name))
     assert capped.top_degree == plain.top_degree
+
+
+def test_dial_buckets_settle_nodes_improved_within_their_bucket_exactly():
+    """A grid whose edges all weigh between one and two bucket widths: many nodes are improved after
+    being filed and again inside one bucket, and start sets repeat nodes; buckets, heap and csgraph agree."""
+    rng = np.random.default_rng(3)
+    side = 30
+    n = side * side
+    node = np.arange(n).reshape(side, side)
+    pairs = np.concatenate([np.column_stack([node[:, :-1].ravel(), node[:, 1:].ravel()]),
+                            np.column_stack([node[:-1].ravel(), node[1:].ravel()])])
+    tail = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    head = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    width = 1000
+    weight = rng.integers(width, 2 * width - 100, tail.size).astype(np.int64)
+    graph = ch.csr_rows(n, tail, head, weight)
+    k = 25
+    s_owner = np.repeat(np.arange(k), 3)
+    s_node = rng.integers(0, n, s_owner.size)
+    s_node[1::3] = s_node[::3]  # the same start node twice, at two weights
+    s_w = rng.integers(1, 3 * width, s_owner.size)
+    t_node = rng.integers(0, n, k)
+    sources, entries = ch.csr_rows(k, s_owner, s_node, s_w), ch.csr_rows(n, t_node, np.arange(k), np.full(k, 7))
+    assert ch.dijkstra.bucket_layout(graph[2], s_w, ch.CHParams())[0] == width
+    by_buckets = ch.dijkstra_many_to_many(graph, sources, entries, k, ch.CHParams(threads=1))
+    by_heap = ch.dijkstra_many_to_many(graph, sources, entries, k, ch.CHParams(threads=1, dial_buckets=0))
+    np.testing.assert_array_equal(by_buckets, by_heap)
+    full = dijkstra(csr_matrix((weight.astype(float), (tail, head)), shape=(n, n)), directed=True)
+    want = np.full((k, k), np.inf)
+    for i in range(k):
+        for a in range(3 * i, 3 * i + 3):
+            want[i] = np.minimum(want[i], s_w[a] + full[s_node[a], t_node] + 7)
+    np.testing.assert_array_equal(by_buckets, want.astype(np.int64))

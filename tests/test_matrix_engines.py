@@ -340,3 +340,33 @@ def test_dial_buckets_settle_nodes_improved_within_their_bucket_exactly():
         for a in range(3 * i, 3 * i + 3):
             want[i] = np.minimum(want[i], s_w[a] + full[s_node[a], t_node] + 7)
     np.testing.assert_array_equal(by_buckets, want.astype(np.int64))
+
+
+def test_warming_a_network_loads_each_modes_kernels_hierarchy_and_segment_index(tmp_path):
+    """What a worker does before forking work horses: they inherit all of it (and the matrices are the same)."""
+    from app.jobs.travel import warm_travel
+    from solver.geo.network import chengine
+    from solver.geo.network.ch import dijkstra as dijkstra_module
+    from solver.geo.network.ch import query as query_module
+    from solver.travel import StraightLineTravel
+
+    city = synthetic_city(30, seed=4)  # contraction gives up on its e-bike and walking graphs, not on driving
+    net = RoadNetwork(city.graph, engine="ch")
+    store = NetworkStore(tmp_path)
+    key = store_key("synthetic-warm", net.settings)
+    store.save(key, net)
+    loaded = store.load(key)
+    assert warm_travel(StraightLineTravel()) >= 0  # nothing to warm
+    assert warm_travel(loaded) > 0
+    for mode in ("drive", "ebike", "walk"):
+        lazy = loaded.mode_graph(mode).lazy
+        assert "seg_tree" in lazy and "ch" in lazy  # segment index and hierarchy (or the verdict) held
+        assert (store.path(key) / f"{mode}.ch1.json").exists()  # and stored for every later process
+    assert isinstance(loaded.mode_graph("drive").lazy["ch"], ch.Hierarchy)
+    assert loaded.engine_label() == "ch (dijkstra for ebike, walk)"
+    assert query_module._source_rows.signatures and dijkstra_module._rows.signatures  # loaded in this process
+    assert chengine.warm(loaded) == ["drive", "ebike", "walk"]
+    points = [a.location for a in city.addresses(40, seed=1)]
+    reference = RoadNetwork(city.graph, engine="csgraph")
+    for mode in ("drive", "ebike", "walk"):
+        same_matrices(loaded.matrix(points, mode), reference.matrix(points, mode))

@@ -60,6 +60,7 @@ __all__ = [
     "load_hierarchy",
     "prepare_hierarchies",
     "save_hierarchy",
+    "warm",
 ]
 
 logger = logging.getLogger(__name__)
@@ -239,6 +240,34 @@ def prepare_hierarchies(net: RoadNetwork) -> list[str]:
         return []
     modes = sorted(net._modes)
     return [mode for mode in modes if hierarchy(net.mode_graph(mode)) is not None]
+
+
+def warm(net: RoadNetwork) -> list[str]:
+    """Load what a process's first matrix per mode loads, by pricing one between two nodes of each mode graph.
+
+    numba's compiled kernels (from its disk cache), each mode's hierarchy
+    (from the store, or built and stored when missing, as
+    :func:`prepare_hierarchies` does) and each mode's segment index are then
+    held by this process: a process that forks workers (``doorstep worker``
+    and its work horses) calls it first, so that every child inherits them
+    instead of loading them again for its first job. The matrices are not
+    cached (:meth:`~solver.geo.network.RoadNetwork.matrix`'s cache is left
+    alone).
+
+    Returns
+    -------
+    list of str
+        The modes warmed (those with at least two nodes).
+    """
+    warmed = []
+    for mode in sorted(net._modes):
+        g = net.mode_graph(mode)
+        if g.size < 2:
+            continue
+        ends = [int(g.nodes[0]), int(g.nodes[g.size // 2])]
+        net._compute_matrix(g, np.asarray(net.lats)[ends].astype(float), np.asarray(net.lons)[ends].astype(float))
+        warmed.append(mode)
+    return warmed
 
 
 def ch_matrix(

@@ -103,8 +103,14 @@ def timed(label: str, func, *args, **kwargs):
     return value, seconds
 
 
+#: The highest VmHWM read before a reset (:func:`reset_peak_rss`), MiB: Linux's ru_maxrss of a live
+#: process is its VmHWM, which the reset lowers, so the process's peak is the larger of the two.
+_PEAK_BEFORE_RESETS = 0.0
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """The process's peak RSS so far, MiB, across :func:`reset_peak_rss` calls."""
+    return max(_PEAK_BEFORE_RESETS, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 
 
 def status_mb(field: str) -> float:
@@ -115,7 +121,12 @@ def status_mb(field: str) -> float:
 
 
 def reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); whether it worked."""
+    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); whether it worked.
+
+    The peak so far is kept first, for :func:`peak_rss_mb`.
+    """
+    global _PEAK_BEFORE_RESETS
+    _PEAK_BEFORE_RESETS = peak_rss_mb()
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")

@@ -103,8 +103,14 @@ def timed(label: str, func, *args, **kwargs):
     return value, seconds
 
 
+#: The highest VmHWM read before a reset (:func:`reset_peak_rss`), MiB: Linux's ru_maxrss of a live
+#: process is its VmHWM, which the reset lowers, so the process's peak is the larger of the two.
+_PEAK_BEFORE_RESETS = 0.0
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """The process's peak RSS so far, MiB, across :func:`reset_peak_rss` calls."""
+    return max(_PEAK_BEFORE_RESETS, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 
 
 def status_mb(field: str) -> float:
@@ -115,13 +121,23 @@ def status_mb(field: str) -> float:
 
 
 def reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); whether it worked."""
+    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); whether it worked.
+
+    The peak so far is kept first, for :func:`peak_rss_mb`.
+    """
+    global _PEAK_BEFORE_RESETS
+    _PEAK_BEFORE_RESETS = peak_rss_mb()
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
         return True
     except OSError:
         return False
+
+
+def peak_during(measured: bool) -> str:
+    """The process's peak RSS since :func:`reset_peak_rss` (whose result is ``measured``), as printed."""
+    return f"peak RSS during it {status_mb('VmHWM'):,.0f} MiB" if measured else "peak RSS not measured"
 
 
 def memory(label: str) -> None:
@@ -204,9 +220,9 @@ def bench_matrix(points, build_s: float, args) -> None:
             diff_m = int(np.abs(matrix.distances - reference.distances).max())
             assert np.array_equal(matrix.reachable, reference.reachable), "reachability differs"
         figures.setdefault(engine, seconds)
-        rss = f"peak RSS during it {status_mb('VmHWM'):,.0f} MiB" if measured_rss else "peak RSS not measured"
         print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; "
-              f"peak allocated {peak / 2**20:,.0f} MiB (tracemalloc); {rss}; load average {load_average()}")
+              f"peak allocated {peak / 2**20:,.0f} MiB (tracemalloc); {peak_during(measured_rss)}; "
+              f"load average {load_average()}")
     os.environ.pop("DOORSTEP_MATRIX_THREADS", None)
     if not args.skip_ebike and "ch" in engines and "ch" in available_engines():
         bench_ebike(loaded, lats, lons, thread_counts)
@@ -249,20 +265,25 @@ def bench_ebike(loaded, lats, lons, thread_counts) -> None:
     from solver.geo.network.chengine import hierarchy
 
     g = loaded.mode_graph("ebike")
+    measured_rss = reset_peak_rss()
     start_cpu = time.process_time()
     h, _ = timed("contraction hierarchy, ebike (built or given up)", hierarchy, g)
     verdict = f"{h.edge_count:,} upward edges" if h is not None else "gave up (too dense): Dijkstra prices it"
-    print(f"    {verdict}; cpu {time.process_time() - start_cpu:.1f} s; load average {load_average()}")
+    print(f"    {verdict}; cpu {time.process_time() - start_cpu:.1f} s; {peak_during(measured_rss)}; "
+          f"load average {load_average()}")
     loaded.engine = "csgraph"
+    measured_rss = reset_peak_rss()
     start_cpu = time.process_time()
     reference, _ = timed(f"{lats.size:,} x {lats.size:,} ebike matrix, csgraph", loaded._compute_matrix, g, lats, lons)
-    print(f"    cpu {time.process_time() - start_cpu:.2f} s; load average {load_average()}")
+    print(f"    cpu {time.process_time() - start_cpu:.2f} s; {peak_during(measured_rss)}; "
+          f"load average {load_average()}")
     loaded.engine = "ch"
     for threads in thread_counts:
         affinity = os.sched_getaffinity(0)
         if threads > 1:
             set_affinity(all_cores)
         os.environ["DOORSTEP_MATRIX_THREADS"] = str(threads)
+        measured_rss = reset_peak_rss()
         start_cpu = time.process_time()
         matrix, _ = timed(f"{lats.size:,} x {lats.size:,} ebike matrix, {loaded.engine_label()}, {threads} thr.",
                           loaded._compute_matrix, g, lats, lons)
@@ -271,9 +292,10 @@ def bench_ebike(loaded, lats, lons, thread_counts) -> None:
         diff_s = int(np.abs(matrix.durations - reference.durations).max())
         diff_m = int(np.abs(matrix.distances - reference.distances).max())
         assert np.array_equal(matrix.reachable, reference.reachable), "reachability differs"
-        print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; "
+        print(f"    max difference from csgraph: {diff_s} s, {diff_m} m; cpu {cpu:.2f} s; {peak_during(measured_rss)}; "
               f"load average {load_average()}")
     os.environ.pop("DOORSTEP_MATRIX_THREADS", None)
+    memory("the e-bike matrices")
 
 
 _CHILD = """
@@ -472,9 +494,12 @@ def main() -> None:
     points = [a.location for a in city.addresses(args.points, seed=args.seed)]
     if not args.skip_geocoding:
         bench_geocoding(city, args)
-    city.graph.clear()  # the generator's networkx graph (~590 MiB at size 400): no service holds one
+    # The generator's city (its networkx graph, street and geometry dicts: ~350 MiB at size 400) is let go
+    # whole once the network and gazetteers are stored: no service holds one, and clearing the graph alone
+    # freed ~40 MiB (its street tables kept the rest alive)
+    del city
     gc.collect()
-    memory("letting the city's graph go")
+    memory("letting the city go")
     bench_matrix(points, build_s, args)
     if getattr(args, "serving", None):
         serving_process(args.store, args.network_key, *args.serving)

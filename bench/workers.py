@@ -185,11 +185,12 @@ def _wait_for_workers(runner: object, workers: int, timeout_s: float = 60.0) -> 
 def main(argv: list[str] | None = None) -> None:
     """``python -m bench.workers worker ...``: ``doorstep worker`` with the
     benchmark city loaded first (:func:`bench_travel`), so that its work
-    horses inherit it (``doorstep worker`` preloads only the configured
-    network)."""
+    horses inherit it, warmed (kernels, hierarchies, segment indexes) as
+    ``doorstep worker`` warms the configured network (which is all it preloads)."""
     from app.cli import main as cli
+    from app.jobs.travel import warm_travel
 
-    bench_travel()
+    warm_travel(bench_travel())  # as `doorstep worker` warms the configured network
     cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="doorstep")
 
 

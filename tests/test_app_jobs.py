@@ -172,3 +172,28 @@ def test_a_killed_work_horse_fails_the_job_at_once_and_the_worker_goes_on(rq_app
     assert worker.poll() is None
     again = client.post("/v1/plans?wait=60", json=payload())  # the same worker takes the next job
     assert again.status_code == 201, again.get_json()
+
+
+def test_a_preloading_worker_warms_its_network_before_taking_jobs(monkeypatch):
+    """`doorstep worker` (preload on) loads each mode's segment index and hierarchy in its own process
+    before it takes jobs, so that the work horses it forks inherit them."""
+    import uuid
+
+    from app.jobs import rq as rq_module
+    from app.jobs.travel import TravelProvider
+    from solver.geo.network import RoadNetwork
+    from solver.geo.synthetic import synthetic_city
+    from tests.conftest import REDIS_URL
+
+    net = RoadNetwork(synthetic_city(10, seed=4).graph, engine="ch")
+    provider = TravelProvider(net)
+    asked: list[str] = []
+    monkeypatch.setattr(rq_module, "worker_travel", lambda name: asked.append(name) or provider)
+    queue = f"doorstep-test-warm-{uuid.uuid4().hex[:8]}"
+    try:
+        rq_module.run_worker(REDIS_URL, queues=[queue], prefix=f"{queue}:", preload=True, burst=True)
+    finally:
+        drop_queue(queue)
+    assert asked == ["network"]
+    for mode in ("drive", "ebike", "walk"):
+        assert {"seg_tree", "ch"} <= set(net.mode_graph(mode).lazy)

@@ -267,3 +267,106 @@ def test_a_mode_contraction_gives_up_on_is_priced_by_dijkstra_and_said_so(monkey
     again = store.load(key)  # another process reads the verdict instead of contracting again
     assert chengine.hierarchy(again.mode_graph("ebike")) is None
     assert again.engine_label() == "ch (dijkstra for ebike)"
+
+
+def _edges(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from solver.geo.network.chengine import base_weights
+
+    tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
+    return tail, head, base_weights(g)
+
+
+def test_contraction_gives_up_once_its_shortcuts_pass_the_ratio_and_dijkstra_stays_exact():
+    """A one-speed grid (the e-bike graph of a synthetic city) densifies as it is contracted."""
+    from solver.geo.network import chengine
+
+    city = synthetic_city(30, seed=4)
+    net = RoadNetwork(city.graph, engine="ch")
+    g = net.mode_graph("ebike")
+    tail, head, weight = _edges(g)
+    uncapped = ch.build(g.size, tail, head, weight, ch.CHParams())
+    assert uncapped.edge_count - tail.size > 1.5 * tail.size  # it would add more shortcuts than that
+    assert uncapped.top_degree < chengine.MAX_DEGREE  # and the degree limit would not stop it
+    with pytest.raises(ch.TooDense, match=r"shortcuts passed 1\.5 times"):
+        ch.build(g.size, tail, head, weight, ch.CHParams(max_shortcut_ratio=1.5))
+    assert chengine.ch_params().max_shortcut_ratio == chengine.MAX_SHORTCUT_RATIO == 1.5
+    assert hierarchy(g) is None  # the engine's own settings give up too
+    points = [a.location for a in city.addresses(80, seed=1)]
+    reference = RoadNetwork(city.graph, engine="csgraph")
+    same_matrices(net.matrix(points, "ebike"), reference.matrix(points, "ebike"))
+    assert net.engine_label() == "ch (dijkstra for ebike)"
+
+
+@pytest.mark.parametrize("mode", ["drive", "ebike"])
+def test_the_shortcut_cap_leaves_a_hierarchy_below_it_unchanged(mode):
+    """The drive graph (speeds to climb) and a small one-speed graph stay under the cap: same hierarchy."""
+    g = RoadNetwork(synthetic_city(20, seed=4).graph).mode_graph(mode)
+    tail, head, weight = _edges(g)
+    capped = ch.build(g.size, tail, head, weight, ch.CHParams(max_degree=64, max_shortcut_ratio=1.5))
+    plain = ch.build(g.size, tail, head, weight, ch.CHParams())
+    for name in ("up_start", "up_head", "up_weight", "down_start", "down_tail", "down_weight"):
+        np.testing.assert_array_equal(getattr(capped, name), getattr(plain, name))
+    assert capped.top_degree == plain.top_degree
+
+
+def test_dial_buckets_settle_nodes_improved_within_their_bucket_exactly():
+    """A grid whose edges all weigh between one and two bucket widths: many nodes are improved after
+    being filed and again inside one bucket, and start sets repeat nodes; buckets, heap and csgraph agree."""
+    rng = np.random.default_rng(3)
+    side = 30
+    n = side * side
+    node = np.arange(n).reshape(side, side)
+    pairs = np.concatenate([np.column_stack([node[:, :-1].ravel(), node[:, 1:].ravel()]),
+                            np.column_stack([node[:-1].ravel(), node[1:].ravel()])])
+    tail = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    head = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    width = 1000
+    weight = rng.integers(width, 2 * width - 100, tail.size).astype(np.int64)
+    graph = ch.csr_rows(n, tail, head, weight)
+    k = 25
+    s_owner = np.repeat(np.arange(k), 3)
+    s_node = rng.integers(0, n, s_owner.size)
+    s_node[1::3] = s_node[::3]  # the same start node twice, at two weights
+    s_w = rng.integers(1, 3 * width, s_owner.size)
+    t_node = rng.integers(0, n, k)
+    sources, entries = ch.csr_rows(k, s_owner, s_node, s_w), ch.csr_rows(n, t_node, np.arange(k), np.full(k, 7))
+    assert ch.dijkstra.bucket_layout(graph[2], s_w, ch.CHParams())[0] == width
+    by_buckets = ch.dijkstra_many_to_many(graph, sources, entries, k, ch.CHParams(threads=1))
+    by_heap = ch.dijkstra_many_to_many(graph, sources, entries, k, ch.CHParams(threads=1, dial_buckets=0))
+    np.testing.assert_array_equal(by_buckets, by_heap)
+    full = dijkstra(csr_matrix((weight.astype(float), (tail, head)), shape=(n, n)), directed=True)
+    want = np.full((k, k), np.inf)
+    for i in range(k):
+        for a in range(3 * i, 3 * i + 3):
+            want[i] = np.minimum(want[i], s_w[a] + full[s_node[a], t_node] + 7)
+    np.testing.assert_array_equal(by_buckets, want.astype(np.int64))
+
+
+def test_warming_a_network_loads_each_modes_kernels_hierarchy_and_segment_index(tmp_path):
+    """What a worker does before forking work horses: they inherit all of it (and the matrices are the same)."""
+    from app.jobs.travel import warm_travel
+    from solver.geo.network import chengine
+    from solver.geo.network.ch import dijkstra as dijkstra_module
+    from solver.geo.network.ch import query as query_module
+    from solver.travel import StraightLineTravel
+
+    city = synthetic_city(30, seed=4)  # contraction gives up on its e-bike and walking graphs, not on driving
+    net = RoadNetwork(city.graph, engine="ch")
+    store = NetworkStore(tmp_path)
+    key = store_key("synthetic-warm", net.settings)
+    store.save(key, net)
+    loaded = store.load(key)
+    assert warm_travel(StraightLineTravel()) >= 0  # nothing to warm
+    assert warm_travel(loaded) > 0
+    for mode in ("drive", "ebike", "walk"):
+        lazy = loaded.mode_graph(mode).lazy
+        assert "seg_tree" in lazy and "ch" in lazy  # segment index and hierarchy (or the verdict) held
+        assert (store.path(key) / f"{mode}.ch1.json").exists()  # and stored for every later process
+    assert isinstance(loaded.mode_graph("drive").lazy["ch"], ch.Hierarchy)
+    assert loaded.engine_label() == "ch (dijkstra for ebike, walk)"
+    assert query_module._source_rows.signatures and dijkstra_module._rows.signatures  # loaded in this process
+    assert chengine.warm(loaded) == ["drive", "ebike", "walk"]
+    points = [a.location for a in city.addresses(40, seed=1)]
+    reference = RoadNetwork(city.graph, engine="csgraph")
+    for mode in ("drive", "ebike", "walk"):
+        same_matrices(loaded.matrix(points, mode), reference.matrix(points, mode))

@@ -43,7 +43,7 @@ from app.jobs.limits import JobLimits, apply_process_limits
 from app.jobs.owner import beat
 from app.jobs.run import MAX_ERROR_CHARS, JobEnv, run_job
 from app.jobs.runner import JobRunner
-from app.jobs.travel import TravelProvider, worker_travel
+from app.jobs.travel import TravelProvider, warm_travel, worker_travel
 from app.store.base import ACTIVE, Job, Store
 from solver.processes import die_with_parent
 
@@ -251,5 +251,6 @@ def run_worker(
     if failed:
         log.warning("%d job(s) of dead workers marked failed", failed)
     if preload:
-        worker_travel("network").get()  # forked work horses inherit the loaded network
+        # forked work horses inherit the loaded network, its kernels, hierarchies and segment indexes
+        warm_travel(worker_travel("network").get())
     return bool(worker.work(burst=burst, with_scheduler=False))

@@ -24,7 +24,7 @@ import time
 
 from solver.travel import StraightLineTravel, TravelModel
 
-__all__ = ["TravelProvider", "build_travel", "worker_travel"]
+__all__ = ["TravelProvider", "build_travel", "warm_travel", "worker_travel"]
 
 log = logging.getLogger("doorstep.jobs")
 
@@ -102,3 +102,18 @@ def worker_travel(name: str) -> TravelProvider:
     if name not in _WORKER_TRAVEL:
         _WORKER_TRAVEL[name] = TravelProvider(name)
     return _WORKER_TRAVEL[name]
+
+
+def warm_travel(model: TravelModel) -> float:
+    """Have this process load what ``model``'s first matrix per mode loads (a road network's compiled
+    kernels, hierarchies and segment indexes: :func:`solver.geo.network.chengine.warm`), so that the
+    processes it forks inherit them; other models need nothing. Returns the seconds it took."""
+    started = time.perf_counter()
+    from solver.geo.network import RoadNetwork
+
+    if isinstance(model, RoadNetwork):
+        from solver.geo.network.chengine import warm
+
+        modes = warm(model)
+        log.info("travel model warmed (%s) in %.1f s", ", ".join(modes), time.perf_counter() - started)
+    return time.perf_counter() - started

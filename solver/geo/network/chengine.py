@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DEGREE",
+    "MAX_SHORTCUT_RATIO",
     "STORE_DIR_KEY",
     "UNFIT",
     "ch_matrix",
@@ -59,6 +60,7 @@ __all__ = [
     "load_hierarchy",
     "prepare_hierarchies",
     "save_hierarchy",
+    "warm",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,14 @@ UNFIT = "too dense"
 #: one speed everywhere, passes 100 at size 125 and took many minutes at 400).
 MAX_DEGREE = 64
 
+#: Shortcuts contraction may add, times the graph's edges, before giving up
+#: (:attr:`~solver.geo.network.ch.CHParams.max_shortcut_ratio`). The synthetic
+#: city's drive graph needs 0.9 at sizes 125 and 400; its e-bike graph passes
+#: 1.5 with a quarter of its nodes left, after 40 % of the time it would take
+#: to reach :data:`MAX_DEGREE` (size 400: 22 s instead of 95 s on a loaded
+#: machine, 51 s on a quiet one), so map import gives up on it sooner.
+MAX_SHORTCUT_RATIO = 1.5
+
 
 def ch_params() -> CHParams:
     """Hierarchy and query settings.
@@ -92,7 +102,7 @@ def ch_params() -> CHParams:
     matrix_threads`` of the configuration (0: every core the process may use).
     """
     configured = os.environ.get("DOORSTEP_MATRIX_THREADS") or defaults().get("map", {}).get("matrix_threads", 0)
-    return CHParams(threads=int(configured or 0), max_degree=MAX_DEGREE)
+    return CHParams(threads=int(configured or 0), max_degree=MAX_DEGREE, max_shortcut_ratio=MAX_SHORTCUT_RATIO)
 
 
 def base_weights(g: ModeGraph) -> Ints:
@@ -230,6 +240,34 @@ def prepare_hierarchies(net: RoadNetwork) -> list[str]:
         return []
     modes = sorted(net._modes)
     return [mode for mode in modes if hierarchy(net.mode_graph(mode)) is not None]
+
+
+def warm(net: RoadNetwork) -> list[str]:
+    """Load what a process's first matrix per mode loads, by pricing one between two nodes of each mode graph.
+
+    numba's compiled kernels (from its disk cache), each mode's hierarchy
+    (from the store, or built and stored when missing, as
+    :func:`prepare_hierarchies` does) and each mode's segment index are then
+    held by this process: a process that forks workers (``doorstep worker``
+    and its work horses) calls it first, so that every child inherits them
+    instead of loading them again for its first job. The matrices are not
+    cached (:meth:`~solver.geo.network.RoadNetwork.matrix`'s cache is left
+    alone).
+
+    Returns
+    -------
+    list of str
+        The modes warmed (those with at least two nodes).
+    """
+    warmed = []
+    for mode in sorted(net._modes):
+        g = net.mode_graph(mode)
+        if g.size < 2:
+            continue
+        ends = [int(g.nodes[0]), int(g.nodes[g.size // 2])]
+        net._compute_matrix(g, np.asarray(net.lats)[ends].astype(float), np.asarray(net.lons)[ends].astype(float))
+        warmed.append(mode)
+    return warmed
 
 
 def ch_matrix(

@@ -186,8 +186,14 @@ def _contract_all(
     update_neighbours: bool,
     weights: Ints,
     max_degree: int,
+    max_shortcuts: int,
 ) -> tuple[int, Ints, Ints, Ints, Ints, Ints, Ints]:
-    """Contract every node; returns the largest degree met (-1: over ``max_degree``, stopped) and the edge lists."""
+    """Contract every node; returns the largest degree met and the edge lists.
+
+    The degree is negative when contraction stopped: -1 when a node to
+    contract had more than ``max_degree`` edges, -2 when more than
+    ``max_shortcuts`` shortcuts were added (either 0: no limit).
+    """
     o_start = np.zeros(n, np.int64)
     o_len = np.zeros(n, np.int64)
     o_cap = np.zeros(n, np.int64)
@@ -232,6 +238,7 @@ def _contract_all(
     n_dn = 0
     order = 0
     top_degree = 0
+    added = 0
     while qsize > 0:
         key, v, qsize = pop(qk, qv, qsize)
         if contracted[v] or key != prio[v]:
@@ -250,6 +257,9 @@ def _contract_all(
         m, sc, hk, hv = _shortcuts(
             v, witness_limit, o_start, o_len, o_nbr, o_wt, i_start, i_len, i_nbr, i_wt, dist, touched, hk, hv, sc
         )
+        added += m
+        if max_shortcuts > 0 and added > max_shortcuts:
+            return -2, up_t[:0], up_h[:0], up_w[:0], dn_v[:0], dn_u[:0], dn_w[:0]
         contracted[v] = True
         order += 1
         # The edges left at v all lead to nodes contracted later: v's upward edges.
@@ -303,11 +313,17 @@ def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None 
     weight : numpy.ndarray
         Positive int64 weights, each below 2**53 and their path sums too.
     params : CHParams, optional
-        Witness search limits.
+        Witness search limits and when to give up
+        (:attr:`~CHParams.max_degree`, :attr:`~CHParams.max_shortcut_ratio`).
 
     Returns
     -------
     Hierarchy
+
+    Raises
+    ------
+    TooDense
+        When contraction gave up: the graph has no hierarchy worth building.
     """
     p = params or CHParams()
     top_degree, up_t, up_h, up_w, dn_v, dn_u, dn_w = _contract_all(
@@ -320,9 +336,14 @@ def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None 
         bool(p.update_neighbours),
         np.array([p.edge_difference_weight, p.deleted_weight, p.depth_weight], dtype=np.int64),
         int(p.max_degree),
+        int(p.max_shortcut_ratio * tail.size),
     )
-    if top_degree < 0:
+    if top_degree == -1:
         raise TooDense(f"a node to contract has more than {p.max_degree} edges: the hierarchy would not pay")
+    if top_degree == -2:
+        raise TooDense(
+            f"the shortcuts passed {p.max_shortcut_ratio:g} times the {tail.size:,} edges: the hierarchy would not pay"
+        )
     up_start, up_head, up_weight = csr_rows(n, up_t, up_h, up_w)
     down_start, down_tail, down_weight = csr_rows(n, dn_v, dn_u, dn_w)
     return Hierarchy(int(n), up_start, up_head, up_weight, down_start, down_tail, down_weight, int(top_degree))

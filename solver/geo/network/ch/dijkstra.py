@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import numpy.typing as npt
 from numba import prange
 
 from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, jit
 from solver.geo.network.ch.heap import pop, push
 from solver.geo.network.ch.state import reset, scratch, seed
 from solver.geo.network.graph import Ints
+
+Ints32 = npt.NDArray[np.int32]
 
 __all__ = ["bucket_layout", "dijkstra_many_to_many"]
 
@@ -55,10 +58,11 @@ def _offer(x: int, d: int, entry_start: Ints, entry_target: Ints, entry_w: Ints,
 
 
 @jit()
-def _enqueue(ring: Ints, ent_node: Ints, ent_key: Ints, ent_next: Ints, used: int, x: int, key: int, width: int) -> int:
-    """File ``(x, key)`` as entry ``used`` in the bucket of ``key``; returns the entries used."""
+def _enqueue(ring: Ints, ent_node: Ints32, ent_next: Ints32, used: int, x: int, key: int, width: int) -> int:
+    """File node ``x`` as entry ``used`` in the bucket of ``key``; returns the entries used."""
     slot = (key // width) % ring.size
-    ent_node[used], ent_key[used], ent_next[used] = x, key, ring[slot]
+    ent_node[used] = x
+    ent_next[used] = ring[slot]
     ring[slot] = used
     return used + 1
 
@@ -125,9 +129,8 @@ def _search_buckets(
     touched: Ints,
     width: int,
     ring: Ints,
-    ent_node: Ints,
-    ent_key: Ints,
-    ent_next: Ints,
+    ent_node: Ints32,
+    ent_next: Ints32,
 ) -> int:
     """One search from weighted start nodes with Dial's buckets, filling ``row``.
 
@@ -137,9 +140,13 @@ def _search_buckets(
     when it is reached: they are settled in any order (last in, first out).
     ``ring`` (``-1`` filled) holds the first entry of each bucket modulo its
     size, which exceeds the heaviest edge (and start weight) over
-    ``width`` plus one. Entries are ``(node, key)`` linked by ``ent_next``,
-    one per improvement. Returns the touched count and leaves ``dist`` set on
-    ``touched[:count]`` for the caller to reset.
+    ``width`` plus one. Entries are nodes linked by ``ent_next``, one per
+    improvement, filed under the distance it gave; a node is settled at its
+    distance when its first entry comes up (distances only fall, so that is
+    the entry of its lowest bucket, and a later improvement in that same
+    bucket is final too), and its other entries are skipped. Returns the
+    touched count and leaves ``dist`` set on ``touched[:count]`` for the
+    caller to reset.
     """
     size = ring.size
     ring[:] = -1
@@ -158,31 +165,33 @@ def _search_buckets(
     for i in range(init_node.size):  # one entry per start node, at its best weight
         x = init_node[i]
         if init_w[i] == dist[x]:
-            used = _enqueue(ring, ent_node, ent_key, ent_next, used, x, dist[x], width)
+            used = _enqueue(ring, ent_node, ent_next, used, x, dist[x], width)
     pending = used
-    bucket = lowest // width if pending > 0 else 0
+    slot = (lowest // width) % size if pending > 0 else 0
     every = max(64, row.size)
+    check = every  # settled nodes left before the bound is recomputed
     bound = INF if row.size > 0 else 0  # no target value is above it
-    settled = 0
     while pending > 0:
-        slot = bucket % size
         first = ring[slot]
         if first < 0:
-            bucket += 1
+            slot += 1
+            if slot == size:
+                slot = 0
             continue
         ring[slot] = ent_next[first]
         pending -= 1
         x = ent_node[first]
-        d = ent_key[first]
-        if d != dist[x]:
-            continue  # improved since: a later entry holds it
+        d = dist[x]
+        if d < 0:
+            continue  # settled from an earlier entry
         if d >= bound:
             break
-        dist[x] = d - INF  # settled (negative): a second entry with this key is skipped
+        dist[x] = d - INF  # settled (negative)
         _offer(x, d, entry_start, entry_target, entry_w, row)
-        settled += 1
-        if settled % every == 0:
+        check -= 1
+        if check == 0:
             bound = row.max()
+            check = every
         for e in range(start[x], start[x + 1]):
             y = head[e]
             nd = d + weight[e]
@@ -191,7 +200,7 @@ def _search_buckets(
                     touched[count] = y
                     count += 1
                 dist[y] = nd
-                used = _enqueue(ring, ent_node, ent_key, ent_next, used, y, nd, width)
+                used = _enqueue(ring, ent_node, ent_next, used, y, nd, width)
                 pending += 1
     return count
 
@@ -228,15 +237,14 @@ def _rows(
         dist, touched, hk, hv = scratch(n)
         buckets = width > 0
         ring = np.empty(ring_size if buckets else 0, np.int64)
-        ent_node = np.empty(spare if buckets else 0, np.int64)
-        ent_key = np.empty(spare if buckets else 0, np.int64)
-        ent_next = np.empty(spare if buckets else 0, np.int64)
+        ent_node = np.empty(spare if buckets else 0, np.int32)
+        ent_next = np.empty(spare if buckets else 0, np.int32)
         for i in range(c * per, min(k, (c + 1) * per)):
             a, b = s_start[i], s_start[i + 1]
             if buckets:
                 count = _search_buckets(
                     s_node[a:b], s_w[a:b], start, head, weight, entry_start, entry_target, entry_w, out[i], dist,
-                    touched, width, ring, ent_node, ent_key, ent_next,
+                    touched, width, ring, ent_node, ent_next,
                 )
             else:
                 count, hk, hv = _search(

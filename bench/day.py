@@ -90,10 +90,36 @@ def _window_for(start: int, rng: random.Random) -> tuple[list[dict], dict | None
     return [], None
 
 
-def make_day(city, network, visits: int, crews: int, seed: int, time_limit: float) -> tuple[dict, dict]:
+def _pool(city, n: int, seed: int, district_m: float) -> list:
+    """The branches (first :data:`BRANCHES`) and ``n`` addresses the crews may
+    visit: anywhere in the city (``district_m`` 0), or within ``district_m``
+    of a branch, each branch's district."""
+    if district_m <= 0:
+        return city.addresses(n + BRANCHES, seed=seed)
+    from solver.travel import haversine_m
+
+    branches = city.addresses(BRANCHES, seed=seed)
+    pool: list = []
+    batch = 0
+    while len(pool) < n:
+        batch += 1
+        for a in city.addresses(4 * n, seed=seed * 1000 + batch):
+            if min(haversine_m(a.location, b.location) for b in branches) <= district_m:
+                pool.append(a)
+    return branches + pool[:n]
+
+
+#: On cities larger than the default (size 125, 19 km across) the day's visits lie within this many
+#: metres of a branch: across a whole city (size 400, 61 km) 60 crews reach only 870 of 1,000 visits.
+DISTRICT_M = 4000.0
+
+
+def make_day(city, network, visits: int, crews: int, seed: int, time_limit: float,
+             district_m: float = 0.0) -> tuple[dict, dict]:
     """A day of ``visits`` visits that a known plan serves in full.
 
-    Crews leave from 8 branches; the generator walks each crew, in turn, to
+    Crews leave from 8 branches (the visits lie in their districts when
+    ``district_m`` is set); the generator walks each crew, in turn, to
     one of the 6 nearest unvisited addresses of a pool (true road times of
     its travel mode), with 20-45 minute visits and a lunch break, while the
     crew can still get back to its branch by the end of its shift. Each
@@ -105,7 +131,7 @@ def make_day(city, network, visits: int, crews: int, seed: int, time_limit: floa
     import numpy as np
 
     rng = random.Random(seed)
-    pool = city.addresses(int(visits * POOL_PER_VISIT) + BRANCHES, seed=seed)
+    pool = _pool(city, int(visits * POOL_PER_VISIT), seed, district_m)
     branches = pool[:BRANCHES]
     points = [a.location for a in pool]
     modes = ["drive" if k % 3 == 0 else "ebike" for k in range(crews)]
@@ -219,7 +245,8 @@ def city_network(size: int, seed: int, store: str | None) -> tuple[RoadNetwork, 
 CHUNK_VISITS = 1000
 
 
-def _generate(size: int, visits: int, crews: int, seed: int, time_limit: float, store: str | None):
+def _generate(size: int, visits: int, crews: int, seed: int, time_limit: float, store: str | None,
+              district_m: float = 0.0):
     """The day, its witness, and the checker's verdict on the witness. A day
     past :data:`CHUNK_VISITS` visits is the union of chunks made with seeds
     ``seed``, ``seed + 1``, ... (each with its own branches, crews and pool;
@@ -236,7 +263,7 @@ def _generate(size: int, visits: int, crews: int, seed: int, time_limit: float, 
     for c in range(chunks):
         part_visits = visits // chunks + (1 if c < visits % chunks else 0)
         part_crews = crews // chunks + (1 if c < crews % chunks else 0)
-        part, part_witness = make_day(city, network, part_visits, part_crews, seed + c, time_limit)
+        part, part_witness = make_day(city, network, part_visits, part_crews, seed + c, time_limit, district_m)
         report = check_witness(Problem.model_validate(part), network, part_witness)
         ok, texts = ok and report.ok, texts + ([] if report.ok else [str(report)])
         if chunks > 1:  # ids unique across chunks
@@ -264,6 +291,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", "--city-size", type=int, default=125,
                         help="synthetic city: intersections per side (400: a whole city, 160,000 nodes)")
+    parser.add_argument("--district-km", type=float, default=None,
+                        help="draw the visits within this many km of the 8 branches (0: anywhere in the city; "
+                             f"default: 0 on the default city, {DISTRICT_M / 1000:g} on larger ones)")
     parser.add_argument("--store", default="var/bench-index",
                         help="index store for the city's network (built once, then memory-mapped); '' to rebuild")
     parser.add_argument("--day-cache", default="var/bench-days",
@@ -284,8 +314,9 @@ def main() -> int:
     # the day and its witness are made in a child process, so that the peak
     # memory printed below is the plan's, not the generator's (its pool matrix)
     t0 = time.perf_counter()
-    cached = Path(args.day_cache) / f"day-{args.visits}-{args.crews}-{args.seed}-{args.size}.json" \
-        if args.day_cache else None
+    district_m = 1000 * args.district_km if args.district_km is not None else (DISTRICT_M if args.size > 125 else 0.0)
+    name = f"day-{args.visits}-{args.crews}-{args.seed}-{args.size}" + (f"-d{district_m:g}" if district_m else "")
+    cached = Path(args.day_cache) / f"{name}.json" if args.day_cache else None
     if cached is not None and cached.exists():
         payload, witness_ok, witness_text = json.loads(cached.read_text())
         payload["options"]["time_limit_s"] = args.time_limit
@@ -293,13 +324,14 @@ def main() -> int:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
             payload, _witness, witness_ok, witness_text = pool.submit(
                 _generate, args.size, args.visits, args.crews, args.seed, args.time_limit,
-                args.store or None).result()
+                args.store or None, district_m).result()
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps([payload, witness_ok, witness_text]))
     t_generate = time.perf_counter() - t0
     problem = Problem.model_validate(payload)
-    print(f"day: {len(problem.visits)} visits, {len(problem.agents)} crews; generated in {t_generate:.1f} s "
+    where = f"within {district_m / 1000:g} km of the {BRANCHES} branches" if district_m else "anywhere in the city"
+    print(f"day: {len(problem.visits)} visits ({where}), {len(problem.agents)} crews; generated in {t_generate:.1f} s "
           f"with a witness plan serving all of them: {'checker accepts it' if witness_ok else witness_text}")
     if not witness_ok:
         return 1

@@ -12,7 +12,7 @@ from app.cli import main
 
 
 @pytest.mark.skipif(importlib.util.find_spec("solver.demo") is None, reason="solver.demo is not written yet")
-def test_demo_writes_a_checked_plan_and_its_map(tmp_path):
+def test_demo_writes_a_checked_plan_and_its_map(tmp_path, warm_map):
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main, ["demo", "--visits", "20", "--crews", "3", "--time-limit", "2", "--max-iterations", "10",

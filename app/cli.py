@@ -125,6 +125,21 @@ def map_import(path: Path, name: str | None) -> None:
     click.echo("\n".join(summary.lines()))
 
 
+_MAX_ITERATIONS = click.option(
+    "--max-iterations", type=click.IntRange(min=1, max=10_000_000), default=None,
+    help="Stop the search after this many iterations, before the time limit (options.max_iterations: quick "
+         "plans of small days, the same plan every time with one thread) [default: the problem's, else search "
+         "until the time limit].",
+)
+
+
+def _stopping(problem: Problem, max_iterations: int | None) -> Problem:
+    """``problem`` with its search stopped after ``max_iterations`` iterations, when given."""
+    if max_iterations is None:
+        return problem
+    return problem.model_copy(update={"options": problem.options.model_copy(update={"max_iterations": max_iterations})})
+
+
 @main.command()
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the demo day.")
 @click.option("--visits", type=click.IntRange(min=0), default=100, show_default=True, help="Visits to plan.")
@@ -135,6 +150,7 @@ def map_import(path: Path, name: str | None) -> None:
     default=None,
     help="Search time limit in seconds [default: the problem's, 10].",
 )
+@_MAX_ITERATIONS
 @click.option(
     "--out",
     "out_dir",
@@ -143,7 +159,8 @@ def map_import(path: Path, name: str | None) -> None:
     show_default=True,
     help="Folder for plan.json, problem.json and routes.geojson.",
 )
-def demo(seed: int, visits: int, crews: int, time_limit: float | None, out_dir: Path) -> None:
+def demo(seed: int, visits: int, crews: int, time_limit: float | None, max_iterations: int | None,
+         out_dir: Path) -> None:
     """Plan the demo day on the bundled road network (offline), check the plan
     and write it with a GeoJSON map."""
     from app.api.render import plan_geojson
@@ -156,6 +173,7 @@ def demo(seed: int, visits: int, crews: int, time_limit: float | None, out_dir: 
     if time_limit is not None:
         options = problem.options.model_copy(update={"time_limit_s": time_limit})
         problem = problem.model_copy(update={"options": options})
+    problem = _stopping(problem, max_iterations)
     click.echo(
         f"demo day {problem.date}: {len(problem.visits)} visits, {len(problem.agents)} crews, "
         f"time limit {problem.options.time_limit_s:g} s",
@@ -478,6 +496,7 @@ def deliver(data_dir: Path | None, redis_url: str | None, prefix: str | None, we
 @click.option("--timezone", default=None, help="IANA time zone [default: the problem's, or Asia/Shanghai].")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True, max=3600), default=None,
               help="Search time limit in seconds [default: 10].")
+@_MAX_ITERATIONS
 @click.option("--travel", type=click.Choice(["network", "straight"]), default="network", show_default=True,
               help="Road travel times as [routing] provider says (the bundled map by default, or an "
                    "OSRM/Valhalla server), or straight lines.")
@@ -495,9 +514,9 @@ def deliver(data_dir: Path | None, redis_url: str | None, prefix: str | None, we
                    "and plan-summary.json.")
 @click.option("--days", type=click.IntRange(1, 7), default=None,
               help="Plan N dates from --date (as --dates).")
-def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_limit: float | None, travel: str,
-         min_precision: str | None, rule_set: str | None, out: Path, dates: str | None = None,
-         days: int | None = None) -> None:
+def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_limit: float | None,
+         max_iterations: int | None, travel: str, min_precision: str | None, rule_set: str | None, out: Path,
+         dates: str | None = None, days: int | None = None) -> None:
     """Plan a day from files: visits.csv agents.csv (or .json lists), or one
     problem.json. Checks the plan, prints a summary and writes the plan JSON.
 
@@ -525,6 +544,7 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    problem = _stopping(problem, max_iterations)
     click.echo(
         f"{problem.date}: {len(problem.visits)} visits, {len(problem.agents)} crews, "
         f"time limit {problem.options.time_limit_s:g} s, rule set {problem.options.rule_set}",

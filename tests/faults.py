@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from solver.model import Location
 from solver.travel import StraightLineTravel, TravelMatrix, TravelMode
 
+#: Seconds :func:`pausing` waits before it builds its travel model.
+PAUSE_S = 3.0
 #: What :func:`exploding_solver` raises: it quotes visit v1's borrower (the conftest payload).
 EXPLOSION = "engine exploded for Borrower 1 at 13800000001"
 
@@ -57,6 +59,13 @@ def memory_hog() -> _Faulty:
 
 def sleeping() -> _Faulty:
     return _Faulty("sleep")
+
+
+def pausing() -> StraightLineTravel:
+    """Straight-line travel, built after a pause of :data:`PAUSE_S` seconds: a job that stays
+    running that long without searching (a job beside a faulty one, costing no CPU meanwhile)."""
+    time.sleep(PAUSE_S)
+    return StraightLineTravel()
 
 
 def exploding_solver() -> StraightLineTravel:

@@ -12,10 +12,11 @@ from app.cli import main
 
 
 @pytest.mark.skipif(importlib.util.find_spec("solver.demo") is None, reason="solver.demo is not written yet")
-def test_demo_writes_a_checked_plan_and_its_map(tmp_path):
+def test_demo_writes_a_checked_plan_and_its_map(tmp_path, warm_map):
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        main, ["demo", "--visits", "20", "--crews", "3", "--time-limit", "2", "--out", str(out)]
+        main, ["demo", "--visits", "20", "--crews", "3", "--time-limit", "2", "--max-iterations", "10",
+              "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
@@ -23,6 +24,7 @@ def test_demo_writes_a_checked_plan_and_its_map(tmp_path):
     geojson = json.loads((out / "routes.geojson").read_text(encoding="utf-8"))
 
     assert len(problem["visits"]) == 20 and len(problem["agents"]) == 3
+    assert (problem["options"]["time_limit_s"], problem["options"]["max_iterations"]) == (2, 10)
     assert len(plan["routes"]) == 3
     stops = [s for r in plan["routes"] for s in r["stops"]]
     assert len(stops) + len(plan["unassigned"]) == 20
@@ -95,8 +97,8 @@ def _files(tmp_path, visits=VISITS_CSV, agents=AGENTS_CSV):
 def test_plan_from_csv_writes_a_checked_plan(tmp_path):
     out = tmp_path / "plan.json"
     result = CliRunner().invoke(
-        main, ["plan", *_files(tmp_path), "--date", "2026-12-01", "--time-limit", "1", "--travel", "straight",
-               "--out", str(out)]
+        main, ["plan", *_files(tmp_path), "--date", "2026-12-01", "--time-limit", "1", "--max-iterations", "10",
+               "--travel", "straight", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     plan = json.loads(out.read_text(encoding="utf-8"))
@@ -118,7 +120,7 @@ def test_plan_from_json_files_to_stdout(tmp_path, payload):
     (tmp_path / "visits.json").write_text(json.dumps(body["visits"]), encoding="utf-8")
     (tmp_path / "agents.json").write_text(json.dumps({"agents": body["agents"]}), encoding="utf-8")
     two = CliRunner().invoke(main, ["plan", str(tmp_path / "visits.json"), str(tmp_path / "agents.json"),
-                                    "--date", "2026-12-01", "--time-limit", "1", "--travel", "straight",
+                                    "--date", "2026-12-01", "--time-limit", "1", "--max-iterations", "10", "--travel", "straight",
                                     "--out", str(tmp_path / "p.json")])
     assert two.exit_code == 0, two.output
     assert len(json.loads((tmp_path / "p.json").read_text())["routes"]) == 2
@@ -181,7 +183,7 @@ def test_plan_rule_set_option_and_default(tmp_path):
     visits = "id,case_id,address,lat,lon,windows\nN1,C-1,Test road 1,31.2210,121.4640,22:30-23:00\n"
     agents = "id,members,shift,start_lat,start_lon\ncrew-a,A1;A2,20:00-23:59,31.2300,121.4740\n"
     files = _files(tmp_path, visits, agents)
-    base = ["plan", *files, "--date", "2026-12-01", "--time-limit", "1", "--travel", "straight"]
+    base = ["plan", *files, "--date", "2026-12-01", "--time-limit", "1", "--max-iterations", "10", "--travel", "straight"]
     default = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "a.json")])
     assert default.exit_code == 0, default.output
     plan = json.loads((tmp_path / "a.json").read_text())

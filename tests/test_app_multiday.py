@@ -1,6 +1,6 @@
 """POST /v1/plans with dates, drafts (?publish=false) and plan sets
 (GET /v1/plan-sets/{id}, POST /v1/plan-sets/{id}/publish): real HTTP through
-Flask's test client, real SQLite and Redis, real solver runs (1 s per date)."""
+Flask's test client, real SQLite and Redis, real solver runs (searches of 10 iterations)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _days(payload, dates=(DAY1, DAY2, DAY3), max_visits: int | None = 1) -> dict
     body = payload()
     del body["date"]
     body["dates"] = list(dates)
-    body["options"] = {"time_limit_s": 1, "threads": 1}
+    body["options"] = {"time_limit_s": 1, "threads": 1, "max_iterations": 10}
     for agent in body["agents"]:
         agent["max_visits"] = max_visits
     return body
@@ -92,7 +92,7 @@ def test_a_visit_that_cannot_be_made_by_its_due_date_is_reported_past_due(client
 
 def test_a_followup_from_an_outcome_joins_its_date_with_its_collector(client, payload, client_as):
     day1 = payload()
-    day1["options"] = {"time_limit_s": 1, "threads": 1}
+    day1["options"] = {"time_limit_s": 1, "threads": 1, "max_iterations": 10}
     response = client.post(f"/v1/plans?wait={WAIT}", json=day1)
     assert response.status_code == 201, response.get_json()
     planned = _planned(response.get_json()["plan"])
@@ -133,7 +133,7 @@ def test_a_draft_is_not_current_nor_in_itineraries_until_published(store_app, pa
     store = store_app.extensions["doorstep"].store
     agent = store_app.test_client(token=create_token(store, "agent", "crew-a"))
     body = payload()
-    body["options"] = {"time_limit_s": 1, "threads": 1}
+    body["options"] = {"time_limit_s": 1, "threads": 1, "max_iterations": 10}
     created = _create(client, body, "&publish=false")  # one date, kept as a draft
     draft_id = created["job_id"]
     view = created["plan_set"]
@@ -163,7 +163,7 @@ def test_a_draft_is_not_current_nor_in_itineraries_until_published(store_app, pa
 
 def test_a_stale_draft_is_refused_unless_forced(client, payload):
     body = payload()
-    body["options"] = {"time_limit_s": 1, "threads": 1}
+    body["options"] = {"time_limit_s": 1, "threads": 1, "max_iterations": 10}
     draft = _create(client, body, "&publish=false")["job_id"]
     assert client.post(f"/v1/plans?wait={WAIT}", json=body).status_code == 201  # version 1 meanwhile
     refused = client.post(f"/v1/plan-sets/{draft}/publish")
@@ -226,7 +226,7 @@ def test_only_dispatchers_plan_several_dates(client_as, payload):
 
 def test_a_followup_of_a_case_at_risk_has_no_preferred_collector(client, payload, client_as):
     day1 = payload()
-    day1["options"] = {"time_limit_s": 1, "threads": 1, "rule_set": "none"}
+    day1["options"] = {"time_limit_s": 1, "threads": 1, "max_iterations": 10, "rule_set": "none"}
     day1["visits"][1]["case_id"] = day1["visits"][0]["case_id"]  # two visits of one case
     response = client.post(f"/v1/plans?wait={WAIT}", json=day1)
     assert response.status_code == 201, response.get_json()
@@ -259,7 +259,7 @@ def test_a_retried_request_with_its_idempotency_key_queues_nothing_more(store_ap
     assert other.status_code == 409 and other.get_json()["error"] == "idempotency_key_reused"
     # a one-day plan too
     day = payload()
-    day["options"] = {"time_limit_s": 1, "threads": 1}
+    day["options"] = {"time_limit_s": 1, "threads": 1, "max_iterations": 10}
     one = client.post(f"/v1/plans?wait={WAIT}", json=day, headers={"Idempotency-Key": "k-2"})
     assert one.status_code == 201, one.get_json()
     replayed = client.post(f"/v1/plans?wait={WAIT}", json=day, headers={"Idempotency-Key": "k-2"})
@@ -270,7 +270,7 @@ def test_a_retried_request_with_its_idempotency_key_queues_nothing_more(store_ap
 
 def test_a_followup_of_an_escalated_case_is_left_out_with_the_reason(client, payload, client_as):
     day1 = payload()
-    day1["options"] = {"time_limit_s": 1, "threads": 1, "rule_set": "none"}
+    day1["options"] = {"time_limit_s": 1, "threads": 1, "max_iterations": 10, "rule_set": "none"}
     for visit in day1["visits"][1:3]:
         visit["case_id"] = day1["visits"][0]["case_id"]  # three visits of one case
     response = client.post(f"/v1/plans?wait={WAIT}", json=day1)

@@ -22,7 +22,8 @@ DAY = dt.date(2026, 12, 16)
 @pytest.fixture(scope="module")
 def demo_day() -> tuple[dict, list[dict]]:
     problem = generate_day(seed=1, visits=20, crews=5, date=DAY)
-    problem = problem.model_copy(update={"options": problem.options.model_copy(update={"time_limit_s": 2})})
+    # offers and bookings are under test, not the search: 10 iterations
+    problem = problem.model_copy(update={"options": problem.options.model_copy(update={"time_limit_s": 2, "max_iterations": 10})})
     others = generate_day(seed=101, visits=8, crews=2, date=DAY).visits
     new = [v.model_copy(update={"id": f"new-{k}"}).model_dump(mode="json") for k, v in enumerate(others)]
     return problem.model_dump(mode="json"), new

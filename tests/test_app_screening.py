@@ -208,7 +208,7 @@ def test_screen_writes_visits_for_doorstep_plan(tmp_path):
     assert [(v.id, v.priority, len(v.addresses)) for v in problem.visits] == [("V1", 73, 1), ("V5", 60, 2)]
     assert problem.visits[0].case is not None and problem.visits[0].case.overdue_amount == 30000
     planned = CliRunner().invoke(main, ["plan", str(out), str(tmp_path / "agents.csv"), "--date", DAY,
-                                        "--time-limit", "1", "--travel", "straight", "--out",
+                                        "--time-limit", "1", "--max-iterations", "10", "--travel", "straight", "--out",
                                         str(tmp_path / "plan.json")])
     assert planned.exit_code == 0, planned.output
     plan = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))

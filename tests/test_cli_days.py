@@ -32,7 +32,7 @@ def _files(tmp_path):
 def test_plan_days_writes_a_plan_per_date_and_the_summary(tmp_path):
     out = tmp_path / "out" / "plan.json"
     result = CliRunner().invoke(main, ["plan", *_files(tmp_path), "--date", "2026-12-01", "--days", "3",
-                                       "--time-limit", "1", "--travel", "straight", "--out", str(out)])
+                                       "--time-limit", "1", "--max-iterations", "10", "--travel", "straight", "--out", str(out)])
     assert result.exit_code == 0, result.output
     dates = ["2026-12-01", "2026-12-02", "2026-12-03"]
     plans = {d: json.loads((out.parent / f"plan-{d}.json").read_text(encoding="utf-8")) for d in dates}
@@ -60,7 +60,7 @@ def test_plan_dates_list_and_bad_options(tmp_path):
     files = _files(tmp_path)
     out = tmp_path / "p.json"
     listed = CliRunner().invoke(main, ["plan", *files, "--dates", "2026-12-03,2026-12-07", "--time-limit", "1",
-                                       "--travel", "straight", "--out", str(out)])
+                                       "--max-iterations", "10", "--travel", "straight", "--out", str(out)])
     assert listed.exit_code == 0, listed.output
     summary = json.loads((tmp_path / "p-summary.json").read_text(encoding="utf-8"))
     assert summary["dates"] == ["2026-12-03", "2026-12-07"] and summary["summary"]["planned"] == 4

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -115,18 +117,22 @@ def test_settings_are_part_of_the_key(built):
     assert store_key(digest, built.settings) != store_key("other", built.settings)
 
 
+def _build_into(store_dir: str, out: Connection) -> None:
+    """A builder process: load or build the bundled network in ``store_dir``, send its id."""
+    out.send(stored_network(bundled_map_path(), store_dir=store_dir).network_id)
+
+
 def test_concurrent_builders_leave_one_complete_index(tmp_path):
-    script = f"""
-from solver.config import bundled_map_path
-from solver.geo.network import stored_network
-net = stored_network(bundled_map_path(), store_dir={str(tmp_path)!r})
-print(net.network_id)
-"""
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(3)
-    ]
-    ids = {p.communicate(timeout=300)[0].strip() for p in procs}
-    assert all(p.returncode == 0 for p in procs)
+    # three processes build at once (forked: a fresh interpreter would add only its imports)
+    context = multiprocessing.get_context("fork")
+    pipes = [context.Pipe(duplex=False) for _ in range(3)]
+    procs = [context.Process(target=_build_into, args=(str(tmp_path), sender)) for _, sender in pipes]
+    for proc in procs:
+        proc.start()
+    ids = {receiver.recv() for receiver, _ in pipes if receiver.poll(300)}
+    for proc in procs:
+        proc.join(timeout=60)
+    assert all(p.exitcode == 0 for p in procs)
     assert len(ids) == 1
     assert [p.name for p in tmp_path.iterdir()] == NetworkStore(tmp_path).keys()  # no temporary folder left
 
@@ -165,7 +171,7 @@ def test_plans_say_which_engine_priced_them(tmp_path):
     assert plan.solver.matrix_engine == net.engine == ("ch" if "ch" in available_engines() else "csgraph")
 
 
-def test_every_process_builds_the_same_network():
+def test_every_process_builds_the_same_network(built):
     """osmnx stores merged edges' tags as lists in set order (it varies with the
     string hash seed); the network must not, or each process keys another index."""
     script = """
@@ -173,15 +179,12 @@ from solver.geo.loading import load_bundled_graph
 from solver.geo.network import RoadNetwork
 print(RoadNetwork(load_bundled_graph()).network_id)
 """
-    # two hash seeds, side by side: string sets iterate in different orders under them
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONHASHSEED": seed})
-        for seed in ("1", "2")
-    ]
-    ids = {p.communicate(timeout=300)[0].strip() for p in procs}
-    assert all(p.returncode == 0 for p in procs)
-    assert len(ids) == 1
+    # another hash seed than this process's (random, or $PYTHONHASHSEED): string sets iterate in
+    # another order there; `built` is this process's own build
+    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": seed}, timeout=300)
+    assert out.stdout.strip() == built.network_id
 
 
 def test_a_read_only_store_still_serves_a_network(tmp_path, points, built):

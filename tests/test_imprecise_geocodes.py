@@ -37,7 +37,8 @@ def _plan(tmp_path, *extra: str):
     (tmp_path / "agents.csv").write_text(AGENTS_CSV, encoding="utf-8")
     out = tmp_path / "plan.json"
     result = CliRunner().invoke(main, ["plan", str(tmp_path / "visits.csv"), str(tmp_path / "agents.csv"),
-                                       "--date", "2026-12-01", "--time-limit", "1", "--out", str(out), *extra])
+                                       "--date", "2026-12-01", "--time-limit", "1", "--max-iterations", "10",
+                                       "--out", str(out), *extra])
     assert result.exit_code == 0, result.output
     return result, Plan.model_validate_json(out.read_text(encoding="utf-8"))
 

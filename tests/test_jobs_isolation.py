@@ -94,9 +94,9 @@ def test_a_fault_in_a_job_process_fails_that_job_only(make_app, payload, travel,
     client = good.test_client()
     first = client.post(f"/v1/plans?wait={WAIT}", json=payload())
     assert first.status_code == 201, first.get_json()
-    slow = payload()
-    slow["options"].update(time_limit_s=3, max_iterations=None)  # searches its whole time limit
-    other = client.post("/v1/plans", json=slow).get_json()["job_id"]  # another job, running meanwhile
+    # another job on the same store, running meanwhile: its process waits 3 s before it solves (tests/faults.py)
+    patient = make_app(TRAVEL="tests.faults:pausing")
+    other = patient.test_client().post("/v1/plans", json=payload()).get_json()["job_id"]
 
     # the same data, served by an app whose job processes fail as `travel` says (tests/faults.py)
     faulty = make_app(TRAVEL=f"tests.faults:{travel}", JOB_WORKERS=2,

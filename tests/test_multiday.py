@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from solver.check import check_plan
 from solver.multiday import Horizon, MultiDayParams, due_priority, plan_days
 from solver.solve import solve
-from tests.factories import PLANE, crew, problem, visit
+from tests.factories import MAX_ITERATIONS, PLANE, crew, problem, visit
 
 D1, D2, D3 = dt.date(2026, 12, 1), dt.date(2026, 12, 2), dt.date(2026, 12, 3)
 
@@ -20,7 +20,7 @@ D1, D2, D3 = dt.date(2026, 12, 1), dt.date(2026, 12, 2), dt.date(2026, 12, 3)
 def horizon(visits: list[dict[str, Any]], agents: list[dict[str, Any]], dates=(D1, D2, D3), **extra: Any) -> Horizon:
     return Horizon.model_validate({
         "dates": [str(d) for d in dates], "timezone": "Asia/Shanghai", "visits": visits, "agents": agents,
-        "options": {"time_limit_s": 1, "rule_set": "none", "threads": 1}, **extra,
+        "options": {"time_limit_s": 1, "rule_set": "none", "threads": 1, "max_iterations": MAX_ITERATIONS}, **extra,
     })
 
 

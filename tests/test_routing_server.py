@@ -357,7 +357,8 @@ def test_jobs_and_the_cli_use_the_configured_server(osrm, tmp_path, monkeypatch)
     (tmp_path / "agents.csv").write_text("id,shift,start_lat,start_lon,travel_mode\n"
                                          "c,08:00-18:00,31.2305,121.4737,walk\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["plan", str(tmp_path / "visits.csv"), str(tmp_path / "agents.csv"),
-                                       "--date", "2026-12-01", "--time-limit", "1", "--out", str(tmp_path / "p.json")])
+                                       "--date", "2026-12-01", "--time-limit", "1", "--max-iterations", "10",
+                                       "--out", str(tmp_path / "p.json")])
     assert result.exit_code == 0, result.output
     assert {r["mode"] for r in osrm.requests} == {"walk"}
     assert max(r["coordinates"] for r in osrm.requests) <= 10  # 13 points: asked in blocks
@@ -375,7 +376,7 @@ def test_the_cli_says_when_the_server_is_down(tmp_path, monkeypatch):
                                          encoding="utf-8")
     started = time.perf_counter()
     result = CliRunner().invoke(main, ["plan", str(tmp_path / "visits.csv"), str(tmp_path / "agents.csv"),
-                                       "--date", "2026-12-01", "--time-limit", "1"])
+                                       "--date", "2026-12-01", "--time-limit", "1", "--max-iterations", "10"])
     assert result.exit_code == 3, result.output
     assert f"error: routing_unavailable: OSRM at {url} did not answer" in result.stderr
     assert time.perf_counter() - started < 5

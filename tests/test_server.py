@@ -83,8 +83,14 @@ class Server:
 
 
 def _cli(*args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, check=True, capture_output=True,
-                          text=True).stdout
+    """``doorstep <args>`` run here (click's runner: the CLI's own code, without a fresh interpreter)."""
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 def _start(data_dir: Path, store_args: list[str], *extra: str) -> Server:

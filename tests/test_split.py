@@ -28,6 +28,7 @@ from solver.search.split import (
 )
 from solver.travel import StraightLineTravel
 from tests.conftest import REDIS_URL
+from tests.factories import MAX_ITERATIONS
 from tests.rqworkers import drop_queue, start_worker, stop_workers
 
 BRANCHES = [(31.205, 121.445), (31.205, 121.495), (31.255, 121.445), (31.255, 121.495)]
@@ -57,7 +58,7 @@ def easy_day(visits: int, crews: int, seed: int = 5, time_limit_s: float = 2.0) 
         "skills": ["legal"] if k % 3 == 0 else [], "max_visits": 14,
     } for k in range(crews)]
     return {"date": "2026-12-01", "timezone": "Asia/Shanghai", "visits": visit_list, "agents": agents,
-            "options": {"time_limit_s": time_limit_s}}
+            "options": {"time_limit_s": time_limit_s, "max_iterations": MAX_ITERATIONS}}
 
 
 def test_split_covers_every_visit_and_crew_once_in_balanced_parts():

@@ -18,7 +18,8 @@ parts get what remains but :attr:`SplitParams.polish_share` of the limit,
 as a *deadline* (a part queued behind others starts later and still ends in
 time: it computes its travel matrices first and searches for what is left,
 :func:`solve_part`); the merge and the border polish have the rest, and the
-polish stops at the deadline.
+polish stops at the deadline (or, like every search of the day, after the
+day's ``max_iterations`` iterations per window when its options ask for it).
 
 The part plans are merged (:func:`merge_plans`); a part that could not be
 solved leaves its crews idle and its visits unassigned with a reason. Then
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 from solver.check import check_plan
 from solver.compile import Geocoder, compile_problem
 from solver.model import Agent, Location, Plan, Problem, Route, SolverStats, Unassigned, Visit
+from solver.search.params import SearchParams
 from solver.search.raw import RawSolution, timed_route
 from solver.search.ruin_recreate import polish
 from solver.search.split_report import SplitReport
@@ -444,7 +446,10 @@ def _polish_window(problem: Problem, plan: Plan, crews: list[str], left: list[st
         return simulate(searched.route_timing(vehicle, sequence)) is not None
 
     polish_s = max(0.0, search_s - (time.perf_counter() - searching))
-    polished, _cost, _stats = polish(searched, sequences, polish_s, seed=sub.options.seed, feasible=feasible)
+    # the day's max_iterations stops this ruin and recreate too, as it stops the parts' searches
+    rr_params = SearchParams().for_options(sub.options).ruin_recreate
+    polished, _cost, _stats = polish(searched, sequences, polish_s, seed=sub.options.seed, feasible=feasible,
+                                     params=rr_params)
     for v, sequence in enumerate(polished):
         if sequence != sequences[v]:
             timed = timed_route(searched, v, sequence)

@@ -513,6 +513,37 @@ def test_a_horizon_past_two_days_is_read_on_a_half_minute_clock():
     assert plan.summary.distance_m / 10 < 1922.1 * 1.2  # best known 1922.1: distances are not scaled
 
 
+def test_a_horizon_past_two_days_even_at_half_a_minute_is_read_and_planned(tmp_path):
+    """GH 1000's R2 and RC2 instances run 7,284-7,697 units: past a plan's two
+    days even at 30 s a unit, with 10-unit services that a finer clock would
+    make fractions of a minute. They are read past the day-span rule (which
+    bounds what clients send), planned, and every route checks."""
+    from pydantic import ValidationError
+
+    from solver.model import Problem
+    from solver.search import SearchParams
+    from solver.solomon import seconds_per_unit
+
+    rows = [(0, 40, 50, 0, 0, 7697, 0), (1, 45, 68, 10, 0, 7500, 10), (2, 45, 70, 30, 6000, 7400, 10),
+            (3, 42, 66, 10, 100, 200, 10), (4, 35, 69, 10, 3000, 3300, 10)]
+    path = tmp_path / "long.txt"
+    path.write_text("LONG\n\nVEHICLE\nNUMBER     CAPACITY\n  3         200\n\nCUSTOMER\n"
+                    "CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE TIME\n\n"
+                    + "\n".join("  ".join(str(v) for v in r) for r in rows) + "\n")
+    assert seconds_per_unit(path) == 30
+    p = read_solomon(path, time_limit_s=2)
+    assert p.agents[0].shift.end - p.agents[0].shift.start == dt.timedelta(seconds=7697 * 30)
+    assert p.visits[0].duration_min == 5  # 10 units of service
+    with pytest.raises(ValidationError, match="not within the plan's day"):  # what a client may not send
+        Problem.model_validate(p.model_dump())
+    travel = dimacs_travel(30)
+    plan = solve(p, travel, params=SearchParams().stopping_after(20))
+    check_plan(p, plan, travel).raise_if_invalid()
+    assert plan.summary.visits_planned == 4
+    (late,) = [s for r in plan.routes for s in r.stops if s.visit_id == "2"]
+    assert late.start >= p.agents[0].shift.start + dt.timedelta(seconds=6000 * 30)  # on the third day
+
+
 def test_a_search_without_a_first_solution_in_time_builds_the_day_by_insertion():
     """OR-Tools found no first solution within the limit (a loaded machine,
     a limit too short): the day is built by cheapest insertion from empty

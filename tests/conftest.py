@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from solver.processes import process_state
+
 # Keep compiled bytecode even where PYTHONDONTWRITEBYTECODE is set: the suite starts many Python
 # processes (job children, RQ workers, gunicorn, scripts), and each would compile every module again.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -52,15 +54,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DOORSTEP_TEST_WARMUP_PID"] = str(config.stash[_WARMUP].pid)
 
 
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` is alive (not ended, nor a zombie its parent has not reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 @pytest.fixture
 def warm_map() -> None:
     """Wait until the warm-up the controller started (:mod:`tests.warmup`) has stored the
@@ -74,7 +67,7 @@ def warm_map() -> None:
     if not done or not pid:
         return
     deadline = time.monotonic() + 300
-    while not os.path.exists(done) and _running(int(pid)) and time.monotonic() < deadline:
+    while not os.path.exists(done) and process_state(int(pid)) not in (None, "Z") and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

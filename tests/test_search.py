@@ -9,6 +9,7 @@ import pytest
 from solver import solve
 from solver.check import check_plan
 from solver.compile import compile_problem
+from solver.processes import process_state
 from tests.factories import PLANE, at, crew, problem, visit
 
 pytest.importorskip("pyvrp")
@@ -105,11 +106,7 @@ def _children(pid: int) -> set[int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return process_state(pid) not in (None, "Z")
 
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/task"), reason="needs Linux /proc")

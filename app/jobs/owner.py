@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from app.store.base import ACTIVE, Job, Store, parse_utc, utcnow
+from solver.processes import process_state
 
 __all__ = ["dead_reason", "owner_alive", "owner_pid", "process_owner"]
 
@@ -61,13 +62,8 @@ def owner_alive(owner: str) -> bool | None:
         pass
     if start and _process_start(pid) not in ("", start):
         return False  # the pid was reused
-    try:  # a zombie (ended, not yet reaped by its parent) is dead too
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except (OSError, IndexError):
-        pass
-    return True
+    # a zombie (ended, not yet reaped by its parent) is dead too
+    return process_state(pid) != "Z"
 
 
 def dead_reason(job: Job, heartbeat_timeout_s: float) -> str | None:

@@ -69,6 +69,7 @@ from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from solver.config import defaults
+from solver.search.threads import available_cores
 
 __all__ = [
     "ACCESS_LOG_FORMAT",
@@ -76,7 +77,6 @@ __all__ = [
     "DoorstepServer",
     "DoorstepWorker",
     "ServerSettings",
-    "usable_cores",
 ]
 
 log = logging.getLogger("doorstep.server")
@@ -88,14 +88,6 @@ ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 #: Environment variables ``DOORSTEP_SERVE_<NAME>`` override the settings.
 ENV_PREFIX = "DOORSTEP_SERVE_"
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -210,7 +202,7 @@ class ServerSettings:
     @property
     def worker_processes(self) -> int:
         """``processes``, or the number of usable cores when it is 0."""
-        return self.processes or usable_cores()
+        return self.processes or available_cores()
 
     def gunicorn_options(self) -> dict[str, Any]:
         """The gunicorn settings (``gunicorn.config``) these stand for."""

@@ -406,7 +406,8 @@ def test_worker_processes_share_the_redis_store(tmp_path):
 # Settings
 # --------------------------------------------------------------------------- #
 def test_settings_precedence_config_then_environment_then_options():
-    from app.server import ServerSettings, usable_cores
+    from app.server import ServerSettings
+    from solver.search.threads import available_cores
 
     config = {"threads": 4, "keepalive": 7, "access_log": "/var/log/a.log"}
     environ = {"DOORSTEP_SERVE_THREADS": "6", "DOORSTEP_SERVE_PROCESSES": "3", "PATH": "/bin"}
@@ -417,7 +418,7 @@ def test_settings_precedence_config_then_environment_then_options():
     assert options["workers"] == 5 and options["threads"] == 6 and options["preload_app"] is False
     assert "%(U)s" in options["access_log_format"] and "%(q)s" not in options["access_log_format"]
     assert "%(r)s" not in options["access_log_format"] and "%(f)s" not in options["access_log_format"]
-    assert ServerSettings.resolve(environ={}, config={}).worker_processes == usable_cores()
+    assert ServerSettings.resolve(environ={}, config={}).worker_processes == available_cores()
     with pytest.raises(ValueError, match="DOORSTEP_SERVE_THREADZ"):
         ServerSettings.resolve(environ={"DOORSTEP_SERVE_THREADZ": "2"}, config={})
     with pytest.raises(ValueError, match="threads"):

@@ -272,7 +272,7 @@ def test_a_mode_contraction_gives_up_on_is_priced_by_dijkstra_and_said_so(monkey
 def _edges(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from solver.geo.network.chengine import base_weights
 
-    tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
+    tail, head = g.edge_ends()
     return tail, head, base_weights(g)
 
 

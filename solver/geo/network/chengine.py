@@ -116,7 +116,7 @@ def graph_csr(g: ModeGraph) -> tuple[Ints, Ints, Ints]:
     """``g``'s edges in CSR form ``(start, head, packed weight)`` (kept in ``g.lazy``)."""
     found = g.lazy.get("csr")
     if found is None:
-        tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
+        tail, head = g.edge_ends()
         found = g.lazy["csr"] = csr_rows(g.size, tail, head, base_weights(g))
     csr: tuple[Ints, Ints, Ints] = found
     return csr
@@ -208,7 +208,7 @@ def hierarchy(g: ModeGraph, params: CHParams | None = None) -> Hierarchy | None:
         h = load_hierarchy(folder, g) if folder else None
         if h is None:
             start = time.perf_counter()
-            tail, head = np.divmod(np.asarray(g.edge_keys), g.size)
+            tail, head = g.edge_ends()
             try:
                 h = build(g.size, tail, head, base_weights(g), params or ch_params())
                 logger.info("contraction hierarchy of the %s graph built in %.1f s", g.mode, time.perf_counter() - start)

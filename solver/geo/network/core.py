@@ -317,7 +317,7 @@ class RoadNetwork:
         out = nx.DiGraph()
         for node in g.nodes:
             out.add_node(int(self.node_ids[node]), x=float(self.lons[node]), y=float(self.lats[node]))
-        tails, heads = np.divmod(np.asarray(g.edge_keys), g.size)
+        tails, heads = g.edge_ends()
         for t, h, length, time_s in zip(tails, heads, g.edge_length_m, g.edge_time_s):
             out.add_edge(
                 int(self.node_ids[g.nodes[t]]),

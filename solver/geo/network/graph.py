@@ -268,6 +268,11 @@ class ModeGraph:
         found: Ints = np.searchsorted(self.edge_keys, keys)
         return found
 
+    def edge_ends(self) -> tuple[Ints, Ints]:
+        """Tail and head (local indices) of every edge, in the order of the edge arrays."""
+        tails, heads = np.divmod(np.asarray(self.edge_keys), self.size)
+        return tails, heads
+
     def piece_length(self, piece: Ints) -> Floats:
         """Geometric length of pieces, metres."""
         lengths: Floats = self.vert_cum[self.vert_start[piece + 1] - 1]

@@ -149,7 +149,7 @@ def augmented(g: ModeGraph, att: Attachments) -> Augmented:
     """
     n, k = g.size, att.piece.size
     size = n + 2 * k
-    base_tail, base_head = np.divmod(np.asarray(g.edge_keys), n)
+    base_tail, base_head = g.edge_ends()
     point = np.arange(k, dtype=np.int64)
     rows = [base_tail]
     cols = [base_head]

@@ -133,11 +133,12 @@ _MAX_ITERATIONS = click.option(
 )
 
 
-def _stopping(problem: Problem, max_iterations: int | None) -> Problem:
-    """``problem`` with its search stopped after ``max_iterations`` iterations, when given."""
-    if max_iterations is None:
+def _with_options(problem: Problem, **changes: object) -> Problem:
+    """``problem`` with the options given on the command line (those not None) in place of its own."""
+    given = {name: value for name, value in changes.items() if value is not None}
+    if not given:
         return problem
-    return problem.model_copy(update={"options": problem.options.model_copy(update={"max_iterations": max_iterations})})
+    return problem.model_copy(update={"options": problem.options.model_copy(update=given)})
 
 
 @main.command()
@@ -170,10 +171,7 @@ def demo(seed: int, visits: int, crews: int, time_limit: float | None, max_itera
     from solver.geo.network import load_bundled_network
 
     problem: Problem = generate_day(seed=seed, visits=visits, crews=crews)
-    if time_limit is not None:
-        options = problem.options.model_copy(update={"time_limit_s": time_limit})
-        problem = problem.model_copy(update={"options": options})
-    problem = _stopping(problem, max_iterations)
+    problem = _with_options(problem, time_limit_s=time_limit, max_iterations=max_iterations)
     click.echo(
         f"demo day {problem.date}: {len(problem.visits)} visits, {len(problem.agents)} crews, "
         f"time limit {problem.options.time_limit_s:g} s",
@@ -544,7 +542,7 @@ def plan(files: tuple[Path, ...], date: str | None, timezone: str | None, time_l
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    problem = _stopping(problem, max_iterations)
+    problem = _with_options(problem, max_iterations=max_iterations)
     click.echo(
         f"{problem.date}: {len(problem.visits)} visits, {len(problem.agents)} crews, "
         f"time limit {problem.options.time_limit_s:g} s, rule set {problem.options.rule_set}",

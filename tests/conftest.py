@@ -239,7 +239,7 @@ def client_as(app, token) -> Callable[..., Any]:
 
 #: Modules left spread over the workers although they share module fixtures: their tests take
 #: long one after another (test_web_browser's six: 25 s), and come last in the suite's order.
-SPREAD = {"tests.test_web_browser"}
+SPREAD = {"test_web_browser"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
@@ -251,7 +251,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         module = getattr(item, "module", None)
         info = getattr(item, "_fixtureinfo", None)
-        if module is None or info is None or module.__name__ in SPREAD:
+        # pytest names a test module by its file (``test_web_browser``; ``tests.…`` in a package)
+        if module is None or info is None or module.__name__.rsplit(".", 1)[-1] in SPREAD:
             continue
         if any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(module.__name__))

@@ -37,8 +37,9 @@ numba setup), :mod:`~solver.geo.network.ch.heap` (binary heap),
 :mod:`~solver.geo.network.ch.contract` (:func:`build`),
 :mod:`~solver.geo.network.ch.query` (:func:`many_to_many`) and
 :mod:`~solver.geo.network.ch.dijkstra` (:func:`dijkstra_many_to_many`). numba caches each
-compiled function on disk and re-checks only the file that defines it: after
-changing ``heap.py``, clear ``__pycache__`` here (or touch the other files).
+compiled function on disk, in one folder per user shared by every checkout
+(:mod:`~solver.geo.network.ch.kernelcache`), stamped with a digest of all the
+package's files: a change to any of them compiles every kernel again.
 """
 
 from __future__ import annotations

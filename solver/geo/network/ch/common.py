@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 
+from solver.geo.network.ch import kernelcache
 from solver.geo.network.graph import Ints
 
 __all__ = ["INF", "PARALLEL_LOCK", "CHParams", "Hierarchy", "TooDense", "jit"]
@@ -31,6 +32,7 @@ PARALLEL_LOCK = threading.Lock()
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     setattr(numba.config, "THREADING_LAYER", "workqueue")  # noqa: B010 (numba.config has no stubs)
+kernelcache.install()  # before any kernel is defined: one cache per user, not per checkout
 
 
 def jit(parallel: bool = False) -> Callable[[F], F]:

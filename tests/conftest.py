@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DOORSTEP_TEST_WARMUP_PID"] = str(config.stash[_WARMUP].pid)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def warm_map() -> None:
     """Wait until the warm-up the controller started (:mod:`tests.warmup`) has stored the
     bundled network and compiled the numba kernels (at most 5 minutes; no wait without one).
@@ -237,6 +237,30 @@ def client_as(app, token) -> Callable[..., Any]:
     return lambda role, agent_id=None: app.test_client(token=token(role, agent_id))
 
 
+#: Modules that keep one xdist worker busy for long (wall seconds on one worker, measured warm on
+#: two cores: a group of tests sharing a module fixture, or tests that wait on servers, workers,
+#: browsers or job processes). They are handed out first, longest first: started late, such a module
+#: ended the suite alone while the other workers sat idle (a 25 s tail). The rest follow in file order,
+#: small units that even out the end.
+LONG_MODULES: dict[str, int] = {
+    "test_web_browser": 34,
+    "test_app_fuzz": 21,
+    "test_geo_store": 13,
+    "test_server": 13,
+    "test_gazetteer": 12,
+    "test_web_imprecise": 11,
+    "test_web_cases_browser": 10,
+    "test_jobs_isolation": 8,
+    "test_split": 8,
+    "test_app_jobs": 7,
+    "test_map_import": 7,
+    "test_geo_loading": 7,
+    "test_web_plansets_browser": 6,
+    "test_routing_server": 5,
+    "test_web_reports_browser": 5,
+}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist, the tests of a module that use one of its module-scoped fixtures (a
@@ -244,7 +268,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     once: spread over the four workers, each built it again (``--dist loadgroup`` in
     pyproject.toml; the other tests are handed out one by one as with ``--dist load``). The
     browser tests are grouped too: spread, six Chromiums at once on two cores made the suite
-    slower (fresh clone 127 s against 113-122 s grouped)."""
+    slower (fresh clone 127 s against 113-122 s grouped). The :data:`LONG_MODULES` come first
+    (a stable sort: the order within a module stays; every worker sorts the same way)."""
     for item in items:
         module = getattr(item, "module", None)
         info = getattr(item, "_fixtureinfo", None)
@@ -252,3 +277,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         if any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(module.__name__))
+    items.sort(key=lambda item: -LONG_MODULES.get(item.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py"), 0))

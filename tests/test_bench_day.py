@@ -27,7 +27,7 @@ def day_module():
 
 
 @pytest.fixture(scope="module")
-def small_day(day_module):
+def small_day(day_module, warm_map):  # the kernels: compiled by the warm-up, not here beside it
     city = synthetic_city(40, seed=3)
     network = RoadNetwork(city.graph)
     payload, witness = day_module.make_day(city, network, 60, 4, seed=3, time_limit=5)

@@ -108,7 +108,7 @@ def graph_from_osm_data(data: OsmData) -> nx.MultiDiGraph:
     ):
         return _graph_from_xml(source)
     with tempfile.TemporaryDirectory(prefix="doorstep-osm-") as tmp:
-        filtered = data.write_highway_xml(Path(tmp) / "streets.osm")
+        filtered = data.write_highway_xml(Path(tmp) / "streets.osm", largest_component=True)
         return _graph_from_xml(filtered)
 
 

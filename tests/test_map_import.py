@@ -22,26 +22,42 @@ MONACO = ROOT.parent / "shared" / "maps" / "monaco.osm.pbf"
 pytestmark = pytest.mark.skipif(not MONACO.is_file(), reason="no ../shared/maps/monaco.osm.pbf")
 
 
-def test_import_summarises_and_stores_the_map(tmp_path):
+@pytest.fixture(scope="module")
+def cli_import(tmp_path_factory) -> tuple[Path, str]:
+    """``doorstep map import`` of Monaco into a store of this module's (the store and the command's
+    output): the extract is read and its street graph, road network and gazetteer built and stored
+    once here; the API import below goes into the same store."""
+    store = tmp_path_factory.mktemp("index-store")
+    result = CliRunner().invoke(main, ["map", "import", str(MONACO), "--name", "monaco"],
+                                env={"DOORSTEP_INDEX_DIR": str(store)})
+    assert result.exit_code == 0, result.output
+    return store, result.output
+
+
+def test_import_summarises_and_stores_the_map(cli_import):
+    # the API on the store the CLI imported into: it reads the extract and builds the street graph
+    # again, finds the road network and gazetteer the CLI stored under the same keys, and registers
+    # its own name (building them again took 1 s of CPU)
+    store, _ = cli_import
     stages = []
-    summary = import_map(MONACO, name="monaco", store_dir=tmp_path, progress=stages.append)
+    summary = import_map(MONACO, name="monaco-api", store_dir=store, progress=stages.append)
     assert stages == ["read", "street graph", "road network", "gazetteer", "stored"]
     assert summary.nodes > 500 and all(summary.edges[m] > 300 for m in ("drive", "ebike", "walk"))
     assert summary.addresses >= 300  # 314 objects with street + house number
     assert summary.street_names > 100
     south, west, north, east = summary.bbox
     assert 43.7 < south < north < 43.76 and 7.4 < west < east < 7.45
-    assert NetworkStore(tmp_path).keys() == [summary.network_key]
-    assert len(list(tmp_path.glob("gazetteer-*.pickle"))) == 1
-    assert resolve_map("monaco", store_dir=tmp_path) == MONACO.resolve()
-    assert json.loads((tmp_path / "maps.json").read_text())["monaco"]["network_key"] == summary.network_key
+    assert NetworkStore(store).keys() == [summary.network_key]
+    assert len(list(store.glob("gazetteer-*.pickle"))) == 1
+    assert resolve_map("monaco-api", store_dir=store) == MONACO.resolve()
+    registry = json.loads((store / "maps.json").read_text())
+    assert registry["monaco-api"]["network_key"] == summary.network_key == registry["monaco"]["network_key"]
 
 
-def test_cli_import_then_a_process_on_that_map_loads_instead_of_building(tmp_path):
+def test_cli_import_then_a_process_on_that_map_loads_instead_of_building(cli_import):
+    tmp_path, output = cli_import
     env = {"DOORSTEP_INDEX_DIR": str(tmp_path)}
-    result = CliRunner().invoke(main, ["map", "import", str(MONACO), "--name", "monaco"], env=env)
-    assert result.exit_code == 0, result.output
-    assert "map 'monaco'" in result.output and re.search(r"addresses 3\d\d;", result.output)
+    assert "map 'monaco'" in output and re.search(r"addresses 3\d\d;", output)
     script = """
 from solver.geo.network import load_bundled_network
 from solver.geo.network import store

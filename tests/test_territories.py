@@ -132,7 +132,9 @@ def test_a_day_too_full_for_the_estimate_is_shared_in_proportion_not_piled_on_th
     lunch = [{"window": {"start": "12:00", "end": "13:00"}, "duration_min": 30}]
     crews = [crew(f"c{k}", x=-40 if k < 6 else 40, shift=("08:00", "17:00"), max_visits=40, breaks=lunch)
              for k in range(12)]
-    p = problem(visits, crews, time_limit_s=4, slot_minutes=0, threads=1)
+    # the shares are under test, not the searches: each stops after 3 iterations (repairs of this
+    # 400-visit day take 0.2 s each; at 10 the searches ran to their time limits)
+    p = problem(visits, crews, time_limit_s=4, slot_minutes=0, threads=1, max_iterations=3)
     data = compile_problem(p, PLANE)
     sizes = []
     original = territories.search
@@ -142,7 +144,7 @@ def test_a_day_too_full_for_the_estimate_is_shared_in_proportion_not_piled_on_th
         return original(sub, deadline=deadline.cap(1.0), params=params)
 
     monkeypatch.setattr(territories, "search", spy)
-    raw = territories.search_by_territory(data, 4, SearchParams().stopping_after(10))
+    raw = territories.search_by_territory(data, 4, SearchParams().stopping_after(3))
     # the share: 162 × 400 / 324 each, not 162 + the 76 visits past every estimate on side A
     assert sizes == [200, 200]
     served = {data.nodes[s.node].visit for r in raw.routes for s in r.stops}

@@ -88,7 +88,8 @@ def graph_from_osm_data(data: OsmData) -> nx.MultiDiGraph:
         The osmnx graph of its ``highway=*`` ways (simplified, largest weakly
         connected component). When the source is an OSM XML file holding only
         complete street ways (as the bundled extract), osmnx reads the file
-        itself; otherwise a filtered copy is written to a temporary file first.
+        itself; otherwise a filtered copy (the ways of its largest street
+        component only) is written to a temporary file first.
 
     Raises
     ------
@@ -108,7 +109,7 @@ def graph_from_osm_data(data: OsmData) -> nx.MultiDiGraph:
     ):
         return _graph_from_xml(source)
     with tempfile.TemporaryDirectory(prefix="doorstep-osm-") as tmp:
-        filtered = data.write_highway_xml(Path(tmp) / "streets.osm")
+        filtered = data.write_highway_xml(Path(tmp) / "streets.osm", largest_component=True)
         return _graph_from_xml(filtered)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, cast
@@ -40,6 +40,7 @@ __all__ = [
     "AddressPoint",
     "NamedPlace",
     "OsmData",
+    "largest_street_component",
     "read_osm",
 ]
 
@@ -227,13 +228,20 @@ class OsmData:
                 out[way] = (present, tags)
         return out
 
-    def write_highway_xml(self, path: str | Path) -> Path:
+    def write_highway_xml(self, path: str | Path, *, largest_component: bool = False) -> Path:
         """Write the street ways and their nodes as OSM XML.
 
         Parameters
         ----------
         path : str or pathlib.Path
             Output file (overwritten).
+        largest_component : bool, optional
+            Write only the ways and nodes of the largest connected component
+            of the street network (:func:`largest_street_component`): the
+            graph osmnx builds from the file is then the one it would keep of
+            the whole file (``retain_all=False``), without copying it out of
+            a larger graph (half a second of CPU on Monaco). The test suite
+            checks the graphs are the same, ties included.
 
         Returns
         -------
@@ -250,6 +258,9 @@ class OsmData:
         ways = self.highway_ways()
         if not ways:
             raise ValueError(f"the OSM extract {self.source or ''} has no highway ways".replace("  ", " "))
+        if largest_component:
+            keep = largest_street_component(ways)
+            ways = {way: (refs, tags) for way, (refs, tags) in ways.items() if refs[0] in keep}
         used = sorted({r for refs, _ in ways.values() for r in refs})
         path = Path(path)
         with open(path, "w", encoding="utf-8") as out:
@@ -272,6 +283,37 @@ class OsmData:
                 out.write(" </way>\n")
             out.write("</osm>\n")
         return path
+
+
+def largest_street_component(ways: Mapping[int, tuple[list[int], dict[str, str]]]) -> set[int]:
+    """The nodes of the largest connected component of ``ways`` (way id → (node ids, tags)).
+
+    Consecutive nodes of a way are connected, as in the graph osmnx builds
+    from them; on a tie, the component holding the lowest node id wins, as
+    osmnx's ``largest_component`` picks the first largest of the components
+    found in node order (its nodes are in ascending id order when read from
+    :meth:`OsmData.write_highway_xml`'s file).
+    """
+    parent: dict[int, int] = {}
+
+    def root(node: int) -> int:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for refs, _ in ways.values():
+        first = root(refs[0])
+        for ref in refs[1:]:
+            other = root(ref)
+            if other != first:
+                parent[other] = first
+    members: dict[int, list[int]] = {}
+    for node in parent:
+        members.setdefault(root(node), []).append(node)
+    best = max(members.values(), key=lambda nodes: (len(nodes), -min(nodes)))
+    return set(best)
 
 
 def _write_tags(out: IO[str], tags: dict[str, str]) -> None:

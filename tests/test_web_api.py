@@ -66,6 +66,18 @@ def test_network_geojson_is_the_bundled_street_network(make_app, network):
     assert len(doc["features"]) < 0.75 * sum(1 for _ in network.street_edges())
 
 
+def test_two_apps_of_one_process_each_say_where_their_map_comes_from(make_app):
+    """The document is cached per process: an app on straight lines (the bundled map as a
+    background) asked first must not make the next app, which plans on that network, say "bundled"."""
+    background = make_app().test_client().get("/web/api/network.geojson")
+    assert background.status_code == 200 and background.get_json()["source"] == "bundled"
+    planning = make_app(TRAVEL=None).test_client().get("/web/api/network.geojson")
+    assert planning.status_code == 200 and planning.get_json()["source"] == "travel_model"
+    assert planning.headers["ETag"] != background.headers["ETag"]
+    again = make_app().test_client().get("/web/api/network.geojson")
+    assert again.get_json()["source"] == "bundled" and again.headers["ETag"] == background.headers["ETag"]
+
+
 def test_network_geojson_simplifies_within_the_tolerance(make_app):
     import shapely
 

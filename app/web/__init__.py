@@ -133,7 +133,7 @@ def me() -> Response:
 # Street network as GeoJSON
 # --------------------------------------------------------------------------- #
 #: (network fingerprint, tolerance) -> (ETag, body)
-_NETWORK_CACHE: dict[tuple[str, float], tuple[str, bytes]] = {}
+_NETWORK_CACHE: dict[tuple[str, str, float], tuple[str, bytes]] = {}
 _NETWORK_LOCK = threading.Lock()
 
 
@@ -218,7 +218,9 @@ def network() -> Response:
         if not math.isfinite(tolerance) or not 0 <= tolerance <= MAX_TOLERANCE_M:
             raise bad_request("tolerance_m", f"from 0 to {MAX_TOLERANCE_M:g} metres")
     net, source = network_in_use()
-    key = (getattr(net, "network_id", None) or str(id(net)), tolerance)
+    # the source is in the document: two apps of one process (a straight-line one drawing the
+    # bundled map as a background, one planning on it) share the network, not the document
+    key = (getattr(net, "network_id", None) or str(id(net)), source, tolerance)
     with _NETWORK_LOCK:
         cached = _NETWORK_CACHE.get(key)
     if cached is None:

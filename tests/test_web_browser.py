@@ -94,7 +94,9 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live(tmp_path_factory: pytest.TempPathFactory, warm_map: None) -> Iterator[LiveServer]:
+    """A live server planning on the bundled road network, once the warm-up has stored it (its jobs
+    would otherwise build it beside the warm-up: the suite starts with this module)."""
     from app import create_app
 
     # TRAVEL None: the bundled road network plans, and routes follow the streets
@@ -154,13 +156,15 @@ def login(page: Any, token: str) -> None:
     page.wait_for_selector("#app:not([hidden])")
 
 
-def demo_problem(date: str, time_limit_s: float = 1.0) -> dict[str, Any]:
+def demo_problem(date: str, time_limit_s: float = 10.0) -> dict[str, Any]:
     from solver.demo import generate_day
 
     problem = generate_day(seed=0, visits=12, crews=3, date=dt.date.fromisoformat(date))
     payload = problem.model_dump(mode="json", exclude_none=True)
     payload["options"]["time_limit_s"] = time_limit_s
-    payload["options"]["max_iterations"] = 10  # the pages are under test, not the search
+    # the pages are under test, not the search: it stops after 10 iterations; the limit only caps it
+    # (it counts geocoding and the matrix too: 1 s planned nothing on a machine loaded at the suite's start)
+    payload["options"]["max_iterations"] = 10
     return payload
 
 

@@ -55,6 +55,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (:mod:`tests.browser`), one per worker: the browser tests share an xdist
+    group (:func:`pytest_collection_modifyitems`), so they run one after another on one worker."""
+    from tests.browser import launch
+
+    yield from launch()
+
+
+@pytest.fixture(scope="session")
 def warm_map() -> None:
     """Wait until the warm-up the controller started (:mod:`tests.warmup`) has stored the
     bundled network and compiled the numba kernels (at most 5 minutes; no wait without one).
@@ -241,7 +250,8 @@ def client_as(app, token) -> Callable[..., Any]:
 #: two cores: a group of tests sharing a module fixture, or tests that wait on servers, workers,
 #: browsers or job processes). They are handed out first, longest first: started late, such a module
 #: ended the suite alone while the other workers sat idle (a 25 s tail). The rest follow in file order,
-#: small units that even out the end.
+#: small units that even out the end. The browser modules form one group (they share a Chromium), which
+#: starts where its first module is listed.
 LONG_MODULES: dict[str, int] = {
     "test_web_browser": 34,
     "test_app_fuzz": 21,
@@ -267,14 +277,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gazetteer, a network, a server, a solved day) run on one worker, which builds the fixture
     once: spread over the four workers, each built it again (``--dist loadgroup`` in
     pyproject.toml; the other tests are handed out one by one as with ``--dist load``). The
-    browser tests are grouped too: spread, six Chromiums at once on two cores made the suite
-    slower (fresh clone 127 s against 113-122 s grouped). The :data:`LONG_MODULES` come first
+    browser tests of every module are one group, sharing the worker's Chromium (spread, six
+    Chromiums at once on two cores made the suite slower: fresh clone 127 s against 113-122 s). The :data:`LONG_MODULES` come first
     (a stable sort: the order within a module stays; every worker sorts the same way)."""
     for item in items:
         module = getattr(item, "module", None)
         info = getattr(item, "_fixtureinfo", None)
         if module is None or info is None:
             continue
-        if any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
+        if "browser" in info.name2fixturedefs:  # one group: they share the worker's one Chromium
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(module.__name__))
     items.sort(key=lambda item: -LONG_MODULES.get(item.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py"), 0))

@@ -27,8 +27,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: Playwright waits this long (ms) for anything.
 TIMEOUT_MS = 30_000
 DESKTOP = {"width": 1440, "height": 1000}
@@ -38,30 +36,6 @@ PHONE = {"width": 390, "height": 844}
 # --------------------------------------------------------------------------- #
 # Browser, server, artefacts
 # --------------------------------------------------------------------------- #
-def chromium_path() -> str | None:
-    """``$DOORSTEP_CHROMIUM`` when set (only it), else Debian's chromium."""
-    chosen = os.environ.get("DOORSTEP_CHROMIUM")
-    candidates = [chosen] if chosen else ["/usr/bin/chromium", shutil.which("chromium"),
-                                          shutil.which("chromium-browser")]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    if executable is None:
-        where = os.environ.get("DOORSTEP_CHROMIUM") or "/usr/bin/chromium"
-        pytest.skip(f"no Chromium at {where}: apt-get install chromium (.ci/run does), or set DOORSTEP_CHROMIUM")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed (pip install -e '.[test]')")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 class LiveServer:
     def __init__(self, app: Any) -> None:
         from werkzeug.serving import make_server

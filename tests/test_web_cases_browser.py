@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import _PAYLOAD
-from tests.test_web_browser import PHONE, LiveServer, assert_clean, browser, login, new_page, shots  # noqa: F401
+from tests.test_web_browser import PHONE, LiveServer, assert_clean, login, new_page, shots  # noqa: F401
 
 DAY = "2026-12-01"
 
@@ -46,7 +46,7 @@ def test_the_agent_sees_the_case_at_the_door(browser, live, shots):  # noqa: F81
     page.context.close()
 
 
-def test_the_agent_page_sends_the_phone_position_as_proof_of_visit(browser, live):  # noqa: F811
+def test_the_agent_page_sends_the_phone_position_as_proof_of_visit(browser, live):
     date = "2026-12-03"
     body = copy.deepcopy(_PAYLOAD)
     body["date"] = date

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from tests.test_web_browser import DESKTOP, assert_clean, browser, demo_problem, live, login, new_page, shots
+from tests.test_web_browser import DESKTOP, assert_clean, demo_problem, live, login, new_page, shots
 
-__all__ = ["browser", "live", "shots"]  # fixtures used by name
+__all__ = ["live", "shots"]  # fixtures used by name
 
 NO_SUCH_ROAD = "上海市黄浦区不存在路999号"
 

@@ -15,7 +15,6 @@ from tests.test_web_browser import (  # noqa: F401 - fixtures
     DESKTOP,
     LiveServer,
     assert_clean,
-    browser,
     demo_problem,
     login,
     new_page,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import _PAYLOAD
-from tests.test_web_browser import DESKTOP, LiveServer, assert_clean, browser, login, new_page, shots  # noqa: F401
+from tests.test_web_browser import DESKTOP, LiveServer, assert_clean, login, new_page, shots  # noqa: F401
 
 DAY = "2026-12-01"
 #: Days past due of v0..v5.

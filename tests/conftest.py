@@ -278,8 +278,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     once: spread over the four workers, each built it again (``--dist loadgroup`` in
     pyproject.toml; the other tests are handed out one by one as with ``--dist load``). The
     browser tests of every module are one group, sharing the worker's Chromium (spread, six
-    Chromiums at once on two cores made the suite slower: fresh clone 127 s against 113-122 s). The :data:`LONG_MODULES` come first
-    (a stable sort: the order within a module stays; every worker sorts the same way)."""
+    Chromiums at once on two cores made the suite slower: fresh clone 127 s against 113-122 s).
+    The :data:`LONG_MODULES` come first (a stable sort: the order within a module stays; every
+    worker sorts the same way)."""
     for item in items:
         module = getattr(item, "module", None)
         info = getattr(item, "_fixtureinfo", None)
@@ -289,4 +290,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("browser"))
         elif any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(module.__name__))
-    items.sort(key=lambda item: -LONG_MODULES.get(item.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py"), 0))
+    items.sort(key=lambda item: -LONG_MODULES.get(item.path.stem, 0))

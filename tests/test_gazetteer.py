@@ -21,9 +21,9 @@ from solver.geo.gazetteer import (
     normalize_text,
     parse_address,
 )
-from solver.geo.osmfile import OsmData, read_osm
 from solver.model import Location
 from solver.travel import haversine_m
+from tests.osmreads import recorded_reads
 
 
 @pytest.fixture(scope="module")
@@ -254,18 +254,10 @@ def monaco(tmp_path_factory) -> tuple[Gazetteer, list]:
     with osmium.SimpleWriter(str(xml)) as writer:
         for obj in osmium.FileProcessor(str(MONACO)):
             writer.add(obj)
-    # the houses expected are those of the extract that from_osm reads (its one read_osm call,
-    # recorded here): reading the XML again beside it took 0.6 s of CPU
+    # the houses expected are those of the extract that from_osm reads (its one read_osm call)
     import solver.geo.gazetteer as gazetteer_module
 
-    read: list[OsmData] = []
-
-    def recording_read_osm(path):
-        read.append(read_osm(path))
-        return read[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(gazetteer_module, "read_osm", recording_read_osm)
+    with recorded_reads(gazetteer_module) as read:
         gaz = Gazetteer.from_osm(xml)
     (data,) = read
     assert Path(data.source) == xml

@@ -21,6 +21,7 @@ from solver.geo.matrixcache import MatrixCache, matrix_key
 from solver.geo.network import RoadNetwork
 from solver.geo.osmfile import OsmData, largest_street_component, read_osm
 from solver.model import Location
+from tests.osmreads import recorded_reads
 
 SHARED_MAPS = Path(__file__).resolve().parents[2] / "shared" / "maps"
 MONACO = SHARED_MAPS / "monaco.osm.pbf"
@@ -131,16 +132,7 @@ def test_full_pbf_extract_loads_streets_only():
     pytest.importorskip("osmium")
     if not MONACO.is_file():
         pytest.skip("shared/maps is not beside the repository")
-    # the extract load_graph reads (its one read_osm call, recorded): reading the PBF again beside it
-    # took 0.45 s of CPU
-    read: list[OsmData] = []
-
-    def recording_read_osm(path):
-        read.append(read_osm(path))
-        return read[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loading, "read_osm", recording_read_osm)
+    with recorded_reads(loading) as read:  # the extract load_graph reads, its one read_osm call
         graph = load_graph(MONACO)
     (data,) = read
     assert Path(data.source) == MONACO

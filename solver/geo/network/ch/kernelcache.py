@@ -90,14 +90,13 @@ class KernelCacheLocator(caching.InTreeCacheLocator):
         The Python function numba compiles.
     py_file : str
         The file that defines it.
+    root : pathlib.Path
+        The kernel cache folder (:func:`kernel_cache_dir`).
     """
 
-    def __init__(self, py_func: Any, py_file: str) -> None:
+    def __init__(self, py_func: Any, py_file: str, root: Path) -> None:
         super().__init__(py_func, py_file)  # type: ignore[no-untyped-call]
-        root = kernel_cache_dir()
-        assert root is not None  # from_function checked
-        relative = Path(py_file).resolve().parent.relative_to(_ROOT)
-        self._cache_path = str(root / relative)
+        self._cache_path = str(root / Path(py_file).resolve().parent.relative_to(_ROOT))
 
     def get_cache_path(self) -> str:
         """The folder of the function's cache files."""
@@ -110,9 +109,10 @@ class KernelCacheLocator(caching.InTreeCacheLocator):
     @classmethod
     def from_function(cls, py_func: Any, py_file: str) -> KernelCacheLocator | None:
         """A locator for a function of the package when a cache folder is configured and writable, else None."""
-        if kernel_cache_dir() is None or Path(py_file).resolve().parent != PACKAGE_DIR:
+        root = kernel_cache_dir()
+        if root is None or Path(py_file).resolve().parent != PACKAGE_DIR:
             return None
-        self = cls(py_func, py_file)
+        self = cls(py_func, py_file, root)
         try:
             self.ensure_cache_path()  # type: ignore[no-untyped-call]
         except OSError:

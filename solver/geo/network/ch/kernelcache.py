@@ -5,12 +5,13 @@ default, so each new checkout, release folder or container layer of the
 product compiles the hierarchy's kernels again: about 20 s of CPU at the
 first network build or matrix of every fresh install. :class:`KernelCacheLocator`
 keeps them instead under one folder per user, named by the module's path
-*inside* the package (never by where the package lies), and stamps them with
-a digest of every source file of :mod:`solver.geo.network.ch`: kernels inline
+*inside* the package (never by where the package lies) and by a digest of
+every source file of :mod:`solver.geo.network.ch`, which also stamps them
+(so two versions on one machine keep a folder each): kernels inline
 each other's helpers (the heap into the queries), so a change to any file of
 the package must invalidate them all, which numba's own stamp (the defining
 file only) does not do. numba adds its own version, the Python version and
-the CPU's name and features to each entry, so one folder serves every
+the CPU's name and features to each entry, so one cache root serves every
 checkout, version and machine that shares it.
 
 The folder is ``$DOORSTEP_KERNEL_CACHE`` when set, else
@@ -96,7 +97,10 @@ class KernelCacheLocator(caching.InTreeCacheLocator):
 
     def __init__(self, py_func: Any, py_file: str, root: Path) -> None:
         super().__init__(py_func, py_file)  # type: ignore[no-untyped-call]
-        self._cache_path = str(root / Path(py_file).resolve().parent.relative_to(_ROOT))
+        # one folder per version of the package: checkouts of two versions on one machine (a rolling
+        # release) each keep their kernels instead of overwriting each other's index in turn
+        relative = Path(py_file).resolve().parent.relative_to(_ROOT)
+        self._cache_path = str(root / relative / package_stamp()[:16])
 
     def get_cache_path(self) -> str:
         """The folder of the function's cache files."""

@@ -18,7 +18,7 @@ Usage::
     python bench/memory.py                          # 1,000 / 5,000 / 20,000 visits, straight and network
     python bench/memory.py --visits 1000 --travel straight --time-limit 2
     python bench/memory.py --memory-mb 4096          # measure above the default cap
-    python bench/memory.py --spawn 10 --visits       # only the cost of starting a job process
+    python bench/memory.py --spawn 10 --visits       # only the cost of starting a job process (both travels)
 """
 
 from __future__ import annotations
@@ -40,22 +40,25 @@ def _locations(problem) -> int:
     return sum(len(v.addresses) for v in problem.visits) + 2 * len(problem.agents)
 
 
-def spawn_overhead(jobs: int, data_dir: Path) -> None:
+def spawn_overhead(jobs: int, data_dir: Path, travel: str = "straight") -> None:
     """Print how long a job takes from submission to running in its own
-    process (the forkserver warm: the first job also starts the server)."""
+    process (the forkserver warm: the first job also starts the server), and
+    the whole 5-visit job's wall and CPU seconds (its process's user + system
+    time: with ``travel="network"`` that includes loading the road network)."""
     import statistics
 
     from app.events import Webhook
     from app.jobs import ProcessJobRunner, TravelProvider
     from app.store.sqlite import SQLiteStore
 
-    store = SQLiteStore(data_dir / "spawn.sqlite3")
-    runner = ProcessJobRunner(store, TravelProvider("straight"), Webhook(None), workers=1,
+    store = SQLiteStore(data_dir / f"spawn-{travel}.sqlite3")
+    runner = ProcessJobRunner(store, TravelProvider(travel), Webhook(None), workers=1,
                               limits=JobLimits.from_config().replace(poll_s=0.01))
     problem = generate_day(seed=1, visits=5, crews=1)
     problem = problem.model_copy(update={"options": problem.options.model_copy(update={"time_limit_s": 0.1})})
     to_running: list[float] = []
     whole: list[float] = []
+    cpu: list[float] = []
     try:
         for _ in range(jobs + 1):
             asked = time.perf_counter()
@@ -70,13 +73,15 @@ def spawn_overhead(jobs: int, data_dir: Path) -> None:
                 time.sleep(0.002)
             to_running.append(running or 0.0)
             whole.append(time.perf_counter() - asked)
+            cpu.append(runner.reports[job.id].cpu_s)
     finally:
         runner.shutdown()
         store.close()
-    print(f"first job (starts the forkserver): submit -> running {to_running[0] * 1000:.0f} ms, "
-          f"whole job {whole[0]:.2f} s")
-    print(f"next {jobs} jobs: submit -> running median {statistics.median(to_running[1:]) * 1000:.0f} ms "
-          f"(max {max(to_running[1:]) * 1000:.0f} ms); whole 5-visit job median {statistics.median(whole[1:]):.2f} s")
+    print(f"{travel}: first job (starts the forkserver): submit -> running {to_running[0] * 1000:.0f} ms, "
+          f"whole job {whole[0]:.2f} s, {cpu[0]:.2f} s of CPU in the job process")
+    print(f"{travel}: next {jobs} jobs: submit -> running median {statistics.median(to_running[1:]) * 1000:.0f} ms "
+          f"(max {max(to_running[1:]) * 1000:.0f} ms); whole 5-visit job median {statistics.median(whole[1:]):.2f} s, "
+          f"CPU in the job process median {statistics.median(cpu[1:]):.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spawn", type=int, default=0, help="first measure starting N job processes")
     args = parser.parse_args(argv)
     if args.spawn:
-        with tempfile.TemporaryDirectory() as tmp:
-            spawn_overhead(args.spawn, Path(tmp))
+        for travel in args.travel:
+            with tempfile.TemporaryDirectory() as tmp:
+                spawn_overhead(args.spawn, Path(tmp), travel)
 
     limits = JobLimits.from_config()
     if args.memory_mb is not None:

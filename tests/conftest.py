@@ -11,6 +11,7 @@ another (``token=""``: none), and the ``token`` fixture makes tokens.
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import shutil
 import subprocess
@@ -291,3 +292,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(module.__name__))
     items.sort(key=lambda item: -LONG_MODULES.get(item.path.stem, 0))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze the heap the collection built (every test module, the solver, the app, hypothesis,
+    schemathesis) out of the garbage collector's view (:func:`gc.freeze`): each full collection
+    walked all of it again, about 20 times per worker, 3.5 s of CPU per worker (measured with
+    ``gc.callbacks``); frozen, the full collections walk only what the tests made. Objects are
+    still freed by reference counting; only cycles made before the freeze are never collected."""
+    gc.collect()
+    gc.freeze()

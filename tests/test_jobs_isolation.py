@@ -78,6 +78,12 @@ def test_a_plan_runs_in_a_capped_child_process_and_its_progress_moves(make_app, 
     assert any(0 < f < 1 for f in fractions), fractions  # progress moved while solving
     assert fractions == sorted(fractions)
     assert "network" not in type(app.extensions["doorstep"].travel.get()).__name__.lower()
+    runner = app.extensions["doorstep"].jobs
+    while job_id not in runner.reports and time.monotonic() < deadline:  # the supervisor's record of its end
+        time.sleep(0.05)
+    report = runner.reports[job_id]
+    assert report.exitcode == 0 and report.peak_rss_kb > 0
+    assert 0 < report.cpu_s <= (os.cpu_count() or 1) * report.seconds + 0.5  # the child's own CPU time, sent at its end
 
 
 @pytest.mark.parametrize(

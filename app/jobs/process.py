@@ -69,8 +69,9 @@ __all__ = ["ChildReport", "ProcessJobRunner", "child_main", "measure_plan_job", 
 
 log = logging.getLogger("doorstep.jobs")
 
-#: Modules the forkserver imports once, before forking job processes.
-PRELOAD = ["app.jobs.process", "solver", "solver.check"]
+#: Modules the forkserver imports once, before forking job processes (:mod:`app.jobs.preload` last: it
+#: imports what jobs import lazily and freezes the heap).
+PRELOAD = ["app.jobs.process", "solver", "solver.check", "app.jobs.preload"]
 #: Seconds between the parent's heartbeats / progress estimates on a running job.
 BEAT_S = 1.0
 #: Seconds a child gets to end after SIGTERM at shutdown before SIGKILL.
@@ -216,7 +217,9 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
         finally:
             if report is not None:
                 try:
-                    report.send(("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    report.send(("peak", usage.ru_maxrss))
+                    report.send(("cpu", usage.ru_utime + usage.ru_stime))
                     report.close()
                 except Exception:  # noqa: BLE001 - the report is best effort
                     pass
@@ -251,6 +254,7 @@ class ChildReport:
     seconds: float = 0.0
     start_s: float = 0.0  # from asking for the process to its first sign of life
     error_code: str | None = None
+    cpu_s: float = 0.0  # the process's CPU time (user + system), as it reported it before ending (0: unknown)
 
 
 @dataclass
@@ -267,6 +271,7 @@ class _Child:
     kill_code: str | None = None
     kill_message: str = ""
     start_s: float = 0.0
+    cpu_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -386,7 +391,7 @@ class ProcessJobRunner(JobRunner):
                       start_s=started - asked)
 
     def _drain(self, child: _Child) -> None:
-        """Log what the child logged; note its peak memory when it sends it."""
+        """Log what the child logged; note its peak memory and CPU time when it sends them."""
         try:
             while child.report.poll(0):
                 kind, data = child.report.recv()
@@ -397,6 +402,8 @@ class ProcessJobRunner(JobRunner):
                         logger.handle(record)
                 elif kind == "peak":
                     child.peak_rss_kb = max(child.peak_rss_kb, int(data))
+                elif kind == "cpu":
+                    child.cpu_s = float(data)
         except (EOFError, OSError, ValueError, TypeError):
             pass
 
@@ -459,7 +466,7 @@ class ProcessJobRunner(JobRunner):
             log.error("job %s: final state not read: %s", child.job_id, type(exc).__name__)
             final = None
         report = ChildReport(child.job_id, exitcode, child.peak_rss_kb, time.monotonic() - child.started,
-                             child.start_s, final.error_code if final is not None else None)
+                             child.start_s, final.error_code if final is not None else None, child.cpu_s)
         log.info("job %s: process ended (exit %s, peak RSS %d MB, %.1f s)%s", child.job_id, exitcode,
                  child.peak_rss_kb // 1024, report.seconds, f": {recorded}" if recorded else "")
         try:

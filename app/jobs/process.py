@@ -61,7 +61,7 @@ from app.jobs.limits import JobLimits, apply_process_limits
 from app.jobs.owner import beat
 from app.jobs.run import MAX_ERROR_CHARS, JobEnv, JobLost, run_job
 from app.jobs.runner import JobRunner
-from app.jobs.travel import TravelProvider
+from app.jobs.travel import TravelProvider, doorstep_environ, job_travel
 from app.store.base import ACTIVE, Job, Store
 from solver.processes import die_with_parent
 
@@ -72,6 +72,9 @@ log = logging.getLogger("doorstep.jobs")
 #: Modules the forkserver imports once, before forking job processes (:mod:`app.jobs.preload` last: it
 #: imports what jobs import lazily and freezes the heap).
 PRELOAD = ["app.jobs.process", "solver", "solver.check", "app.jobs.preload"]
+#: The same, for jobs that price on the road network: the forkserver also loads and warms it
+#: (:mod:`app.jobs.preload_network`: numba's kernels, the network, its hierarchies).
+PRELOAD_NETWORK = ["app.jobs.process", "solver", "solver.check", "app.jobs.preload_network", "app.jobs.preload"]
 #: Seconds between the parent's heartbeats / progress estimates on a running job.
 BEAT_S = 1.0
 #: Seconds a child gets to end after SIGTERM at shutdown before SIGKILL.
@@ -81,15 +84,21 @@ _CONTEXT: Any = None
 _CONTEXT_LOCK = threading.Lock()
 
 
-def job_context() -> Any:
+def job_context(travel: str = "straight") -> Any:
     """The start method of job processes: forkserver with the solver
-    preloaded where available (Linux, macOS), else spawn."""
+    preloaded where available (Linux, macOS), else spawn.
+
+    The forkserver is one per process, started for the first job: ``travel``
+    (the job's travel name) of that first call chooses what it preloads, the
+    road network too (:data:`PRELOAD_NETWORK`) for ``"network"``. A service
+    runs one app per process, so its jobs all travel alike; a later job with
+    another travel builds its model itself, as without the preload."""
     global _CONTEXT
     with _CONTEXT_LOCK:
         if _CONTEXT is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(PRELOAD)
+                ctx.set_forkserver_preload(PRELOAD_NETWORK if travel in ("network", "") else PRELOAD)
                 _CONTEXT = ctx
             else:  # pragma: no cover - Windows
                 _CONTEXT = multiprocessing.get_context("spawn")
@@ -166,13 +175,6 @@ class _PipeHandler(logging.Handler):
             pass
 
 
-def doorstep_environ() -> dict[str, str]:
-    """This process's ``DOORSTEP_*`` environment variables (the configuration
-    folder, limits, routing): a job runs with the settings of the process that
-    submitted it, not those the forkserver had when it started."""
-    return {key: value for key, value in os.environ.items() if key.startswith("DOORSTEP_")}
-
-
 def adopt_environ(environ: dict[str, str] | None) -> None:
     """Make this process's ``DOORSTEP_*`` variables exactly ``environ`` (None: keep them)."""
     if environ is None:
@@ -202,7 +204,7 @@ def child_main(spec: dict[str, Any], report: multiprocessing.connection.Connecti
     try:
         env = JobEnv(
             store=store,
-            travel=lambda: TravelProvider(spec["travel"]).get(),
+            travel=lambda: job_travel(spec["travel"]).get(),  # the forkserver's own when it preloaded it
             webhook=Webhook(spec.get("webhook_url"), spec.get("webhook_timeout_s", 2.0)),
             background_webhook=False,  # the process ends after the job: send before that
         )
@@ -369,7 +371,7 @@ class ProcessJobRunner(JobRunner):
                     self._cond.wait(self.limits.poll_s)
 
     def _launch(self, job_id: str, spec: dict[str, Any], time_limit_s: float | None) -> _Child | None:
-        ctx = job_context()
+        ctx = job_context(spec["travel"])
         asked = time.monotonic()
         receive, send = ctx.Pipe(duplex=False)
         try:

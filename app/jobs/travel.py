@@ -19,12 +19,21 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import time
 
 from solver.travel import StraightLineTravel, TravelModel
 
-__all__ = ["TravelProvider", "build_travel", "warm_travel", "worker_travel"]
+__all__ = [
+    "TravelProvider",
+    "build_travel",
+    "doorstep_environ",
+    "job_travel",
+    "preload_travel",
+    "warm_travel",
+    "worker_travel",
+]
 
 log = logging.getLogger("doorstep.jobs")
 
@@ -94,6 +103,15 @@ class TravelProvider:
 
 
 _WORKER_TRAVEL: dict[str, TravelProvider] = {}
+#: Travel name -> the ``DOORSTEP_*`` environment its :func:`worker_travel` was preloaded under.
+_PRELOADED: dict[str, dict[str, str]] = {}
+
+
+def doorstep_environ() -> dict[str, str]:
+    """This process's ``DOORSTEP_*`` environment variables (the configuration
+    folder, limits, routing): a job runs with the settings of the process that
+    submitted it, not those the forkserver had when it started."""
+    return {key: value for key, value in os.environ.items() if key.startswith("DOORSTEP_")}
 
 
 def worker_travel(name: str) -> TravelProvider:
@@ -102,6 +120,28 @@ def worker_travel(name: str) -> TravelProvider:
     if name not in _WORKER_TRAVEL:
         _WORKER_TRAVEL[name] = TravelProvider(name)
     return _WORKER_TRAVEL[name]
+
+
+def preload_travel(name: str) -> float:
+    """Build :func:`worker_travel` ``(name)`` in this process and warm it (:func:`warm_travel`), before
+    this process forks the processes that run jobs (the job forkserver: :mod:`app.jobs.preload_network`).
+
+    A forked job process then gets it from :func:`job_travel` when its own ``DOORSTEP_*``
+    environment is the one it was built under. Returns the seconds it took."""
+    started = time.perf_counter()
+    environ = doorstep_environ()
+    warm_travel(worker_travel(name).get())
+    _PRELOADED[name] = environ
+    return time.perf_counter() - started
+
+
+def job_travel(name: str) -> TravelProvider:
+    """The travel provider of a job process: the one its server preloaded (:func:`preload_travel`)
+    when this process's ``DOORSTEP_*`` environment is the one it was built under, else a new
+    provider that builds the model on first use."""
+    if name in _PRELOADED and _PRELOADED[name] == doorstep_environ():
+        return worker_travel(name)
+    return TravelProvider(name)
 
 
 def warm_travel(model: TravelModel) -> float:

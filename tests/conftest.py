@@ -58,10 +58,13 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Chromium (:mod:`tests.browser`), one per worker: the browser tests share an xdist
-    group (:func:`pytest_collection_modifyitems`), so they run one after another on one worker."""
-    from tests.browser import launch
+    group (:func:`pytest_collection_modifyitems`), so they run one after another on one worker.
+    Its reusable tabs are ``browser.tabs`` (:class:`tests.browser.Tabs`)."""
+    from tests.browser import Tabs, launch
 
-    yield from launch()
+    for launched in launch():
+        launched.tabs = Tabs(launched)
+        yield launched
 
 
 @pytest.fixture(scope="session")

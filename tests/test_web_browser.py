@@ -99,11 +99,19 @@ def shots(tmp_path: Path) -> Any:
 
 
 def new_page(browser: Any, live: LiveServer, viewport: dict[str, int], context: Any = None) -> Any:
-    context = context or browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Asia/Shanghai")
-    page = context.new_page()
+    """A clean tab of ``browser`` (:class:`tests.browser.Tabs`), or a new page of ``context`` (a context
+    with options of its own), recording requests that leave the server and errors in the page.
+    Given back with :func:`close_page`."""
+    if context is None:
+        page = browser.tabs.take(live.url, viewport)
+        on = lambda event, handler: browser.tabs.on(page, event, handler)  # noqa: E731 - removed when given back
+    else:
+        page = context.new_page()
+        on = page.on
     page.set_default_timeout(TIMEOUT_MS)
     page.offsite = []  # type: ignore[attr-defined]
     page.errors = []  # type: ignore[attr-defined]
+    page.tabs = browser.tabs if context is None else None  # type: ignore[attr-defined]
     origin = urlsplit(live.url).netloc
 
     def on_request(request: Any) -> None:
@@ -111,8 +119,8 @@ def new_page(browser: Any, live: LiveServer, viewport: dict[str, int], context: 
         if url.scheme in ("http", "https", "ws", "wss") and url.netloc != origin:
             page.offsite.append(request.url)  # type: ignore[attr-defined]
 
-    page.on("request", on_request)
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))  # type: ignore[attr-defined]
+    on("request", on_request)
+    on("pageerror", lambda exc: page.errors.append(str(exc)))  # type: ignore[attr-defined]
 
     def on_console(message: Any) -> None:
         # HTTP errors the page handles (401 for a bad token, 404 for an unknown crew) are logged
@@ -120,8 +128,16 @@ def new_page(browser: Any, live: LiveServer, viewport: dict[str, int], context: 
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
             page.errors.append(message.text)  # type: ignore[attr-defined]
 
-    page.on("console", on_console)
+    on("console", on_console)
     return page
+
+
+def close_page(page: Any) -> None:
+    """The end of a page of :func:`new_page`: its tab goes back to the pool, or its context is closed."""
+    if page.tabs is not None:
+        page.tabs.give_back(page)
+    else:
+        close_page(page)
 
 
 def login(page: Any, token: str) -> None:
@@ -225,7 +241,7 @@ def test_dispatcher_uploads_plans_and_sees_the_day(browser, live, shots, tmp_pat
     page.wait_for_selector("#mapwrap .tooltip", state="hidden")
     shots(page, "dispatcher")
     assert_clean(page)
-    page.context.close()
+    close_page(page)
 
 
 # --------------------------------------------------------------------------- #
@@ -275,7 +291,7 @@ def test_agent_sees_its_stops_in_order_and_reports_an_outcome(browser, live, sho
     shots(page, "agent", full_page=False)  # what the phone shows
     shots(page, "agent-full")
     assert_clean(page)
-    page.context.close()
+    close_page(page)
 
 
 # --------------------------------------------------------------------------- #
@@ -347,8 +363,8 @@ def test_replan_with_a_cancelled_visit_shows_what_moved(browser, live, shots):
     agent.wait_for_selector("li.stop-card, li.empty")
     assert agent.locator("#changes-banner").is_hidden()
     assert_clean(agent)
-    page.context.close()
-    agent.context.close()
+    close_page(page)
+    close_page(agent)
 
 
 def test_agent_page_for_a_dispatcher_picks_a_crew(browser, live):
@@ -367,7 +383,7 @@ def test_agent_page_for_a_dispatcher_picks_a_crew(browser, live):
     page.wait_for_selector("#status:has-text('No visits for crew-nobody')")
     assert time.perf_counter() - started < 20
     assert_clean(page)
-    page.context.close()
+    close_page(page)
 
 
 def test_agent_of_a_crew_marked_absent_is_told(browser, live, shots):
@@ -391,7 +407,7 @@ def test_agent_of_a_crew_marked_absent_is_told(browser, live, shots):
     assert page.locator("#removed li").count() == len(route["stops"])
     shots(page, "agent-absent", full_page=False)
     assert_clean(page)
-    page.context.close()
+    close_page(page)
 
 
 # --------------------------------------------------------------------------- #
@@ -421,7 +437,7 @@ def test_slot_confirmations_on_the_agent_page_and_the_dispatcher_timeline(browse
     assert history["state"] == "confirmed" and history["attempts"][0]["actor"]["role"] == "agent"
     shots(agent, "agent-confirmations", full_page=False)
     assert_clean(agent)
-    agent.context.close()
+    close_page(agent)
 
     page = new_page(browser, live, DESKTOP)
     page.goto(f"{live.url}/web/dispatcher?date={date}")
@@ -433,4 +449,4 @@ def test_slot_confirmations_on_the_agent_page_and_the_dispatcher_timeline(browse
     assert page.locator("#fig-rules").text_content().startswith("cn-cba-2026")
     shots(page, "dispatcher-confirmations")
     assert_clean(page)
-    page.context.close()
+    close_page(page)

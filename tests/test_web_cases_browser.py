@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import _PAYLOAD
-from tests.test_web_browser import PHONE, LiveServer, assert_clean, login, new_page, shots  # noqa: F401
+from tests.test_web_browser import PHONE, LiveServer, assert_clean, close_page, login, new_page, shots  # noqa: F401
 
 DAY = "2026-12-01"
 
@@ -43,7 +43,7 @@ def test_the_agent_sees_the_case_at_the_door(browser, live, shots):  # noqa: F81
     assert first.locator(".badge.risk").text_content() == "agitated"
     shots(page, "agent-case", full_page=False)
     assert_clean(page)
-    page.context.close()
+    close_page(page)
 
 
 def test_the_agent_page_sends_the_phone_position_as_proof_of_visit(browser, live):
@@ -96,4 +96,4 @@ def test_the_outcome_form_records_who_was_met_and_how(browser, live, shots):  # 
     assert (record["met"], record["attitude"], record["willingness"], record["ability"]) == ("family", "evasive", 2, 3)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert_clean(page)
-    page.context.close()
+    close_page(page)

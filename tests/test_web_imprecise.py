@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.test_web_browser import DESKTOP, assert_clean, demo_problem, live, login, new_page, shots
+from tests.test_web_browser import DESKTOP, assert_clean, close_page, demo_problem, live, login, new_page, shots
 
 __all__ = ["live", "shots"]  # fixtures used by name
 
@@ -41,4 +41,4 @@ def test_dispatcher_sees_an_imprecise_visit_and_how_to_confirm_it(browser, live,
     assert page.locator("#flags").get_by_text(visit_id).count() >= 1  # the flag is listed too
     shots(page, "dispatcher-imprecise")
     assert_clean(page)
-    page.context.close()
+    close_page(page)

@@ -15,6 +15,7 @@ from tests.test_web_browser import (  # noqa: F401 - fixtures
     DESKTOP,
     LiveServer,
     assert_clean,
+    close_page,
     demo_problem,
     login,
     new_page,
@@ -86,4 +87,4 @@ def test_a_two_day_draft_is_summarised_then_published(browser, live, shots):  # 
     page.wait_for_selector(f"#fig-visits .tile-value:has-text('{second['visits_planned']} / "
                            f"{second['visits_total']}')")
     assert_clean(page)
-    page.context.close()
+    close_page(page)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import _PAYLOAD
-from tests.test_web_browser import DESKTOP, LiveServer, assert_clean, login, new_page, shots  # noqa: F401
+from tests.test_web_browser import DESKTOP, LiveServer, assert_clean, close_page, login, new_page, shots  # noqa: F401
 
 DAY = "2026-12-01"
 #: Days past due of v0..v5.
@@ -121,4 +121,4 @@ def test_the_reports_tab_draws_the_period(browser, live, shots):  # noqa: F811
     page.wait_for_selector("#app:not([hidden])")
     assert page.locator("#reports-view").is_hidden()
     assert_clean(page)
-    page.context.close()
+    close_page(page)

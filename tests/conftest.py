@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +54,33 @@ def pytest_configure(config: pytest.Config) -> None:
         [sys.executable, "-m", "tests.warmup"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     os.environ["DOORSTEP_TEST_WARMUP_PID"] = str(config.stash[_WARMUP].pid)
+    _rewrite_ahead(config)
+
+
+def _rewrite_ahead(config: pytest.Config) -> None:
+    """Rewrite the test modules' asserts once, here, before the xdist workers start.
+
+    pytest rewrites each test module's asserts on import and caches the result in
+    ``__pycache__``; on a fresh clone the four workers import every module at once, find no
+    cache, and each rewrites all of them: 3.3 s of CPU per worker (collection 6.2 s against
+    2.9 s with the cache). Done here, beside the warm-up, once. It uses pytest's own rewriting
+    (``_pytest.assertion.rewrite``, a private module): if that ever changes, this does nothing
+    and the workers rewrite for themselves, as before; nothing the tests see changes.
+    """
+    try:
+        from _pytest.assertion import rewrite
+
+        state = config.stash[rewrite.assertstate_key]
+        modules = [*sorted(Path(ROOT, "tests").glob("test_*.py")), Path(ROOT, "tests", "conftest.py")]
+        for source in modules:
+            cache = rewrite.get_cache_dir(source)
+            pyc = cache / (source.name[:-3] + rewrite.PYC_TAIL)
+            if rewrite._read_pyc(source, pyc) is not None or not rewrite.try_makedirs(cache):
+                continue
+            stat, code = rewrite._rewrite_test(source, config)
+            rewrite._write_pyc(state, code, stat, pyc)
+    except Exception:  # an optimisation only (see above)
+        return
 
 
 @pytest.fixture(scope="session")

@@ -175,13 +175,15 @@ def test_a_locked_sqlite_answers_503_then_works(make_app, payload, tmp_path):
 
 class CuttingProxy:
     """A TCP proxy to the test Redis that, once armed, forwards the next
-    ``EXEC`` and then drops the connection before the reply comes back: the
-    transaction ran, but the client cannot know."""
+    ``EXEC`` and then drops that connection before the reply comes back: the
+    transaction ran, but the client cannot know. Only the connection that sent
+    it loses replies: one the client opens right after the cut passes through
+    (a flag shared by all connections once swallowed the reply to the UNWATCH of
+    a client that reconnected before the cutting pump ran again, on a loaded machine)."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.armed = False
-        self.cutting = False
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -193,23 +195,24 @@ class CuttingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            cutting = threading.Event()  # this connection's: set once its EXEC went through
+            threading.Thread(target=self._pump, args=(client, upstream, True, cutting), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False, cutting), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket, to_redis: bool) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, to_redis: bool, cutting: threading.Event) -> None:
         cut = False
         try:
             while data := source.recv(65536):
                 if to_redis and self.armed and b"EXEC" in data:
-                    self.armed, self.cutting, cut = False, True, True
-                if not to_redis and self.cutting:  # the reply to EXEC: swallowed
+                    self.armed, cut = False, True
+                    cutting.set()
+                if not to_redis and cutting.is_set():  # the reply to EXEC: swallowed
                     continue
                 target.sendall(data)
                 if cut:
                     time.sleep(0.2)  # let Redis run it, then cut before the reply
                     source.shutdown(socket.SHUT_RDWR)
                     target.shutdown(socket.SHUT_RDWR)
-                    self.cutting = False
                     return
         except OSError:
             pass

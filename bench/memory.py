@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,10 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wall-clock", type=float, default=900.0, help="wall-clock cap per job, s")
     parser.add_argument("--spawn", type=int, default=0, help="first measure starting N job processes")
     args = parser.parse_args(argv)
-    if args.spawn:
+    if args.spawn and len(args.travel) > 1:
+        # the first job of a process chooses what its forkserver preloads (app.jobs.process.job_context):
+        # each travel is measured in a fresh interpreter, as a service with that travel starts
         for travel in args.travel:
-            with tempfile.TemporaryDirectory() as tmp:
-                spawn_overhead(args.spawn, Path(tmp), travel)
+            subprocess.run([sys.executable, __file__, "--spawn", str(args.spawn), "--visits", "--travel", travel],
+                           check=True)
+    elif args.spawn:
+        with tempfile.TemporaryDirectory() as tmp:
+            spawn_overhead(args.spawn, Path(tmp), args.travel[0])
+    if not args.visits:
+        return 0
 
     limits = JobLimits.from_config()
     if args.memory_mb is not None:

@@ -69,12 +69,13 @@ __all__ = ["ChildReport", "ProcessJobRunner", "child_main", "measure_plan_job", 
 
 log = logging.getLogger("doorstep.jobs")
 
+_SOLVER = ["app.jobs.process", "solver", "solver.check"]
 #: Modules the forkserver imports once, before forking job processes (:mod:`app.jobs.preload` last: it
 #: imports what jobs import lazily and freezes the heap).
-PRELOAD = ["app.jobs.process", "solver", "solver.check", "app.jobs.preload"]
+PRELOAD = [*_SOLVER, "app.jobs.preload"]
 #: The same, for jobs that price on the road network: the forkserver also loads and warms it
 #: (:mod:`app.jobs.preload_network`: numba's kernels, the network, its hierarchies).
-PRELOAD_NETWORK = ["app.jobs.process", "solver", "solver.check", "app.jobs.preload_network", "app.jobs.preload"]
+PRELOAD_NETWORK = [*_SOLVER, "app.jobs.preload_network", "app.jobs.preload"]
 #: Seconds between the parent's heartbeats / progress estimates on a running job.
 BEAT_S = 1.0
 #: Seconds a child gets to end after SIGTERM at shutdown before SIGKILL.

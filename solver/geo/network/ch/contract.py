@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense, csr_rows, jit
-from solver.geo.network.ch.heap import pop, push
+from solver.geo.network.ch.heap import ZERO, grown, pop, push
 from solver.geo.network.ch.state import reset
 from solver.geo.network.graph import Ints
 
@@ -21,14 +21,11 @@ def _append(
         new_cap = max(4, 2 * cap[node])
         if used + new_cap > nbr.size:
             grow = max(2 * nbr.size, used + new_cap)
-            nbr2 = np.empty(grow, np.int64)
-            wt2 = np.empty(grow, np.int64)
-            nbr2[:used] = nbr[:used]
-            wt2[:used] = wt[:used]
-            nbr, wt = nbr2, wt2
+            nbr, wt = grown(nbr, used, grow), grown(wt, used, grow)
         s, n = start[node], length[node]
-        nbr[used : used + n] = nbr[s : s + n]
-        wt[used : used + n] = wt[s : s + n]
+        for k in range(n):  # loops, not slice copies: see heap.grown
+            nbr[used + k] = nbr[s + k]
+            wt[used + k] = wt[s + k]
         start[node] = used
         cap[node] = new_cap
         used += new_cap
@@ -89,7 +86,7 @@ def _witness(
     dist[source] = 0
     touched[count] = source
     count += 1
-    hk, hv, size = push(hk, hv, 0, 0, source)
+    hk, hv, size = push(hk, hv, ZERO, ZERO, source)
     settled = 0
     while size > 0:
         d, x, size = pop(hk, hv, size)
@@ -148,9 +145,10 @@ def _shortcuts(
             via = w_uv + o_wt[b]
             if dist[x] > via:
                 if count == out.shape[0]:
-                    grown = np.empty((2 * out.shape[0], 3), np.int64)
-                    grown[:count] = out[:count]
-                    out = grown
+                    doubled = np.empty((2 * out.shape[0], 3), np.int64)
+                    for r in range(count):  # loops, not slice copies: see heap.grown
+                        doubled[r, 0], doubled[r, 1], doubled[r, 2] = out[r, 0], out[r, 1], out[r, 2]
+                    out = doubled
                 out[count, 0] = u
                 out[count, 1] = x
                 out[count, 2] = via
@@ -166,9 +164,7 @@ def _keep(
     """Append ``v``'s ``count`` list entries from ``s`` as rows ``(v, nbr, wt)``, the arrays doubled when full."""
     if used + count > own.size:
         grow = max(2 * own.size, used + count)
-        own2, other2, weight2 = np.empty(grow, np.int64), np.empty(grow, np.int64), np.empty(grow, np.int64)
-        own2[:used], other2[:used], weight2[:used] = own[:used], other[:used], weight[:used]
-        own, other, weight = own2, other2, weight2
+        own, other, weight = grown(own, used, grow), grown(other, used, grow), grown(weight, used, grow)
     for e in range(s, s + count):
         own[used], other[used], weight[used] = v, nbr[e], wt[e]
         used += 1
@@ -205,8 +201,8 @@ def _contract_all(
     o_wt = np.empty(pool, np.int64)
     i_nbr = np.empty(pool, np.int64)
     i_wt = np.empty(pool, np.int64)
-    o_used = 0
-    i_used = 0
+    o_used = ZERO
+    i_used = ZERO
     for e in range(tail.size):
         o_nbr, o_wt, o_used = _upsert(o_nbr, o_wt, o_start, o_len, o_cap, o_used, tail[e], head[e], weight[e])
         i_nbr, i_wt, i_used = _upsert(i_nbr, i_wt, i_start, i_len, i_cap, i_used, head[e], tail[e], weight[e])
@@ -221,7 +217,7 @@ def _contract_all(
     prio = np.empty(n, np.int64)
     qk = np.empty(n + 16, np.int64)
     qv = np.empty(n + 16, np.int64)
-    qsize = 0
+    qsize = ZERO
     for v in range(n):
         m, sc, hk, hv = _shortcuts(
             v, priority_limit, o_start, o_len, o_nbr, o_wt, i_start, i_len, i_nbr, i_wt, dist, touched, hk, hv, sc
@@ -231,11 +227,11 @@ def _contract_all(
     up_t = np.empty(2 * tail.size + 16, np.int64)
     up_h = np.empty(2 * tail.size + 16, np.int64)
     up_w = np.empty(2 * tail.size + 16, np.int64)
-    n_up = 0
+    n_up = ZERO
     dn_v = np.empty(2 * tail.size + 16, np.int64)
     dn_u = np.empty(2 * tail.size + 16, np.int64)
     dn_w = np.empty(2 * tail.size + 16, np.int64)
-    n_dn = 0
+    n_dn = ZERO
     order = 0
     top_degree = 0
     added = 0

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from numba import prange
 
 from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, jit
-from solver.geo.network.ch.heap import pop, push
+from solver.geo.network.ch.heap import ZERO, pop, push
 from solver.geo.network.ch.state import reset, scratch, seed
 from solver.geo.network.graph import Ints
 
@@ -151,7 +151,7 @@ def _search_buckets(
     size = ring.size
     ring[:] = -1
     count = 0
-    used = 0
+    used = ZERO
     lowest = INF
     for i in range(init_node.size):
         x = init_node[i]

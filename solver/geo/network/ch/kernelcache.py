@@ -2,7 +2,7 @@
 
 numba caches a compiled function next to its source (``__pycache__``) by
 default, so each new checkout, release folder or container layer of the
-product compiles the hierarchy's kernels again: about 20 s of CPU at the
+product compiles the hierarchy's kernels again: about 13 s of CPU at the
 first network build or matrix of every fresh install. :class:`KernelCacheLocator`
 keeps them instead under one folder per user, named by the module's path
 *inside* the package (never by where the package lies) and by a digest of

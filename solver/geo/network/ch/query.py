@@ -103,8 +103,9 @@ def _target_spaces(
             reset(dist, touched, count)
             counts[j] = settled
             m = min(settled, cap)
-            nodes[j, :m] = space_node[:m]
-            dists[j, :m] = space_dist[:m]
+            for q in range(m):  # loops, not slice copies: see heap.grown
+                nodes[j, q] = space_node[q]
+                dists[j, q] = space_dist[q]
     return nodes, dists, counts
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from solver.geo.network.ch.common import INF, jit
-from solver.geo.network.ch.heap import push
+from solver.geo.network.ch.heap import ZERO, push
 from solver.geo.network.graph import Ints
 
 __all__ = ["reset", "scratch", "seed"]
@@ -33,7 +33,7 @@ def seed(
     Returns ``(touched count, heap keys, heap values, heap size)``.
     """
     count = 0
-    size = 0
+    size = ZERO
     for i in range(init_node.size):
         x = init_node[i]
         if init_w[i] < dist[x]:

@@ -4,8 +4,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import multiprocessing
 import shutil
+import sys
+import time
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -81,3 +87,61 @@ def test_the_packages_kernels_use_the_locator():
     locator = heap.push._cache._impl.locator
     assert isinstance(locator, KernelCacheLocator)
     assert any(Path(locator.get_cache_path()).glob("heap.push-*.nbi"))
+
+
+def _compile_after(barrier: Any, source: str, out: Connection) -> None:
+    """A process that imports ``source``'s kernel, waits for the others, calls it through
+    :func:`kernelcache.call` and sends (result, compiled, loaded from the cache)."""
+    sys.path.insert(0, str(Path(source).parent))
+    module = importlib.import_module(Path(source).stem)
+    compiler = module.add._compiler
+    compile_now = compiler.compile
+
+    def slowly(*args: Any) -> Any:  # as long as a real kernel takes to compile (not loaded), without the CPU
+        time.sleep(1.0)
+        return compile_now(*args)
+
+    compiler.compile = slowly
+    barrier.wait()
+    result = kernelcache.call(module.add, 1, 2)
+    out.send((result, sum(module.add._cache_misses.values()), sum(module.add._cache_hits.values())))
+
+
+def test_processes_starting_together_compile_a_kernel_once(monkeypatch, tmp_path):
+    """Three processes meet a kernel at the same moment on an empty cache: one compiles it, the two
+    others wait for its lock and load what it stored (without the lock all three compiled)."""
+    monkeypatch.setenv("DOORSTEP_KERNEL_CACHE", str(tmp_path / "kernels"))
+    source = tmp_path / "tiny_kernel.py"
+    source.write_text("import numba\n\n\n@numba.njit(cache=True)\ndef add(a, b):\n    return a + b\n")
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(3)
+    pipes = [context.Pipe(duplex=False) for _ in range(3)]
+    procs = [context.Process(target=_compile_after, args=(barrier, str(source), sender)) for _, sender in pipes]
+    for proc in procs:
+        proc.start()
+    reports = [receiver.recv() for receiver, _ in pipes if receiver.poll(60)]
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [result for result, _, _ in reports] == [3, 3, 3]
+    assert sorted((compiled, loaded) for _, compiled, loaded in reports) == [(0, 1), (0, 1), (1, 0)]
+    assert list((tmp_path / "kernels").glob("compile-*.lock"))  # the lock lives beside the kernels
+
+
+def test_the_kernels_entry_points_go_through_the_compile_lock(monkeypatch):
+    """Every call from Python into a kernel of the package passes :func:`kernelcache.call`."""
+    from solver.geo.network.ch import build, dijkstra_many_to_many, many_to_many
+
+    called = []
+    real = kernelcache.call
+    monkeypatch.setattr(kernelcache, "call", lambda kernel, *args: called.append(kernel.__name__) or real(kernel, *args))
+    ring = np.arange(4, dtype=np.int64)
+    tail, head = np.concatenate([ring, (ring + 1) % 4]), np.concatenate([(ring + 1) % 4, ring])
+    hierarchy = build(4, tail, head, np.full(8, 10, np.int64))
+    one = (np.array([0, 1], np.int64), np.array([0], np.int64), np.array([0], np.int64))
+    assert many_to_many(hierarchy, one, (np.array([0, 1], np.int64), np.array([2], np.int64),
+                                         np.array([0], np.int64)))[0, 0] == 20
+    order = np.argsort(tail, kind="stable")
+    graph = (np.searchsorted(tail[order], np.arange(5)), head[order], np.full(8, 10, np.int64))
+    entries = (np.array([0, 0, 0, 1, 1], np.int64), np.array([0], np.int64), np.array([0], np.int64))  # node 2: target 0
+    assert dijkstra_many_to_many(graph, one, entries, 1)[0, 0] == 20
+    assert called == ["_contract_all", "_target_spaces", "_source_rows", "_rows"]

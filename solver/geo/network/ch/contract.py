@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from solver.geo.network.ch import kernelcache
 from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense, csr_rows, jit
 from solver.geo.network.ch.heap import ZERO, grown, pop, push
 from solver.geo.network.ch.state import reset
@@ -322,7 +323,8 @@ def build(n: int, tail: Ints, head: Ints, weight: Ints, params: CHParams | None 
         When contraction gave up: the graph has no hierarchy worth building.
     """
     p = params or CHParams()
-    top_degree, up_t, up_h, up_w, dn_v, dn_u, dn_w = _contract_all(
+    top_degree, up_t, up_h, up_w, dn_v, dn_u, dn_w = kernelcache.call(
+        _contract_all,
         int(n),
         np.ascontiguousarray(tail, dtype=np.int64),
         np.ascontiguousarray(head, dtype=np.int64),

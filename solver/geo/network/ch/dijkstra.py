@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import prange
 
+from solver.geo.network.ch import kernelcache
 from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, jit
 from solver.geo.network.ch.heap import ZERO, pop, push
 from solver.geo.network.ch.state import reset, scratch, seed
@@ -300,8 +301,8 @@ def dijkstra_many_to_many(
         previous = numba.get_num_threads()
         numba.set_num_threads(threads)
         try:
-            result: Ints = _rows(
-                start.size - 1, start, head, weight, s_start, s_node, s_w, e_start, e_target, e_w, int(n_targets),
+            result: Ints = kernelcache.call(
+                _rows, start.size - 1, start, head, weight, s_start, s_node, s_w, e_start, e_target, e_w, int(n_targets),
                 max(1, min(threads * 8, n_sources)), width, ring,
             )
         finally:

@@ -14,6 +14,12 @@ file only) does not do. numba adds its own version, the Python version and
 the CPU's name and features to each entry, so one cache root serves every
 checkout, version and machine that shares it.
 
+Kernels are called through :func:`call`, which compiles (or loads) a kernel
+for new argument types under a lock on the cache folder: processes that start
+together on a fresh install (the job processes of a service, RQ workers, the
+test suite's workers) used to compile the same kernels at once, each for
+itself; now one compiles while the others wait, then load what it stored.
+
 The folder is ``$DOORSTEP_KERNEL_CACHE`` when set, else
 ``$XDG_CACHE_HOME/doorstep/kernels`` (``~/.cache/doorstep/kernels``);
 ``DOORSTEP_KERNEL_CACHE=off`` (or numba's own ``NUMBA_CACHE_DIR`` /
@@ -23,15 +29,26 @@ cannot be written falls back to numba's locators too.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import os
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import numba
 from numba.core import caching
 
-__all__ = ["KernelCacheLocator", "install", "kernel_cache_dir"]
+__all__ = ["KernelCacheLocator", "call", "compile_lock", "install", "kernel_cache_dir"]
+
+R = TypeVar("R")
+
+#: Threads of one process compile one kernel at a time (numba has its own lock too; this one is held
+#: around the file lock, which other processes wait on).
+_THREAD_LOCK = threading.Lock()
 
 #: The package whose kernels this locator serves (this file's folder).
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -124,6 +141,45 @@ class KernelCacheLocator(caching.InTreeCacheLocator):
         return self
 
 
+@contextlib.contextmanager
+def compile_lock() -> Iterator[None]:
+    """Hold this version's compile lock: an exclusive ``flock`` on ``compile-<digest>.lock`` in the kernel
+    cache folder, shared by every process of the machine that uses the folder (only a thread lock when
+    there is no folder or it cannot be written)."""
+    with _THREAD_LOCK:
+        root = kernel_cache_dir()
+        handle = None
+        if root is not None:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+                handle = open(root / f"compile-{package_stamp()[:16]}.lock", "a+b")  # noqa: SIM115 (closed below)
+            except OSError:
+                handle = None
+        try:
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            if handle is not None:
+                handle.close()  # closing the file releases the lock
+
+
+def call(kernel: Callable[..., R], *args: Any) -> R:
+    """``kernel(*args)``; the first time this process meets these argument types, the kernel is compiled or
+    loaded from the cache under :func:`compile_lock` first.
+
+    A process that finds the lock held waits for the one compiling, then loads the kernel it stored
+    instead of compiling it again. ``kernel`` is a numba dispatcher (``@jit`` of
+    :mod:`~solver.geo.network.ch.common`).
+    """
+    dispatcher = cast(Any, kernel)
+    signature = tuple(numba.typeof(arg) for arg in args)  # type: ignore[no-untyped-call]
+    if signature not in dispatcher.overloads:
+        with compile_lock():
+            dispatcher.compile(signature)  # from the cache when another process stored it meanwhile
+    return kernel(*args)
+
+
 def install() -> None:
     """Put :class:`KernelCacheLocator` before numba's locators, unless numba is configured otherwise.
 
@@ -132,7 +188,5 @@ def install() -> None:
     """
     if kernel_cache_dir() is None:
         return
-    import numba
-
     locators = ",".join([f"{__name__}.{KernelCacheLocator.__name__}", *_NUMBA_LOCATORS])
     setattr(numba.config, "CACHE_LOCATOR_CLASSES", locators)  # noqa: B010 (numba.config has no stubs)

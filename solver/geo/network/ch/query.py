@@ -10,6 +10,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from solver.geo.network.ch import kernelcache
 from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, Hierarchy, jit
 from solver.geo.network.ch.heap import pop, push
 from solver.geo.network.ch.state import reset, scratch, seed
@@ -194,8 +195,8 @@ def _many_to_many(ch: Hierarchy, sources: tuple[Ints, Ints, Ints], targets: tupl
         chunks = max(1, min(threads * 8, n_targets))
         cap = 2048
         while True:
-            nodes, dists, counts = _target_spaces(
-                ch.size, *targets, ch.down_start, ch.down_tail, ch.down_weight, ch.up_start, ch.up_head,
+            nodes, dists, counts = kernelcache.call(
+                _target_spaces, ch.size, *targets, ch.down_start, ch.down_tail, ch.down_weight, ch.up_start, ch.up_head,
                 ch.up_weight, chunks, cap,
             )
             if counts.size == 0 or counts.max() <= cap:
@@ -208,8 +209,8 @@ def _many_to_many(ch: Hierarchy, sources: tuple[Ints, Ints, Ints], targets: tupl
         bucket_start = np.zeros(ch.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(node, minlength=ch.size), out=bucket_start[1:])
         n_sources = sources[0].size - 1
-        result: Ints = _source_rows(
-            ch.size, *sources, ch.up_start, ch.up_head, ch.up_weight, ch.down_start, ch.down_tail, ch.down_weight,
+        result: Ints = kernelcache.call(
+            _source_rows, ch.size, *sources, ch.up_start, ch.up_head, ch.up_weight, ch.down_start, ch.down_tail, ch.down_weight,
             bucket_start, np.ascontiguousarray(target[order]), np.ascontiguousarray(dist[order]), n_targets,
             max(1, min(threads * 8, n_sources)),
         )

@@ -91,6 +91,9 @@ class Tabs:
         self.handlers.setdefault(id(page), []).append((event, handler))
 
     def give_back(self, page: Any) -> None:
+        """Take a tab back: its handlers removed, its page blank (the app's pages poll the server
+        and run timers, which went on in a tab left on them until the browser closed)."""
         for event, handler in self.handlers.pop(id(page), []):
             page.remove_listener(event, handler)
+        page.goto("about:blank")
         self.free.append(page)

@@ -83,16 +83,48 @@ def _rewrite_ahead(config: pytest.Config) -> None:
         return
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+#: The worker's Chromium while its browser tests run: the launched browser and the generator that closes it.
+_BROWSER: dict[str, Any] = {}
+
+
+@pytest.fixture
+def browser() -> Any:
     """Headless Chromium (:mod:`tests.browser`), one per worker: the browser tests share an xdist
     group (:func:`pytest_collection_modifyitems`), so they run one after another on one worker.
-    Its reusable tabs are ``browser.tabs`` (:class:`tests.browser.Tabs`)."""
+    Its reusable tabs are ``browser.tabs`` (:class:`tests.browser.Tabs`). Launched by the first
+    browser test and closed after the last one (:func:`pytest_runtest_teardown`): left open until the
+    session ended, it kept about 8 s of CPU busy on the two cores after its tests were done."""
     from tests.browser import Tabs, launch
 
-    for launched in launch():
+    if "browser" not in _BROWSER:
+        closer = launch()
+        launched = next(closer)  # skips the test, saying why, without Chromium or Playwright
         launched.tabs = Tabs(launched)
-        yield launched
+        _BROWSER.update(browser=launched, closer=closer)
+    return _BROWSER["browser"]
+
+
+def _close_browser() -> None:
+    """Close the worker's Chromium and its Playwright driver, if one is running."""
+    closer = _BROWSER.pop("closer", None)
+    _BROWSER.pop("browser", None)
+    if closer is not None:
+        next(closer, None)  # the rest of tests.browser.launch: closes the browser, then Playwright
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the test's own fixtures are torn down: close Chromium when this was the worker's last
+    browser test in a row (the browser tests form one xdist group, handed to one worker together)."""
+    yield
+    if "browser" in getattr(item, "fixturenames", ()) and (
+            nextitem is None or "browser" not in getattr(nextitem, "fixturenames", ())):
+        _close_browser()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close a Chromium still running (a run stopped early, ``-x``)."""
+    _close_browser()
 
 
 @pytest.fixture(scope="session")

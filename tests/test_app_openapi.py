@@ -153,3 +153,22 @@ def test_the_geojson_itinerary_is_documented_and_served_as_documented(client, pa
     collection = schemas.GeoJSON.model_validate(served.get_json())
     kinds = [f.properties["kind"] for f in collection.features]
     assert kinds[0] == "route" and set(kinds[1:]) == {"stop"}
+
+
+def test_each_models_schema_is_generated_once_and_left_as_generated(app):
+    """The document's models come from a per-process cache (``SchemaOnceAdapter``): one schema per
+    model and mode however many operations name it, each still equal to what pydantic generates
+    (spectree rewrites copies of them, never the cached ones)."""
+    from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
+
+    from app.api.openapi import SchemaOnceAdapter, spec
+
+    assert isinstance(spec.model_adapter, SchemaOnceAdapter)
+    cached = spec.model_adapter._schemas
+    assert len(cached) >= 40 and {mode for _, _, mode in cached} == {"validation", "serialization"}
+    plain = PydanticModelAdapter()
+    for (kind, template, mode), schema in cached.items():
+        assert schema == plain.json_schema(kind, ref_template=template, mode=mode), kind
+    assert spec.model_adapter.json_schema(schemas.ErrorBody, ref_template=template, mode="validation") is \
+        spec.model_adapter.json_schema(schemas.ErrorBody, ref_template=template, mode="validation")
+    assert "ErrorBody" in app.test_client().get("/v1/openapi.json").get_json()["components"]["schemas"]

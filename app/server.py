@@ -13,7 +13,10 @@ Why gunicorn, and how it is set up:
   few hundred keep-alive clients cost little. ``processes`` defaults to the
   number of usable CPU cores. The app is *not* preloaded: every worker builds
   its own app with :func:`app.create_app` after the fork, so no SQLite
-  connection, Redis pool or thread crosses a fork.
+  connection, Redis pool or thread crosses a fork. Its modules are: the
+  master imports the views (:func:`app.api.import_views`) before forking,
+  so a worker starts (and restarts after ``max_requests``) without
+  decorating them again.
 * **Limits.** Request line, header count and header size are limited
   (gunicorn answers 400 / 431 and closes); bodies above the app's
   ``MAX_CONTENT_LENGTH`` get 413; each worker holds at most
@@ -471,8 +474,11 @@ class DoorstepServer(BaseApplication):  # type: ignore[misc]
     """gunicorn running the app that ``factory`` builds, once per worker."""
 
     def __init__(self, factory: Callable[[], Flask], settings: ServerSettings) -> None:
+        from app.api import import_views
+
         self.factory = factory
         self.settings = settings
+        import_views()  # in the master: every worker forks with the views imported, none builds them again
         super().__init__()
 
     def load_config(self) -> None:

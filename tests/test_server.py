@@ -425,3 +425,25 @@ def test_settings_precedence_config_then_environment_then_options():
         ServerSettings.resolve({"threads": "many"}, environ={}, config={})
     with pytest.raises(ValueError, match="limit_request_line"):
         ServerSettings.resolve({"limit_request_line": 10_000}, environ={}, config={})
+
+
+def test_the_master_imports_the_views_before_forking_and_builds_no_app(monkeypatch, tmp_path):
+    """``DoorstepServer`` (gunicorn's master) imports the API's view modules and the web pages, so
+    the workers fork with them loaded; the app itself is still built by each worker (``load``)."""
+    import app.api
+    from app import create_app
+    from app.server import DoorstepServer, ServerSettings
+
+    imported: list[str] = []
+    real = app.api.import_views
+    monkeypatch.setattr(app.api, "import_views", lambda: imported.extend(m.__name__ for m in real()) or real())
+    built: list[Flask] = []
+    server = DoorstepServer(lambda: built.append(create_app({"DATA_DIR": str(tmp_path)})) or built[-1],
+                            ServerSettings(port=_free_port()))
+    assert imported == [f"app.api.{name}" for name in app.api.VIEW_MODULES] and not built
+    served = server.load()  # what a worker does after the fork
+    assert built == [served]
+    # every blueprint the app registers comes from a module the master imported
+    registered = {bp.import_name for bp in served.blueprints.values()}
+    assert registered == set(imported) | {"app.web"}
+    served.extensions["doorstep"].close()

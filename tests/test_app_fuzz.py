@@ -15,6 +15,7 @@ limit, its iterations and ``?wait`` are cut down in every generated request.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import time
 from collections import Counter
@@ -22,20 +23,25 @@ from typing import Any
 
 import pytest
 
-st = pytest.importorskip("schemathesis")
-
-from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
-
 from tests.conftest import _PAYLOAD
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# schemathesis and Hypothesis are imported by the test, not here: every xdist worker imports every test
+# module to collect it, and these two cost each 0.3 s of CPU, three workers of four for nothing.
+
+
+@functools.cache
+def checks() -> list[Any]:
+    """schemathesis's checks every answer must pass."""
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    return [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
 #: Generated examples per operation (valid and invalid ones together);
 #: ``DOORSTEP_FUZZ_EXAMPLES=200`` digs deeper locally. The fuzz is bounded by its example
 #: count, never by a timed assertion; it prints how long it took.
@@ -52,6 +58,7 @@ DAY = "2026-12-01"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Any:
     """(app, dispatcher token, schema): one app for the module, with a plan of DAY."""
+    schemathesis = pytest.importorskip("schemathesis")
     from app import create_app
     from app.auth import create_token
     from solver.travel import StraightLineTravel
@@ -61,7 +68,7 @@ def served(tmp_path_factory) -> Any:
     client = app.test_client()
     planned = client.post("/v1/plans?wait=60", json=_PAYLOAD, headers={"Authorization": f"Bearer {token}"})
     assert planned.status_code == 201, planned.get_json()
-    schema = st.openapi.from_wsgi("/v1/openapi.json", app)
+    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", app)
     yield app, token, schema
     app.extensions["doorstep"].close()
 
@@ -96,12 +103,15 @@ def _check(case: Any, failures: list[str], statuses: Counter[tuple[str, int]]) -
     response = case.call()
     statuses[(case.operation.label, response.status_code)] += 1
     try:
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, checks=checks())
     except Exception as exc:  # a failed check (a FailureGroup): collect, report all
         failures.append(f"{case.operation.label} -> {response.status_code}: {str(exc)[:1500]}")
 
 
 def test_every_answer_conforms_to_the_document(served):
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+
     app, token, schema = served
     started = time.perf_counter()
     failures: list[str] = []

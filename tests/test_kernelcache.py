@@ -145,3 +145,34 @@ def test_the_kernels_entry_points_go_through_the_compile_lock(monkeypatch):
     entries = (np.array([0, 0, 0, 1, 1], np.int64), np.array([0], np.int64), np.array([0], np.int64))  # node 2: target 0
     assert dijkstra_many_to_many(graph, one, entries, 1)[0, 0] == 20
     assert called == ["_contract_all", "_target_spaces", "_source_rows", "_rows"]
+
+
+def _lock_is_free() -> None:
+    """Exit 0 when this process can take the compile lock at once, 1 when another holds it."""
+    import fcntl
+
+    root = kernel_cache_dir()
+    assert root is not None
+    with open(root / f"compile-{package_stamp()[:16]}.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.exit(1)
+
+
+def test_a_process_forked_under_the_compile_lock_does_not_keep_it(monkeypatch, tmp_path):
+    """A child forked while its parent compiles (a job process, a work horse) closes its copy of the
+    lock file: the lock is free once the parent is done, though the child lives on."""
+    monkeypatch.setenv("DOORSTEP_KERNEL_CACHE", str(tmp_path / "kernels"))
+    context = multiprocessing.get_context("fork")
+    with kernelcache.compile_lock():
+        child = context.Process(target=time.sleep, args=(60,))
+        child.start()
+    try:
+        probe = context.Process(target=_lock_is_free)
+        probe.start()
+        probe.join(30)
+        assert probe.exitcode == 0
+    finally:
+        child.kill()
+        child.join()

@@ -49,6 +49,20 @@ R = TypeVar("R")
 #: Threads of one process compile one kernel at a time (numba has its own lock too; this one is held
 #: around the file lock, which other processes wait on).
 _THREAD_LOCK = threading.Lock()
+#: The lock file while this process holds it (a process forked meanwhile closes its copy, below).
+_HELD: list[Any] = []
+
+
+def _forget_the_lock_in_a_child() -> None:
+    """A child forked while its parent compiles closes its copy of the lock file: an ``flock`` is
+    released only when every copy is closed, so a long-lived child (a job process, a work horse)
+    would otherwise hold every other process's compilation until it ended."""
+    for handle in _HELD:
+        handle.close()
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_the_lock_in_a_child)
 
 #: The package whose kernels this locator serves (this file's folder).
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -157,10 +171,12 @@ def compile_lock() -> Iterator[None]:
                 handle = None
         try:
             if handle is not None:
+                _HELD.append(handle)
                 fcntl.flock(handle, fcntl.LOCK_EX)
             yield
         finally:
             if handle is not None:
+                _HELD.clear()
                 handle.close()  # closing the file releases the lock
 
 

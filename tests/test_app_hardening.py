@@ -5,11 +5,12 @@ HTML, or no response at all, and nothing reaches OR-Tools that aborts it."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 from multiprocessing.connection import Connection
 from urllib.parse import quote
 
 import pytest
+
+from tests.forked import run_forked
 
 DAY = "2026-12-01"
 
@@ -170,18 +171,9 @@ def _solve(problem: dict, out: Connection) -> None:
 def _solve_in_child(problem: dict) -> dict:
     """solver.solve on ``problem`` in a forked child: an OR-Tools abort kills only the child (a fresh
     interpreter did the same, and spent 0.8 s of CPU importing what the fork inherits)."""
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_solve, args=(problem, sender))
-    child.start()
-    sender.close()
-    try:
-        answer = receiver.recv() if receiver.poll(120) else None
-    except EOFError:  # the child died before answering
-        answer = None
-    child.join(30)
-    assert child.exitcode == 0 and answer is not None, f"the solving child ended with {child.exitcode}"
-    return answer
+    ((answer, code),) = run_forked(_solve, [(problem,)])
+    assert code == 0 and answer is not None, f"the solving child ended with {code}"
+    return dict(answer)
 
 
 def test_the_solver_never_sees_a_shift_off_the_plan_date():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from solver.geo.loading import load_bundled_graph
 from solver.geo.network import NetworkStore, RoadNetwork, available_engines, stored_network
 from solver.geo.network.store import file_digest, store_key
 from solver.model import Location
+from tests.forked import run_forked
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("drive", "ebike", "walk")
@@ -124,15 +124,9 @@ def _build_into(store_dir: str, out: Connection) -> None:
 
 def test_concurrent_builders_leave_one_complete_index(tmp_path):
     # three processes build at once (forked: a fresh interpreter would add only its imports)
-    context = multiprocessing.get_context("fork")
-    pipes = [context.Pipe(duplex=False) for _ in range(3)]
-    procs = [context.Process(target=_build_into, args=(str(tmp_path), sender)) for _, sender in pipes]
-    for proc in procs:
-        proc.start()
-    ids = {receiver.recv() for receiver, _ in pipes if receiver.poll(300)}
-    for proc in procs:
-        proc.join(timeout=60)
-    assert all(p.exitcode == 0 for p in procs)
+    builders = run_forked(_build_into, [(str(tmp_path),)] * 3, timeout_s=300)
+    ids = {network_id for network_id, _ in builders if network_id is not None}
+    assert all(code == 0 for _, code in builders)
     assert len(ids) == 1
     assert [p.name for p in tmp_path.iterdir()] == NetworkStore(tmp_path).keys()  # no temporary folder left
 

@@ -19,6 +19,7 @@ import pytest
 
 from solver.geo.network.ch import heap, kernelcache
 from solver.geo.network.ch.kernelcache import KernelCacheLocator, kernel_cache_dir, package_stamp
+from tests.forked import run_forked
 
 
 def test_the_kernel_cache_folder_follows_the_environment(monkeypatch, tmp_path):
@@ -113,15 +114,9 @@ def test_processes_starting_together_compile_a_kernel_once(monkeypatch, tmp_path
     monkeypatch.setenv("DOORSTEP_KERNEL_CACHE", str(tmp_path / "kernels"))
     source = tmp_path / "tiny_kernel.py"
     source.write_text("import numba\n\n\n@numba.njit(cache=True)\ndef add(a, b):\n    return a + b\n")
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(3)
-    pipes = [context.Pipe(duplex=False) for _ in range(3)]
-    procs = [context.Process(target=_compile_after, args=(barrier, str(source), sender)) for _, sender in pipes]
-    for proc in procs:
-        proc.start()
-    reports = [receiver.recv() for receiver, _ in pipes if receiver.poll(60)]
-    for proc in procs:
-        proc.join(timeout=60)
+    barrier = multiprocessing.get_context("fork").Barrier(3)
+    reports = [report for report, _ in run_forked(_compile_after, [(barrier, str(source))] * 3, timeout_s=60)
+               if report is not None]
     assert [result for result, _, _ in reports] == [3, 3, 3]
     assert sorted((compiled, loaded) for _, compiled, loaded in reports) == [(0, 1), (0, 1), (1, 0)]
     assert list((tmp_path / "kernels").glob("compile-*.lock"))  # the lock lives beside the kernels

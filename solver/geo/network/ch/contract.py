@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from solver.geo.network.ch import kernelcache
-from solver.geo.network.ch.common import INF, CHParams, Hierarchy, TooDense, csr_rows, jit
-from solver.geo.network.ch.heap import ZERO, grown, pop, push
+from solver.geo.network.ch.common import INF, ZERO, CHParams, Hierarchy, TooDense, csr_rows, grown, jit
+from solver.geo.network.ch.heap import pop, push
 from solver.geo.network.ch.state import reset
 from solver.geo.network.graph import Ints
 
@@ -24,7 +24,7 @@ def _append(
             grow = max(2 * nbr.size, used + new_cap)
             nbr, wt = grown(nbr, used, grow), grown(wt, used, grow)
         s, n = start[node], length[node]
-        for k in range(n):  # loops, not slice copies: see heap.grown
+        for k in range(n):  # loops, not slice copies: see common.grown
             nbr[used + k] = nbr[s + k]
             wt[used + k] = wt[s + k]
         start[node] = used
@@ -147,7 +147,7 @@ def _shortcuts(
             if dist[x] > via:
                 if count == out.shape[0]:
                     doubled = np.empty((2 * out.shape[0], 3), np.int64)
-                    for r in range(count):  # loops, not slice copies: see heap.grown
+                    for r in range(count):  # loops, not slice copies: see common.grown
                         doubled[r, 0], doubled[r, 1], doubled[r, 2] = out[r, 0], out[r, 1], out[r, 2]
                     out = doubled
                 out[count, 0] = u

@@ -38,8 +38,8 @@ import numpy.typing as npt
 from numba import prange
 
 from solver.geo.network.ch import kernelcache
-from solver.geo.network.ch.common import INF, PARALLEL_LOCK, CHParams, jit
-from solver.geo.network.ch.heap import ZERO, pop, push
+from solver.geo.network.ch.common import INF, PARALLEL_LOCK, ZERO, CHParams, jit
+from solver.geo.network.ch.heap import pop, push
 from solver.geo.network.ch.state import reset, scratch, seed
 from solver.geo.network.graph import Ints
 

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
-
-import numpy as np
-
-from solver.geo.network.ch.common import jit
+from solver.geo.network.ch.common import grown, jit
 from solver.geo.network.graph import Ints
 
-__all__ = ["ZERO", "grown", "pop", "push"]
-
-#: A zero typed ``int64`` for the kernels' counters and sizes. A plain ``0`` passed to another kernel (or
-#: starting a counter that is passed on) types as ``Literal[int](0)`` in numba's first inference pass, so
-#: each callee was compiled twice, once for the literal: 3 s of the 23 s a fresh install compiled.
-ZERO = cast(int, np.int64(0))  # an int to mypy, numpy's int64 to numba
-
-
-@jit()
-def grown(values: Ints, used: int, size: int) -> Ints:
-    """A new int64 array of ``size`` holding ``values[:used]``.
-
-    Copied in a loop: a slice assignment (``new[:used] = values[:used]``) makes numba compile its
-    broadcast checks and their error messages (string formatting) into every kernel that has one, about
-    4.5 s of the fresh install's kernel compilation.
-    """
-    out = np.empty(size, np.int64)
-    for i in range(used):
-        out[i] = values[i]
-    return out
+__all__ = ["pop", "push"]
 
 
 @jit()

@@ -104,7 +104,7 @@ def _target_spaces(
             reset(dist, touched, count)
             counts[j] = settled
             m = min(settled, cap)
-            for q in range(m):  # loops, not slice copies: see heap.grown
+            for q in range(m):  # loops, not slice copies: see common.grown
                 nodes[j, q] = space_node[q]
                 dists[j, q] = space_dist[q]
     return nodes, dists, counts

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.geo.network.ch.common import INF, jit
-from solver.geo.network.ch.heap import ZERO, push
+from solver.geo.network.ch.common import INF, ZERO, jit
+from solver.geo.network.ch.heap import push
 from solver.geo.network.graph import Ints
 
 __all__ = ["reset", "scratch", "seed"]

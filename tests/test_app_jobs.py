@@ -180,6 +180,7 @@ def test_a_preloading_worker_warms_its_network_before_taking_jobs(monkeypatch):
     import uuid
 
     from app.jobs import rq as rq_module
+    from app.jobs import travel as travel_module
     from app.jobs.travel import TravelProvider
     from solver.geo.network import RoadNetwork
     from solver.geo.synthetic import synthetic_city
@@ -188,12 +189,13 @@ def test_a_preloading_worker_warms_its_network_before_taking_jobs(monkeypatch):
     net = RoadNetwork(synthetic_city(10, seed=4).graph, engine="ch")
     provider = TravelProvider(net)
     asked: list[str] = []
-    monkeypatch.setattr(rq_module, "worker_travel", lambda name: asked.append(name) or provider)
+    monkeypatch.setattr(travel_module, "worker_travel", lambda name: asked.append(name) or provider)
+    monkeypatch.setattr(travel_module, "_PRELOADED", {})  # what preload_travel records goes with the test
     queue = f"doorstep-test-warm-{uuid.uuid4().hex[:8]}"
     try:
         rq_module.run_worker(REDIS_URL, queues=[queue], prefix=f"{queue}:", preload=True, burst=True)
     finally:
         drop_queue(queue)
-    assert asked == ["network"]
+    assert asked == ["network"] and set(travel_module._PRELOADED) == {"network"}  # through preload_travel
     for mode in ("drive", "ebike", "walk"):
         assert {"seg_tree", "ch"} <= set(net.mode_graph(mode).lazy)

@@ -43,7 +43,7 @@ from app.jobs.limits import JobLimits, apply_process_limits
 from app.jobs.owner import beat
 from app.jobs.run import MAX_ERROR_CHARS, JobEnv, run_job
 from app.jobs.runner import JobRunner
-from app.jobs.travel import TravelProvider, warm_travel, worker_travel
+from app.jobs.travel import TravelProvider, preload_travel, worker_travel
 from app.store.base import ACTIVE, Job, Store
 from solver.processes import die_with_parent
 
@@ -252,5 +252,5 @@ def run_worker(
         log.warning("%d job(s) of dead workers marked failed", failed)
     if preload:
         # forked work horses inherit the loaded network, its kernels, hierarchies and segment indexes
-        warm_travel(worker_travel("network").get())
+        log.info("road network loaded and warmed in %.1f s", preload_travel("network"))
     return bool(worker.work(burst=burst, with_scheduler=False))

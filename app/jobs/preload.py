@@ -36,7 +36,6 @@ MODULES = (
     "app.jobs.split",
     "solver.search.hybrid",
     "solver.search.split",
-    "solver.search.split_report",
     "solver.geo.results",
     "pyvrp",  # the hybrid search's engine; optional (solver.search.ils.available)
 )

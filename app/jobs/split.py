@@ -56,7 +56,7 @@ from solver.search.split import (
     solve_parts_inline,
     solve_split,
 )
-from solver.search.split_report import SplitReport
+from solver.search.split.report import SplitReport
 from solver.travel import TravelModel
 
 __all__ = ["PartWaitParams", "RQParts", "part_entry", "plan_day", "split_params"]

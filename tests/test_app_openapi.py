@@ -26,7 +26,7 @@ def _path(rule: str) -> str:
 
 def test_every_v1_route_is_in_the_document(app, client):
     document = client.get("/v1/openapi.json").get_json()
-    validate(document)  # a valid OpenAPI 3.1 document
+    validate(document)  # a valid OpenAPI 3.1 document (the one check of it: 0.7 s of CPU; every app serves the same)
     routes = {
         (_path(rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
@@ -118,8 +118,7 @@ def test_the_docs_page_works_offline(client):
 
 
 def test_every_status_the_api_answers_is_documented(client, payload):
-    document = client.get("/v1/openapi.json").get_json()
-    validate(document)
+    document = client.get("/v1/openapi.json").get_json()  # valid: test_every_v1_route_is_in_the_document
     for path, methods in document["paths"].items():
         for method, op in methods.items():
             codes = set(op["responses"])

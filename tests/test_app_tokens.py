@@ -234,12 +234,10 @@ def test_sqlite_store_lists_and_finds_tokens(tmp_path):
 
 
 def test_token_and_delivery_operations_are_in_the_openapi_document(client):
-    from openapi_spec_validator import validate
-
     from app.api import schemas
 
+    # a valid document: tests/test_app_openapi.py checks it (every app serves the same one)
     document = client.get("/v1/openapi.json").get_json()
-    validate(document)
     paths = document["paths"]
 
     def ref(path, method, status=None):

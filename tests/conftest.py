@@ -27,6 +27,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from solver.processes import process_state
+from tests.lazyroutes import defer_url_builders
+
+defer_url_builders()  # ~430 apps: each rule's url_for builders compile on first use (tests/lazyroutes.py)
 
 # Keep compiled bytecode even where PYTHONDONTWRITEBYTECODE is set: the suite starts many Python
 # processes (job children, RQ workers, gunicorn, scripts), and each would compile every module again.

@@ -160,12 +160,12 @@ def test_concurrent_builders_leave_one_complete_index(tmp_path, small_map):
     assert [p.name for p in tmp_path.iterdir()] == NetworkStore(tmp_path).keys()  # no temporary folder left
 
 
-def test_gazetteer_second_load_comes_from_the_store(tmp_path):
+def test_gazetteer_second_load_comes_from_the_store(tmp_path, small_map):
     calls = []
 
     def build() -> Gazetteer:
         calls.append(1)
-        return Gazetteer.from_osm(bundled_map_path())
+        return Gazetteer.from_osm(small_map)
 
     first = stored_gazetteer("bundled", build, settings={"v": 1}, store_dir=tmp_path)
     second = stored_gazetteer("bundled", build, settings={"v": 1}, store_dir=tmp_path)

@@ -25,5 +25,5 @@ class Part:
 #: part could not be solved), all of them made by ``deadline`` (``time.time()``);
 #: a part late for it is still worth waiting for until ``end``, the end of the
 #: day's budget (the border polish then has less time).
-SolveParts = Callable[[Sequence["Part"], float, float], list[Plan | None]]
+SolveParts = Callable[[Sequence[Part], float, float], list[Plan | None]]
 
